@@ -1,0 +1,69 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "PromptGate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "promptgate", targets: ["promptgate"]),
+        .library(name: "PromptGateCore", targets: ["PromptGateCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // PCRE2, 8-bit code units; the shim header fixes PCRE2_CODE_UNIT_WIDTH.
+        .systemLibrary(
+            name: "CPCRE2",
+            pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"])]
+        ),
+        // System ICU behind our own unversioned names. The public header includes no ICU header,
+        // so Swift modules that import Foundation never see ICU's C types (see docs/icu-from-swift.md).
+        .target(
+            name: "CICUWrap",
+            linkerSettings: [
+                // Foundation's ICU first, so its C++ symbols bind to itself and not to system ICU.
+                .linkedLibrary("_FoundationICU", .when(platforms: [.linux])),
+                .linkedLibrary("icui18n"),
+                .linkedLibrary("icuuc"),
+            ]
+        ),
+        .target(
+            name: "PromptGateCore",
+            dependencies: [
+                "CPCRE2",
+                "CICUWrap",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [
+                .embedInCode("Resources/rules")
+            ]
+        ),
+        .executableTarget(
+            name: "promptgate",
+            dependencies: [
+                "PromptGateCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PromptGateTestSupport",
+            dependencies: ["PromptGateCore"],
+            path: "Tests/PromptGateTestSupport"
+        ),
+        .testTarget(
+            name: "PromptGateCoreTests",
+            dependencies: ["PromptGateCore", "PromptGateTestSupport"]
+        ),
+        .testTarget(
+            name: "PromptGateCLITests",
+            dependencies: ["PromptGateTestSupport"]
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,47 @@
+#ifndef PROMPTGATE_PGICU_H
+#define PROMPTGATE_PGICU_H
+/*
+ * PromptGate's window on system ICU. This header deliberately includes no ICU header: a Swift module that
+ * imports Foundation and also sees system ICU's types does not compile on Swift 6.3.1 (two definitions of
+ * UErrorCode). Every function returns a count >= 0, or a negative ICU error code.
+ */
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Matching fold of one scalar: NFKC_Casefold, then canonical decomposition, nonspacing and enclosing marks
+ * removed, then recomposition. Default-ignorable code points fold to nothing (returns 0). */
+int32_t pgicu_fold_scalar(uint32_t scalar, uint32_t *out, int32_t capacity);
+
+/* Unicode TR39 confusable skeleton of one scalar (uspoof, thread-safe shared checker). */
+int32_t pgicu_skeleton_scalar(uint32_t scalar, uint32_t *out, int32_t capacity);
+
+/* The rules of ICU's Traditional-Simplified transliterator, UTF-8. Returns the byte length needed;
+ * when it exceeds capacity nothing useful was written and the caller retries with a bigger buffer. */
+int32_t pgicu_t2s_rules(char *out, int32_t capacity);
+
+/* Reference Traditional-Simplified conversion through utrans (slow; used to check the fast table). */
+int32_t pgicu_t2s_utf8(const char *src, int32_t length, char *out, int32_t capacity);
+
+/* Matching class of one scalar: 0 other, 1 letter, 2 digit, 3 Han, 4 whitespace, 5 separator
+ * (punctuation, symbol, control). */
+int32_t pgicu_scalar_class(uint32_t scalar);
+
+/* ICU version string, e.g. "72.1". */
+const char *pgicu_version(void);
+
+/* Dictionary-based word segmentation. A breaker is NOT thread-safe: one per worker. */
+typedef struct pgicu_breaker pgicu_breaker;
+pgicu_breaker *pgicu_breaker_open(const char *locale, int32_t *error);
+void pgicu_breaker_close(pgicu_breaker *breaker);
+/* Writes the word-boundary UTF-8 byte offsets of `text` (including 0 and length) to `out`; returns how many
+ * there are (more than capacity means the list was cut; retry with a bigger buffer). */
+int32_t pgicu_breaker_boundaries(pgicu_breaker *breaker, const char *text, int32_t length,
+                                 int32_t *out, int32_t capacity);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

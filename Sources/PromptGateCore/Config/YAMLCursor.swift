@@ -1,0 +1,109 @@
+import Yams
+
+/// Walks a parsed YAML document while keeping the key path, so every error can say where it is.
+///
+/// ```swift
+/// let root = try YAMLCursor.parse(text, file: "rules/en.yaml")
+/// let rules = try root.mapping(allowed: ["rules"])["rules"]?.sequence() ?? []
+/// ```
+struct YAMLCursor {
+    let node: Node
+    let file: String
+    let path: String
+
+    /// Parses `text`; syntax errors name the file, line and column.
+    static func parse(_ text: String, file: String) throws(LoadErrorList) -> YAMLCursor? {
+        do {
+            guard let node = try Yams.compose(yaml: text) else { return nil }
+            return YAMLCursor(node: node, file: file, path: "")
+        } catch let error as YamlError {
+            throw LoadErrorList([LoadProblem(file: file, keyPath: "", message: "YAML syntax error: \(error)")])
+        } catch {
+            throw LoadErrorList([LoadProblem(file: file, keyPath: "", message: "YAML error: \(error)")])
+        }
+    }
+
+    func problem(_ message: String, ruleID: String? = nil) -> LoadProblem {
+        LoadProblem(file: file, ruleID: ruleID, keyPath: path, message: message)
+    }
+
+    private func child(_ node: Node, _ component: String) -> YAMLCursor {
+        YAMLCursor(node: node, file: file, path: path.isEmpty ? component : "\(path).\(component)")
+    }
+
+    private var kind: String {
+        switch node {
+        case .scalar: "a scalar"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    var line: Int { node.mark.map { $0.line } ?? 0 }
+
+    /// The mapping's entries by key; keys outside `allowed` are reported as problems.
+    func mapping(allowed: Set<String>, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
+        guard case .mapping(let mapping) = node else {
+            problems.append(problem("expected a mapping, found \(kind)", ruleID: ruleID))
+            return nil
+        }
+        var result: [String: YAMLCursor] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else {
+                problems.append(problem("mapping keys must be strings", ruleID: ruleID))
+                continue
+            }
+            if !allowed.contains(name) {
+                let known = allowed.sorted().joined(separator: ", ")
+                problems.append(child(value, name).problem("unknown key '\(name)' (known keys: \(known))", ruleID: ruleID))
+                continue
+            }
+            result[name] = child(value, name)
+        }
+        return result
+    }
+
+    func sequence(problems: inout [LoadProblem], ruleID: String? = nil) -> [YAMLCursor]? {
+        guard case .sequence(let sequence) = node else {
+            problems.append(problem("expected a list, found \(kind)", ruleID: ruleID))
+            return nil
+        }
+        return sequence.enumerated().map { index, item in
+            YAMLCursor(node: item, file: file, path: "\(path)[\(index)]")
+        }
+    }
+
+    func string(problems: inout [LoadProblem], ruleID: String? = nil) -> String? {
+        guard case .scalar(let scalar) = node else {
+            problems.append(problem("expected a string, found \(kind)", ruleID: ruleID))
+            return nil
+        }
+        return scalar.string
+    }
+
+    /// A list of strings; a single string is accepted as a one-element list.
+    func strings(problems: inout [LoadProblem], ruleID: String? = nil) -> [String]? {
+        if case .scalar(let scalar) = node { return [scalar.string] }
+        guard let items = sequence(problems: &problems, ruleID: ruleID) else { return nil }
+        var result = [String]()
+        for item in items {
+            if let value = item.string(problems: &problems, ruleID: ruleID) { result.append(value) }
+        }
+        return result
+    }
+
+    func int(problems: inout [LoadProblem], ruleID: String? = nil) -> Int? {
+        guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
+            problems.append(problem("expected an integer", ruleID: ruleID))
+            return nil
+        }
+        return value
+    }
+}
+
+/// Problems collected while loading; converted to a domain error by the caller.
+struct LoadErrorList: Error {
+    var problems: [LoadProblem]
+    init(_ problems: [LoadProblem]) { self.problems = problems }
+}

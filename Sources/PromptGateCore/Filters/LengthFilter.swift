@@ -1,0 +1,69 @@
+/// Limits for one field, in Unicode scalars and in UTF-8 bytes (nil: no limit).
+public struct LengthLimit: Sendable, Equatable, Codable {
+    public var minScalars: Int?
+    public var maxScalars: Int?
+    public var minBytes: Int?
+    public var maxBytes: Int?
+
+    public init(minScalars: Int? = nil, maxScalars: Int? = nil, minBytes: Int? = nil, maxBytes: Int? = nil) {
+        self.minScalars = minScalars
+        self.maxScalars = maxScalars
+        self.minBytes = minBytes
+        self.maxBytes = maxBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case minScalars = "min_chars", maxScalars = "max_chars", minBytes = "min_bytes", maxBytes = "max_bytes"
+    }
+
+    /// Prompt: 1 to 1000 characters (Unicode scalars), at most 4000 bytes.
+    public static let defaultPrompt = LengthLimit(minScalars: 1, maxScalars: 1000, maxBytes: 4000)
+    /// Negative prompt: optional, at most 1000 characters, 4000 bytes.
+    public static let defaultNegativePrompt = LengthLimit(maxScalars: 1000, maxBytes: 4000)
+}
+
+/// Refuses fields that are too long, too short, or not valid UTF-8, before any expensive stage runs.
+public struct LengthFilter: Stage {
+    public let name = "length"
+    public var limits: [PromptField: LengthLimit]
+
+    public init(limits: [PromptField: LengthLimit] = [.prompt: .defaultPrompt, .negativePrompt: .defaultNegativePrompt]) {
+        self.limits = limits
+    }
+
+    public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
+        for field in PromptField.allCases {
+            if let offset = context.request.invalidUTF8[field] {
+                context.verdict.add(
+                    reason(
+                        "length.invalid_utf8", field,
+                        "\(field.rawValue) is not valid UTF-8 (first bad byte at offset \(offset))"))
+                continue
+            }
+            guard let limit = limits[field] else { continue }
+            let text = context.request[field]
+            let bytes = text.utf8.count
+            if let max = limit.maxBytes, bytes > max {
+                context.verdict.add(reason("length.too_long", field, "\(field.rawValue) is \(bytes) bytes; the limit is \(max)"))
+            } else if let min = limit.minBytes, bytes < min {
+                context.verdict.add(reason("length.too_short", field, "\(field.rawValue) is \(bytes) bytes; the minimum is \(min)"))
+            }
+            if limit.maxScalars != nil || limit.minScalars != nil {
+                let count = text.unicodeScalars.count
+                if let max = limit.maxScalars, count > max {
+                    context.verdict.add(
+                        reason("length.too_long", field, "\(field.rawValue) is \(count) characters; the limit is \(max)"))
+                } else if let min = limit.minScalars, count < min {
+                    let what = count == 0 ? "\(field.rawValue) is empty" : "\(field.rawValue) is \(count) characters"
+                    context.verdict.add(reason("length.too_short", field, "\(what); the minimum is \(min)"))
+                }
+            }
+        }
+        if context.verdict.isBlocked { return }
+        try next(context)
+    }
+
+    private func reason(_ id: String, _ field: PromptField, _ message: String) -> Reason {
+        Reason(stage: name, ruleID: id, category: "length", severity: .low, action: .block, field: field, message: message)
+    }
+}

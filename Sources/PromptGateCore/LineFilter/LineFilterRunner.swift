@@ -1,0 +1,226 @@
+import Dispatch
+import Foundation
+
+/// How `promptgate filter` renders verdicts.
+public enum OutputFormat: String, Sendable, CaseIterable {
+    /// One JSON verdict record per input line, in input order.
+    case jsonl
+    /// Only the prompts that pass (like `grep -v`), as they came in.
+    case text
+}
+
+/// Which decisions to keep in the output.
+public enum OutputSelection: String, Sendable, CaseIterable {
+    /// Let-through prompts: `allow` and `flag`.
+    case allow
+    /// Only flagged prompts.
+    case flag
+    /// Only blocked prompts.
+    case block
+
+    func keeps(_ decision: Decision) -> Bool {
+        switch self {
+        case .allow: decision != .block
+        case .flag: decision == .flag
+        case .block: decision == .block
+        }
+    }
+}
+
+/// Counts of what a filter run saw.
+public struct FilterStats: Sendable, Equatable {
+    public var lines = 0
+    public var allowed = 0
+    public var flagged = 0
+    public var blocked = 0
+    public var errors = 0
+    public init() {}
+}
+
+/// Streams lines from a file descriptor through the pipeline and writes verdicts in input order.
+///
+/// Reads whatever the input has ready (up to 64 KiB), judges the complete lines of that chunk on all
+/// workers in parallel, writes their records in order and moves on, so it keeps up with a file and still
+/// answers each line of a slow, endless pipe as soon as it arrives.
+public struct LineFilterRunner: Sendable {
+    public var pipeline: Pipeline
+    public var input: InputFormat
+    public var output: OutputFormat
+    public var selection: OutputSelection?
+    public var includeTrace: Bool
+    public var jobs: Int
+
+    public init(
+        pipeline: Pipeline, input: InputFormat = .auto, output: OutputFormat = .jsonl,
+        selection: OutputSelection? = nil, includeTrace: Bool = false,
+        jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        self.pipeline = pipeline
+        self.input = input
+        self.output = output
+        self.selection = selection
+        self.includeTrace = includeTrace
+        self.jobs = max(1, jobs)
+    }
+
+    /// Processes `inputFD` until end of input. `diagnostics` receives text-mode error lines (for stderr);
+    /// `progress` is called after every chunk.
+    public func run(
+        inputFD: Int32, outputFD: Int32, diagnostics: (String) -> Void = { _ in },
+        progress: (FilterStats) -> Void = { _ in }
+    ) throws -> FilterStats {
+        var stats = FilterStats()
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var lineNumber = 0
+        var atEnd = false
+        while !atEnd {
+            let count = buffer.withUnsafeMutableBytes { read(inputFD, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FilterIOError(message: "cannot read input: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 {
+                atEnd = true
+                if pending.isEmpty { break }
+                pending.append(UInt8(ascii: "\n"))
+            } else {
+                pending.append(contentsOf: buffer[0..<count])
+            }
+            guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            var lines: [ArraySlice<UInt8>] = []
+            var start = 0
+            let chunk = Array(pending[0...lastNewline])
+            pending.removeFirst(lastNewline + 1)
+            for index in chunk.indices where chunk[index] == UInt8(ascii: "\n") {
+                lines.append(chunk[start..<index])
+                start = index + 1
+            }
+            let outcomes = judge(lines, firstLine: lineNumber + 1)
+            lineNumber += lines.count
+            var out: [UInt8] = []
+            for outcome in outcomes {
+                stats.lines += 1
+                switch outcome.decision {
+                case .some(.allow): stats.allowed += 1
+                case .some(.flag): stats.flagged += 1
+                case .some(.block): stats.blocked += 1
+                case .none:
+                    stats.errors += 1
+                    if let diagnostic = outcome.diagnostic { diagnostics(diagnostic) }
+                }
+                out.append(contentsOf: outcome.rendered)
+            }
+            try write(out, to: outputFD)
+            progress(stats)
+        }
+        return stats
+    }
+
+    struct Outcome {
+        var decision: Decision?
+        var rendered: [UInt8]
+        var diagnostic: String?
+    }
+
+    /// Judges lines in parallel (contiguous slices per worker) and returns outcomes in input order.
+    func judge(_ lines: [ArraySlice<UInt8>], firstLine: Int) -> [Outcome] {
+        let workers = lines.count >= 16 ? min(jobs, lines.count / 8) : 1
+        if workers <= 1 {
+            let encoder = makeEncoder()
+            return lines.enumerated().map { judge($1, line: firstLine + $0, encoder: encoder) }
+        }
+        let results = OutcomeSlots(count: lines.count)
+        let per = (lines.count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let encoder = makeEncoder()
+            let range = (worker * per)..<min(lines.count, (worker + 1) * per)
+            for index in range {
+                results.set(index, judge(lines[index], line: firstLine + index, encoder: encoder))
+            }
+        }
+        return results.values
+    }
+
+    func judge(_ bytes: ArraySlice<UInt8>, line: Int, encoder: JSONEncoder) -> Outcome {
+        switch InputLine.parse(bytes, line: line, format: input) {
+        case .failure(let error):
+            return errorOutcome(error, encoder: encoder)
+        case .success(let request):
+            let context = PromptContext(request: request)
+            do {
+                try pipeline.run(context)
+            } catch {
+                let failure = InputLineError(line: line, code: (error as? any PromptGateError)?.code ?? "pipeline.error", detail: "\(error)")
+                return errorOutcome(failure, encoder: encoder)
+            }
+            let decision = context.verdict.decision
+            let keep = selection.map { $0.keeps(decision) } ?? (output == .jsonl || decision != .block)
+            guard keep else { return Outcome(decision: decision, rendered: []) }
+            switch output {
+            case .text:
+                var text = Array(bytes)
+                if text.last == UInt8(ascii: "\r") { text.removeLast() }
+                text.append(UInt8(ascii: "\n"))
+                return Outcome(decision: decision, rendered: text)
+            case .jsonl:
+                let record = VerdictRecord(line: line, context: context, includeTrace: includeTrace)
+                return Outcome(decision: decision, rendered: encode(record, encoder: encoder))
+            }
+        }
+    }
+
+    private func errorOutcome(_ error: InputLineError, encoder: JSONEncoder) -> Outcome {
+        switch output {
+        case .text: return Outcome(decision: nil, rendered: [], diagnostic: error.message)
+        case .jsonl: return Outcome(decision: nil, rendered: encode(VerdictRecord(error: error), encoder: encoder))
+        }
+    }
+
+    private func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
+
+    private func encode(_ record: VerdictRecord, encoder: JSONEncoder) -> [UInt8] {
+        var bytes = (try? Array(encoder.encode(record))) ?? Array(#"{"decision":"error"}"#.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    private func write(_ bytes: [UInt8], to fd: Int32) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FilterIOError(message: "cannot write output: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+}
+
+/// Reading input or writing output failed.
+public struct FilterIOError: PromptGateError {
+    public var message: String
+    public var code: String { "io.error" }
+    public var httpStatus: Int { 500 }
+}
+
+/// Result slots written by concurrent workers, each index by exactly one worker.
+private final class OutcomeSlots: @unchecked Sendable {
+    // Safe: every index is written by one worker only, and `values` is read after concurrentPerform returns.
+    private let storage: UnsafeMutableBufferPointer<LineFilterRunner.Outcome?>
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: nil)
+    }
+    deinit {
+        storage.deinitialize()
+        storage.deallocate()
+    }
+    func set(_ index: Int, _ value: LineFilterRunner.Outcome) { storage[index] = value }
+    var values: [LineFilterRunner.Outcome] { storage.map { $0! } }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+/// One output record of `promptgate filter --output jsonl`: the line number, the caller's id, the decision
+/// and its reasons, optionally the trace, then the input's other fields carried through.
+public struct VerdictRecord: Encodable {
+    public var line: Int
+    public var id: JSONValue?
+    public var decision: String
+    public var reasons: [Reason]
+    public var warnings: [String]
+    public var trace: [TraceEntry]?
+    public var error: ErrorBody?
+    public var carried: [String: JSONValue]
+
+    /// The `error` member of an error record.
+    public struct ErrorBody: Encodable {
+        public var code: String
+        public var message: String
+    }
+
+    static let ownKeys: Set<String> = ["line", "id", "decision", "reasons", "warnings", "trace", "error"]
+
+    public init(line: Int, context: PromptContext, includeTrace: Bool) {
+        self.line = line
+        id = context.request.id
+        decision = context.verdict.decision.rawValue
+        reasons = context.verdict.reasons
+        warnings = context.warnings
+        trace = includeTrace ? context.trace : nil
+        error = nil
+        carried = context.request.params
+    }
+
+    public init(error: InputLineError) {
+        line = error.line
+        id = nil
+        decision = "error"
+        reasons = []
+        warnings = []
+        trace = nil
+        self.error = ErrorBody(code: error.code, message: error.message)
+        carried = [:]
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(line, forKey: Key("line"))
+        if let id { try container.encode(id, forKey: Key("id")) }
+        try container.encode(decision, forKey: Key("decision"))
+        if let error {
+            try container.encode(error, forKey: Key("error"))
+            return
+        }
+        try container.encode(reasons, forKey: Key("reasons"))
+        if !warnings.isEmpty { try container.encode(warnings, forKey: Key("warnings")) }
+        if let trace { try container.encode(trace, forKey: Key("trace")) }
+        // Carried fields never overwrite ours.
+        for key in carried.keys.sorted() where !Self.ownKeys.contains(key) {
+            try container.encode(carried[key]!, forKey: Key(key))
+        }
+    }
+}

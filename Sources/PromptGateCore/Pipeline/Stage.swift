@@ -1,0 +1,62 @@
+/// One step of the pipeline, in the middleware shape: look at (or change) the context, then either call
+/// `next` to pass it on, or return without calling it to stop the chain (after recording why in the
+/// verdict). Code after `next` sees what the later stages did.
+///
+/// ```swift
+/// struct Shout: Stage {
+///     let name = "shout"
+///     func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
+///         context.request.prompt = context.request.prompt.uppercased()
+///         try next(context)
+///     }
+/// }
+/// ```
+public protocol Stage: Sendable {
+    /// Short stable name used in reasons, traces and configuration (`length`, `blocklist`).
+    var name: String { get }
+    func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws
+}
+
+/// An ordered, immutable list of stages. Build it once (`PipelineBuilder`), share it between threads, and
+/// run it once per request; hot reload builds a new pipeline and swaps the reference.
+public struct Pipeline: Sendable {
+    public let stages: [any Stage]
+
+    public init(stages: [any Stage]) { self.stages = stages }
+
+    /// Runs the request through every stage until one stops it. The context holds the verdict and trace.
+    public func run(_ context: PromptContext) throws {
+        try call(0, context)
+    }
+
+    /// Convenience: builds a context for `request`, runs it and returns the context.
+    @discardableResult
+    public func run(_ request: PromptRequest) throws -> PromptContext {
+        let context = PromptContext(request: request)
+        try run(context)
+        return context
+    }
+
+    private func call(_ index: Int, _ context: PromptContext) throws {
+        guard index < stages.count else { return }
+        let stage = stages[index]
+        let slot = context.trace.count
+        context.trace.append(TraceEntry(stage: stage.name, nanoseconds: 0, passed: false))
+        let clock = ContinuousClock()
+        let start = clock.now
+        var downstream = Duration.zero
+        var passed = false
+        defer {
+            let own = (clock.now - start) - downstream
+            let (seconds, attoseconds) = own.components
+            context.trace[slot].nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+            context.trace[slot].passed = passed
+        }
+        try stage.handle(context) { context in
+            passed = true
+            let entered = clock.now
+            defer { downstream += clock.now - entered }
+            try call(index + 1, context)
+        }
+    }
+}

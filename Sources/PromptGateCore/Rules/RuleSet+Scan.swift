@@ -1,0 +1,163 @@
+import Logging
+
+/// One rule hit inside a text field, mapped back to the original text.
+public struct RuleHit: Sendable, Equatable {
+    public var ruleIndex: Int
+    public var view: ViewKind
+    /// Original text offsets, in Unicode scalars.
+    public var scalars: Range<Int>
+    /// Original text offsets, in UTF-8 bytes.
+    public var bytes: Range<Int>
+    /// The original text of the span.
+    public var matched: String
+    /// The text the rule saw in its view.
+    public var normalized: String
+}
+
+/// A PCRE2 failure other than "no match" (match limit, JIT stack, ...). Callers block on it: fail closed.
+public struct EngineFailure: Sendable, Equatable {
+    public var view: ViewKind
+    /// The rule id, or nil for the combined term pattern of the view.
+    public var ruleID: String?
+    public var code: Int32
+    public var message: String
+}
+
+/// What scanning one field found.
+public struct ScanResult: Sendable, Equatable {
+    public var hits: [RuleHit] = []
+    public var failures: [EngineFailure] = []
+}
+
+extension RuleSet {
+    /// Runs every rule that applies to `field` over the views of `text`.
+    ///
+    /// Hits are reported once per rule and original span (the first view that found it wins), after
+    /// exceptions. A PCRE2 error is returned in `failures`, never read as "no match".
+    public func scan(_ text: NormalizedText, field: PromptField) -> ScanResult {
+        scratchPool.withScratch { scratch in scan(text, field: field, scratch: scratch) }
+    }
+
+    func scan(_ text: NormalizedText, field: PromptField, scratch: MatchScratch) -> ScanResult {
+        var result = ScanResult()
+        var seen = Set<HitKey>()
+        scratch.callout.breaker = scratch.breaker
+        defer { scratch.callout.view = nil }
+        for kind in ViewKind.allCases {
+            let termPattern = termPatterns[kind.order]
+            let patternRules = patternRulesByView[kind.order]
+            guard termPattern != nil || !patternRules.isEmpty, let view = text.view(kind) else { continue }
+            scratch.callout.view = view
+            view.bytes.withUnsafeBufferPointer { subject in
+                if let termPattern {
+                    let failure = forEachMatch(of: termPattern, in: subject, scratch: scratch, view: kind, ruleID: nil) {
+                        range, mark in
+                        guard let mark, mark < termOwners[kind.order].count else { return }
+                        for ruleIndex in termOwners[kind.order][mark] where compiled[ruleIndex].fields.contains(field) {
+                            record(ruleIndex, range, view, text, scratch, &seen, &result)
+                        }
+                    }
+                    if let failure { result.failures.append(failure) }
+                }
+                for ruleIndex in patternRules where compiled[ruleIndex].fields.contains(field) {
+                    guard let regex = compiled[ruleIndex].pattern else { continue }
+                    let failure = forEachMatch(
+                        of: regex, in: subject, scratch: scratch, view: kind, ruleID: compiled[ruleIndex].definition.id
+                    ) { range, _ in
+                        record(ruleIndex, range, view, text, scratch, &seen, &result)
+                    }
+                    if let failure { result.failures.append(failure) }
+                }
+            }
+        }
+        return result
+    }
+
+    private struct HitKey: Hashable {
+        var rule: Int
+        var start: Int
+        var end: Int
+    }
+
+    private func forEachMatch(
+        of regex: Regex, in subject: UnsafeBufferPointer<UInt8>, scratch: MatchScratch, view: ViewKind,
+        ruleID: String?, _ body: (Range<Int>, Int?) -> Void
+    ) -> EngineFailure? {
+        var start = 0
+        while start <= subject.count {
+            switch regex.firstMatch(in: subject, from: start, scratch: scratch) {
+            case .noMatch:
+                return nil
+            case .failure(let code):
+                let failure = EngineFailure(view: view, ruleID: ruleID, code: code, message: Regex.message(for: code))
+                RuleSet.logger.error(
+                    "PCRE2 engine error; failing closed",
+                    metadata: [
+                        "view": "\(view.rawValue)", "rule": "\(ruleID ?? "<terms>")", "code": "\(code)",
+                        "message": "\(failure.message)",
+                    ])
+                return failure
+            case .match(let range, let mark):
+                body(range, mark)
+                // Continue after the match; after an empty match step over one whole UTF-8 scalar.
+                var next = max(range.upperBound, start)
+                if range.isEmpty {
+                    next += 1
+                    while next < subject.count && subject[next] & 0xC0 == 0x80 { next += 1 }
+                }
+                start = next
+            }
+        }
+        return nil
+    }
+
+    private func record(
+        _ ruleIndex: Int, _ range: Range<Int>, _ view: TextView, _ text: NormalizedText, _ scratch: MatchScratch,
+        _ seen: inout Set<HitKey>, _ result: inout ScanResult
+    ) {
+        let span = text.originalSpan(of: range, in: view)
+        guard seen.insert(HitKey(rule: ruleIndex, start: span.scalars.lowerBound, end: span.scalars.upperBound)).inserted
+        else { return }
+        let rule = compiled[ruleIndex]
+        if !rule.exceptions.isEmpty, isExcepted(span.scalars, rule: rule, view: view, text: text, scratch: scratch) {
+            return
+        }
+        result.hits.append(
+            RuleHit(
+                ruleIndex: ruleIndex, view: view.kind, scalars: span.scalars, bytes: span.bytes,
+                matched: text.originalText(bytes: span.bytes),
+                normalized: String(decoding: view.bytes[range], as: UTF8.self)))
+    }
+
+    /// Whether an exception of `rule` matched (in the hit's view or in `folded`) over a span covering the hit.
+    private func isExcepted(
+        _ hit: Range<Int>, rule: CompiledRule, view: TextView, text: NormalizedText, scratch: MatchScratch
+    ) -> Bool {
+        var views = [view]
+        if view.kind != .folded, let folded = text.view(.folded) { views.append(folded) }
+        if view.kind != .raw, let raw = text.view(.raw) { views.append(raw) }
+        let saved = scratch.callout.view
+        defer { scratch.callout.view = saved }
+        for candidate in views {
+            scratch.callout.view = candidate
+            let covered = candidate.bytes.withUnsafeBufferPointer { subject -> Bool in
+                for exception in rule.exceptions {
+                    var start = 0
+                    while start < subject.count {
+                        guard case .match(let range, _) = exception.firstMatch(in: subject, from: start, scratch: scratch)
+                        else { break }
+                        let span = candidate.originalScalars(of: range)
+                        if span.lowerBound <= hit.lowerBound && hit.upperBound <= span.upperBound { return true }
+                        start = range.isEmpty ? range.upperBound + 1 : range.upperBound
+                        while start < subject.count && subject[start] & 0xC0 == 0x80 { start += 1 }
+                    }
+                }
+                return false
+            }
+            if covered { return true }
+        }
+        return false
+    }
+
+    static let logger = Logger(label: "promptgate.rules")
+}

@@ -1,0 +1,119 @@
+/// Compiled, immutable rule packs: one trie-factored term pattern per view plus the separate regex rules.
+/// Built once (`RuleSet.compile`), then shared by every thread; hot reload builds a new one and swaps it.
+public final class RuleSet: Sendable {
+    /// The rules, in load order.
+    public let rules: [RuleDefinition]
+    let compiled: [CompiledRule]
+    /// Per view (indexed by `ViewKind.order`): the combined term pattern, and term id → indices of the rules
+    /// that own the term in that view.
+    let termPatterns: [Regex?]
+    let termOwners: [[[Int]]]
+    /// Per view: indices of the pattern rules that run on it.
+    let patternRulesByView: [[Int]]
+    /// Match limit applied to every PCRE2 call (ReDoS guard).
+    public let matchLimit: UInt32
+    let scratchPool: MatchScratchPool
+
+    struct CompiledRule: Sendable {
+        let definition: RuleDefinition
+        let pattern: Regex?
+        let exceptions: [Regex]
+        let fields: Set<PromptField>
+    }
+
+    /// The default PCRE2 match limit: a catastrophic pattern fails in well under a millisecond.
+    public static let defaultMatchLimit: UInt32 = 200_000
+
+    private init(
+        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?], termOwners: [[[Int]]],
+        patternRulesByView: [[Int]], matchLimit: UInt32
+    ) {
+        self.rules = rules
+        self.compiled = compiled
+        self.termPatterns = termPatterns
+        self.termOwners = termOwners
+        self.patternRulesByView = patternRulesByView
+        self.matchLimit = matchLimit
+        self.scratchPool = MatchScratchPool(matchLimit: matchLimit)
+    }
+
+    /// Compiles validated rules. Every bad pattern or exception is reported with PCRE2's message and offset;
+    /// on any problem nothing is returned.
+    public static func compile(
+        _ rules: [RuleDefinition], matchLimit: UInt32 = defaultMatchLimit
+    ) throws(RuleLoadError) -> RuleSet {
+        var problems: [LoadProblem] = []
+        var compiled: [CompiledRule] = []
+        var tries = ViewKind.allCases.map { _ in TermTrie() }
+        var owners: [[[Int]]] = Array(repeating: [], count: ViewKind.allCases.count)
+        var patternRules: [[Int]] = Array(repeating: [], count: ViewKind.allCases.count)
+        var seen: Set<String> = []
+        for (index, rule) in rules.enumerated() {
+            if !seen.insert(rule.id).inserted {
+                problems.append(LoadProblem(file: rule.source, ruleID: rule.id, keyPath: "id", message: "duplicate rule id"))
+            }
+            var pattern: Regex? = nil
+            if let source = rule.pattern {
+                do {
+                    pattern = try Regex(source)
+                } catch {
+                    problems.append(
+                        LoadProblem(
+                            file: rule.source, ruleID: rule.id, keyPath: "pattern",
+                            message: "PCRE2 error at offset \(error.offset): \(error.message)"))
+                }
+                for view in Set(rule.views) { patternRules[view.order].append(index) }
+            } else {
+                for view in Set(rule.views) {
+                    for term in rule.terms {
+                        guard let key = TermKey(term: term, view: view) else { continue }
+                        let id = tries[view.order].insert(key)
+                        while owners[view.order].count <= id { owners[view.order].append([]) }
+                        if !owners[view.order][id].contains(index) { owners[view.order][id].append(index) }
+                    }
+                }
+            }
+            var exceptions: [Regex] = []
+            for (position, source) in rule.exceptions.enumerated() {
+                do {
+                    exceptions.append(try Regex(source))
+                } catch {
+                    problems.append(
+                        LoadProblem(
+                            file: rule.source, ruleID: rule.id, keyPath: "exceptions[\(position)]",
+                            message: "PCRE2 error at offset \(error.offset): \(error.message)"))
+                }
+            }
+            if let pattern = pattern ?? (rule.pattern == nil ? nil : nil) {
+                compiled.append(CompiledRule(definition: rule, pattern: pattern, exceptions: exceptions, fields: Set(rule.fields)))
+            } else {
+                compiled.append(CompiledRule(definition: rule, pattern: nil, exceptions: exceptions, fields: Set(rule.fields)))
+            }
+        }
+        var termPatterns: [Regex?] = Array(repeating: nil, count: ViewKind.allCases.count)
+        for view in ViewKind.allCases {
+            guard let source = tries[view.order].render(view: view) else { continue }
+            do {
+                termPatterns[view.order] = try Regex(source)
+            } catch {
+                problems.append(
+                    LoadProblem(
+                        file: "<terms>", keyPath: "view \(view.rawValue)",
+                        message: "the combined term pattern did not compile (\(error.message)); split the packs"))
+            }
+        }
+        if !problems.isEmpty { throw RuleLoadError(problems: problems) }
+        return RuleSet(
+            rules: rules, compiled: compiled, termPatterns: termPatterns, termOwners: owners,
+            patternRulesByView: patternRules, matchLimit: matchLimit)
+    }
+
+    /// Loads and compiles packs from files or folders; the bundled packs when `paths` is empty.
+    public static func load(paths: [String], matchLimit: UInt32 = defaultMatchLimit) throws(RuleLoadError) -> RuleSet {
+        let definitions = paths.isEmpty ? try BundledRules.definitions() : try RulePackLoader.load(paths: paths)
+        return try compile(definitions, matchLimit: matchLimit)
+    }
+
+    /// Number of distinct compiled terms across views (for status output).
+    public var termCount: Int { rules.reduce(0) { $0 + $1.terms.count } }
+}

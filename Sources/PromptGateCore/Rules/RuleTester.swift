@@ -1,0 +1,55 @@
+/// Checks every rule's `examples` against the compiled rule set.
+///
+/// A `match` example must hit its rule; an `allow` example must not hit its rule and must not be blocked by
+/// any other loaded rule (a false positive across packs is still a false positive).
+public enum RuleTester {
+    /// One example that did not behave.
+    public struct Failure: Sendable, Equatable, CustomStringConvertible {
+        public var file: String
+        public var ruleID: String
+        public var example: String
+        public var problem: String
+
+        public var description: String { "\(file): rule \(ruleID): \(problem): '\(example)'" }
+    }
+
+    /// Totals of a test run.
+    public struct Report: Sendable {
+        public var rules = 0
+        public var examples = 0
+        public var failures: [Failure] = []
+    }
+
+    public static func run(_ rules: RuleSet) -> Report {
+        var report = Report()
+        for (index, rule) in rules.rules.enumerated() {
+            report.rules += 1
+            let field = rule.fields.first ?? .prompt
+            for example in rule.matchExamples {
+                report.examples += 1
+                let result = rules.scan(NormalizedText(example), field: field)
+                if !result.hits.contains(where: { $0.ruleIndex == index }) {
+                    report.failures.append(
+                        Failure(file: rule.source, ruleID: rule.id, example: example, problem: "match example did not match"))
+                }
+            }
+            for example in rule.allowExamples {
+                report.examples += 1
+                let result = rules.scan(NormalizedText(example), field: field)
+                if let hit = result.hits.first(where: { $0.ruleIndex == index }) {
+                    report.failures.append(
+                        Failure(
+                            file: rule.source, ruleID: rule.id, example: example,
+                            problem: "allow example matched (view \(hit.view.rawValue), text '\(hit.matched)')"))
+                } else if let hit = result.hits.first(where: { rules.rules[$0.ruleIndex].action == .block }) {
+                    report.failures.append(
+                        Failure(
+                            file: rule.source, ruleID: rule.id, example: example,
+                            problem: "allow example is blocked by rule \(rules.rules[hit.ruleIndex].id) "
+                                + "(view \(hit.view.rawValue), text '\(hit.matched)')"))
+                }
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,250 @@
+/// A text field with its normalized views, built lazily and at most once, each with an offset map back to
+/// the original.
+///
+/// Owned by one request; never shared between threads.
+///
+/// ```swift
+/// let text = NormalizedText("ｍ.ｕ.ｒ.ｄ.ｅ.ｒ")
+/// text.view(.joined).text   // "murder"
+/// ```
+public final class NormalizedText {
+    /// The original text.
+    public let original: String
+    /// UTF-8 byte offset of every original scalar, plus the total length at the end.
+    let scalarByteOffsets: [Int32]
+    private var cache: [TextView?] = Array(repeating: nil, count: ViewKind.allCases.count)
+    private var foldedUnits: [Unit]?
+    private var joinedUnits: [Unit]?
+
+    /// A scalar of a view with where it came from.
+    struct Unit {
+        var scalar: Unicode.Scalar
+        var origin: Int32
+        /// A token of the folded text starts or ends right before this scalar.
+        var boundaryBefore: Bool = false
+    }
+
+    public init(_ original: String) {
+        self.original = original
+        var offsets = [Int32]()
+        offsets.reserveCapacity(original.utf8.count + 1)
+        var position: Int32 = 0
+        for scalar in original.unicodeScalars {
+            offsets.append(position)
+            position += Int32(UTF8.width(scalar))
+        }
+        offsets.append(position)
+        scalarByteOffsets = offsets
+    }
+
+    /// Number of Unicode scalars in the original text.
+    public var scalarCount: Int { scalarByteOffsets.count - 1 }
+
+    /// The text of one view (for display and tests; matching uses the bytes).
+    public func text(of kind: ViewKind) -> String? { view(kind)?.text }
+
+    /// The view, or nil for `hans` when the text holds no Han character (it would equal `joined`).
+    func view(_ kind: ViewKind) -> TextView? {
+        if let cached = cache[kind.order] { return cached }
+        let built: TextView?
+        switch kind {
+        case .raw: built = buildRaw()
+        case .folded: built = Self.encode(kind: .folded, units: folded(), withBoundaries: false)
+        case .joined: built = Self.encode(kind: .joined, units: joined(), withBoundaries: true)
+        case .skeleton: built = Self.encode(kind: .skeleton, units: skeleton(), withBoundaries: true)
+        case .hans: built = buildHans()
+        }
+        cache[kind.order] = built
+        return built
+    }
+
+    /// Original span of a view's byte range: scalar offsets and UTF-8 byte offsets.
+    func originalSpan(of range: Range<Int>, in view: TextView) -> (scalars: Range<Int>, bytes: Range<Int>) {
+        let scalars = view.originalScalars(of: range)
+        let bytes = Int(scalarByteOffsets[scalars.lowerBound])..<Int(scalarByteOffsets[scalars.upperBound])
+        return (scalars, bytes)
+    }
+
+    /// The original text of a UTF-8 byte range.
+    func originalText(bytes range: Range<Int>) -> String {
+        let utf8 = original.utf8
+        let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+        let end = utf8.index(start, offsetBy: range.count)
+        return String(original[start..<end])
+    }
+
+    // MARK: - Building the views
+
+    private func buildRaw() -> TextView {
+        let bytes = Array(original.utf8)
+        var origin = [Int32](repeating: 0, count: bytes.count)
+        var containsHan = false
+        let tables = ScalarTables.shared
+        for (index, scalar) in original.unicodeScalars.enumerated() {
+            let start = Int(scalarByteOffsets[index]), end = Int(scalarByteOffsets[index + 1])
+            for b in start..<end { origin[b] = Int32(index) }
+            if !containsHan, scalar.value >= 0x2E80, tables.scalarClass(scalar) == .han { containsHan = true }
+        }
+        return TextView(kind: .raw, bytes: bytes, byteOrigin: origin, tokenBoundaries: [], containsHan: containsHan)
+    }
+
+    private func folded() -> [Unit] {
+        if let foldedUnits { return foldedUnits }
+        var units = [Unit]()
+        units.reserveCapacity(scalarCount + 8)
+        let tables = ScalarTables.shared
+        for (index, scalar) in original.unicodeScalars.enumerated() {
+            if scalar.isASCII {
+                // ASCII folds to itself except upper-case letters; skip the table for the common case.
+                let v = scalar.value
+                let lowered = (v >= 0x41 && v <= 0x5A) ? Unicode.Scalar(v + 0x20)! : scalar
+                units.append(Unit(scalar: lowered, origin: Int32(index)))
+            } else {
+                tables.forEachFolded(scalar) { units.append(Unit(scalar: $0, origin: Int32(index))) }
+            }
+        }
+        foldedUnits = units
+        return units
+    }
+
+    private func joined() -> [Unit] {
+        if let joinedUnits { return joinedUnits }
+        let units = Self.join(folded())
+        joinedUnits = units
+        return units
+    }
+
+    private func skeleton() -> [Unit] {
+        let tables = ScalarTables.shared
+        var mapped = folded()
+        for i in mapped.indices { mapped[i].scalar = Self.leet(mapped[i].scalar) }
+        let joinedLeet = Self.join(mapped)
+        var units = [Unit]()
+        units.reserveCapacity(joinedLeet.count + 8)
+        var pendingBoundary = false
+        var last: Unicode.Scalar? = nil
+        for unit in joinedLeet {
+            var first = true
+            let boundary = unit.boundaryBefore || pendingBoundary
+            pendingBoundary = false
+            var emitted = false
+            tables.forEachSkeleton(unit.scalar) { s in
+                // Collapse letter repeats ("fuuuck"); Han repeats are left alone.
+                if let last, last == s, tables.scalarClass(s) == .letter {
+                    return
+                }
+                units.append(Unit(scalar: s, origin: unit.origin, boundaryBefore: first && boundary))
+                first = false
+                emitted = true
+                last = s
+            }
+            // A collapsed scalar's boundary moves to the next emitted one (the end is always a boundary).
+            if !emitted && boundary { pendingBoundary = true }
+        }
+        return units
+    }
+
+    private func buildHans() -> TextView? {
+        guard let raw = view(.raw), raw.containsHan else { return nil }
+        let units = joined()
+        var scalars = units.map(\.scalar)
+        HanConverter.shared.convert(&scalars)
+        var converted = units
+        for i in converted.indices { converted[i].scalar = scalars[i] }
+        return Self.encode(kind: .hans, units: converted, withBoundaries: true)
+    }
+
+    /// Leetspeak and look-alike digits, applied before the skeleton (which maps `1` to `l`, so `i` joins them).
+    static func leet(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+        switch scalar {
+        case "0": "o"
+        case "1", "i", "|": "l"
+        case "3": "e"
+        case "4", "@": "a"
+        case "5", "$": "s"
+        case "7": "t"
+        default: scalar
+        }
+    }
+
+    /// Drops separators between joinable characters (see `ViewKind.joined`) and marks token boundaries.
+    static func join(_ input: [Unit]) -> [Unit] {
+        let tables = ScalarTables.shared
+        let n = input.count
+        var classes = [ScalarClass](repeating: .other, count: n)
+        for i in 0..<n { classes[i] = tables.scalarClass(input[i].scalar) }
+        var out = [Unit]()
+        out.reserveCapacity(n)
+        var tokenLength = 0
+        var i = 0
+        while i < n {
+            if !classes[i].isSeparator {
+                var unit = input[i]
+                unit.boundaryBefore = tokenLength == 0
+                out.append(unit)
+                tokenLength += 1
+                i += 1
+                continue
+            }
+            var j = i
+            var hasSpace = false
+            while j < n && classes[j].isSeparator {
+                if classes[j] == .space { hasSpace = true }
+                j += 1
+            }
+            var removable = false
+            if i > 0, j < n, classes[i - 1].isJoinable, classes[j].isJoinable {
+                if classes[i - 1] == .han && classes[j] == .han || !hasSpace {
+                    removable = true
+                } else if tokenLength == 1 {
+                    // Spaced single letters ("k i l l") join; "pen is" does not.
+                    var k = j
+                    while k < n && !classes[k].isSeparator { k += 1 }
+                    removable = k - j == 1
+                }
+            }
+            if !removable {
+                for k in i..<j {
+                    var unit = input[k]
+                    unit.boundaryBefore = true
+                    out.append(unit)
+                }
+            }
+            tokenLength = 0
+            i = j
+        }
+        return out
+    }
+
+    /// UTF-8 bytes, the per-byte origin map and (optionally) the token-boundary marks of a unit list.
+    static func encode(kind: ViewKind, units: [Unit], withBoundaries: Bool) -> TextView {
+        var bytes = [UInt8]()
+        var origin = [Int32]()
+        bytes.reserveCapacity(units.count + units.count / 2)
+        origin.reserveCapacity(units.count + units.count / 2)
+        var boundaries = [UInt8]()
+        if withBoundaries { boundaries.reserveCapacity(units.count * 2) }
+        var containsHan = false
+        let tables = ScalarTables.shared
+        for unit in units {
+            let before = bytes.count
+            if withBoundaries {
+                boundaries.append(unit.boundaryBefore ? 1 : 0)
+            }
+            let value = unit.scalar.value
+            if value < 0x80 {
+                bytes.append(UInt8(value))
+            } else {
+                if !containsHan, value >= 0x2E80, tables.scalarClass(unit.scalar) == .han { containsHan = true }
+                bytes.append(contentsOf: UTF8.encode(unit.scalar)!)
+            }
+            for _ in before..<bytes.count { origin.append(unit.origin) }
+            if withBoundaries {
+                for _ in (before + 1)..<bytes.count { boundaries.append(0) }
+            }
+        }
+        if withBoundaries { boundaries.append(1) }
+        return TextView(
+            kind: kind, bytes: bytes, byteOrigin: origin, tokenBoundaries: boundaries, containsHan: containsHan)
+    }
+}

@@ -1,0 +1,87 @@
+import CICUWrap
+
+/// One normalized view of a text field: UTF-8 bytes for PCRE2 plus the maps a match needs.
+///
+/// Owned by one request; never shared between threads.
+final class TextView {
+    let kind: ViewKind
+    /// The view's text as UTF-8 (what PCRE2 sees; match offsets are byte offsets into it).
+    let bytes: [UInt8]
+    /// For every byte of `bytes`, the index of the original scalar it came from.
+    let byteOrigin: [Int32]
+    /// For byte positions `0...bytes.count`: 1 where a token of the folded text starts or ends.
+    /// Empty for `raw` and `folded`, which use `\b` instead.
+    let tokenBoundaries: [UInt8]
+    /// Whether the view holds any Han character (Han terms need word segmentation).
+    let containsHan: Bool
+    /// Word-segmentation boundaries (1 at a boundary), computed on first need.
+    private(set) var hanBoundaries: [UInt8]?
+
+    init(kind: ViewKind, bytes: [UInt8], byteOrigin: [Int32], tokenBoundaries: [UInt8], containsHan: Bool) {
+        self.kind = kind
+        self.bytes = bytes
+        self.byteOrigin = byteOrigin
+        self.tokenBoundaries = tokenBoundaries
+        self.containsHan = containsHan
+    }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Original scalar range covered by the view's byte range.
+    func originalScalars(of range: Range<Int>) -> Range<Int> {
+        guard !range.isEmpty else {
+            let at = range.lowerBound < byteOrigin.count ? Int(byteOrigin[range.lowerBound]) : originEnd
+            return at..<at
+        }
+        return Int(byteOrigin[range.lowerBound])..<(Int(byteOrigin[range.upperBound - 1]) + 1)
+    }
+
+    private var originEnd: Int { byteOrigin.last.map { Int($0) + 1 } ?? 0 }
+
+    /// ICU dictionary word boundaries of the view (Chinese segmentation), computed once with `breaker`.
+    func hanBoundaries(using breaker: WordBreaker) -> [UInt8] {
+        if let hanBoundaries { return hanBoundaries }
+        let computed = breaker.boundaries(of: bytes)
+        hanBoundaries = computed
+        return computed
+    }
+}
+
+/// A dictionary-based word segmenter (ICU `ubrk` for `zh`). Not thread-safe: one per worker.
+final class WordBreaker {
+    private let breaker: OpaquePointer?
+    private var scratch = [Int32](repeating: 0, count: 256)
+
+    init() {
+        var error: Int32 = 0
+        breaker = pgicu_breaker_open("zh", &error)
+    }
+
+    deinit { pgicu_breaker_close(breaker) }
+
+    /// 1 at every word boundary byte offset of `bytes` (positions `0...bytes.count`).
+    /// If ICU fails, every position is a boundary, so Han terms still match (fail closed).
+    func boundaries(of bytes: [UInt8]) -> [UInt8] {
+        var marks = [UInt8](repeating: 0, count: bytes.count + 1)
+        guard let breaker else { return [UInt8](repeating: 1, count: bytes.count + 1) }
+        var count: Int32 = 0
+        while true {
+            let capacity = Int32(scratch.count)
+            count = bytes.withUnsafeBufferPointer { text in
+                text.withMemoryRebound(to: CChar.self) { text in
+                    scratch.withUnsafeMutableBufferPointer {
+                        pgicu_breaker_boundaries(breaker, text.baseAddress, Int32(text.count), $0.baseAddress, capacity)
+                    }
+                }
+            }
+            if count <= capacity { break }
+            scratch = [Int32](repeating: 0, count: Int(count))
+        }
+        guard count >= 0 else { return [UInt8](repeating: 1, count: bytes.count + 1) }
+        for i in 0..<Int(count) {
+            let b = Int(scratch[i])
+            if b >= 0 && b <= bytes.count { marks[b] = 1 }
+        }
+        return marks
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PromptGateCore
+
+@main
+struct PromptGateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promptgate",
+        abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
+        subcommands: [FilterCommand.self, RulesCommand.self, ViewsCommand.self, BenchCommand.self]
+    )
+
+    static func main() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as any PromptGateError {
+            FileHandle.standardError.write(Data("promptgate: \(error.message)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            // Usage errors (bad flags) exit 2 like other errors; --help exits 0.
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// Options shared by commands that load rule packs.
+struct RuleOptions: ParsableArguments {
+    @Option(
+        name: .customLong("rules"),
+        help: ArgumentHelp("A rule pack file or folder (repeatable). When given, only these load; default: the bundled packs.",
+                           valueName: "path"))
+    var paths: [String] = []
+}
