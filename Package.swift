@@ -62,7 +62,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PromptGateCLITests",
-            dependencies: ["PromptGateTestSupport"]
+            dependencies: ["PromptGateTestSupport", "promptgate"]
         ),
     ],
     cxxLanguageStandard: .cxx17

@@ -83,6 +83,21 @@ final class HanConverter: Sendable {
         return changed
     }
 
+    /// ICU's own (slow, utrans) conversion, to check this table against.
+    static func referenceConvert(_ text: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: text.utf8.count * 4 + 16)
+        let capacity = Int32(buffer.count)
+        let length = text.withCString { source in
+            buffer.withUnsafeMutableBufferPointer { out in
+                out.withMemoryRebound(to: CChar.self) {
+                    pgicu_t2s_utf8(source, Int32(text.utf8.count), $0.baseAddress, capacity)
+                }
+            }
+        }
+        guard length >= 0, length <= capacity else { return nil }
+        return String(decoding: buffer[0..<Int(length)], as: UTF8.self)
+    }
+
     /// Converts a string (used for rule terms and tests).
     func convert(_ text: String) -> String {
         var scalars = Array(text.unicodeScalars)
