@@ -11,11 +11,14 @@ final class Regex: @unchecked Sendable {
 
     /// Compiles `pattern`.
     /// - Throws: `RegexCompileError` with PCRE2's message and the offset where it stopped.
-    init(_ pattern: String, caseless: Bool = true) throws(RegexCompileError) {
+    /// - Parameter anchored: match only at the start offset given to `firstMatch` (compiled in, so the JIT
+    ///   still applies; the term scanner uses it after its own prefilter picked a candidate position).
+    init(_ pattern: String, caseless: Bool = true, anchored: Bool = false) throws(RegexCompileError) {
         var errorCode: Int32 = 0
         var errorOffset = 0
         var options = UInt32(PCRE2_UTF | PCRE2_UCP)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
+        if anchored { options |= UInt32(PCRE2_ANCHORED) }
         let compiled = pattern.withCString { source in
             source.withMemoryRebound(to: UInt8.self, capacity: pattern.utf8.count) {
                 pcre2_compile_8($0, pattern.utf8.count, options, &errorCode, &errorOffset, nil)
@@ -36,6 +39,14 @@ final class Regex: @unchecked Sendable {
     /// - Returns: `.match` with the byte range and the `(*MARK)` name, `.noMatch`, or `.failure` with the
     ///   PCRE2 error code (match limit, JIT stack, ...), which callers must treat as a block, never a miss.
     func firstMatch(in subject: UnsafeBufferPointer<UInt8>, from start: Int, scratch: MatchScratch) -> RegexMatch {
+        Regex.firstMatch(code: code, in: subject, from: start, scratch: scratch)
+    }
+
+    /// The same, on the bare compiled code: the hot term scanner holds code pointers, not `Regex`
+    /// references, so two threads scanning never touch a shared reference count.
+    static func firstMatch(
+        code: OpaquePointer, in subject: UnsafeBufferPointer<UInt8>, from start: Int, scratch: MatchScratch
+    ) -> RegexMatch {
         let base = subject.baseAddress ?? UnsafePointer(bitPattern: 1)!
         let rc = pcre2_match_8(
             code, base, subject.count, start, UInt32(PCRE2_NO_UTF_CHECK), scratch.matchData, scratch.matchContext)

@@ -43,24 +43,33 @@ extension RuleSet {
         var seen = Set<HitKey>()
         scratch.callout.breaker = scratch.breaker
         defer { scratch.callout.view = nil }
+        var previous: TextView? = nil
         for kind in ViewKind.allCases {
-            let termPattern = termPatterns[kind.order]
+            let termPattern = termCodes[kind.order]
             let patternRules = patternRulesByView[kind.order]
             guard termPattern != nil || !patternRules.isEmpty, let view = text.view(kind) else { continue }
+            // folded == raw or joined == folded (the common case for plain prompts): the earlier view's
+            // term pattern holds this view's keys too, so the text has been searched already.
+            let sameAsPrevious: ViewKind? =
+                (kind == .folded || kind == .joined) && previous.map { $0.bytes == view.bytes } == true
+                ? previous?.kind : nil
+            if kind == .raw || kind == .folded { previous = view }
             scratch.callout.view = view
             view.bytes.withUnsafeBufferPointer { subject in
-                if let termPattern {
-                    let failure = forEachMatch(of: termPattern, in: subject, scratch: scratch, view: kind, ruleID: nil) {
-                        range, mark in
+                if let termPattern, sameAsPrevious == nil {
+                    let failure = scanTerms(
+                        termPattern, starts: termStarts[kind.order], in: subject, view: view, scratch: scratch
+                    ) { range, mark in
                         guard let mark, mark < termOwners[kind.order].count else { return }
-                        for ruleIndex in termOwners[kind.order][mark] where compiled[ruleIndex].fields.contains(field) {
+                        for ruleIndex in termOwners[kind.order][mark] where compiled[ruleIndex].applies(to: field) {
                             record(ruleIndex, range, view, text, scratch, &seen, &result)
                         }
                     }
                     if let failure { result.failures.append(failure) }
                 }
-                for ruleIndex in patternRules where compiled[ruleIndex].fields.contains(field) {
+                for ruleIndex in patternRules where compiled[ruleIndex].applies(to: field) {
                     guard let regex = compiled[ruleIndex].pattern else { continue }
+                    if let sameAsPrevious, compiled[ruleIndex].definition.views.contains(sameAsPrevious) { continue }
                     let failure = forEachMatch(
                         of: regex, in: subject, scratch: scratch, view: kind, ruleID: compiled[ruleIndex].definition.id
                     ) { range, _ in
@@ -71,6 +80,49 @@ extension RuleSet {
             }
         }
         return result
+    }
+
+    /// Runs the anchored term pattern at each position whose first two bytes can start a term (and, in the
+    /// token views, where a token starts when the byte is ASCII). Leftmost-first like an unanchored search.
+    private func scanTerms(
+        _ code: OpaquePointer, starts: StartFilter, in subject: UnsafeBufferPointer<UInt8>, view: TextView,
+        scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
+    ) -> EngineFailure? {
+        let count = subject.count
+        let tokens = view.tokenBoundaries
+        let checkTokens = view.kind.usesTokenBoundaries && tokens.count == count + 1
+        var position = 0
+        while position < count {
+            let first = subject[position]
+            let second = position + 1 < count ? subject[position + 1] : 0
+            guard first & 0xC0 != 0x80, starts.contains(first, second),
+                !(checkTokens && first < 0x80 && tokens[position] == 0)
+            else {
+                position += 1
+                continue
+            }
+            switch Regex.firstMatch(code: code, in: subject, from: position, scratch: scratch) {
+            case .noMatch:
+                position += 1
+            case .failure(let code):
+                return engineFailure(view: view.kind, ruleID: nil, code: code)
+            case .match(let range, let mark):
+                body(range, mark)
+                position = max(range.upperBound, position + 1)
+            }
+        }
+        return nil
+    }
+
+    private func engineFailure(view: ViewKind, ruleID: String?, code: Int32) -> EngineFailure {
+        let failure = EngineFailure(view: view, ruleID: ruleID, code: code, message: Regex.message(for: code))
+        RuleSet.logger.error(
+            "PCRE2 engine error; failing closed",
+            metadata: [
+                "view": "\(view.rawValue)", "rule": "\(ruleID ?? "<terms>")", "code": "\(code)",
+                "message": "\(failure.message)",
+            ])
+        return failure
     }
 
     private struct HitKey: Hashable {
@@ -89,14 +141,7 @@ extension RuleSet {
             case .noMatch:
                 return nil
             case .failure(let code):
-                let failure = EngineFailure(view: view, ruleID: ruleID, code: code, message: Regex.message(for: code))
-                RuleSet.logger.error(
-                    "PCRE2 engine error; failing closed",
-                    metadata: [
-                        "view": "\(view.rawValue)", "rule": "\(ruleID ?? "<terms>")", "code": "\(code)",
-                        "message": "\(failure.message)",
-                    ])
-                return failure
+                return engineFailure(view: view, ruleID: ruleID, code: code)
             case .match(let range, let mark):
                 body(range, mark)
                 // Continue after the match; after an empty match step over one whole UTF-8 scalar.

@@ -1,3 +1,12 @@
+extension PromptField {
+    var bit: UInt8 {
+        switch self {
+        case .prompt: 1
+        case .negativePrompt: 2
+        }
+    }
+}
+
 /// Compiled, immutable rule packs: one trie-factored term pattern per view plus the separate regex rules.
 /// Built once (`RuleSet.compile`), then shared by every thread; hot reload builds a new one and swaps it.
 public final class RuleSet: Sendable {
@@ -7,6 +16,10 @@ public final class RuleSet: Sendable {
     /// Per view (indexed by `ViewKind.order`): the combined term pattern, and term id → indices of the rules
     /// that own the term in that view.
     let termPatterns: [Regex?]
+    /// The compiled code of `termPatterns` (kept alive by them), for the scanner. Immutable after init and
+    /// PCRE2 code is shareable between threads, hence `nonisolated(unsafe)`.
+    nonisolated(unsafe) let termCodes: [OpaquePointer?]
+    let termStarts: [StartFilter]
     let termOwners: [[[Int]]]
     /// Per view: indices of the pattern rules that run on it.
     let patternRulesByView: [[Int]]
@@ -18,19 +31,24 @@ public final class RuleSet: Sendable {
         let definition: RuleDefinition
         let pattern: Regex?
         let exceptions: [Regex]
-        let fields: Set<PromptField>
+        /// Bit per `PromptField` (a bit mask, not a Set, to keep the hot path free of reference counting).
+        let fieldMask: UInt8
+
+        func applies(to field: PromptField) -> Bool { fieldMask & field.bit != 0 }
     }
 
     /// The default PCRE2 match limit: a catastrophic pattern fails in well under a millisecond.
     public static let defaultMatchLimit: UInt32 = 200_000
 
     private init(
-        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?], termOwners: [[[Int]]],
-        patternRulesByView: [[Int]], matchLimit: UInt32
+        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?], termStarts: [StartFilter],
+        termOwners: [[[Int]]], patternRulesByView: [[Int]], matchLimit: UInt32
     ) {
         self.rules = rules
         self.compiled = compiled
         self.termPatterns = termPatterns
+        self.termCodes = termPatterns.map { $0?.code }
+        self.termStarts = termStarts
         self.termOwners = termOwners
         self.patternRulesByView = patternRulesByView
         self.matchLimit = matchLimit
@@ -66,10 +84,11 @@ public final class RuleSet: Sendable {
             } else {
                 for view in Set(rule.views) {
                     for term in rule.terms {
-                        guard let key = TermKey(term: term, view: view) else { continue }
-                        let id = tries[view.order].insert(key)
-                        while owners[view.order].count <= id { owners[view.order].append([]) }
-                        if !owners[view.order][id].contains(index) { owners[view.order][id].append(index) }
+                        for key in Self.keys(of: term, in: view) {
+                            let id = tries[view.order].insert(key)
+                            while owners[view.order].count <= id { owners[view.order].append([]) }
+                            if !owners[view.order][id].contains(index) { owners[view.order][id].append(index) }
+                        }
                     }
                 }
             }
@@ -84,17 +103,13 @@ public final class RuleSet: Sendable {
                             message: "PCRE2 error at offset \(error.offset): \(error.message)"))
                 }
             }
-            if let pattern = pattern ?? (rule.pattern == nil ? nil : nil) {
-                compiled.append(CompiledRule(definition: rule, pattern: pattern, exceptions: exceptions, fields: Set(rule.fields)))
-            } else {
-                compiled.append(CompiledRule(definition: rule, pattern: nil, exceptions: exceptions, fields: Set(rule.fields)))
-            }
+            compiled.append(CompiledRule(definition: rule, pattern: pattern, exceptions: exceptions, fieldMask: rule.fields.reduce(0) { $0 | $1.bit }))
         }
         var termPatterns: [Regex?] = Array(repeating: nil, count: ViewKind.allCases.count)
         for view in ViewKind.allCases {
             guard let source = tries[view.order].render(view: view) else { continue }
             do {
-                termPatterns[view.order] = try Regex(source)
+                termPatterns[view.order] = try Regex(source, anchored: true)
             } catch {
                 problems.append(
                     LoadProblem(
@@ -104,8 +119,27 @@ public final class RuleSet: Sendable {
         }
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         return RuleSet(
-            rules: rules, compiled: compiled, termPatterns: termPatterns, termOwners: owners,
+            rules: rules, compiled: compiled, termPatterns: termPatterns, termStarts: tries.map(\.starts), termOwners: owners,
             patternRulesByView: patternRules, matchLimit: matchLimit)
+    }
+
+    /// The keys a term is compiled to in `view`. `raw` also holds the folded and joined keys, and `folded` the
+    /// joined ones, so that when a view's text equals the previous view's the scanner can skip it without
+    /// missing a term (`Straße` folds to `strasse`, `self-harm` joins to `selfharm`).
+    static func keys(of term: String, in view: ViewKind) -> [TermKey] {
+        let views: [ViewKind]
+        switch view {
+        case .raw: views = [.raw, .folded, .joined]
+        case .folded: views = [.folded, .joined]
+        default: views = [view]
+        }
+        var keys: [TermKey] = []
+        for source in views {
+            guard let key = TermKey(term: term, view: source) else { continue }
+            // A joined key in raw/folded is matched with word boundaries, like the view's own keys.
+            if !keys.contains(key) { keys.append(key) }
+        }
+        return keys
     }
 
     /// Loads and compiles packs from files or folders; the bundled packs when `paths` is empty.

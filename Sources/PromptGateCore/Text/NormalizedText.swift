@@ -10,8 +10,18 @@
 public final class NormalizedText {
     /// The original text.
     public let original: String
-    /// UTF-8 byte offset of every original scalar, plus the total length at the end.
-    let scalarByteOffsets: [Int32]
+    /// UTF-8 byte offset of every original scalar, plus the total length at the end (built on first hit).
+    private lazy var scalarByteOffsets: [Int32] = {
+        var offsets = [Int32]()
+        offsets.reserveCapacity(original.utf8.count + 1)
+        var position: Int32 = 0
+        for scalar in original.unicodeScalars {
+            offsets.append(position)
+            position += Int32(UTF8.width(scalar))
+        }
+        offsets.append(position)
+        return offsets
+    }()
     private var cache: [TextView?] = Array(repeating: nil, count: ViewKind.allCases.count)
     private var foldedUnits: [Unit]?
     private var joinedUnits: [Unit]?
@@ -26,19 +36,7 @@ public final class NormalizedText {
 
     public init(_ original: String) {
         self.original = original
-        var offsets = [Int32]()
-        offsets.reserveCapacity(original.utf8.count + 1)
-        var position: Int32 = 0
-        for scalar in original.unicodeScalars {
-            offsets.append(position)
-            position += Int32(UTF8.width(scalar))
-        }
-        offsets.append(position)
-        scalarByteOffsets = offsets
     }
-
-    /// Number of Unicode scalars in the original text.
-    public var scalarCount: Int { scalarByteOffsets.count - 1 }
 
     /// The text of one view (for display and tests; matching uses the bytes).
     public func text(of kind: ViewKind) -> String? { view(kind)?.text }
@@ -77,31 +75,31 @@ public final class NormalizedText {
 
     private func buildRaw() -> TextView {
         let bytes = Array(original.utf8)
-        var origin = [Int32](repeating: 0, count: bytes.count)
         var containsHan = false
         let tables = ScalarTables.shared
-        for (index, scalar) in original.unicodeScalars.enumerated() {
-            let start = Int(scalarByteOffsets[index]), end = Int(scalarByteOffsets[index + 1])
-            for b in start..<end { origin[b] = Int32(index) }
-            if !containsHan, scalar.value >= 0x2E80, tables.scalarClass(scalar) == .han { containsHan = true }
+        // Han characters are 3- or 4-byte sequences with a lead byte of at least 0xE2.
+        if bytes.contains(where: { $0 >= 0xE2 }) {
+            containsHan = original.unicodeScalars.contains { $0.value >= 0x2E80 && tables.scalarClass($0) == .han }
         }
-        return TextView(kind: .raw, bytes: bytes, byteOrigin: origin, tokenBoundaries: [], containsHan: containsHan)
+        return TextView(kind: .raw, bytes: bytes, scalarOrigin: [], tokenBoundaries: [], containsHan: containsHan)
     }
 
     private func folded() -> [Unit] {
         if let foldedUnits { return foldedUnits }
         var units = [Unit]()
-        units.reserveCapacity(scalarCount + 8)
+        units.reserveCapacity(original.utf8.count + 8)
         let tables = ScalarTables.shared
-        for (index, scalar) in original.unicodeScalars.enumerated() {
-            if scalar.isASCII {
+        var index: Int32 = 0
+        for scalar in original.unicodeScalars {
+            let v = scalar.value
+            if v < 0x80 {
                 // ASCII folds to itself except upper-case letters; skip the table for the common case.
-                let v = scalar.value
-                let lowered = (v >= 0x41 && v <= 0x5A) ? Unicode.Scalar(v + 0x20)! : scalar
-                units.append(Unit(scalar: lowered, origin: Int32(index)))
+                let lowered = (v >= 0x41 && v <= 0x5A) ? Unicode.Scalar(UInt8(v + 0x20)) : scalar
+                units.append(Unit(scalar: lowered, origin: index))
             } else {
-                tables.forEachFolded(scalar) { units.append(Unit(scalar: $0, origin: Int32(index))) }
+                tables.forEachFolded(scalar) { units.append(Unit(scalar: $0, origin: index)) }
             }
+            index += 1
         }
         foldedUnits = units
         return units
@@ -220,31 +218,40 @@ public final class NormalizedText {
     static func encode(kind: ViewKind, units: [Unit], withBoundaries: Bool) -> TextView {
         var bytes = [UInt8]()
         var origin = [Int32]()
-        bytes.reserveCapacity(units.count + units.count / 2)
-        origin.reserveCapacity(units.count + units.count / 2)
+        bytes.reserveCapacity(units.count * 3)
+        origin.reserveCapacity(units.count)
         var boundaries = [UInt8]()
-        if withBoundaries { boundaries.reserveCapacity(units.count * 2) }
+        if withBoundaries { boundaries.reserveCapacity(units.count * 3 + 1) }
         var containsHan = false
         let tables = ScalarTables.shared
         for unit in units {
-            let before = bytes.count
-            if withBoundaries {
-                boundaries.append(unit.boundaryBefore ? 1 : 0)
-            }
+            origin.append(unit.origin)
             let value = unit.scalar.value
+            if withBoundaries { boundaries.append(unit.boundaryBefore ? 1 : 0) }
             if value < 0x80 {
-                bytes.append(UInt8(value))
-            } else {
-                if !containsHan, value >= 0x2E80, tables.scalarClass(unit.scalar) == .han { containsHan = true }
-                bytes.append(contentsOf: UTF8.encode(unit.scalar)!)
+                bytes.append(UInt8(truncatingIfNeeded: value))
+                continue
             }
-            for _ in before..<bytes.count { origin.append(unit.origin) }
-            if withBoundaries {
-                for _ in (before + 1)..<bytes.count { boundaries.append(0) }
+            if !containsHan, value >= 0x2E80, tables.scalarClass(unit.scalar) == .han { containsHan = true }
+            if value < 0x800 {
+                bytes.append(UInt8(truncatingIfNeeded: 0xC0 | value >> 6))
+                bytes.append(UInt8(truncatingIfNeeded: 0x80 | value & 0x3F))
+                if withBoundaries { boundaries.append(0) }
+            } else if value < 0x10000 {
+                bytes.append(UInt8(truncatingIfNeeded: 0xE0 | value >> 12))
+                bytes.append(UInt8(truncatingIfNeeded: 0x80 | (value >> 6) & 0x3F))
+                bytes.append(UInt8(truncatingIfNeeded: 0x80 | value & 0x3F))
+                if withBoundaries { boundaries.append(0); boundaries.append(0) }
+            } else {
+                bytes.append(UInt8(truncatingIfNeeded: 0xF0 | value >> 18))
+                bytes.append(UInt8(truncatingIfNeeded: 0x80 | (value >> 12) & 0x3F))
+                bytes.append(UInt8(truncatingIfNeeded: 0x80 | (value >> 6) & 0x3F))
+                bytes.append(UInt8(truncatingIfNeeded: 0x80 | value & 0x3F))
+                if withBoundaries { boundaries.append(0); boundaries.append(0); boundaries.append(0) }
             }
         }
         if withBoundaries { boundaries.append(1) }
         return TextView(
-            kind: kind, bytes: bytes, byteOrigin: origin, tokenBoundaries: boundaries, containsHan: containsHan)
+            kind: kind, bytes: bytes, scalarOrigin: origin, tokenBoundaries: boundaries, containsHan: containsHan)
     }
 }

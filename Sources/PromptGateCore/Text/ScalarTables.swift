@@ -18,14 +18,25 @@ enum ScalarClass: UInt8 {
 /// (mathematical alphanumerics, emoji, tag characters) are rare in prompts and computed on demand.
 /// Folding scalar by scalar is exact for matching because combining marks are dropped afterwards anyway,
 /// so the cross-scalar composition whole-string NFKC would do cannot change the result.
-final class ScalarTables: Sendable {
+///
+/// A struct over buffers that live as long as the process: reading it from many threads touches no
+/// reference count (a shared class instance made both cores fight over its counter on every call).
+struct ScalarTables: @unchecked Sendable {
+    // Safe: the buffers are written once in `init` (run once, for `shared`) and only read afterwards.
     static let shared = ScalarTables()
 
-    private let foldStart: [UInt32]
-    private let foldPool: [Unicode.Scalar]
-    private let skeletonStart: [UInt32]
-    private let skeletonPool: [Unicode.Scalar]
-    private let classes: [UInt8]
+    private let foldStart: UnsafeBufferPointer<UInt32>
+    private let foldPool: UnsafeBufferPointer<Unicode.Scalar>
+    private let skeletonStart: UnsafeBufferPointer<UInt32>
+    private let skeletonPool: UnsafeBufferPointer<Unicode.Scalar>
+    private let classes: UnsafeBufferPointer<UInt8>
+
+    /// Copies `array` into a buffer that is never freed (the tables live as long as the process).
+    private static func permanent<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+        let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: array.count)
+        _ = buffer.initialize(from: array)
+        return UnsafeBufferPointer(buffer)
+    }
 
     private init() {
         var foldStart = [UInt32](), foldPool = [Unicode.Scalar]()
@@ -45,11 +56,11 @@ final class ScalarTables: Sendable {
         }
         foldStart.append(UInt32(foldPool.count))
         skeletonStart.append(UInt32(skeletonPool.count))
-        self.foldStart = foldStart
-        self.foldPool = foldPool
-        self.skeletonStart = skeletonStart
-        self.skeletonPool = skeletonPool
-        self.classes = classes
+        self.foldStart = Self.permanent(foldStart)
+        self.foldPool = Self.permanent(foldPool)
+        self.skeletonStart = Self.permanent(skeletonStart)
+        self.skeletonPool = Self.permanent(skeletonPool)
+        self.classes = Self.permanent(classes)
     }
 
     /// Calls `body` with each scalar of the matching fold of `scalar` (NFKC_Casefold, marks removed).

@@ -7,8 +7,9 @@ final class TextView {
     let kind: ViewKind
     /// The view's text as UTF-8 (what PCRE2 sees; match offsets are byte offsets into it).
     let bytes: [UInt8]
-    /// For every byte of `bytes`, the index of the original scalar it came from.
-    let byteOrigin: [Int32]
+    /// For every scalar of the view, the index of the original scalar it came from; empty for `raw`, whose
+    /// scalars are the original ones. Mapped to bytes only when a hit needs it.
+    let scalarOrigin: [Int32]
     /// For byte positions `0...bytes.count`: 1 where a token of the folded text starts or ends.
     /// Empty for `raw` and `folded`, which use `\b` instead.
     let tokenBoundaries: [UInt8]
@@ -17,26 +18,39 @@ final class TextView {
     /// Word-segmentation boundaries (1 at a boundary), computed on first need.
     private(set) var hanBoundaries: [UInt8]?
 
-    init(kind: ViewKind, bytes: [UInt8], byteOrigin: [Int32], tokenBoundaries: [UInt8], containsHan: Bool) {
+    init(kind: ViewKind, bytes: [UInt8], scalarOrigin: [Int32], tokenBoundaries: [UInt8], containsHan: Bool) {
         self.kind = kind
         self.bytes = bytes
-        self.byteOrigin = byteOrigin
+        self.scalarOrigin = scalarOrigin
         self.tokenBoundaries = tokenBoundaries
         self.containsHan = containsHan
     }
 
     var text: String { String(decoding: bytes, as: UTF8.self) }
 
-    /// Original scalar range covered by the view's byte range.
+    /// Original scalar range covered by the view's byte range (hits only, so a linear walk is fine).
     func originalScalars(of range: Range<Int>) -> Range<Int> {
-        guard !range.isEmpty else {
-            let at = range.lowerBound < byteOrigin.count ? Int(byteOrigin[range.lowerBound]) : originEnd
-            return at..<at
+        // Index of the view scalar holding byte `range.lowerBound`, and of the one holding the last byte.
+        var scalarIndex = -1
+        var first = 0, last = 0
+        let lastByte = max(range.lowerBound, range.upperBound - 1)
+        for position in 0..<min(bytes.count, lastByte + 1) {
+            if bytes[position] & 0xC0 != 0x80 { scalarIndex += 1 }
+            if position == range.lowerBound { first = scalarIndex }
         }
-        return Int(byteOrigin[range.lowerBound])..<(Int(byteOrigin[range.upperBound - 1]) + 1)
+        last = scalarIndex
+        if range.lowerBound >= bytes.count {
+            let end = origin(ofScalar: scalarIndex) + 1
+            return end..<end
+        }
+        if range.isEmpty { return origin(ofScalar: first)..<origin(ofScalar: first) }
+        return origin(ofScalar: first)..<(origin(ofScalar: last) + 1)
     }
 
-    private var originEnd: Int { byteOrigin.last.map { Int($0) + 1 } ?? 0 }
+    private func origin(ofScalar index: Int) -> Int {
+        guard index >= 0 else { return 0 }
+        return scalarOrigin.isEmpty ? index : Int(scalarOrigin[index])
+    }
 
     /// ICU dictionary word boundaries of the view (Chinese segmentation), computed once with `breaker`.
     func hanBoundaries(using breaker: WordBreaker) -> [UInt8] {
