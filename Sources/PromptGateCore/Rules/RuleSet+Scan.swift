@@ -43,20 +43,20 @@ extension RuleSet {
         var seen = Set<HitKey>()
         scratch.callout.breaker = scratch.breaker
         defer { scratch.callout.view = nil }
-        var previous: TextView? = nil
         for kind in ViewKind.allCases {
             let termPattern = termCodes[kind.order]
             let patternRules = patternRulesByView[kind.order]
             guard termPattern != nil || !patternRules.isEmpty, let view = text.view(kind) else { continue }
             // folded == raw or joined == folded (the common case for plain prompts): the earlier view's
-            // term pattern holds this view's keys too, so the text has been searched already.
-            let sameAsPrevious: ViewKind? =
-                (kind == .folded || kind == .joined) && previous.map { $0.bytes == view.bytes } == true
-                ? previous?.kind : nil
-            if kind == .raw || kind == .folded { previous = view }
+            // patterns hold this view's keys too (see `RuleSet.keys(of:in:)`), so the text was searched.
+            var identicalTo: ViewKind? = nil
+            if kind == .folded || kind == .joined {
+                let earlier: ViewKind = kind == .folded ? .raw : .folded
+                if let other = text.view(earlier), other.bytes == view.bytes { identicalTo = earlier }
+            }
             scratch.callout.view = view
             view.bytes.withUnsafeBufferPointer { subject in
-                if let termPattern, sameAsPrevious == nil {
+                if let termPattern, !(identicalTo != nil && termViewsNest[kind.order]) {
                     let failure = scanTerms(
                         termPattern, starts: termStarts[kind.order], in: subject, view: view, scratch: scratch
                     ) { range, mark in
@@ -69,7 +69,7 @@ extension RuleSet {
                 }
                 for ruleIndex in patternRules where compiled[ruleIndex].applies(to: field) {
                     guard let regex = compiled[ruleIndex].pattern else { continue }
-                    if let sameAsPrevious, compiled[ruleIndex].definition.views.contains(sameAsPrevious) { continue }
+                    if let identicalTo, compiled[ruleIndex].definition.views.contains(identicalTo) { continue }
                     let failure = forEachMatch(
                         of: regex, in: subject, scratch: scratch, view: kind, ruleID: compiled[ruleIndex].definition.id
                     ) { range, _ in

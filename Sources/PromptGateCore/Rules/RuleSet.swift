@@ -20,6 +20,9 @@ public final class RuleSet: Sendable {
     /// PCRE2 code is shareable between threads, hence `nonisolated(unsafe)`.
     nonisolated(unsafe) let termCodes: [OpaquePointer?]
     let termStarts: [StartFilter]
+    /// Per view: every term rule on this view also runs on the view before it (raw before folded, folded
+    /// before joined), so an identical text need not be searched twice.
+    let termViewsNest: [Bool]
     let termOwners: [[[Int]]]
     /// Per view: indices of the pattern rules that run on it.
     let patternRulesByView: [[Int]]
@@ -49,6 +52,11 @@ public final class RuleSet: Sendable {
         self.termPatterns = termPatterns
         self.termCodes = termPatterns.map { $0?.code }
         self.termStarts = termStarts
+        self.termViewsNest = ViewKind.allCases.map { view in
+            let earlier: ViewKind? = view == .folded ? .raw : view == .joined ? .folded : nil
+            guard let earlier else { return false }
+            return rules.allSatisfy { $0.pattern != nil || !$0.views.contains(view) || $0.views.contains(earlier) }
+        }
         self.termOwners = termOwners
         self.patternRulesByView = patternRulesByView
         self.matchLimit = matchLimit
