@@ -24,8 +24,9 @@ struct NormalizationTests {
         ("[mur]:[der]", .joined, "[murder]"),
         ("a pen is here", .joined, "a pen is here"),  // whitespace joins only single letters
         ("p0rn", .skeleton, "porn"),
-        ("k1ll", .skeleton, "kl"),
-        ("kill", .skeleton, "kl"),
+        ("k1ll", .skeleton, "klll"),
+        ("kill", .skeleton, "klll"),
+        ("ki11", .skeleton, "klll"),
         ("fuuuuck", .skeleton, "fuck"),
         ("р0гn", .skeleton, "porn"),  // Cyrillic р and г plus a zero
         ("ѕех", .skeleton, "sex"),  // all Cyrillic
@@ -69,6 +70,9 @@ struct EvasionTests {
         ("m.u.r.d.e.r", "en-violence-terms"),
         ("k-i-l-l them", "en-violence-terms"),
         ("k i l l them", "en-violence-terms"),
+        ("k1ll them", "en-violence-terms"),
+        ("ki11 them", "en-violence-terms"),
+        ("k!ll them", "en-violence-terms"),
         ("p 0 r n", "en-sexual-explicit"),
         ("a p0rn site", "en-sexual-explicit"),
         ("n4ked woman", "en-sexual-nudity"),
@@ -110,6 +114,7 @@ struct FalsePositiveTests {
         "a pen is on the table", "grape fruit salad", "the rapeseed fields", "classic glasses", "skill tree",
         "a killer whale", "blood pressure monitor", "路口交通", "三黄片", "the Niger river", "a k-pop idol in 4k",
         "an x-ray of a hand", "a hot glue gun", "spicy ramen", "a chink in the armor", "Al Gore",
+        "KL skyline at night", "KI generiertes Bild", "an ill cat", "a kiln in a pottery studio",
     ])
     func allowed(prompt: String) {
         let verdict = TestSupport.judge(prompt).verdict

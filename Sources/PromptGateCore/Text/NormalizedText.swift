@@ -116,6 +116,12 @@ public final class NormalizedText {
         let tables = ScalarTables.shared
         var mapped = folded()
         for i in mapped.indices { mapped[i].scalar = Self.leet(mapped[i].scalar) }
+        // "!" stands for i only inside a word ("k!ll"); elsewhere it is punctuation ("wow!").
+        for i in mapped.indices.dropFirst().dropLast() where mapped[i].scalar == "!" {
+            if tables.scalarClass(mapped[i - 1].scalar) == .letter && tables.scalarClass(mapped[i + 1].scalar) == .letter {
+                mapped[i].scalar = "l"
+            }
+        }
         let joinedLeet = Self.join(mapped)
         var units = [Unit]()
         units.reserveCapacity(joinedLeet.count + 8)
@@ -127,8 +133,9 @@ public final class NormalizedText {
             pendingBoundary = false
             var emitted = false
             tables.forEachSkeleton(unit.scalar) { s in
-                // Collapse letter repeats ("fuuuck"); Han repeats are left alone.
-                if let last, last == s, tables.scalarClass(s) == .letter {
+                // Collapse letter repeats ("fuuuck"); Han repeats are left alone. `l` (which also stands for
+                // `i`, `1` and `|`) is not collapsed: "kill" would shrink to "kl" and hit "KL" or German "KI".
+                if let last, last == s, s != "l", tables.scalarClass(s) == .letter {
                     return
                 }
                 units.append(Unit(scalar: s, origin: unit.origin, boundaryBefore: first && boundary))

@@ -7,9 +7,10 @@
 ///   symbols or prompt syntax without whitespace (`m.u.r.d.e.r`, `(mur)(der)`, `屠*杀`), whitespace between
 ///   single letters (`k i l l`) and any separator between Han characters (`屠 杀`, U+3000, full-width
 ///   punctuation). Latin terms must cover whole tokens of the folded text here.
-/// - `skeleton`: `joined` built after a leetspeak map (0→o, 1→l, 3→e, 4→a, 5→s, 7→t, @→a, $→s, and i→l so
-///   that `1`, `i` and `l` are one letter), then the Unicode TR39 confusable skeleton, case folded, with
-///   repeated letters collapsed (`fuuuck` → `fuck`, Cyrillic `рогn` → `porn`).
+/// - `skeleton`: `joined` built after a leetspeak map (0→o, 1→l, 3→e, 4→a, 5→s, 7→t, @→a, $→s, and i→l, `!` inside a
+///   word →l, so that `1`, `i` and `l` are one letter), then the Unicode TR39 confusable skeleton, case folded, with
+///   repeated letters collapsed (`fuuuck` → `fuck`, Cyrillic `рогn` → `porn`) except `l`, so that `kill`
+///   (`klll`) stays longer than `KL` or `KI`.
 /// - `hans`: `joined` converted from Traditional to Simplified Chinese (only built when the text has Han).
 public enum ViewKind: String, CaseIterable, Sendable, Codable, Comparable {
     case raw, folded, joined, skeleton, hans
