@@ -31,6 +31,9 @@ struct FilterCommand: ParsableCommand {
     @Option(help: "Maximum prompt length in characters (Unicode scalars).")
     var maxChars: Int = LengthLimit.defaultPrompt.maxScalars ?? 1000
 
+    @Option(help: "Longest input line in bytes; longer lines get an error record and are skipped.")
+    var maxLineBytes: Int = 1 << 20
+
     @Flag(help: "Add the per-stage trace (nanoseconds per stage) to each JSONL record.")
     var trace = false
 
@@ -43,6 +46,7 @@ struct FilterCommand: ParsableCommand {
     func validate() throws {
         guard maxChars > 0 else { throw ValidationError("--max-chars must be positive") }
         guard jobs > 0 else { throw ValidationError("--jobs must be positive") }
+        guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
     }
 
     func run() throws {
@@ -51,7 +55,8 @@ struct FilterCommand: ParsableCommand {
         limits[.prompt]?.maxBytes = max(maxChars * 4, LengthLimit.defaultPrompt.maxBytes ?? 0)
         let pipeline = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths, lengthLimits: limits)).build()
         let runner = LineFilterRunner(
-            pipeline: pipeline, input: input, output: output, selection: only, includeTrace: trace, jobs: jobs)
+            pipeline: pipeline, input: input, output: output, selection: only, includeTrace: trace, jobs: jobs,
+            maxLineBytes: maxLineBytes)
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1
         var lastReport = ContinuousClock.now
         let stats = try runner.run(

@@ -117,6 +117,17 @@ struct FilterCLITests {
         #expect(result.stdoutLines == ["a red fox", "a calm sea"])
     }
 
+    @Test func overlongLineIsSkippedWithAnErrorRecord() throws {
+        let long = String(repeating: "a", count: 300_000)
+        let input = "a red fox\n\(long)\nblood\n\(long)"
+        let result = try TestSupport.run(["filter", "--max-line-bytes", "1000"], input: input)
+        let out = try records(result.stdout)
+        #expect(out.map { $0["decision"] as? String } == ["allow", "error", "block", "error"])
+        #expect(out.map { $0["line"] as? Int } == [1, 2, 3, 4])
+        #expect((out[1]["error"] as? [String: String])?["code"] == "input.line_too_long")
+        #expect(result.status == 2)
+    }
+
     @Test func emptyInput() throws {
         let result = try TestSupport.run(["filter"], input: "")
         #expect(result.status == 0)

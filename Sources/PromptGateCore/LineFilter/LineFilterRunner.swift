@@ -49,11 +49,14 @@ public struct LineFilterRunner: Sendable {
     public var selection: OutputSelection?
     public var includeTrace: Bool
     public var jobs: Int
+    /// Longest accepted input line; a longer one gets an error record and is skipped without being kept
+    /// in memory.
+    public var maxLineBytes: Int
 
     public init(
         pipeline: Pipeline, input: InputFormat = .auto, output: OutputFormat = .jsonl,
         selection: OutputSelection? = nil, includeTrace: Bool = false,
-        jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+        jobs: Int = ProcessInfo.processInfo.activeProcessorCount, maxLineBytes: Int = 1 << 20
     ) {
         self.pipeline = pipeline
         self.input = input
@@ -61,6 +64,7 @@ public struct LineFilterRunner: Sendable {
         self.selection = selection
         self.includeTrace = includeTrace
         self.jobs = max(1, jobs)
+        self.maxLineBytes = max(1, maxLineBytes)
     }
 
     /// Processes `inputFD` until end of input. `diagnostics` receives text-mode error lines (for stderr);
@@ -74,6 +78,8 @@ public struct LineFilterRunner: Sendable {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var lineNumber = 0
         var atEnd = false
+        // Set while skipping the rest of a line longer than `maxLineBytes` (memory stays bounded).
+        var discarding = false
         while !atEnd {
             let count = buffer.withUnsafeMutableBytes { read(inputFD, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -82,22 +88,39 @@ public struct LineFilterRunner: Sendable {
             }
             if count == 0 {
                 atEnd = true
-                if pending.isEmpty { break }
+                if pending.isEmpty && !discarding { break }
                 pending.append(UInt8(ascii: "\n"))
             } else {
                 pending.append(contentsOf: buffer[0..<count])
             }
-            guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
-            var lines: [ArraySlice<UInt8>] = []
-            var start = 0
-            let chunk = Array(pending[0...lastNewline])
-            pending.removeFirst(lastNewline + 1)
-            for index in chunk.indices where chunk[index] == UInt8(ascii: "\n") {
-                lines.append(chunk[start..<index])
-                start = index + 1
+            var outcomes: [Outcome] = []
+            if discarding {
+                guard let newline = pending.firstIndex(of: UInt8(ascii: "\n")) else {
+                    pending.removeAll(keepingCapacity: true)
+                    continue
+                }
+                pending.removeFirst(newline + 1)
+                discarding = false
+                lineNumber += 1
+                outcomes.append(overlongOutcome(line: lineNumber))
             }
-            let outcomes = judge(lines, firstLine: lineNumber + 1)
-            lineNumber += lines.count
+            if let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) {
+                var lines: [ArraySlice<UInt8>] = []
+                var start = 0
+                let chunk = Array(pending[0...lastNewline])
+                pending.removeFirst(lastNewline + 1)
+                for index in chunk.indices where chunk[index] == UInt8(ascii: "\n") {
+                    lines.append(chunk[start..<index])
+                    start = index + 1
+                }
+                outcomes += judge(lines, firstLine: lineNumber + 1)
+                lineNumber += lines.count
+            }
+            if pending.count > maxLineBytes {
+                pending.removeAll(keepingCapacity: true)
+                discarding = true
+            }
+            guard !outcomes.isEmpty else { continue }
             var out: [UInt8] = []
             for outcome in outcomes {
                 stats.lines += 1
@@ -115,6 +138,12 @@ public struct LineFilterRunner: Sendable {
             progress(stats)
         }
         return stats
+    }
+
+    private func overlongOutcome(line: Int) -> Outcome {
+        let error = InputLineError(
+            line: line, code: "input.line_too_long", detail: "line is longer than \(maxLineBytes) bytes; skipped")
+        return errorOutcome(error, encoder: makeEncoder())
     }
 
     struct Outcome {
