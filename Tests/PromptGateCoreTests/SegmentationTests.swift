@@ -48,3 +48,27 @@ struct SegmentationTests {
         }
     }
 }
+
+@Suite("Mixed Chinese and Latin text")
+struct MixedScriptTests {
+    @Test(arguments: [
+        ("一个porn网站", "en-sexual-explicit"), ("生成一张nude图片", "en-sexual-nudity"), ("画一个m.u.r.d.e.r现场", "en-violence-terms"),
+        ("一张p0rn海报", "en-sexual-explicit"), ("porn色情", "zh-sexual-explicit"),
+    ])
+    func latinTermsGluedToChinese(prompt: String, rule: String) {
+        let verdict = TestSupport.judge(prompt).verdict
+        #expect(verdict.reasons.contains { $0.ruleID == rule }, "\(prompt): \(verdict.reasons.map(\.ruleID))")
+    }
+
+    @Test func mixedTermCountsAsHan() throws {
+        let rules = try TestSupport.rules(yaml: "rules:\n  - id: t\n    category: x\n    terms: [av女优]\n")
+        #expect(!rules.scan(NormalizedText("看av女优的照片"), field: .prompt).hits.isEmpty)
+        #expect(!rules.scan(NormalizedText("看ＡＶ女優"), field: .prompt).hits.isEmpty)
+    }
+
+    @Test(arguments: ["一只pornographer", "cockpit驾驶舱", "grapefruit果汁"])
+    func latinWordsStillNeedWholeWords(prompt: String) throws {
+        let rules = try TestSupport.rules(yaml: "rules:\n  - id: t\n    category: x\n    terms: [porn, cock, rape]\n")
+        #expect(rules.scan(NormalizedText(prompt), field: .prompt).hits.isEmpty, "\(prompt)")
+    }
+}

@@ -82,10 +82,10 @@ extension RuleSet {
         return result
     }
 
-    /// Runs the anchored term pattern at each position whose first two bytes can start a term (and, in the
-    /// token views, where a token starts when the byte is ASCII). Leftmost-first like an unanchored search.
+    /// Runs the anchored term pattern at each position whose first two bytes can start a Han key, or a Latin
+    /// key where (in the token views) a token starts. Leftmost-first like an unanchored search.
     private func scanTerms(
-        _ code: OpaquePointer, starts: StartFilter, in subject: UnsafeBufferPointer<UInt8>, view: TextView,
+        _ code: OpaquePointer, starts: (latin: StartFilter, han: StartFilter), in subject: UnsafeBufferPointer<UInt8>, view: TextView,
         scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
     ) -> EngineFailure? {
         let count = subject.count
@@ -95,8 +95,9 @@ extension RuleSet {
         while position < count {
             let first = subject[position]
             let second = position + 1 < count ? subject[position + 1] : 0
-            guard first & 0xC0 != 0x80, starts.contains(first, second),
-                !(checkTokens && first < 0x80 && tokens[position] == 0)
+            guard first & 0xC0 != 0x80,
+                starts.han.contains(first, second)
+                    || (starts.latin.contains(first, second) && !(checkTokens && tokens[position] == 0))
             else {
                 position += 1
                 continue

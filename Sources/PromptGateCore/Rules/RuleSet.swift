@@ -19,7 +19,8 @@ public final class RuleSet: Sendable {
     /// The compiled code of `termPatterns` (kept alive by them), for the scanner. Immutable after init and
     /// PCRE2 code is shareable between threads, hence `nonisolated(unsafe)`.
     nonisolated(unsafe) let termCodes: [OpaquePointer?]
-    let termStarts: [StartFilter]
+    /// Per view: first-byte-pair filters of the Latin and the Han keys.
+    let termStarts: [(latin: StartFilter, han: StartFilter)]
     /// Per view: every term rule on this view also runs on the view before it (raw before folded, folded
     /// before joined), so an identical text need not be searched twice.
     let termViewsNest: [Bool]
@@ -44,7 +45,7 @@ public final class RuleSet: Sendable {
     public static let defaultMatchLimit: UInt32 = 200_000
 
     private init(
-        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?], termStarts: [StartFilter],
+        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?], termStarts: [(latin: StartFilter, han: StartFilter)],
         termOwners: [[[Int]]], patternRulesByView: [[Int]], matchLimit: UInt32
     ) {
         self.rules = rules
@@ -127,7 +128,7 @@ public final class RuleSet: Sendable {
         }
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         return RuleSet(
-            rules: rules, compiled: compiled, termPatterns: termPatterns, termStarts: tries.map(\.starts), termOwners: owners,
+            rules: rules, compiled: compiled, termPatterns: termPatterns, termStarts: tries.map { ($0.latinStarts, $0.hanStarts) }, termOwners: owners,
             patternRulesByView: patternRules, matchLimit: matchLimit)
     }
 

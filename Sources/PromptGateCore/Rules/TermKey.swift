@@ -57,14 +57,19 @@ struct TermTrie {
         var terminal: (id: Int, isHan: Bool)?
     }
 
-    private let root = Node()
+    /// Latin keys (word or token boundaries) and Han keys (segmentation; a mixed key such as `av女优` counts
+    /// as Han) live in separate trees, so each group gets its own start condition.
+    private let latinRoot = Node()
+    private let hanRoot = Node()
     private(set) var count = 0
-    /// Which first two UTF-8 bytes a match can start with (see `StartFilter`).
-    private(set) var starts = StartFilter()
+    /// Which first two UTF-8 bytes a Latin match can start with (see `StartFilter`).
+    private(set) var latinStarts = StartFilter()
+    /// The same for Han keys; a Han key may start anywhere, a Latin key only where a token starts.
+    private(set) var hanStarts = StartFilter()
 
     /// Adds a key; returns its id (an existing one when the key is already present).
     mutating func insert(_ key: TermKey) -> Int {
-        var node = root
+        var node = key.isHan ? hanRoot : latinRoot
         for atom in key.atoms {
             if let next = node.children[atom] {
                 node = next
@@ -75,7 +80,7 @@ struct TermTrie {
             }
         }
         if let terminal = node.terminal { return terminal.id }
-        starts.add(key)
+        if key.isHan { hanStarts.add(key) } else { latinStarts.add(key) }
         node.terminal = (count, key.isHan)
         count += 1
         return count - 1
@@ -84,32 +89,24 @@ struct TermTrie {
     /// The alternation. Each term ends in `(*MARK:id)` and its boundary check: `\b` in raw/folded, a callout
     /// elsewhere (token boundaries for Latin, word segmentation for Han). Longer terms are tried first.
     func render(view: ViewKind) -> String? {
-        guard count > 0 else { return nil }
-        var latin = "", han = ""
-        var latinParts: [String] = [], hanParts: [String] = []
-        for (atom, child) in root.children.sorted(by: { $0.key < $1.key }) {
-            let startsHan: Bool
-            if case .scalar(let value) = atom, let scalar = Unicode.Scalar(value) {
-                startsHan = ScalarTables.shared.scalarClass(scalar) == .han
-            } else {
-                startsHan = false
-            }
-            let part = Self.render(atom) + Self.render(child, view: view)
-            if startsHan { hanParts.append(part) } else { latinParts.append(part) }
+        var groups: [String] = []
+        if !latinRoot.children.isEmpty {
+            let body = Self.render(latinRoot, view: view)
+            groups.append(view.usesTokenBoundaries ? body : Self.latinStart + body)
         }
-        if !latinParts.isEmpty {
-            let body = latinParts.count == 1 ? latinParts[0] : "(?:" + latinParts.joined(separator: "|") + ")"
-            latin = view.usesTokenBoundaries ? body : "\\b" + body
-        }
-        if !hanParts.isEmpty {
-            han = hanParts.count == 1 ? hanParts[0] : "(?:" + hanParts.joined(separator: "|") + ")"
-        }
-        switch (latin.isEmpty, han.isEmpty) {
-        case (false, false): return "(?:\(latin)|\(han))"
-        case (false, true): return latin
-        default: return han
+        if !hanRoot.children.isEmpty { groups.append(Self.render(hanRoot, view: view)) }
+        switch groups.count {
+        case 0: return nil
+        case 1: return groups[0]
+        default: return "(?:" + groups.joined(separator: "|") + ")"
         }
     }
+
+    /// Word boundaries for Latin keys in raw/folded: like `\b`, except that a Han character next to the
+    /// term also counts as a boundary, since Chinese text glues English words on without spaces
+    /// ("一个porn网站"). `[^\P{L}\p{Han}]` is "a letter that is not Han".
+    static let latinStart = #"(?<![^\P{L}\p{Han}]|\p{N})"#
+    static let latinEnd = #"(?![^\P{L}\p{Han}]|\p{N})"#
 
     private static func render(_ node: Node, view: ViewKind) -> String {
         var parts: [String] = []
@@ -123,7 +120,7 @@ struct TermTrie {
             } else if view.usesTokenBoundaries {
                 check = "(?C\(CalloutNumber.tokenBoundary))"
             } else {
-                check = "\\b"
+                check = Self.latinEnd
             }
             parts.append("\(check)(*MARK:\(terminal.id))")
         }

@@ -5,7 +5,7 @@
 ///
 /// ```swift
 /// let text = NormalizedText("ｍ.ｕ.ｒ.ｄ.ｅ.ｒ")
-/// text.view(.joined).text   // "murder"
+/// text.text(of: .joined)   // "murder"
 /// ```
 public final class NormalizedText {
     /// The original text.
@@ -185,7 +185,8 @@ public final class NormalizedText {
         while i < n {
             if !classes[i].isSeparator {
                 var unit = input[i]
-                unit.boundaryBefore = tokenLength == 0
+                // A token also ends where Han text meets other letters ("一个porn网站").
+                unit.boundaryBefore = tokenLength == 0 || (classes[i - 1] == .han) != (classes[i] == .han)
                 out.append(unit)
                 tokenLength += 1
                 i += 1
