@@ -28,7 +28,7 @@ public enum BenchmarkCorpus {
             } else {
                 prompt = subjects[Int(rng.next() % UInt64(subjects.count))]
             }
-            while prompt.utf8.count < 130 {
+            while prompt.utf8.count < 140 {
                 prompt += ", " + details[Int(rng.next() % UInt64(details.count))]
             }
             if roll >= 95 { prompt += ", " + hits[Int(rng.next() % UInt64(hits.count))] }

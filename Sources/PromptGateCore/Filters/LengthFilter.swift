@@ -48,7 +48,9 @@ public struct LengthFilter: Stage {
             } else if let min = limit.minBytes, bytes < min {
                 context.verdict.add(reason("length.too_short", field, "\(field.rawValue) is \(bytes) bytes; the minimum is \(min)"))
             }
-            if limit.maxScalars != nil || limit.minScalars != nil {
+            // A text of n bytes holds between n/4 and n scalars: count them only when a limit lies in between.
+            let fewest = (bytes + 3) / 4
+            if bytes > (limit.maxScalars ?? Int.max) || fewest < (limit.minScalars ?? 0) {
                 let count = text.unicodeScalars.count
                 if let max = limit.maxScalars, count > max {
                     context.verdict.add(

@@ -89,30 +89,44 @@ extension RuleSet {
         scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
     ) -> EngineFailure? {
         let count = subject.count
-        let tokens = view.tokenBoundaries
-        let checkTokens = view.kind.usesTokenBoundaries && tokens.count == count + 1
-        var position = 0
-        while position < count {
-            let first = subject[position]
-            let second = position + 1 < count ? subject[position + 1] : 0
-            guard first & 0xC0 != 0x80,
-                starts.han.contains(first, second)
-                    || (starts.latin.contains(first, second) && !(checkTokens && tokens[position] == 0))
-            else {
-                position += 1
-                continue
+        let checkTokens = view.kind.usesTokenBoundaries && view.tokenBoundaries.count == count + 1
+        return view.tokenBoundaries.withUnsafeBufferPointer { tokens -> EngineFailure? in
+            var position = 0
+            while position < count {
+                let first = subject[position]
+                let second = position + 1 < count ? subject[position + 1] : 0
+                var candidate = false
+                if first & 0xC0 != 0x80 {
+                    if starts.han.contains(first, second) {
+                        candidate = true
+                    } else if starts.latin.contains(first, second) {
+                        // A Latin key starts a token (token views) or a word (raw/folded: cheap pre-check of
+                        // the byte before for an ASCII letter or digit; the pattern checks the rest).
+                        candidate = checkTokens
+                            ? tokens[position] == 1 : position == 0 || !Self.isASCIIWordByte(subject[position - 1])
+                    }
+                }
+                guard candidate else {
+                    position += 1
+                    continue
+                }
+                switch Regex.firstMatch(code: code, in: subject, from: position, scratch: scratch) {
+                case .noMatch:
+                    position += 1
+                case .failure(let code):
+                    return engineFailure(view: view.kind, ruleID: nil, code: code)
+                case .match(let range, let mark):
+                    body(range, mark)
+                    position = max(range.upperBound, position + 1)
+                }
             }
-            switch Regex.firstMatch(code: code, in: subject, from: position, scratch: scratch) {
-            case .noMatch:
-                position += 1
-            case .failure(let code):
-                return engineFailure(view: view.kind, ruleID: nil, code: code)
-            case .match(let range, let mark):
-                body(range, mark)
-                position = max(range.upperBound, position + 1)
-            }
+            return nil
         }
-        return nil
+    }
+
+    @inline(__always)
+    private static func isASCIIWordByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
     }
 
     private func engineFailure(view: ViewKind, ruleID: String?, code: Int32) -> EngineFailure {
