@@ -212,7 +212,8 @@ public struct LineFilterRunner: Sendable {
         return encoder
     }
 
-    private func encode(_ record: VerdictRecord, encoder: JSONEncoder) -> [UInt8] {
+    func encode(_ record: VerdictRecord, encoder: JSONEncoder) -> [UInt8] {
+        if let plain = record.plainAllowBytes { return plain }
         var bytes = (try? Array(encoder.encode(record))) ?? Array(#"{"decision":"error"}"#.utf8)
         bytes.append(UInt8(ascii: "\n"))
         return bytes
