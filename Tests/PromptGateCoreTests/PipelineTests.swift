@@ -140,3 +140,12 @@ struct EngineFailureTests {
         #expect(context.verdict.decision == .allow)
     }
 }
+
+@Suite("Rule patterns with callouts of their own")
+struct PatternCalloutTests {
+    @Test(arguments: ["(?C2)abc", "(?C1)abc(?C1)", "a(?C2)", "(?C\"text\")b"])
+    func calloutsInRulePatternsDoNotCrash(pattern: String) throws {
+        let rules = try TestSupport.rules(yaml: "rules:\n  - id: p\n    category: x\n    pattern: '\(pattern)'\n    views: [raw, joined]\n")
+        _ = rules.scan(NormalizedText("xx abc, a b"), field: .prompt)
+    }
+}

@@ -1,42 +1,6 @@
 import Dispatch
 import Foundation
 
-/// How `promptgate filter` renders verdicts.
-public enum OutputFormat: String, Sendable, CaseIterable {
-    /// One JSON verdict record per input line, in input order.
-    case jsonl
-    /// Only the prompts that pass (like `grep -v`), as they came in.
-    case text
-}
-
-/// Which decisions to keep in the output.
-public enum OutputSelection: String, Sendable, CaseIterable {
-    /// Let-through prompts: `allow` and `flag`.
-    case allow
-    /// Only flagged prompts.
-    case flag
-    /// Only blocked prompts.
-    case block
-
-    func keeps(_ decision: Decision) -> Bool {
-        switch self {
-        case .allow: decision != .block
-        case .flag: decision == .flag
-        case .block: decision == .block
-        }
-    }
-}
-
-/// Counts of what a filter run saw.
-public struct FilterStats: Sendable, Equatable {
-    public var lines = 0
-    public var allowed = 0
-    public var flagged = 0
-    public var blocked = 0
-    public var errors = 0
-    public init() {}
-}
-
 /// Streams lines from a file descriptor through the pipeline and writes verdicts in input order.
 ///
 /// Reads whatever the input has ready (up to 64 KiB), judges the complete lines of that chunk on all
@@ -230,13 +194,6 @@ public struct LineFilterRunner: Sendable {
             offset += written
         }
     }
-}
-
-/// Reading input or writing output failed.
-public struct FilterIOError: PromptGateError {
-    public var message: String
-    public var code: String { "io.error" }
-    public var httpStatus: Int { 500 }
 }
 
 /// Result slots written by concurrent workers, each index by exactly one worker.

@@ -18,12 +18,6 @@ public enum RuleAction: String, Sendable, Codable, CaseIterable {
     case block, flag
 }
 
-/// The request fields a rule can look at.
-public enum PromptField: String, Sendable, Codable, CaseIterable, Hashable {
-    case prompt
-    case negativePrompt = "negative_prompt"
-}
-
 /// One blocklist rule as written in a rule pack (`rules/*.yaml`), validated but not compiled.
 public struct RuleDefinition: Sendable, Equatable {
     /// Unique across every loaded pack.

@@ -1,0 +1,6 @@
+/// Reading input or writing output failed.
+public struct FilterIOError: PromptGateError {
+    public var message: String
+    public var code: String { "io.error" }
+    public var httpStatus: Int { 500 }
+}
