@@ -8,6 +8,7 @@ struct PromptGateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "promptgate",
         abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
+        version: PromptGateVersion.current,
         subcommands: [FilterCommand.self, RulesCommand.self, ViewsCommand.self, BenchCommand.self]
     )
 
@@ -29,7 +30,8 @@ struct PromptGateCommand: ParsableCommand {
             if code == .success {
                 exit(withError: error)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
             Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }

@@ -41,6 +41,7 @@ struct FilterCLITests {
         let input = "a red fox\nblood everywhere\n{\"prompt\": \"a calm sea\", \"id\": 3}\nan assault rifle\n"
         let result = try TestSupport.run(["filter", "--output", "text"], input: input)
         #expect(result.status == 1)
+        #expect(result.stderr.isEmpty)
         #expect(result.stdoutLines == ["a red fox", "{\"prompt\": \"a calm sea\", \"id\": 3}", "an assault rifle"])
         let blocked = try TestSupport.run(["filter", "--output", "text", "--only", "block"], input: input)
         #expect(blocked.stdoutLines == ["blood everywhere"])
@@ -265,6 +266,10 @@ struct RulesCLITests {
         #expect(result.stderr.contains("p.yaml: rule a: rules[0].views: unknown view 'nope'"))
         #expect(result.stderr.contains("rule b"))
         #expect(result.stderr.contains("2 problems"))
+    }
+
+    @Test func version() throws {
+        #expect(try TestSupport.run(["--version"], input: "").stdout == "0.1.0\n")
     }
 
     @Test func viewsCommandShowsWhatRulesSee() throws {

@@ -79,7 +79,7 @@ public enum RulePackLoader {
             problems.append(contentsOf: error.problems)
             return []
         }
-        guard let top = root.mapping(allowed: ["rules", "pack", "description"], problems: &problems) else { return [] }
+        guard let top = root.mapping(allowed: ["rules", "description"], problems: &problems) else { return [] }
         guard let list = top["rules"] else {
             problems.append(root.problem("missing key 'rules' (a list of rules)"))
             return []
