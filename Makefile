@@ -24,6 +24,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(BIN) rules test
+	$(BIN) presets test
 
 # Release-mode throughput benchmark over a generated corpus of 100,000 prompts.
 bench: deps

@@ -40,7 +40,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             resources: [
-                .embedInCode("Resources/rules")
+                .embedInCode("Resources/rules"),
+                .embedInCode("Resources/presets"),
             ]
         ),
         .executableTarget(

@@ -20,13 +20,15 @@ struct FilterCommand: ParsableCommand {
     @Option(help: "Input lines: text (one prompt per line), jsonl (objects with prompt, negative_prompt, id, ...), or auto (per line).")
     var input: InputFormat = .auto
 
-    @Option(help: "Output: jsonl (a verdict per line) or text (only the prompts that pass, like grep -v).")
+    @Option(help: "Output: jsonl (a verdict per line, with the optimized request when a preset is used) or text (only the prompts that pass, like grep -v; optimized when a preset is used).")
     var output: OutputFormat = .jsonl
 
     @Option(help: "Keep only one kind: allow (let through, including flagged), flag, or block.")
     var only: OutputSelection?
 
     @OptionGroup var rules: RuleOptions
+
+    @OptionGroup var presets: PresetOptions
 
     @Option(help: "Maximum prompt length in characters (Unicode scalars).")
     var maxChars: Int = LengthLimit.defaultPrompt.maxScalars ?? 1000
@@ -53,9 +55,16 @@ struct FilterCommand: ParsableCommand {
         var limits: [PromptField: LengthLimit] = [.prompt: .defaultPrompt, .negativePrompt: .defaultNegativePrompt]
         limits[.prompt]?.maxScalars = maxChars
         limits[.prompt]?.maxBytes = max(maxChars * 4, LengthLimit.defaultPrompt.maxBytes ?? 0)
-        let pipeline = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths, lengthLimits: limits)).build()
+        let builder = PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths, lengthLimits: limits))
+        let pipelines: LineFilterRunner.Pipelines
+        if presets.isEnabled {
+            let (loaded, name) = try presets.load()
+            pipelines = .presets(try builder.build(presets: loaded, defaultPreset: name))
+        } else {
+            pipelines = .policy(try builder.build())
+        }
         let runner = LineFilterRunner(
-            pipeline: pipeline, input: input, output: output, selection: only, includeTrace: trace, jobs: jobs,
+            pipelines: pipelines, input: input, output: output, selection: only, includeTrace: trace, jobs: jobs,
             maxLineBytes: maxLineBytes)
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1
         var lastReport = ContinuousClock.now

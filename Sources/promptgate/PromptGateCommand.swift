@@ -9,7 +9,7 @@ struct PromptGateCommand: ParsableCommand {
         commandName: "promptgate",
         abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
         version: PromptGateVersion.current,
-        subcommands: [FilterCommand.self, RulesCommand.self, ViewsCommand.self, BenchCommand.self]
+        subcommands: [FilterCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self]
     )
 
     static func main() {

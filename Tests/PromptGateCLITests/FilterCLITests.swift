@@ -75,7 +75,7 @@ struct FilterCLITests {
         let out = try records(result.stdout)
         #expect(out.map { $0["decision"] as? String } == ["allow", "error", "error", "error", "allow", "error", "allow"])
         func error(_ i: Int) -> [String: String]? { out[i]["error"] as? [String: String] }
-        #expect(error(1)?["code"] == "input.wrong_type")
+        #expect(error(1)?["code"] == "request.wrong_type")
         #expect(error(1)?["message"] == "line 2: field 'prompt' must be a string, found number")
         #expect(error(2)?["code"] == "input.malformed_json")
         #expect(error(2)?["message"]?.hasPrefix("line 3: malformed JSON") == true)

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Line filter internals")
 struct LineFilterTests {
-    let runner = LineFilterRunner(pipeline: TestSupport.pipeline)
+    let runner = LineFilterRunner(pipelines: .policy(TestSupport.pipeline))
 
     func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
@@ -40,7 +40,7 @@ struct LineFilterTests {
     }
 
     @Test(arguments: [
-        (#"{"prompt": null}"#, "input.wrong_type"), (#"{"prompt": "a", "id": {}}"#, "input.wrong_type"),
+        (#"{"prompt": null}"#, "request.wrong_type"), (#"{"prompt": "a", "id": {}}"#, "request.wrong_type"),
         (#"{"prompt": "a""#, "input.malformed_json"), (#""just a string""#, "input.not_an_object"),
         (#"{"prompt": "a"} trailing"#, "input.malformed_json"),
     ])

@@ -42,8 +42,8 @@ struct YAMLCursor {
 
     var line: Int { node.mark.map { $0.line } ?? 0 }
 
-    /// The mapping's entries by key; keys outside `allowed` are reported as problems.
-    func mapping(allowed: Set<String>, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
+    /// The mapping's entries by key; keys outside `allowed` (when given) are reported as problems.
+    func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
         guard case .mapping(let mapping) = node else {
             problems.append(problem("expected a mapping, found \(kind)", ruleID: ruleID))
             return nil
@@ -54,7 +54,7 @@ struct YAMLCursor {
                 problems.append(problem("mapping keys must be strings", ruleID: ruleID))
                 continue
             }
-            if !allowed.contains(name) {
+            if let allowed, !allowed.contains(name) {
                 let known = allowed.sorted().joined(separator: ", ")
                 problems.append(child(value, name).problem("unknown key '\(name)' (known keys: \(known))", ruleID: ruleID))
                 continue
@@ -91,6 +91,47 @@ struct YAMLCursor {
             if let value = item.string(problems: &problems, ruleID: ruleID) { result.append(value) }
         }
         return result
+    }
+
+    func double(problems: inout [LoadProblem]) -> Double? {
+        guard case .scalar(let scalar) = node, let value = Double(scalar.string), value.isFinite else {
+            problems.append(problem("expected a finite number"))
+            return nil
+        }
+        return value
+    }
+
+    func bool(problems: inout [LoadProblem]) -> Bool? {
+        guard case .scalar(let scalar) = node, let value = Bool(scalar.string.lowercased()) else {
+            problems.append(problem("expected true or false"))
+            return nil
+        }
+        return value
+    }
+
+    /// The node as JSON: plain scalars become null, booleans or numbers when they read as one.
+    var jsonValue: JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            let text = scalar.string
+            guard scalar.style == .plain else { return .string(text) }
+            if text.isEmpty || text == "~" || text == "null" { return .null }
+            if text == "true" || text == "false" { return .bool(text == "true") }
+            if let number = Double(text), number.isFinite, text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true {
+                return .number(number)
+            }
+            return .string(text)
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                object[key.string ?? ""] = YAMLCursor(node: value, file: file, path: path).jsonValue
+            }
+            return .object(object)
+        case .sequence(let sequence):
+            return .array(sequence.map { YAMLCursor(node: $0, file: file, path: path).jsonValue })
+        case .alias:
+            return .null
+        }
     }
 
     func int(problems: inout [LoadProblem], ruleID: String? = nil) -> Int? {

@@ -53,36 +53,11 @@ public enum InputLine {
 
     /// Builds a request from a decoded JSON object, naming the field on a type error.
     public static func request(from object: [String: JSONValue], line: Int) -> Result<PromptRequest, InputLineError> {
-        var params = object
-        guard let promptValue = params.removeValue(forKey: "prompt") else {
-            return .failure(InputLineError(line: line, code: "input.missing_field", detail: "field 'prompt' is missing"))
+        do {
+            return .success(try PromptRequest(json: object))
+        } catch {
+            return .failure(InputLineError(line: line, code: error.code, detail: error.message))
         }
-        guard case .string(let prompt) = promptValue else {
-            return .failure(
-                InputLineError(line: line, code: "input.wrong_type", detail: "field 'prompt' must be a string, found \(promptValue.typeName)"))
-        }
-        var negative = ""
-        if let value = params.removeValue(forKey: "negative_prompt") {
-            switch value {
-            case .string(let text): negative = text
-            case .null: break
-            default:
-                return .failure(
-                    InputLineError(
-                        line: line, code: "input.wrong_type",
-                        detail: "field 'negative_prompt' must be a string, found \(value.typeName)"))
-            }
-        }
-        let id = params.removeValue(forKey: "id")
-        if let id {
-            switch id {
-            case .string, .number, .null: break
-            default:
-                return .failure(
-                    InputLineError(line: line, code: "input.wrong_type", detail: "field 'id' must be a string or a number, found \(id.typeName)"))
-            }
-        }
-        return .success(PromptRequest(id: id, prompt: prompt, negativePrompt: negative, params: params))
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -7,7 +7,13 @@ import Foundation
 /// workers in parallel, writes their records in order and moves on, so it keeps up with a file and still
 /// answers each line of a slow, endless pipe as soon as it arrives.
 public struct LineFilterRunner: Sendable {
-    public var pipeline: Pipeline
+    /// Policy only, or policy then optimizers per preset.
+    public enum Pipelines: Sendable {
+        case policy(Pipeline)
+        case presets(PipelineSet)
+    }
+
+    public var pipelines: Pipelines
     public var input: InputFormat
     public var output: OutputFormat
     public var selection: OutputSelection?
@@ -18,11 +24,11 @@ public struct LineFilterRunner: Sendable {
     public var maxLineBytes: Int
 
     public init(
-        pipeline: Pipeline, input: InputFormat = .auto, output: OutputFormat = .jsonl,
+        pipelines: Pipelines, input: InputFormat = .auto, output: OutputFormat = .jsonl,
         selection: OutputSelection? = nil, includeTrace: Bool = false,
         jobs: Int = ProcessInfo.processInfo.activeProcessorCount, maxLineBytes: Int = 1 << 20
     ) {
-        self.pipeline = pipeline
+        self.pipelines = pipelines
         self.input = input
         self.output = output
         self.selection = selection
@@ -141,10 +147,19 @@ public struct LineFilterRunner: Sendable {
             return errorOutcome(error, encoder: encoder)
         case .success(let request):
             let context = PromptContext(request: request)
+            context.recordsNotes = includeTrace
+            var optimized = false
             do {
-                try pipeline.run(context)
+                switch pipelines {
+                case .policy(let pipeline):
+                    try pipeline.run(context)
+                case .presets(let set):
+                    try set.pipeline(for: request).run(context)
+                    optimized = true
+                }
             } catch {
-                let failure = InputLineError(line: line, code: (error as? any PromptGateError)?.code ?? "pipeline.error", detail: "\(error)")
+                let failure = InputLineError(
+                    line: line, code: (error as? any PromptGateError)?.code ?? "pipeline.error", detail: "\(error)")
                 return errorOutcome(failure, encoder: encoder)
             }
             let decision = context.verdict.decision
@@ -152,12 +167,19 @@ public struct LineFilterRunner: Sendable {
             guard keep else { return Outcome(decision: decision, rendered: []) }
             switch output {
             case .text:
-                var text = Array(bytes)
-                if text.last == UInt8(ascii: "\r") { text.removeLast() }
+                var text: [UInt8]
+                if optimized && decision != .block {
+                    // One line per prompt: line breaks inside an optimized prompt become spaces.
+                    text = Array(context.request.prompt.utf8).map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
+                } else {
+                    text = Array(bytes)
+                    if text.last == UInt8(ascii: "\r") { text.removeLast() }
+                }
                 text.append(UInt8(ascii: "\n"))
                 return Outcome(decision: decision, rendered: text)
             case .jsonl:
-                let record = VerdictRecord(line: line, context: context, includeTrace: includeTrace)
+                var record = VerdictRecord(line: line, context: context, includeTrace: includeTrace)
+                if optimized && decision != .block { record.request = context.request.jsonObject }
                 return Outcome(decision: decision, rendered: encode(record, encoder: encoder))
             }
         }

@@ -7,9 +7,11 @@ public struct VerdictRecord: Encodable {
     public var id: JSONValue?
     public var decision: String
     public var reasons: [Reason]
-    public var warnings: [String]
+    public var warnings: [Warning]
     public var trace: [TraceEntry]?
     public var error: ErrorBody?
+    /// The optimized request, when optimizers ran and the prompt was let through.
+    public var request: [String: JSONValue]?
     public var carried: [String: JSONValue]
 
     /// The `error` member of an error record.
@@ -18,7 +20,7 @@ public struct VerdictRecord: Encodable {
         public var message: String
     }
 
-    static let ownKeys: Set<String> = ["line", "id", "decision", "reasons", "warnings", "trace", "error"]
+    static let ownKeys: Set<String> = ["line", "id", "decision", "reasons", "warnings", "trace", "error", "request"]
 
     public init(line: Int, context: PromptContext, includeTrace: Bool) {
         self.line = line
@@ -28,6 +30,7 @@ public struct VerdictRecord: Encodable {
         warnings = context.warnings
         trace = includeTrace ? context.trace : nil
         error = nil
+        request = nil
         carried = context.request.params
     }
 
@@ -39,6 +42,7 @@ public struct VerdictRecord: Encodable {
         warnings = []
         trace = nil
         self.error = ErrorBody(code: error.code, message: error.message)
+        request = nil
         carried = [:]
     }
 
@@ -47,7 +51,7 @@ public struct VerdictRecord: Encodable {
     /// mostly-clean logs; a test checks the two agree.
     var plainAllowBytes: [UInt8]? {
         guard decision == "allow", id == nil, reasons.isEmpty, warnings.isEmpty, trace == nil, error == nil,
-            carried.isEmpty
+            request == nil, carried.isEmpty
         else { return nil }
         return Array(#"{"decision":"allow","line":\#(line),"reasons":[]}"#.utf8) + [UInt8(ascii: "\n")]
     }
@@ -72,6 +76,7 @@ public struct VerdictRecord: Encodable {
         try container.encode(reasons, forKey: Key("reasons"))
         if !warnings.isEmpty { try container.encode(warnings, forKey: Key("warnings")) }
         if let trace { try container.encode(trace, forKey: Key("trace")) }
+        if let request { try container.encode(request, forKey: Key("request")) }
         // Carried fields never overwrite ours.
         for key in carried.keys.sorted() where !Self.ownKeys.contains(key) {
             try container.encode(carried[key]!, forKey: Key(key))

@@ -31,7 +31,7 @@ public struct UnknownStageError: PromptGateError {
     }
 }
 
-/// Builds a frozen `Pipeline` from configuration: loads and compiles what the stages need, validates once.
+/// Builds frozen pipelines from configuration: loads and compiles what the stages need, validates once.
 public struct PipelineBuilder {
     public static let knownStages = ["length", "blocklist"]
 
@@ -39,21 +39,79 @@ public struct PipelineBuilder {
 
     public init(config: PolicyConfig = PolicyConfig()) { self.config = config }
 
-    /// Loads the rule packs and builds the stages in the configured order.
+    /// The policy pipeline alone (no optimizers): loads the rule packs and builds the configured stages.
     public func build() throws -> Pipeline {
-        var rules: RuleSet? = nil
+        try Pipeline(stages: policyStages(rules: { try RuleSet.load(paths: config.rulePaths, matchLimit: config.matchLimit) }))
+    }
+
+    /// One pipeline per preset: policy (with the preset's brand rules added to the packs), request
+    /// validation, then the preset's optimizers in its order.
+    /// - Parameter presets: loaded presets (`PresetLoader.load`).
+    /// - Parameter defaultPreset: used when a request names none.
+    public func build(presets: [String: Preset], defaultPreset: String) throws -> PipelineSet {
+        guard presets[defaultPreset] != nil else {
+            throw RequestError.unknownName("preset", defaultPreset, known: Array(presets.keys))
+        }
+        let packs = config.rulePaths.isEmpty ? try BundledRules.definitions() : try RulePackLoader.load(paths: config.rulePaths)
+        let shared = try RuleSet.compile(packs, matchLimit: config.matchLimit)
+        var pipelines: [String: Pipeline] = [:]
+        for (name, preset) in presets {
+            let rules = preset.rules.isEmpty ? shared : try RuleSet.compile(packs + preset.rules, matchLimit: config.matchLimit)
+            var stages = try policyStages(rules: { rules })
+            stages.append(RequestValidationStage(preset: preset))
+            for optimizer in preset.optimizers {
+                guard let stage = Self.optimizer(named: optimizer, preset: preset) else { throw UnknownStageError(name: optimizer) }
+                stages.append(stage)
+            }
+            pipelines[name] = Pipeline(stages: stages)
+        }
+        return PipelineSet(pipelines: pipelines, defaultPreset: defaultPreset)
+    }
+
+    private func policyStages(rules: () throws -> RuleSet) throws -> [any Stage] {
+        var loaded: RuleSet? = nil
         var stages: [any Stage] = []
         for name in config.stages {
             switch name {
             case "length":
                 stages.append(LengthFilter(limits: config.lengthLimits))
             case "blocklist":
-                if rules == nil { rules = try RuleSet.load(paths: config.rulePaths, matchLimit: config.matchLimit) }
-                stages.append(BlocklistFilter(rules: rules!))
+                if loaded == nil { loaded = try rules() }
+                stages.append(BlocklistFilter(rules: loaded!))
             default:
                 throw UnknownStageError(name: name)
             }
         }
-        return Pipeline(stages: stages)
+        return stages
+    }
+
+    /// The optimizer stage for a name from `Preset.optimizerNames` (validated when the preset loaded).
+    static func optimizer(named name: String, preset: Preset) -> (any Stage)? {
+        switch name {
+        case "lora_tags": LoraTagStage(preset: preset)
+        case "template": TemplateStage(preset: preset)
+        case "style": StyleStage(preset: preset)
+        case "quality": QualityStage(preset: preset)
+        case "negative": NegativePromptStage(preset: preset)
+        case "lora_weights": LoraWeightStage(preset: preset)
+        case "defaults": DefaultsStage(preset: preset)
+        default: nil
+        }
+    }
+}
+
+/// The pipelines of every preset; a request picks one with its `preset` field.
+public struct PipelineSet: Sendable {
+    public let pipelines: [String: Pipeline]
+    public let defaultPreset: String
+
+    /// The pipeline for the request's preset (or the default one).
+    /// - Throws: `RequestError` on field `preset` when the request names a preset that is not loaded.
+    public func pipeline(for request: PromptRequest) throws(RequestError) -> Pipeline {
+        let name = request.preset ?? defaultPreset
+        guard let pipeline = pipelines[name] else {
+            throw .unknownName("preset", name, known: Array(pipelines.keys))
+        }
+        return pipeline
     }
 }

@@ -7,12 +7,42 @@ public final class PromptContext {
     public var verdict = Verdict()
     public var trace: [TraceEntry] = []
     /// Warnings that do not change the decision (e.g. a negative prompt the model ignores).
-    public var warnings: [String] = []
+    public var warnings: [Warning] = []
+    /// Index in `trace` of the stage running now (set by the pipeline), for `note(_:)`.
+    var currentTraceSlot: Int?
     private var normalized: [PromptField: NormalizedText] = [:]
+    /// Phrase lookups on the prompt, kept while the prompt is unchanged (optimizers share it).
+    private var promptPhrases: (prompt: String, haystack: PhraseList.Haystack)?
 
     public init(request: PromptRequest) {
         self.request = request
         trace.reserveCapacity(4)
+    }
+
+    /// Whether stages write notes into the trace. Front ends that do not show the trace turn it off, and
+    /// the note text is then never built.
+    public var recordsNotes = true
+
+    /// Records what the running stage changed, in its trace entry ("added quality words: 8k").
+    public func note(_ text: @autoclosure () -> String) {
+        guard recordsNotes, let slot = currentTraceSlot, trace.indices.contains(slot) else { return }
+        trace[slot].notes.append(text())
+    }
+
+    /// The prompt prepared for phrase lookups; built once per prompt text.
+    func promptHaystack() -> PhraseList.Haystack {
+        if let cached = promptPhrases, cached.prompt == request.prompt { return cached.haystack }
+        // The folded view is usually built already (the blocklist scanned the same prompt).
+        let folded = text(.prompt).view(.folded)?.bytes ?? Array(request.prompt.utf8)
+        let haystack = PhraseList.Haystack(folded: folded)
+        promptPhrases = (request.prompt, haystack)
+        return haystack
+    }
+
+    /// Replaces the prompt with one whose phrase lookups are already known.
+    func setPrompt(_ prompt: String, haystack: PhraseList.Haystack) {
+        request.prompt = prompt
+        promptPhrases = (prompt, haystack)
     }
 
     /// The normalized views of a field. Rebuilt only when the field's text changed since the last call.

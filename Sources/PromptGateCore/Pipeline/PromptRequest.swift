@@ -1,9 +1,30 @@
-/// The request fields the pipeline works on; front ends build it from a JSON body or an input line.
+/// The generation request the pipeline works on (HTTP and CLI alike); front ends build it from a JSON body
+/// or an input line (`PromptRequest+JSON`). Optional parameters left nil are filled by the `defaults`
+/// optimizer from the preset.
 public struct PromptRequest: Sendable, Equatable {
     /// Caller-supplied id, echoed in the verdict (a string or a number in JSON).
     public var id: JSONValue?
     public var prompt: String
     public var negativePrompt: String
+    /// Image size in pixels (a multiple of the preset's `multiple_of`, 16 for FLUX).
+    public var width: Int?
+    public var height: Int?
+    public var steps: Int?
+    /// Classifier-free guidance scale; for guidance-distilled FLUX graphs, the FLUX guidance value.
+    public var cfgScale: Double?
+    /// 0…2^32−1; when absent the `defaults` optimizer picks one at random and records it.
+    public var seed: UInt32?
+    public var sampler: String?
+    public var scheduler: String?
+    /// LoRAs to apply, in order.
+    public var loras: [LoRA]
+    /// A named style of the preset (`realistic`, `anime`, ...).
+    public var style: String?
+    /// A product template of the preset (`clothing`, `electronics`, `food`, ...).
+    public var template: String?
+    /// The preset (brand) to optimize for; nil means the front end's default.
+    public var preset: String?
+    public var priority: Priority?
     /// Client address, when the front end knows it.
     public var ip: String?
     /// API key presented by the caller, when any.
@@ -25,6 +46,7 @@ public struct PromptRequest: Sendable, Equatable {
         self.apiKey = apiKey
         self.params = params
         self.invalidUTF8 = invalidUTF8
+        self.loras = []
     }
 
     /// Builds a request whose prompt comes from raw bytes, recording invalid UTF-8 instead of failing.
@@ -71,4 +93,28 @@ public struct PromptRequest: Sendable, Equatable {
             }
         }
     }
+}
+
+/// A LoRA to apply with its strength.
+public struct LoRA: Sendable, Equatable, Codable {
+    public var name: String
+    public var weight: Double
+    /// The weight asked for before keyword reweighting and clamping; reweighting always starts from it, so
+    /// optimizing an already optimized request changes nothing.
+    public var requestedWeight: Double?
+
+    public init(name: String, weight: Double = 1.0, requestedWeight: Double? = nil) {
+        self.name = name
+        self.weight = weight
+        self.requestedWeight = requestedWeight
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, weight, requestedWeight = "requested_weight"
+    }
+}
+
+/// Queue priority (the seed's three levels).
+public enum Priority: String, Sendable, Codable, CaseIterable {
+    case high, normal, low
 }

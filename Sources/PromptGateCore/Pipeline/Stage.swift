@@ -42,6 +42,7 @@ public struct Pipeline: Sendable {
         let stage = stages[index]
         let slot = context.trace.count
         context.trace.append(TraceEntry(stage: stage.name, nanoseconds: 0, passed: false))
+        context.currentTraceSlot = slot
         let clock = ContinuousClock()
         let start = clock.now
         var downstream = Duration.zero
@@ -51,11 +52,15 @@ public struct Pipeline: Sendable {
             let (seconds, attoseconds) = own.components
             context.trace[slot].nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
             context.trace[slot].passed = passed
+            context.currentTraceSlot = nil
         }
         try stage.handle(context) { context in
             passed = true
             let entered = clock.now
-            defer { downstream += clock.now - entered }
+            defer {
+                downstream += clock.now - entered
+                context.currentTraceSlot = slot
+            }
             try call(index + 1, context)
         }
     }

@@ -1,8 +1,22 @@
 /// Time spent in one stage (excluding the stages after it) and whether it passed the request on.
-public struct TraceEntry: Sendable, Equatable, Codable {
+public struct TraceEntry: Sendable, Equatable, Encodable {
     public var stage: String
     /// Nanoseconds spent in this stage itself.
     public var nanoseconds: Int64
     /// False when the stage stopped the pipeline.
     public var passed: Bool
+    /// What the stage changed, in words (optimizers fill it).
+    public var notes: [String] = []
+
+    enum CodingKeys: String, CodingKey {
+        case stage, nanoseconds, passed, notes
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(stage, forKey: .stage)
+        try container.encode(nanoseconds, forKey: .nanoseconds)
+        try container.encode(passed, forKey: .passed)
+        if !notes.isEmpty { try container.encode(notes, forKey: .notes) }
+    }
 }

@@ -1,0 +1,27 @@
+/// Fills what the request left out from the preset: width, height, steps, cfg, sampler, scheduler; picks a random
+/// seed (0…2^32−1) when none was given, so the output records the seed that will be used.
+public struct DefaultsStage: Stage {
+    public let name = "defaults"
+    public let preset: Preset
+
+    public init(preset: Preset) { self.preset = preset }
+
+    public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
+        var filled: [String] = []
+        let defaults = preset.defaults
+        // A missing side takes the default, as validation assumed when it checked the pixel budget.
+        if context.request.width == nil { context.request.width = defaults.width; filled.append("width") }
+        if context.request.height == nil { context.request.height = defaults.height; filled.append("height") }
+        if context.request.steps == nil { context.request.steps = defaults.steps; filled.append("steps") }
+        if context.request.cfgScale == nil { context.request.cfgScale = defaults.cfgScale; filled.append("cfg_scale") }
+        if context.request.sampler == nil { context.request.sampler = defaults.sampler; filled.append("sampler") }
+        if context.request.scheduler == nil { context.request.scheduler = defaults.scheduler; filled.append("scheduler") }
+        if context.request.seed == nil {
+            context.request.seed = UInt32.random(in: 0...UInt32.max)
+            filled.append("seed")
+        }
+        if context.request.preset == nil { context.request.preset = preset.name }
+        if !filled.isEmpty { context.note("filled \(filled.joined(separator: ", "))") }
+        try next(context)
+    }
+}

@@ -1,0 +1,17 @@
+/// Appends the preset's quality words that the prompt lacks ("8K" counts for "8k", "超高清" for "高清").
+public struct QualityStage: Stage {
+    public let name = "quality"
+    private let words: PhraseList
+
+    public init(preset: Preset) { words = PhraseList(preset.qualityWords) }
+
+    public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
+        var haystack = context.promptHaystack()
+        let (prompt, added) = words.append(to: context.request.prompt, haystack: &haystack)
+        if !added.isEmpty {
+            context.setPrompt(prompt, haystack: haystack)
+            context.note("added \(added.joined(separator: ", "))")
+        }
+        try next(context)
+    }
+}

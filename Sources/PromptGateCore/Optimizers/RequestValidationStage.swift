@@ -1,0 +1,62 @@
+/// Checks the request against the preset's bounds before any optimizer runs: sizes within bounds, a
+/// multiple of the grid and within the pixel budget; steps, cfg, sampler, scheduler; LoRA names and
+/// weights; style and template names. Throws `RequestError` naming the field (HTTP 422).
+public struct RequestValidationStage: Stage {
+    public let name = "validate"
+    public let preset: Preset
+
+    public init(preset: Preset) { self.preset = preset }
+
+    public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
+        try Self.validate(context.request, preset: preset)
+        try next(context)
+    }
+
+    static func validate(_ request: PromptRequest, preset: Preset) throws(RequestError) {
+        let limits = preset.limits
+        if let width = request.width { try check(width, "width", limits.width, multiple: limits.multipleOf) }
+        if let height = request.height { try check(height, "height", limits.height, multiple: limits.multipleOf) }
+        if request.width != nil || request.height != nil {
+            let width = request.width ?? preset.defaults.width, height = request.height ?? preset.defaults.height
+            if width * height > limits.maxPixels {
+                throw .outOfRange(
+                    request.width != nil ? "width" : "height",
+                    "gives \(width)×\(height) = \(width * height) pixels, over the budget of \(limits.maxPixels)")
+            }
+        }
+        if let steps = request.steps, !limits.steps.contains(steps) {
+            throw .outOfRange("steps", "must be between \(limits.steps.lowerBound) and \(limits.steps.upperBound), found \(steps)")
+        }
+        if let cfg = request.cfgScale, !limits.cfgScale.contains(cfg) {
+            throw .outOfRange("cfg_scale", "must be between \(limits.cfgScale.lowerBound) and \(limits.cfgScale.upperBound), found \(cfg)")
+        }
+        if let sampler = request.sampler, !limits.samplers.isEmpty, !limits.samplers.contains(sampler) {
+            throw .unknownName("sampler", sampler, known: limits.samplers)
+        }
+        if let scheduler = request.scheduler, !limits.schedulers.isEmpty, !limits.schedulers.contains(scheduler) {
+            throw .unknownName("scheduler", scheduler, known: limits.schedulers)
+        }
+        for (index, lora) in request.loras.enumerated() { try check(lora, field: "loras[\(index)]", preset: preset) }
+        if let style = request.style, preset.styles[style] == nil {
+            throw .unknownName("style", style, known: Array(preset.styles.keys))
+        }
+        if let template = request.template, preset.templates[template] == nil {
+            throw .unknownName("template", template, known: Array(preset.templates.keys))
+        }
+    }
+
+    /// A LoRA's name must be one the preset offers and its weight finite.
+    static func check(_ lora: LoRA, field: String, preset: Preset) throws(RequestError) {
+        if preset.loras.available[lora.name] == nil {
+            throw .unknownName("\(field).name", lora.name, known: Array(preset.loras.available.keys))
+        }
+        guard lora.weight.isFinite else { throw .outOfRange("\(field).weight", "must be finite") }
+    }
+
+    private static func check(_ value: Int, _ field: String, _ range: ClosedRange<Int>, multiple: Int) throws(RequestError) {
+        guard range.contains(value) else {
+            throw .outOfRange(field, "must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
+        }
+        guard value % multiple == 0 else { throw .outOfRange(field, "must be a multiple of \(multiple), found \(value)") }
+    }
+}

@@ -1,0 +1,159 @@
+/// A brand's tuning of the optimizers, loaded from `presets/*.yaml` (after `extends` is resolved) and
+/// validated: every name it refers to exists, every bound is consistent. Immutable and shared.
+public struct Preset: Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    /// The preset it extends, if any.
+    public var parent: String?
+    public var model: ModelProfile
+    public var defaults: GenerationDefaults
+    public var limits: GenerationLimits
+    /// Optimizer stage names, in order (`lora_tags`, `template`, `style`, `quality`, `negative`,
+    /// `lora_weights`, `defaults`); one left out is off.
+    public var optimizers: [String]
+    public var qualityWords: [String]
+    public var styles: [String: [String]]
+    /// The style used when the request names none.
+    public var defaultStyle: String?
+    public var negativePrompt: [String]
+    public var loras: LoraSettings
+    public var templates: [String: ProductTemplate]
+    /// Brand rules added on top of the rule packs (e.g. competitor names flagged).
+    public var rules: [RuleDefinition]
+    public var examples: [PresetExample]
+    /// The file it was loaded from.
+    public var source: String
+
+    public static let optimizerNames = ["lora_tags", "template", "style", "quality", "negative", "lora_weights", "defaults"]
+}
+
+/// What the preset knows about the model behind the workflow.
+public struct ModelProfile: Sendable, Equatable {
+    /// How `cfg_scale` is used by the workflow.
+    public enum Guidance: String, Sendable, Equatable, CaseIterable {
+        /// Classic classifier-free guidance: negatives work when cfg_scale > 1.
+        case cfg
+        /// Guidance-distilled FLUX: `cfg_scale` is the FLUX guidance value; the graph's own CFG is `trueCFG`.
+        case flux
+    }
+
+    public var name: String
+    public var guidance: Guidance
+    /// For `flux`: the real CFG of the graph (1 for the usual BasicGuider graphs, so negatives are ignored).
+    public var trueCFG: Double
+
+    /// Whether a negative prompt can have any effect at this `cfg_scale`.
+    public func usesNegativePrompt(cfgScale: Double) -> Bool {
+        (guidance == .flux ? trueCFG : cfgScale) > 1
+    }
+}
+
+/// Parameter values used when the request omits them.
+public struct GenerationDefaults: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var steps: Int
+    public var cfgScale: Double
+    public var sampler: String
+    public var scheduler: String
+}
+
+/// Bounds a request must respect.
+public struct GenerationLimits: Sendable, Equatable {
+    public var width: ClosedRange<Int>
+    public var height: ClosedRange<Int>
+    /// Width and height must be multiples of this (16 for FLUX latents).
+    public var multipleOf: Int
+    /// Largest width × height.
+    public var maxPixels: Int
+    public var steps: ClosedRange<Int>
+    public var cfgScale: ClosedRange<Double>
+    /// LoRA weights are clamped into this range after reweighting.
+    public var loraWeight: ClosedRange<Double>
+    /// Allowed samplers and schedulers (empty: any).
+    public var samplers: [String]
+    public var schedulers: [String]
+}
+
+/// The preset's LoRAs: which exist, which are always applied, and the keyword rules that reweight them.
+public struct LoraSettings: Sendable, Equatable {
+    /// Name → model file on the ComfyUI side.
+    public var available: [String: String]
+    /// Applied to every request first.
+    public var base: [LoRA]
+    public var rules: [LoraRule]
+}
+
+/// "When the prompt mentions one of these keywords, change the weight of the LoRAs whose name matches."
+public struct LoraRule: Sendable, Equatable {
+    public enum Operation: Sendable, Equatable {
+        case multiply(Double), add(Double), set(Double)
+
+        func apply(to weight: Double) -> Double {
+            switch self {
+            case .multiply(let factor): weight * factor
+            case .add(let delta): weight + delta
+            case .set(let value): value
+            }
+        }
+    }
+
+    public var keywords: [String]
+    /// A glob over LoRA names (`*`, `?`); `*` means all.
+    public var loras: String
+    public var operation: Operation
+    private let pattern: [Unicode.Scalar]
+
+    public init(keywords: [String], loras: String, operation: Operation) {
+        self.keywords = keywords
+        self.loras = loras
+        self.operation = operation
+        pattern = Array(loras.unicodeScalars)
+    }
+
+    /// Whether `name` matches the glob.
+    public func applies(to name: String) -> Bool {
+        if loras == "*" { return true }
+        if !loras.unicodeScalars.contains(where: { $0 == "*" || $0 == "?" }) { return loras == name }
+        return Self.glob(pattern, Array(name.unicodeScalars))
+    }
+
+    private static func glob(_ pattern: [Unicode.Scalar], _ text: [Unicode.Scalar]) -> Bool {
+        var p = 0, t = 0, star = -1, mark = 0
+        while t < text.count {
+            if p < pattern.count, pattern[p] == "?" || pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if p < pattern.count, pattern[p] == "*" {
+                star = p
+                mark = t
+                p += 1
+            } else if star >= 0 {
+                p = star + 1
+                mark += 1
+                t = mark
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count, pattern[p] == "*" { p += 1 }
+        return p == pattern.count
+    }
+}
+
+/// A product template: a base prompt around the user's, a style LoRA, an aspect ratio.
+public struct ProductTemplate: Sendable, Equatable {
+    /// With `{prompt}` where the user's prompt goes; without it, the text is put in front.
+    public var prompt: String
+    public var lora: LoRA?
+    /// Width:height, e.g. 16:9.
+    public var aspectRatio: AspectRatio?
+}
+
+/// One `examples` entry: an input request and the fields the optimized output must have.
+public struct PresetExample: Sendable, Equatable {
+    public var name: String
+    public var input: [String: JSONValue]
+    /// Expected output fields (`prompt`, `loras`, `width`, ...), plus optionally `decision` and `warnings` (codes).
+    public var expect: [String: JSONValue]
+}
