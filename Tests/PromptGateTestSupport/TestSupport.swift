@@ -15,6 +15,38 @@ public enum TestSupport {
     /// The default policy pipeline over the bundled packs.
     public static let pipeline = Pipeline(stages: [LengthFilter(), BlocklistFilter(rules: bundledRules)])
 
+    /// The bundled presets, loaded once.
+    public static let presets: [String: Preset] = {
+        do {
+            return try PresetLoader.load()
+        } catch {
+            fatalError("bundled presets do not load: \(error)")
+        }
+    }()
+
+    /// Policy then optimizers for every bundled preset (default: `default`).
+    public static let presetPipelines: PipelineSet = {
+        do {
+            return try PipelineBuilder().build(presets: presets, defaultPreset: "default")
+        } catch {
+            fatalError("preset pipelines do not build: \(error)")
+        }
+    }()
+
+    /// Runs a JSON request through its preset's pipeline.
+    public static func optimize(_ json: [String: JSONValue], pipelines: PipelineSet = presetPipelines) throws -> PromptContext {
+        let request = try PromptRequest(json: json)
+        let context = PromptContext(request: request)
+        try pipelines.pipeline(for: request).run(context)
+        return context
+    }
+
+    /// Builds preset pipelines from inline YAML presets (the bundled ones load too).
+    public static func pipelines(presetYAML: [String: String], defaultPreset: String) throws -> PipelineSet {
+        let sources = BundledPresets.files + presetYAML.map { ("\($0.key).yaml", $0.value) }
+        return try PipelineBuilder().build(presets: PresetLoader.parse(sources: sources), defaultPreset: defaultPreset)
+    }
+
     /// Runs the default pipeline on a prompt.
     public static func judge(_ prompt: String, negativePrompt: String = "", pipeline: Pipeline = pipeline) -> PromptContext {
         let context = PromptContext(request: PromptRequest(prompt: prompt, negativePrompt: negativePrompt))

@@ -54,16 +54,17 @@ struct PhraseList: Sendable {
         phrases.contains { haystack.contains($0) }
     }
 
-    /// `text` and `additions` joined with ", " (or "，" after Han text), after trimming trailing spaces and
-    /// commas from `text`.
+    /// `text` and `additions` joined with ", ", or "，" after a part that ends in Han, after trimming trailing
+    /// spaces and commas from `text`.
     static func joined(_ text: String, _ additions: [String]) -> String {
         var base = Substring(text)
         while let last = base.last, last.isWhitespace || last == "," || last == "，" || last == "、" { base = base.dropLast() }
-        let separator = base.unicodeScalars.last.map { ScalarTables.shared.scalarClass($0) == .han } == true ? "，" : ", "
         var result = String(base)
-        result.reserveCapacity(result.utf8.count + additions.reduce(0) { $0 + $1.utf8.count + 2 })
-        for (index, addition) in additions.enumerated() {
-            if index > 0 || !result.isEmpty { result += index == 0 ? separator : ", " }
+        result.reserveCapacity(result.utf8.count + additions.reduce(0) { $0 + $1.utf8.count + 3 })
+        for addition in additions {
+            if let last = result.unicodeScalars.last {
+                result += ScalarTables.shared.scalarClass(last) == .han ? "，" : ", "
+            }
             result += addition
         }
         return result
