@@ -56,6 +56,15 @@ public struct GenerationDefaults: Sendable, Equatable {
     public var cfgScale: Double
     public var sampler: String
     public var scheduler: String
+
+    public init(width: Int, height: Int, steps: Int, cfgScale: Double, sampler: String, scheduler: String) {
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.cfgScale = cfgScale
+        self.sampler = sampler
+        self.scheduler = scheduler
+    }
 }
 
 /// Bounds a request must respect.
