@@ -16,9 +16,10 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# The main job on the bundled defaults: the filter over the example prompts (exit 1 = something was blocked).
+# The main job on the bundled defaults: policy and the default preset's optimizers over the example prompts
+# (exit 1 = something was blocked).
 run: build
-	$(BIN) filter < examples/prompts.txt; status=$$?; [ $$status -le 1 ] || exit $$status
+	$(BIN) filter --preset default < examples/prompts.txt; status=$$?; [ $$status -le 1 ] || exit $$status
 
 test: deps
 	$(SWIFT) build --build-tests
