@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also measure policy plus this preset's optimizers, and report what they add.", valueName: "name"))
     var preset: String?
 
+    @Flag(help: "With --preset, measure only policy plus optimizers (for profiling).")
+    var presetOnly = false
+
     func validate() throws {
         guard count > 0, threads > 0, repeats > 0 else { throw ValidationError("--count, --threads and --repeats must be positive") }
     }
@@ -44,7 +47,8 @@ struct BenchCommand: ParsableCommand {
         print("setup (tables, rule compilation): \(Self.format(setup))")
         var blocked = 0
         var perThread: [String: Double] = [:]
-        for (label, measured) in [("policy", pipeline)] + (optimized.map { [("policy+\(preset ?? "")", $0)] } ?? []) {
+        let runs = (presetOnly && optimized != nil ? [] : [("policy", pipeline)]) + (optimized.map { [("policy+\(preset ?? "")", $0)] } ?? [])
+        for (label, measured) in runs {
             for threadCount in Set([1, threads]).sorted() {
                 var best = Duration.seconds(1_000_000)
                 for _ in 0..<repeats {

@@ -1,3 +1,4 @@
+import Dispatch
 import PromptGateCore
 import PromptGateTestSupport
 import Testing
@@ -147,5 +148,20 @@ struct PatternCalloutTests {
     func calloutsInRulePatternsDoNotCrash(pattern: String) throws {
         let rules = try TestSupport.rules(yaml: "rules:\n  - id: p\n    category: x\n    pattern: '\(pattern)'\n    views: [raw, joined]\n")
         _ = rules.scan(NormalizedText("xx abc, a b"), field: .prompt)
+    }
+}
+
+@Suite("Trace")
+struct TraceTests {
+    @Test func stageTimesAreOwnTimesThatAddUpToAtMostTheRun() throws {
+        let pipelines = TestSupport.presetPipelines
+        let request = try PromptRequest(json: ["prompt": "a portrait <lora:ghibsky:1>", "style": "anime"])
+        let context = PromptContext(request: request)
+        let start = DispatchTime.now().uptimeNanoseconds
+        try pipelines.pipeline(for: request).run(context)
+        let total = Int64(DispatchTime.now().uptimeNanoseconds - start)
+        #expect(context.trace.count == 10)
+        #expect(context.trace.allSatisfy { $0.nanoseconds >= 0 && $0.passed })
+        #expect(context.trace.map(\.nanoseconds).reduce(0, +) <= total)
     }
 }

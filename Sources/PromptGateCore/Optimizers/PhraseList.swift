@@ -79,53 +79,80 @@ struct PhraseList: Sendable {
     /// The same from the UTF-8 of an already folded text (the prompt's cached `folded` view).
     static func key(folded bytes: [UInt8]) -> (spaced: [UInt8], compact: [UInt8], isHan: Bool) {
         let tables = ScalarTables.shared
-        var spaced: [UInt8] = [0x20]
-        var compact: [UInt8] = []
-        spaced.reserveCapacity(bytes.count + 2)
-        compact.reserveCapacity(bytes.count)
         var isHan = false
-        var previous: ScalarClass = .space
-        var index = 0
-        while index < bytes.count {
-            // Decode one scalar from valid UTF-8 (the view's bytes are encoded by us).
-            let lead = bytes[index]
-            let length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-            var value = UInt32(lead)
-            if length > 1 {
-                value = UInt32(lead) & (0xFF >> UInt32(length + 1))
-                for k in 1..<length where index + k < bytes.count { value = value << 6 | UInt32(bytes[index + k] & 0x3F) }
-            }
-            let scalar = Unicode.Scalar(value) ?? " "
-            let cls = lead < 0x80 ? asciiClass(scalar) : tables.scalarClass(scalar)
-            if cls.isSeparator {
-                if previous != .space { spaced.append(0x20) }
-                previous = .space
-            } else {
-                if cls == .han { isHan = true }
-                if previous != .space && (previous == .han) != (cls == .han) { spaced.append(0x20) }
-                var k = index
-                let end = min(bytes.count, index + length)
-                while k < end {
-                    spaced.append(bytes[k])
-                    compact.append(bytes[k])
-                    k += 1
+        var compactCount = 0
+        // Both keys are at most the input plus a space per byte plus the frame; written through pointers.
+        var compactStorage = [UInt8](repeating: 0, count: bytes.count)
+        let spaced = [UInt8](unsafeUninitializedCapacity: bytes.count * 2 + 2) { spaced, spacedCount in
+            compactStorage.withUnsafeMutableBufferPointer { compact in
+                bytes.withUnsafeBufferPointer { bytes in
+                    var out = 0
+                    spaced[out] = 0x20
+                    out += 1
+                    var previous: ScalarClass = .space
+                    var index = 0
+                    while index < bytes.count {
+                        let lead = bytes[index]
+                        if lead < 0x80 {
+                            // ASCII: letters and digits are kept, everything else separates.
+                            if (lead >= 0x30 && lead <= 0x39) || (lead | 0x20 >= 0x61 && lead | 0x20 <= 0x7A) {
+                                if previous == .han {
+                                    spaced[out] = 0x20
+                                    out += 1
+                                }
+                                spaced[out] = lead
+                                out += 1
+                                compact[compactCount] = lead
+                                compactCount += 1
+                                previous = .letter
+                            } else {
+                                if previous != .space {
+                                    spaced[out] = 0x20
+                                    out += 1
+                                }
+                                previous = .space
+                            }
+                            index += 1
+                            continue
+                        }
+                        // Decode one scalar (the view's bytes are valid UTF-8, encoded by us).
+                        let length = lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+                        let end = min(bytes.count, index + length)
+                        var value = UInt32(lead) & (0xFF >> UInt32(length + 1))
+                        for k in (index + 1)..<end { value = value << 6 | UInt32(bytes[k] & 0x3F) }
+                        let cls = Unicode.Scalar(value).map(tables.scalarClass) ?? .separator
+                        if cls.isSeparator {
+                            if previous != .space {
+                                spaced[out] = 0x20
+                                out += 1
+                            }
+                            previous = .space
+                        } else {
+                            if cls == .han { isHan = true }
+                            if previous != .space && (previous == .han) != (cls == .han) {
+                                spaced[out] = 0x20
+                                out += 1
+                            }
+                            for k in index..<end {
+                                spaced[out] = bytes[k]
+                                out += 1
+                                compact[compactCount] = bytes[k]
+                                compactCount += 1
+                            }
+                            previous = cls
+                        }
+                        index = end
+                    }
+                    if spaced[out - 1] != 0x20 {
+                        spaced[out] = 0x20
+                        out += 1
+                    }
+                    spacedCount = out
                 }
-                previous = cls
             }
-            index += length
         }
-        if spaced.last != 0x20 { spaced.append(0x20) }
-        return (spaced, compact, isHan)
-    }
-
-    @inline(__always)
-    private static func asciiClass(_ scalar: Unicode.Scalar) -> ScalarClass {
-        switch scalar.value {
-        case 0x30...0x39: .digit
-        case 0x41...0x5A, 0x61...0x7A: .letter
-        case 0x09, 0x0A, 0x0D, 0x20: .space
-        default: ScalarTables.shared.scalarClass(scalar)
-        }
+        compactStorage.removeLast(compactStorage.count - compactCount)
+        return (spaced, compactStorage, isHan)
     }
 
     /// A text prepared for phrase lookups.

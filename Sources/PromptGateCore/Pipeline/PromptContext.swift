@@ -10,7 +10,8 @@ public final class PromptContext {
     public var warnings: [Warning] = []
     /// Index in `trace` of the stage running now (set by the pipeline), for `note(_:)`.
     var currentTraceSlot: Int?
-    private var normalized: [PromptField: NormalizedText] = [:]
+    /// Views of the prompt and the negative prompt (two slots, no hashing on the hot path).
+    private var normalized: (prompt: NormalizedText?, negative: NormalizedText?)
     /// Phrase lookups on the prompt, kept while the prompt is unchanged (optimizers share it).
     private var promptPhrases: (prompt: String, haystack: PhraseList.Haystack)?
 
@@ -48,9 +49,10 @@ public final class PromptContext {
     /// The normalized views of a field. Rebuilt only when the field's text changed since the last call.
     public func text(_ field: PromptField) -> NormalizedText {
         let current = request[field]
-        if let cached = normalized[field], cached.original == current { return cached }
+        let cached = field == .prompt ? normalized.prompt : normalized.negative
+        if let cached, cached.original == current { return cached }
         let built = NormalizedText(current)
-        normalized[field] = built
+        if field == .prompt { normalized.prompt = built } else { normalized.negative = built }
         return built
     }
 }

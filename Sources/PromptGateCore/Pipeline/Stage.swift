@@ -1,3 +1,5 @@
+import Dispatch
+
 /// One step of the pipeline, in the middleware shape: look at (or change) the context, then either call
 /// `next` to pass it on, or return without calling it to stop the chain (after recording why in the
 /// verdict). Code after `next` sees what the later stages did.
@@ -26,6 +28,8 @@ public struct Pipeline: Sendable {
 
     /// Runs the request through every stage until one stops it. The context holds the verdict and trace.
     public func run(_ context: PromptContext) throws {
+        let first = context.trace.count
+        defer { Self.settle(context, from: first) }
         try call(0, context)
     }
 
@@ -37,31 +41,34 @@ public struct Pipeline: Sendable {
         return context
     }
 
+    /// Two clock reads per stage: each entry first holds the stage's total time (itself and everything after
+    /// it); `settle` subtracts the next stage's total once the run is over.
     private func call(_ index: Int, _ context: PromptContext) throws {
         guard index < stages.count else { return }
         let stage = stages[index]
         let slot = context.trace.count
         context.trace.append(TraceEntry(stage: stage.name, nanoseconds: 0, passed: false))
         context.currentTraceSlot = slot
-        let clock = ContinuousClock()
-        let start = clock.now
-        var downstream = Duration.zero
-        var passed = false
+        let start = DispatchTime.now().uptimeNanoseconds
         defer {
-            let own = (clock.now - start) - downstream
-            let (seconds, attoseconds) = own.components
-            context.trace[slot].nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-            context.trace[slot].passed = passed
+            context.trace[slot].nanoseconds = Int64(truncatingIfNeeded: DispatchTime.now().uptimeNanoseconds &- start)
             context.currentTraceSlot = nil
         }
         try stage.handle(context) { context in
-            passed = true
-            let entered = clock.now
-            defer {
-                downstream += clock.now - entered
-                context.currentTraceSlot = slot
-            }
+            context.trace[slot].passed = true
+            defer { context.currentTraceSlot = slot }
             try call(index + 1, context)
+        }
+    }
+
+    /// Turns totals into each stage's own time.
+    private static func settle(_ context: PromptContext, from first: Int) {
+        var index = first
+        while index < context.trace.count {
+            if context.trace[index].passed, index + 1 < context.trace.count {
+                context.trace[index].nanoseconds = max(0, context.trace[index].nanoseconds - context.trace[index + 1].nanoseconds)
+            }
+            index += 1
         }
     }
 }
