@@ -103,7 +103,8 @@ struct OptimizerTests {
             _ = try run(["prompt": .string(prompt)])
             Issue.record("accepted \(prompt)")
         } catch let error as RequestError {
-            #expect(error.field.hasPrefix("prompt"), "\(error)")
+            #expect(error.field == "prompt", "\(error)")
+            #expect(error.message.contains("LoRA tag"), "\(error)")
         } catch {
             Issue.record("\(error)")
         }

@@ -11,7 +11,12 @@ public struct LoraTagStage: Stage {
         let (prompt, tags) = try Self.extract(from: context.request.prompt)
         if !tags.isEmpty {
             for tag in tags {
-                try RequestValidationStage.check(tag, field: "prompt (tag <lora:\(tag.name)>)", preset: preset)
+                if preset.loras.available[tag.name] == nil {
+                    let known = preset.loras.available.keys.sorted().joined(separator: ", ")
+                    throw RequestError(
+                        code: "request.unknown_name", field: "prompt",
+                        detail: "has a LoRA tag <lora:\(tag.name)> naming a LoRA the preset does not define (known: \(known))")
+                }
                 if let index = context.request.loras.firstIndex(where: { $0.name == tag.name }) {
                     context.request.loras[index] = tag
                 } else {
