@@ -1,3 +1,5 @@
+import Foundation
+
 /// Applies the request's product template: the template's text around the prompt (`{prompt}` marks the
 /// place; without it the text goes in front), its style LoRA, and its aspect ratio turned into a valid
 /// size within the preset's pixel budget when the request gives no size. Idempotent: a prefix already in

@@ -99,10 +99,6 @@ public enum PresetLoader {
         func problem(_ keyPath: String, _ message: String) {
             problems.append(LoadProblem(file: spec.file, keyPath: keyPath, message: message))
         }
-        func int(_ keys: [String: YAMLCursor], _ key: String, _ path: String) -> Int? {
-            guard let cursor = keys[key] else { return nil }
-            return cursor.int(problems: &problems)
-        }
         func requiredDefault<T>(_ key: String, _ read: (YAMLCursor) -> T?) -> T? {
             guard let cursor = spec.defaults[key] else {
                 problem("defaults.\(key)", "is missing (set it here or in the preset this one extends)")

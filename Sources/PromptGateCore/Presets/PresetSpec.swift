@@ -1,3 +1,5 @@
+import Foundation
+
 /// One preset file as written: every field optional, so a brand file can `extends: default` and override
 /// only what differs. `PresetLoader` merges the chain and validates the result into a `Preset`.
 struct PresetSpec {
