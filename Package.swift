@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // PCRE2, 8-bit code units; the shim header fixes PCRE2_CODE_UNIT_WIDTH.
@@ -44,6 +45,14 @@ let package = Package(
                 .embedInCode("Resources/presets"),
             ]
         ),
+        // Access control in front of policy: IP allowlist (CIDR, trusted proxies), API keys, GCRA rate limits.
+        .target(
+            name: "PromptGateAccess",
+            dependencies: [
+                "PromptGateCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "promptgate",
             dependencies: [
@@ -60,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "PromptGateCoreTests",
             dependencies: ["PromptGateCore", "PromptGateTestSupport"]
+        ),
+        .testTarget(
+            name: "PromptGateAccessTests",
+            dependencies: ["PromptGateAccess", "PromptGateTestSupport"]
         ),
         .testTarget(
             name: "PromptGateCLITests",

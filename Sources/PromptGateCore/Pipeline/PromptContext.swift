@@ -6,6 +6,10 @@ public final class PromptContext {
     public var request: PromptRequest
     public var verdict = Verdict()
     public var trace: [TraceEntry] = []
+    /// Who is calling, once an access stage has authenticated the request.
+    public var caller: Caller?
+    /// The rate-limit state of this request's bucket (front ends turn it into `RateLimit` headers).
+    public var rateLimit: RateLimitStatus?
     /// Warnings that do not change the decision (e.g. a negative prompt the model ignores).
     public var warnings: [Warning] = []
     /// Index in `trace` of the stage running now (set by the pipeline), for `note(_:)`.

@@ -1,0 +1,201 @@
+import PromptGateAccess
+import PromptGateCore
+import Testing
+
+@Suite("Addresses and CIDR blocks")
+struct AddressTests {
+    func cidrs(_ texts: [String]) throws -> CIDRSet { CIDRSet(try texts.map { try CIDR.parse($0).get() }) }
+
+    @Test func parsesAndCanonicalisesMappedIPv4() throws {
+        #expect(IPAddress("192.168.1.7") == .v4(0xC0A8_0107))
+        #expect(IPAddress("::ffff:192.168.1.7") == .v4(0xC0A8_0107))
+        #expect(IPAddress("::FFFF:c0a8:0107") == .v4(0xC0A8_0107))
+        #expect(IPAddress("2001:db8::1")?.description == "2001:db8::1")
+        for bad in ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4 ", "[::1]", "fe80::1%eth0", "example.com"] {
+            #expect(IPAddress(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func blocksMatchTheirFamily() throws {
+        let set = try cidrs(["10.0.0.0/8", "192.168.1.0/24", "2001:db8::/32", "127.0.0.1"])
+        #expect(set.contains(IPAddress("10.200.3.4")!))
+        #expect(set.contains(IPAddress("::ffff:10.1.2.3")!))  // dual-stack socket view of an IPv4 client
+        #expect(set.contains(IPAddress("192.168.1.255")!))
+        #expect(!set.contains(IPAddress("192.168.2.1")!))
+        #expect(set.contains(IPAddress("2001:db8:ffff::1")!))
+        #expect(!set.contains(IPAddress("2001:db9::1")!))
+        #expect(set.contains(IPAddress("127.0.0.1")!))
+        #expect(!set.contains(IPAddress("127.0.0.2")!))
+        #expect(try cidrs(["0.0.0.0/0"]).contains(IPAddress("8.8.8.8")!))
+        #expect(!(try cidrs(["0.0.0.0/0"]).contains(IPAddress("::1")!)))
+        #expect(try cidrs(["::/0"]).contains(IPAddress("::1")!))
+    }
+
+    @Test(arguments: [
+        ("10.0.0.1/8", "host bits are set (did you mean 10.0.0.0/8?)"), ("10.0.0.0/33", "prefix length must be 0…32"),
+        ("::ffff:10.0.0.0/104", "IPv4-mapped"), ("nonsense/8", "not an IPv4 or IPv6 address"), ("2001:db8::/129", "0…128"),
+    ])
+    func badBlocksSayWhy(text: String, reason: String) {
+        guard case .failure(let error) = CIDR.parse(text) else {
+            Issue.record("accepted \(text)")
+            return
+        }
+        #expect(error.reason.contains(reason), "\(error)")
+    }
+}
+
+@Suite("Client address behind proxies")
+struct ClientAddressTests {
+    let proxies = CIDRSet([try! CIDR.parse("10.0.0.0/8").get(), try! CIDR.parse("::1").get()])
+
+    func resolve(_ peer: String, _ headers: [String]) -> ClientAddress.Resolution {
+        ClientAddress.resolve(peer: IPAddress(peer)!, forwardedFor: headers, trustedProxies: proxies)
+    }
+
+    @Test func untrustedPeerIgnoresTheHeader() {
+        // XFF spoofing from an untrusted peer: the header is not believed.
+        #expect(resolve("203.0.113.9", ["1.2.3.4"]) == .client(IPAddress("203.0.113.9")!))
+    }
+
+    @Test func rightMostUntrustedEntryIsTheClient() {
+        #expect(resolve("10.0.0.2", ["6.6.6.6, 198.51.100.7, 10.0.0.5"]) == .client(IPAddress("198.51.100.7")!))
+        #expect(resolve("10.0.0.2", ["6.6.6.6", "198.51.100.7", "10.1.1.1"]) == .client(IPAddress("198.51.100.7")!))
+        #expect(resolve("::1", ["::ffff:198.51.100.7"]) == .client(IPAddress("198.51.100.7")!))
+        #expect(resolve("10.0.0.2", []) == .client(IPAddress("10.0.0.2")!))
+        #expect(resolve("10.0.0.2", ["10.0.0.3, 10.0.0.4"]) == .client(IPAddress("10.0.0.3")!))
+    }
+
+    @Test func malformedEntryEndsTheWalk() {
+        #expect(resolve("10.0.0.2", ["1.2.3.4, not-an-ip"]) == .malformed("not-an-ip"))
+        // A malformed entry left of the client does not matter: the walk stops at the client.
+        #expect(resolve("10.0.0.2", ["junk, 198.51.100.7"]) == .client(IPAddress("198.51.100.7")!))
+    }
+}
+
+@Suite("API keys")
+struct APIKeyTests {
+    @Test func plaintextAndDigestKeys() throws {
+        // sha256("s3cret-key") computed independently with `printf s3cret-key | sha256sum`.
+        let digest = "sha256:817b823905cc7853f381992575a9041fcdb17fc70e776707abfb4d7c59ecbf3f"
+        let plain = try #require(APIKey(name: "alice", secret: "alice-key-123", preset: "fashion-shop"))
+        let store = APIKeyStore(keys: [plain])
+        #expect(store.authenticate("alice-key-123")?.name == "alice")
+        #expect(store.authenticate("alice-key-124") == nil)
+        #expect(store.authenticate("") == nil)
+        #expect(APIKey(name: "x", secret: "sha256:abc") == nil)
+        #expect(APIKey(name: "x", secret: "") == nil)
+        #expect(APIKeyStore(keys: [APIKey(name: "d", secret: digest)!]).authenticate("s3cret-key")?.name == "d")
+    }
+
+    @Test func digestEntryMatchesItsPlaintext() throws {
+        let plain = try #require(APIKey(name: "p", secret: "correct horse battery staple"))
+        let hex = plain.digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        #expect(hex == "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a")  // sha256sum of the phrase
+        let stored = try #require(APIKey(name: "bob", secret: "sha256:" + hex.uppercased()))
+        #expect(APIKeyStore(keys: [stored]).authenticate("correct horse battery staple")?.name == "bob")
+    }
+
+    @Test func presentedKeyFromHeaders() {
+        #expect(APIKeyStore.presentedKey(authorization: "Bearer abc", apiKeyHeader: nil) == "abc")
+        #expect(APIKeyStore.presentedKey(authorization: "bearer   abc", apiKeyHeader: "x") == "abc")
+        #expect(APIKeyStore.presentedKey(authorization: "Basic abc", apiKeyHeader: "k") == "k")
+        #expect(APIKeyStore.presentedKey(authorization: nil, apiKeyHeader: nil) == nil)
+        #expect(APIKeyStore.presentedKey(authorization: "Bearer ", apiKeyHeader: nil) == nil)
+    }
+}
+
+@Suite("GCRA rate limiter")
+struct RateLimiterTests {
+    let second: UInt64 = 1_000_000_000
+
+    @Test func burstThenSteadyRateLikeRedisCell() {
+        // 60 per minute (1/s) with a burst of 4: five at once, the sixth waits one second.
+        let limiter = RateLimiter()
+        let policy = RateLimitPolicy(requestsPerMinute: 60, burst: 4)
+        let start = 100 * second
+        let decisions = (0..<6).map { _ in limiter.check(key: "a", policy: policy, now: start) }
+        #expect(decisions.map(\.allowed) == [true, true, true, true, true, false])
+        #expect(decisions.map(\.remaining) == [4, 3, 2, 1, 0, 0])
+        #expect(decisions[5].retryAfter == second)
+        #expect(decisions[4].resetAfter == 5 * second)
+        #expect(limiter.check(key: "a", policy: policy, now: start + second).allowed)
+        #expect(!limiter.check(key: "a", policy: policy, now: start + second).allowed)
+        // Other keys have their own bucket.
+        #expect(limiter.check(key: "b", policy: policy, now: start).allowed)
+    }
+
+    @Test func idleKeysAreForgotten() {
+        let limiter = RateLimiter(maxKeys: 10_000)
+        let policy = RateLimitPolicy(requestsPerMinute: 600, burst: 1)
+        for i in 0..<3000 { _ = limiter.check(key: "k\(i)", policy: policy, now: UInt64(i)) }
+        #expect(limiter.trackedKeys <= 3000)
+        // Much later every bucket is full again; the periodic sweep drops them.
+        for i in 0..<2048 { _ = limiter.check(key: "late\(i % 4)", policy: policy, now: 3600 * second + UInt64(i)) }
+        #expect(limiter.trackedKeys <= 4)
+    }
+
+    @Test func hardCapBoundsMemory() {
+        let limiter = RateLimiter(maxKeys: 1000)
+        let policy = RateLimitPolicy(requestsPerMinute: 1, burst: 0)
+        for i in 0..<5000 { _ = limiter.check(key: "k\(i)", policy: policy, now: 10 * second) }
+        #expect(limiter.trackedKeys <= 1001)
+    }
+
+    @Test func stageSetsHeadersAndRefusesWithRetryAfter() throws {
+        let limiter = RateLimiter()
+        let stage = RateLimitStage(
+            limiter: limiter, policy: RateLimitPolicy(requestsPerMinute: 60, burst: 1), clock: { 50 * 1_000_000_000 })
+        let pipeline = Pipeline(stages: [stage])
+        let first = PromptContext(request: PromptRequest(prompt: "x", ip: "1.2.3.4"))
+        try pipeline.run(first)
+        #expect(first.rateLimit?.policyHeader == #""default";q=2;w=2"#)
+        #expect(first.rateLimit?.stateHeader == #""default";r=1;t=1"#)
+        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "1.2.3.4")))
+        let third = PromptContext(request: PromptRequest(prompt: "x", ip: "1.2.3.4"))
+        do {
+            try pipeline.run(third)
+            Issue.record("third request allowed")
+        } catch let error as AccessError {
+            #expect(error.httpStatus == 429)
+            #expect(error.code == "rate_limited")
+            #expect(error.headers.first { $0.name == "Retry-After" }?.value == "1")
+            #expect(third.rateLimit?.retryAfter == 1)
+        }
+        // Another client address is another bucket.
+        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "5.6.7.8")))
+    }
+}
+
+@Suite("Access stages")
+struct AccessStageTests {
+    @Test func ipAllowlist() throws {
+        let stage = IPAllowStage(allowed: CIDRSet([try CIDR.parse("192.168.1.0/24").get()]))
+        let pipeline = Pipeline(stages: [stage])
+        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "192.168.1.20")))
+        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "::ffff:192.168.1.20")))
+        for ip in ["192.168.2.1", "garbage", nil] as [String?] {
+            #expect(throws: AccessError.self) { try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: ip))) }
+        }
+        // No allowlist: everyone.
+        try Pipeline(stages: [IPAllowStage(allowed: CIDRSet([]))]).run(PromptContext(request: PromptRequest(prompt: "x")))
+    }
+
+    @Test func apiKeySelectsCallerAndPreset() throws {
+        let store = APIKeyStore(keys: [APIKey(name: "shop", secret: "k1", preset: "fashion-shop")!])
+        let pipeline = Pipeline(stages: [APIKeyStage(store: store)])
+        let context = PromptContext(request: PromptRequest(prompt: "x", apiKey: "k1"))
+        try pipeline.run(context)
+        #expect(context.caller == Caller(name: "shop", preset: "fashion-shop"))
+        #expect(context.request.preset == "fashion-shop")
+        for key in [nil, "k2"] as [String?] {
+            do {
+                try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", apiKey: key)))
+                Issue.record("accepted \(String(describing: key))")
+            } catch let error as AccessError {
+                #expect(error.httpStatus == 401)
+                #expect(error.headers.first?.name == "WWW-Authenticate")
+                #expect(error.headers.first?.value.hasPrefix("Bearer") == true)
+            }
+        }
+    }
+}
