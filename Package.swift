@@ -13,6 +13,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // PCRE2, 8-bit code units; the shim header fixes PCRE2_CODE_UNIT_WIDTH.
@@ -53,10 +59,28 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The HTTP front door: configuration, Hummingbird routes, metrics, lifecycle.
+        .target(
+            name: "PromptGateServer",
+            dependencies: [
+                "PromptGateCore",
+                "PromptGateAccess",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "promptgate",
             dependencies: [
                 "PromptGateCore",
+                "PromptGateServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,6 +97,10 @@ let package = Package(
         .testTarget(
             name: "PromptGateAccessTests",
             dependencies: ["PromptGateAccess", "PromptGateTestSupport"]
+        ),
+        .testTarget(
+            name: "PromptGateServerTests",
+            dependencies: ["PromptGateServer", "PromptGateTestSupport"]
         ),
         .testTarget(
             name: "PromptGateCLITests",

@@ -4,23 +4,30 @@ import Logging
 import PromptGateCore
 
 @main
-struct PromptGateCommand: ParsableCommand {
+struct PromptGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "promptgate",
         abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
         version: PromptGateVersion.current,
-        subcommands: [FilterCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self]
+        subcommands: [FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self]
     )
 
-    static func main() {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            // `serve` sets up logging from its configuration; everything else logs warnings to stderr.
+            if !(command is ServeCommand) {
+                LoggingSystem.bootstrap { label in
+                    var handler = StreamLogHandler.standardError(label: label)
+                    handler.logLevel = .warning
+                    return handler
+                }
+            }
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as any PromptGateError {
             FileHandle.standardError.write(Data("promptgate: \(error.message)\n".utf8))
             Foundation.exit(2)

@@ -6,13 +6,13 @@ import Yams
 /// let root = try YAMLCursor.parse(text, file: "rules/en.yaml")
 /// let rules = try root.mapping(allowed: ["rules"])["rules"]?.sequence() ?? []
 /// ```
-struct YAMLCursor {
-    let node: Node
-    let file: String
-    let path: String
+package struct YAMLCursor {
+    package let node: Node
+    package let file: String
+    package let path: String
 
     /// Parses `text`; syntax errors name the file, line and column.
-    static func parse(_ text: String, file: String) throws(LoadErrorList) -> YAMLCursor? {
+    package static func parse(_ text: String, file: String) throws(LoadErrorList) -> YAMLCursor? {
         do {
             guard let node = try Yams.compose(yaml: text) else { return nil }
             return YAMLCursor(node: node, file: file, path: "")
@@ -23,7 +23,7 @@ struct YAMLCursor {
         }
     }
 
-    func problem(_ message: String, ruleID: String? = nil) -> LoadProblem {
+    package func problem(_ message: String, ruleID: String? = nil) -> LoadProblem {
         LoadProblem(file: file, ruleID: ruleID, keyPath: path, message: message)
     }
 
@@ -40,10 +40,10 @@ struct YAMLCursor {
         }
     }
 
-    var line: Int { node.mark.map { $0.line } ?? 0 }
+    package var line: Int { node.mark.map { $0.line } ?? 0 }
 
     /// The mapping's entries by key; keys outside `allowed` (when given) are reported as problems.
-    func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
+    package func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
         guard case .mapping(let mapping) = node else {
             problems.append(problem("expected a mapping, found \(kind)", ruleID: ruleID))
             return nil
@@ -64,7 +64,7 @@ struct YAMLCursor {
         return result
     }
 
-    func sequence(problems: inout [LoadProblem], ruleID: String? = nil) -> [YAMLCursor]? {
+    package func sequence(problems: inout [LoadProblem], ruleID: String? = nil) -> [YAMLCursor]? {
         guard case .sequence(let sequence) = node else {
             problems.append(problem("expected a list, found \(kind)", ruleID: ruleID))
             return nil
@@ -74,7 +74,7 @@ struct YAMLCursor {
         }
     }
 
-    func string(problems: inout [LoadProblem], ruleID: String? = nil) -> String? {
+    package func string(problems: inout [LoadProblem], ruleID: String? = nil) -> String? {
         guard case .scalar(let scalar) = node else {
             problems.append(problem("expected a string, found \(kind)", ruleID: ruleID))
             return nil
@@ -83,7 +83,7 @@ struct YAMLCursor {
     }
 
     /// A list of strings; a single string is accepted as a one-element list.
-    func strings(problems: inout [LoadProblem], ruleID: String? = nil) -> [String]? {
+    package func strings(problems: inout [LoadProblem], ruleID: String? = nil) -> [String]? {
         if case .scalar(let scalar) = node { return [scalar.string] }
         guard let items = sequence(problems: &problems, ruleID: ruleID) else { return nil }
         var result = [String]()
@@ -93,7 +93,7 @@ struct YAMLCursor {
         return result
     }
 
-    func double(problems: inout [LoadProblem]) -> Double? {
+    package func double(problems: inout [LoadProblem]) -> Double? {
         guard case .scalar(let scalar) = node, let value = Double(scalar.string), value.isFinite else {
             problems.append(problem("expected a finite number"))
             return nil
@@ -101,7 +101,7 @@ struct YAMLCursor {
         return value
     }
 
-    func bool(problems: inout [LoadProblem]) -> Bool? {
+    package func bool(problems: inout [LoadProblem]) -> Bool? {
         guard case .scalar(let scalar) = node, let value = Bool(scalar.string.lowercased()) else {
             problems.append(problem("expected true or false"))
             return nil
@@ -110,7 +110,7 @@ struct YAMLCursor {
     }
 
     /// The node as JSON: plain scalars become null, booleans or numbers when they read as one.
-    var jsonValue: JSONValue {
+    package var jsonValue: JSONValue {
         switch node {
         case .scalar(let scalar):
             let text = scalar.string
@@ -134,7 +134,7 @@ struct YAMLCursor {
         }
     }
 
-    func int(problems: inout [LoadProblem], ruleID: String? = nil) -> Int? {
+    package func int(problems: inout [LoadProblem], ruleID: String? = nil) -> Int? {
         guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
             problems.append(problem("expected an integer", ruleID: ruleID))
             return nil
@@ -144,7 +144,7 @@ struct YAMLCursor {
 }
 
 /// Problems collected while loading; converted to a domain error by the caller.
-struct LoadErrorList: Error {
-    var problems: [LoadProblem]
-    init(_ problems: [LoadProblem]) { self.problems = problems }
+package struct LoadErrorList: Error {
+    package var problems: [LoadProblem]
+    package init(_ problems: [LoadProblem]) { self.problems = problems }
 }

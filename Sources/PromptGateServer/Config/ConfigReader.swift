@@ -1,0 +1,206 @@
+import Logging
+import PromptGateAccess
+import PromptGateCore
+
+/// Walks the configuration YAML section by section, collecting problems (key path + what was expected).
+struct ConfigReader {
+    var problems: [LoadProblem]
+
+    mutating func read(_ root: YAMLCursor, into config: inout ServiceConfig) {
+        let top: Set<String> = [
+            "server", "comfyui", "workflow", "queue", "models", "default_params", "gpu", "cache", "logging", "security",
+            "backends", "rules", "presets",
+        ]
+        guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
+        if let s = section(sections["server"], ["host", "port", "workers", "max_body_bytes"]) {
+            config.server.host = string(s["host"]) ?? config.server.host
+            config.server.port = int(s["port"], 0...65535) ?? config.server.port
+            config.server.workers = int(s["workers"], 1...1024) ?? config.server.workers
+            config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
+        }
+        if let s = section(sections["comfyui"], ["base_url", "client_id"]) {
+            config.comfyui.baseURL = url(s["base_url"]) ?? config.comfyui.baseURL
+            config.comfyui.clientID = string(s["client_id"]) ?? config.comfyui.clientID
+        }
+        if let s = section(sections["workflow"], ["path", "output_node"]) {
+            config.workflow.path = string(s["path"]) ?? config.workflow.path
+            config.workflow.outputNode = string(s["output_node"]) ?? config.workflow.outputNode
+        }
+        if let s = section(
+            sections["queue"],
+            ["max_concurrent", "max_queue_size", "priority_levels", "generation_timeout", "queue_timeout", "max_retries", "retry_delay", "timeout"])
+        {
+            config.queue.maxConcurrent = int(s["max_concurrent"], 1...1024) ?? config.queue.maxConcurrent
+            config.queue.maxQueueSize = int(s["max_queue_size"], 1...1_000_000) ?? config.queue.maxQueueSize
+            config.queue.priorityLevels = int(s["priority_levels"], 1...3) ?? config.queue.priorityLevels
+            // `timeout` is the older name; `generation_timeout` wins when both are given.
+            config.queue.generationTimeout = int(s["generation_timeout"], 1...86400) ?? int(s["timeout"], 1...86400) ?? config.queue.generationTimeout
+            config.queue.queueTimeout = int(s["queue_timeout"], 1...604_800) ?? config.queue.queueTimeout
+            config.queue.maxRetries = int(s["max_retries"], 0...100) ?? config.queue.maxRetries
+            config.queue.retryDelay = int(s["retry_delay"], 0...3600) ?? config.queue.retryDelay
+        }
+        if let s = section(sections["models"], ["flux_model", "loras"]) {
+            config.models = (string(s["flux_model"]), s["loras"]?.strings(problems: &problems) ?? [])
+        }
+        if let s = section(sections["default_params"], ["steps", "cfg_scale", "sampler", "scheduler"]) {
+            config.defaultParams = (int(s["steps"], 1...150), number(s["cfg_scale"], 0...100), string(s["sampler"]), string(s["scheduler"]))
+        }
+        if let s = section(sections["gpu"], ["devices", "strategy"]) {
+            var devices: [Int] = []
+            for item in s["devices"]?.sequence(problems: &problems) ?? [] {
+                if let device = int(item, 0...1024) { devices.append(device) }
+            }
+            config.gpu = (devices, oneOf(s["strategy"], ["round_robin", "least_loaded"]) ?? "round_robin")
+        }
+        if let s = section(sections["cache"], ["enabled", "backend", "ttl", "redis"]) {
+            config.cache.enabled = s["enabled"]?.bool(problems: &problems) ?? config.cache.enabled
+            config.cache.backend = oneOf(s["backend"], ["memory", "redis", "database"]) ?? config.cache.backend
+            config.cache.ttl = int(s["ttl"], 0...31_536_000) ?? config.cache.ttl
+            if let redis = section(s["redis"], ["host", "port", "db"]) {
+                _ = string(redis["host"])
+                _ = int(redis["port"], 1...65535)
+                _ = int(redis["db"], 0...1024)
+            }
+        }
+        if let s = section(
+            sections["logging"], ["level", "format", "file", "rotation", "retention", "extra_fields", "log_prompts"])
+        {
+            if let level = oneOf(s["level"], Logger.Level.allCases.map(\.rawValue), caseInsensitive: true) {
+                config.logging.level = Logger.Level(rawValue: level.lowercased()) ?? .info
+            }
+            config.logging.format = oneOf(s["format"], ["json", "text"]) ?? config.logging.format
+            config.logging.file = string(s["file"])
+            config.logging.rotation = string(s["rotation"])
+            config.logging.retention = string(s["retention"])
+            for (key, value) in section(s["extra_fields"], nil) ?? [:] {
+                if let text = string(value) { config.logging.extraFields[key] = text }
+            }
+            config.logging.logPrompts = s["log_prompts"]?.bool(problems: &problems) ?? false
+        }
+        if let s = section(sections["security"], ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies"]) {
+            readSecurity(s, into: &config.security)
+        }
+        if let list = sections["backends"]?.sequence(problems: &problems) {
+            for item in list {
+                guard let b = section(item, ["name", "url", "max_in_flight"]) else { continue }
+                guard let name = string(b["name"]), let url = url(b["url"]) else {
+                    problems.append(item.problem("a backend needs 'name' and 'url'"))
+                    continue
+                }
+                config.backends.append(.init(name: name, url: url, maxInFlight: int(b["max_in_flight"], 1...1024) ?? 1))
+            }
+        }
+        config.rulePaths = sections["rules"]?.strings(problems: &problems) ?? []
+        if let cursor = sections["presets"] {
+            if case .sequence = cursor.node {
+                config.presetPaths = cursor.strings(problems: &problems) ?? []
+            } else if let p = section(cursor, ["paths", "default"]) {
+                config.presetPaths = p["paths"]?.strings(problems: &problems) ?? []
+                config.defaultPreset = string(p["default"]) ?? config.defaultPreset
+            }
+        }
+    }
+
+    private mutating func readSecurity(_ s: [String: YAMLCursor], into security: inout ServiceConfig.Security) {
+        security.enabled = s["enabled"]?.bool(problems: &problems) ?? security.enabled
+        if let r = section(s["rate_limit"], ["enabled", "requests_per_minute", "burst_limit"]) {
+            security.rateLimitEnabled = r["enabled"]?.bool(problems: &problems) ?? true
+            security.rateLimit = RateLimitPolicy(
+                requestsPerMinute: int(r["requests_per_minute"], 1...1_000_000) ?? security.rateLimit.requestsPerMinute,
+                burst: int(r["burst_limit"], 0...100_000) ?? security.rateLimit.burst)
+        }
+        security.ipAllowlist = cidrs(s["ip_whitelist"])
+        security.trustedProxies = cidrs(s["trusted_proxies"])
+        var names = Set<String>()
+        for (index, item) in (s["api_keys"]?.sequence(problems: &problems) ?? []).enumerated() {
+            var key: APIKey?
+            if case .scalar = item.node, let secret = string(item) {
+                key = APIKey(name: "key-\(index + 1)", secret: secret)
+                if key == nil { problems.append(item.problem("an API key must not be empty")) }
+            } else if let k = section(item, ["name", "key", "sha256", "preset", "rate_limit", "admin"]) {
+                let name = string(k["name"]) ?? "key-\(index + 1)"
+                let plain = string(k["key"]), digest = string(k["sha256"])
+                guard (plain == nil) != (digest == nil) else {
+                    problems.append(item.problem("give exactly one of 'key' (plaintext) or 'sha256' (hex digest)"))
+                    continue
+                }
+                var policy: RateLimitPolicy? = nil
+                if let r = section(k["rate_limit"], ["requests_per_minute", "burst_limit"]) {
+                    policy = RateLimitPolicy(
+                        requestsPerMinute: int(r["requests_per_minute"], 1...1_000_000) ?? security.rateLimit.requestsPerMinute,
+                        burst: int(r["burst_limit"], 0...100_000) ?? security.rateLimit.burst)
+                }
+                let admin = k["admin"]?.bool(problems: &problems) ?? false
+                key = APIKey(name: name, secret: plain ?? "sha256:" + (digest ?? ""), preset: string(k["preset"]), rateLimit: policy, isAdmin: admin)
+                if key == nil { problems.append((k["sha256"] ?? k["key"] ?? item).problem("expected 64 hexadecimal digits (a SHA-256 digest) or a non-empty key")) }
+            }
+            if let key {
+                if !names.insert(key.name).inserted { problems.append(item.problem("duplicate key name '\(key.name)'")) }
+                security.apiKeys.append(key)
+            }
+        }
+    }
+
+    // MARK: - Typed readers
+
+    private mutating func section(_ cursor: YAMLCursor?, _ keys: Set<String>?) -> [String: YAMLCursor]? {
+        guard let cursor else { return nil }
+        if case .scalar(let scalar) = cursor.node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" { return [:] }
+        return cursor.mapping(allowed: keys, problems: &problems)
+    }
+
+    private mutating func string(_ cursor: YAMLCursor?) -> String? {
+        guard let cursor else { return nil }
+        return cursor.string(problems: &problems)
+    }
+
+    private mutating func int(_ cursor: YAMLCursor?, _ range: ClosedRange<Int>) -> Int? {
+        guard let cursor, let value = cursor.int(problems: &problems) else { return nil }
+        guard range.contains(value) else {
+            problems.append(cursor.problem("expected an integer from \(range.lowerBound) to \(range.upperBound), found \(value)"))
+            return nil
+        }
+        return value
+    }
+
+    private mutating func number(_ cursor: YAMLCursor?, _ range: ClosedRange<Double>) -> Double? {
+        guard let cursor, let value = cursor.double(problems: &problems) else { return nil }
+        guard range.contains(value) else {
+            problems.append(cursor.problem("expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)"))
+            return nil
+        }
+        return value
+    }
+
+    private mutating func oneOf(_ cursor: YAMLCursor?, _ allowed: [String], caseInsensitive: Bool = false) -> String? {
+        guard let cursor, let value = cursor.string(problems: &problems) else { return nil }
+        let matches = caseInsensitive ? allowed.contains(value.lowercased()) : allowed.contains(value)
+        guard matches else {
+            problems.append(cursor.problem("expected one of \(allowed.joined(separator: ", ")), found '\(value)'"))
+            return nil
+        }
+        return value
+    }
+
+    private mutating func url(_ cursor: YAMLCursor?) -> String? {
+        guard let cursor, let value = cursor.string(problems: &problems) else { return nil }
+        guard value.hasPrefix("http://") || value.hasPrefix("https://"), value.count > 8 else {
+            problems.append(cursor.problem("expected an http:// or https:// URL, found '\(value)'"))
+            return nil
+        }
+        return value
+    }
+
+    private mutating func cidrs(_ cursor: YAMLCursor?) -> CIDRSet {
+        guard let cursor else { return CIDRSet([]) }
+        var blocks: [CIDR] = []
+        for item in cursor.sequence(problems: &problems) ?? [] {
+            guard let text = item.string(problems: &problems) else { continue }
+            switch CIDR.parse(text) {
+            case .success(let block): blocks.append(block)
+            case .failure(let error): problems.append(item.problem("\(error)"))
+            }
+        }
+        return CIDRSet(blocks)
+    }
+}

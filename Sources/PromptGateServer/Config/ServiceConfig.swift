@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import PromptGateAccess
+import PromptGateCore
+
+/// `config.yaml`: the shape users of ComfyUI-wrapping services already write (server, comfyui, workflow,
+/// queue, models, default_params, gpu, cache, logging, security) plus what PromptGate adds (backends, rules,
+/// presets, trusted proxies, per-key settings). Every field has a default, so no file at all is a valid
+/// configuration. `config.example.yaml` documents every key.
+public struct ServiceConfig: Sendable {
+    public struct Server: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8000
+        public var workers = 2
+        /// Largest accepted request body (413 above it).
+        public var maxBodyBytes = 64 * 1024
+    }
+
+    public struct ComfyUI: Sendable {
+        public var baseURL = "http://localhost:8188"
+        public var clientID = "promptgate"
+    }
+
+    public struct Workflow: Sendable {
+        public var path = "./flux_workflow_api.json"
+        public var outputNode = "SaveImage"
+    }
+
+    public struct Queue: Sendable {
+        public var maxConcurrent = 2
+        public var maxQueueSize = 100
+        public var priorityLevels = 3
+        public var generationTimeout = 300
+        public var queueTimeout = 3600
+        public var maxRetries = 3
+        public var retryDelay = 10
+    }
+
+    public struct Backend: Sendable, Equatable {
+        public var name: String
+        public var url: String
+        public var maxInFlight: Int
+    }
+
+    public struct Logging: Sendable {
+        public var level = Logger.Level.info
+        public var format = "json"
+        public var file: String?
+        public var rotation: String?
+        public var retention: String?
+        public var extraFields: [String: String] = [:]
+        /// Log prompt text (off by default: prompts may hold personal data).
+        public var logPrompts = false
+    }
+
+    public struct Security: Sendable {
+        /// Require an API key.
+        public var enabled = false
+        public var apiKeys: [APIKey] = []
+        public var rateLimitEnabled = true
+        public var rateLimit = RateLimitPolicy(requestsPerMinute: 60, burst: 10)
+        public var ipAllowlist = CIDRSet([])
+        public var trustedProxies = CIDRSet([])
+    }
+
+    public var server = Server()
+    public var comfyui = ComfyUI()
+    public var workflow = Workflow()
+    public var queue = Queue()
+    public var models: (fluxModel: String?, loras: [String]) = (nil, [])
+    public var defaultParams: (steps: Int?, cfgScale: Double?, sampler: String?, scheduler: String?) = (nil, nil, nil, nil)
+    public var gpu: (devices: [Int], strategy: String) = ([], "round_robin")
+    public var cache: (enabled: Bool, backend: String, ttl: Int) = (true, "memory", 86400)
+    public var logging = Logging()
+    public var security = Security()
+    public var backends: [Backend] = []
+    /// Rule pack files or folders; empty: the bundled packs.
+    public var rulePaths: [String] = []
+    /// Extra preset files or folders, and the preset used when neither the request nor its key names one.
+    public var presetPaths: [String] = []
+    public var defaultPreset = "default"
+    /// Where the configuration came from ("defaults" when there is no file).
+    public var source = "defaults"
+
+    public init() {}
+
+    /// Reads a configuration file; every problem is reported with the key path and what was expected.
+    public static func load(file: String) throws(ConfigError) -> ServiceConfig {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(problems: [LoadProblem(file: file, keyPath: "", message: "cannot read the file")])
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ConfigError(problems: [LoadProblem(file: file, keyPath: "", message: "the file is not valid UTF-8")])
+        }
+        return try parse(text, file: file)
+    }
+
+    /// Parses configuration YAML (`file` names it in errors).
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> ServiceConfig {
+        var config = ServiceConfig()
+        config.source = file
+        var reader = ConfigReader(problems: [])
+        do {
+            if let root = try YAMLCursor.parse(text, file: file) { reader.read(root, into: &config) }
+        } catch {
+            throw ConfigError(problems: error.problems)
+        }
+        if !reader.problems.isEmpty { throw ConfigError(problems: reader.problems) }
+        return config
+    }
+}
+
+/// The configuration did not load; lists every problem.
+public struct ConfigError: PromptGateError {
+    public var problems: [LoadProblem]
+    public var code: String { "config.invalid" }
+    public var httpStatus: Int { 500 }
+    public var message: String {
+        "configuration did not load (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+            + problems.map { "  \($0)" }.joined(separator: "\n")
+    }
+}

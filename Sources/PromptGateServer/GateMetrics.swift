@@ -1,0 +1,60 @@
+import Prometheus
+import PromptGateCore
+
+/// The service's Prometheus metrics: requests by route and status, verdicts by decision and category, rule
+/// hits, stage latency histograms, rate-limited and refused requests.
+public final class GateMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    // MetricNameDescriptor is an immutable struct of strings that swift-prometheus does not mark Sendable.
+    private nonisolated(unsafe) let requests: MetricNameDescriptor
+    private nonisolated(unsafe) let verdicts: MetricNameDescriptor
+    private nonisolated(unsafe) let categories: MetricNameDescriptor
+    private nonisolated(unsafe) let ruleHits: MetricNameDescriptor
+    private nonisolated(unsafe) let stageSeconds: MetricNameDescriptor
+    private nonisolated(unsafe) let refused: MetricNameDescriptor
+    private static let buckets: [Duration] = [
+        .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25),
+    ]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        requests = MetricNameDescriptor(namespace: "promptgate", subsystem: "http", metricName: "requests", unitName: "total", helpText: "HTTP requests by route and status")
+        verdicts = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "verdicts", unitName: "total", helpText: "Verdicts by decision")
+        categories = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "reasons", unitName: "total", helpText: "Block and flag reasons by category")
+        ruleHits = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "rule_hits", unitName: "total", helpText: "Rule hits by rule id (topk() gives the top rules)")
+        stageSeconds = MetricNameDescriptor(namespace: "promptgate", subsystem: "pipeline", metricName: "stage_duration", unitName: "seconds", helpText: "Time spent in each pipeline stage")
+        refused = MetricNameDescriptor(namespace: "promptgate", subsystem: "access", metricName: "refused", unitName: "total", helpText: "Requests refused before policy, by reason (ip, auth, rate_limited)")
+        // Present from the start so dashboards see zeros rather than gaps.
+        for reason in ["ip", "auth", "rate_limited"] { _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)]) }
+    }
+
+    func request(route: String, status: Int) {
+        registry.makeCounter(descriptor: requests, labels: [("route", route), ("status", String(status))]).increment()
+    }
+
+    func verdict(_ context: PromptContext) {
+        registry.makeCounter(descriptor: verdicts, labels: [("decision", context.verdict.decision.rawValue)]).increment()
+        for reason in context.verdict.reasons {
+            registry.makeCounter(descriptor: categories, labels: [("category", reason.category), ("action", reason.action.rawValue)]).increment()
+            registry.makeCounter(descriptor: ruleHits, labels: [("rule", reason.ruleID)]).increment()
+        }
+        stages(context)
+    }
+
+    func stages(_ context: PromptContext) {
+        for entry in context.trace {
+            registry.makeDurationHistogram(descriptor: stageSeconds, labels: [("stage", entry.stage)], buckets: Self.buckets)
+                .recordNanoseconds(entry.nanoseconds)
+        }
+    }
+
+    func refusedRequest(code: String) {
+        let reason = code == "rate_limited" ? "rate_limited" : code.hasPrefix("auth.") ? "auth" : "ip"
+        registry.makeCounter(descriptor: refused, labels: [("reason", reason)]).increment()
+    }
+
+    /// The Prometheus text exposition.
+    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+}

@@ -1,0 +1,23 @@
+import PromptGateCore
+
+/// The body of `POST /api/v1/moderate`: the verdict with its reasons and warnings and, when the prompt is
+/// let through, the optimized request that would be generated.
+struct ModerationResponse: Encodable {
+    var id: JSONValue?
+    var decision: Decision
+    var reasons: [Reason]
+    var warnings: [Warning]
+    var request: [String: JSONValue]?
+    var caller: String?
+    var trace: [TraceEntry]?
+
+    init(context: PromptContext, includeTrace: Bool) {
+        id = context.request.id
+        decision = context.verdict.decision
+        reasons = context.verdict.reasons
+        warnings = context.warnings
+        request = context.verdict.isBlocked ? nil : context.request.jsonObject
+        caller = context.caller?.name
+        trace = includeTrace ? context.trace : nil
+    }
+}

@@ -1,0 +1,39 @@
+import Hummingbird
+import Logging
+import PromptGateCore
+
+/// What a handler learned about the request, for the access log line the middleware writes afterwards.
+/// One per request, written by its handler before the middleware reads it.
+final class RequestLog: @unchecked Sendable {
+    // Safe: written by the request's handler, read by the same request's middleware after `next` returned.
+    var decision: String?
+    var caller: String?
+    var prompt: String?
+}
+
+/// One structured log line per request (request id, route, status, decision, latency, caller; the prompt
+/// only with `logging.log_prompts`), and the request counters.
+struct AccessLogMiddleware: RouterMiddleware {
+    typealias Context = GateRequestContext
+    let metrics: GateMetrics
+    let logPrompts: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let route = context.endpointPath ?? "unmatched"
+        metrics.request(route: route, status: response.status.code)
+        var metadata: Logger.Metadata = [
+            "request_id": "\(context.id)", "method": "\(request.method)", "route": "\(route)",
+            "status": "\(response.status.code)",
+            "latency_ms": "\((milliseconds * 1000).rounded() / 1000)",
+        ]
+        if let decision = context.log.decision { metadata["decision"] = "\(decision)" }
+        if let caller = context.log.caller { metadata["caller"] = "\(caller)" }
+        if logPrompts, let prompt = context.log.prompt { metadata["prompt"] = "\(prompt)" }
+        context.logger.info("request", metadata: metadata)
+        return response
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Logging
+
+/// swift-log backend writing one JSON object per line: time, level, label, message and every metadata key
+/// (plus `extra_fields` from the configuration).
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    let label: String
+    let extra: [String: String]
+    let output: FileHandle
+
+    public init(label: String, level: Logger.Level, extra: [String: String] = [:], output: FileHandle = .standardError) {
+        self.label = label
+        logLevel = level
+        self.extra = extra
+        self.output = output
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var object: [String: String] = extra
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
+        object["time"] = ISO8601DateFormatter().string(from: Date())
+        object["level"] = event.level.rawValue
+        object["label"] = label
+        object["message"] = event.message.description
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard var data = try? encoder.encode(object) else { return }
+        data.append(0x0A)
+        output.write(data)
+    }
+}

@@ -1,0 +1,15 @@
+import ServiceLifecycle
+import UnixSignals
+
+/// Reloads rules and presets on SIGHUP until graceful shutdown.
+public struct ReloadOnHangup: Service {
+    let server: GateServer
+
+    public init(server: GateServer) { self.server = server }
+
+    public func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            server.reload()
+        }
+    }
+}

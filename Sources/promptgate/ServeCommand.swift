@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PromptGateCore
+import PromptGateServer
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API (moderate, health, status, metrics, openapi) on the configured address.",
+        discussion: "Without --config every setting has its default: 127.0.0.1:8000, bundled rules and presets, no auth. SIGHUP reloads rules and presets; SIGTERM/SIGINT stop gracefully."
+    )
+
+    @Option(help: ArgumentHelp("Configuration file (see config.example.yaml).", valueName: "path"))
+    var config: String?
+
+    @Option(help: "Override server.port (0 picks a free port).")
+    var port: Int?
+
+    @Option(help: "Override server.host.")
+    var host: String?
+
+    func run() async throws {
+        var settings = try config.map { try ServiceConfig.load(file: $0) } ?? ServiceConfig()
+        if let port { settings.server.port = port }
+        if let host { settings.server.host = host }
+        let logging = settings.logging
+        LoggingSystem.bootstrap { label in
+            if logging.format == "json" { return JSONLogHandler(label: label, level: logging.level, extra: logging.extraFields) }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logging.level
+            return handler
+        }
+        let logger = Logger(label: "promptgate")
+        let server = try GateServer(config: settings, logger: logger)
+        let host = settings.server.host
+        let configuredPort = settings.server.port
+        let app = server.makeApplication(onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuredPort
+            let text = """
+                PromptGate listening on http://\(host):\(port)
+                  curl -s http://\(host):\(port)/health
+                  curl -s -X POST http://\(host):\(port)/api/v1/moderate -H 'Content-Type: application/json' -d '{"prompt": "a red fox in the snow", "style": "anime"}'
+
+                """
+            FileHandle.standardOutput.write(Data(text.utf8))
+        })
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: ReloadOnHangup(server: server))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
