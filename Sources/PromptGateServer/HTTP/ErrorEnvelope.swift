@@ -1,5 +1,6 @@
 import HTTPTypes
 import Foundation
+import NIOCore
 import Hummingbird
 import PromptGateAccess
 import PromptGateCore
@@ -50,6 +51,8 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             if let line = error as? InputLineError { details = ["line": .number(Double(line.line))] }
             return ErrorEnvelope.response(
                 status: .init(code: error.httpStatus), code: error.code, message: error.message, details: details, headers: headers)
+        } catch is NIOTooManyBytesError {
+            return ErrorEnvelope.response(status: .contentTooLarge, code: "request.too_large", message: "the request body is larger than the limit (server.max_body_bytes)")
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:

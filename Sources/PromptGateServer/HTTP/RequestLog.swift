@@ -17,13 +17,15 @@ struct AccessLogMiddleware: RouterMiddleware {
     typealias Context = GateRequestContext
     let metrics: GateMetrics
     let logPrompts: Bool
+    static let routes = Set(GateServer.routes.keys)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        let route = context.endpointPath ?? "unmatched"
+        // Unmatched paths share one label, so arbitrary URLs cannot blow up the metric's cardinality.
+        let route = context.endpointPath.flatMap { Self.routes.contains($0) ? $0 : nil } ?? "unmatched"
         metrics.request(route: route, status: response.status.code)
         var metadata: Logger.Metadata = [
             "request_id": "\(context.id)", "method": "\(request.method)", "route": "\(route)",

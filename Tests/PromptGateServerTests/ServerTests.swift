@@ -1,0 +1,269 @@
+import Foundation
+import PromptGateAccess
+import PromptGateCore
+@testable import PromptGateServer
+import PromptGateTestSupport
+import Testing
+
+@Suite("HTTP API", .serialized)
+struct ServerTests {
+    @Test func healthStatusOpenAPI() async throws {
+        var config = ServiceConfig()
+        config.security.apiKeys = [APIKey(name: "ops", secret: "very-secret-key")!]
+        try await withServer(config) { _, base in
+            #expect(try await send(base, "GET", "/health").json["status"] as? String == "ok")
+            let status = try await send(base, "GET", "/status")
+            #expect(status.json["version"] as? String == PromptGateVersion.current)
+            #expect(status.json["rules"] as? Int == 23)
+            #expect((status.json["presets"] as? [String])?.contains("fashion-shop") == true)
+            #expect(!status.text.contains("very-secret-key"))
+            #expect(status.text.contains("\"ops\""))
+            let openapi = try await send(base, "GET", "/openapi.json")
+            #expect(openapi.json["openapi"] as? String == "3.1.0")
+            let paths = try #require(openapi.json["paths"] as? [String: [String: Any]])
+            for (route, methods) in GateServer.routes {
+                let documented = try #require(paths[route], "route \(route) is missing from /openapi.json")
+                for method in methods { #expect(documented[method.rawValue.lowercased()] != nil, "\(method) \(route)") }
+            }
+            #expect(Set(paths.keys) == Set(GateServer.routes.keys))
+        }
+    }
+
+    @Test func moderateAllowsOptimizesAndBlocks() async throws {
+        try await withServer { _, base in
+            let allowed = try await send(base, "POST", "/api/v1/moderate", body: #"{"id": 9, "prompt": "a red fox, 8K", "style": "anime", "seed": 3}"#)
+            #expect(allowed.status == 200)
+            #expect(allowed.json["decision"] as? String == "allow")
+            #expect(allowed.json["id"] as? Int == 9)
+            let request = try #require(allowed.json["request"] as? [String: Any])
+            #expect(request["prompt"] as? String == "a red fox, 8K, anime style, cel shading, vibrant colors, high quality, highly detailed, sharp focus")
+            #expect(allowed.header("RateLimit-Policy") == #""default";q=11;w=11"#)
+            #expect(allowed.header("RateLimit")?.hasPrefix(#""default";r=10;"#) == true)
+            let blocked = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "m.u.r.d.e.r scene"}"#)
+            #expect(blocked.status == 200)
+            #expect(blocked.json["decision"] as? String == "block")
+            #expect(blocked.json["request"] == nil)
+            let reason = try #require((blocked.json["reasons"] as? [[String: Any]])?.first)
+            #expect(reason["rule_id"] as? String == "en-violence-terms")
+            let traced = try await send(base, "POST", "/api/v1/moderate?trace=1", body: #"{"prompt": "a cat"}"#)
+            #expect((traced.json["trace"] as? [[String: Any]])?.count == 11)  // rate_limit, then policy and optimizers
+        }
+    }
+
+    @Test func everyErrorCode() async throws {
+        var config = ServiceConfig()
+        config.server.maxBodyBytes = 1024
+        try await withServer(config) { _, base in
+            let cases: [(String, String, String?, Int, String)] = [
+                ("POST", "/api/v1/moderate", #"{"prompt": "#, 400, "request.malformed_json"),
+                ("POST", "/api/v1/moderate", "[1, 2]", 422, "request.wrong_type"),
+                ("POST", "/api/v1/moderate", #"{"prompt": 5}"#, 422, "request.wrong_type"),
+                ("POST", "/api/v1/moderate", #"{}"#, 422, "request.missing_field"),
+                ("POST", "/api/v1/moderate", #"{"prompt": "x", "steps": 500}"#, 422, "request.out_of_range"),
+                ("POST", "/api/v1/moderate", #"{"prompt": "x", "style": "cubism"}"#, 422, "request.unknown_name"),
+                ("POST", "/api/v1/moderate", #"{"prompt": "x", "preset": "nope"}"#, 422, "request.unknown_name"),
+                ("POST", "/api/v1/moderate", #"{"prompt": "x <lora:ghibsky:abc>"}"#, 422, "request.invalid_value"),
+                ("POST", "/api/v1/moderate", #"{"prompt": ""# + String(repeating: "a", count: 2000) + #""}"#, 413, "request.too_large"),
+                ("GET", "/api/v1/moderate", nil, 405, "http.method_not_allowed"),
+                ("DELETE", "/health", nil, 405, "http.method_not_allowed"),
+                ("GET", "/no/such/route", nil, 404, "http.not_found"),
+            ]
+            for (method, path, body, status, code) in cases {
+                let result = try await send(base, method, path, body: body)
+                #expect(result.status == status, "\(method) \(path) \(body ?? "")")
+                #expect(result.errorCode == code, "\(method) \(path): \(result.text)")
+                #expect(result.header("Content-Type") == "application/json")
+            }
+            let fieldError = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x", "width": 1000}"#)
+            #expect(((fieldError.json["error"] as? [String: Any])?["details"] as? [String: String])?["field"] == "width")
+            #expect(try await send(base, "GET", "/api/v1/moderate").header("Allow") == "POST")
+        }
+    }
+
+    @Test func apiKeysPlainAndDigest() async throws {
+        var config = ServiceConfig()
+        config.security.enabled = true
+        let digest = "sha256:" + "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a"  // "correct horse battery staple"
+        config.security.apiKeys = [
+            APIKey(name: "shop", secret: "shop-key-1", preset: "fashion-shop")!, APIKey(name: "digest", secret: digest)!,
+        ]
+        try await withServer(config) { _, base in
+            let body = #"{"prompt": "a linen dress", "seed": 1}"#
+            let missing = try await send(base, "POST", "/api/v1/moderate", body: body)
+            #expect(missing.status == 401)
+            #expect(missing.errorCode == "auth.missing_key")
+            #expect(missing.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+            let wrong = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer nope"])
+            #expect(wrong.status == 401)
+            #expect(wrong.errorCode == "auth.invalid_key")
+            #expect(wrong.header("WWW-Authenticate")?.contains("invalid_token") == true)
+            let shop = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer shop-key-1"])
+            #expect(shop.status == 200)
+            #expect(shop.json["caller"] as? String == "shop")
+            #expect((shop.json["request"] as? [String: Any])?["preset"] as? String == "fashion-shop")
+            let hashed = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["X-API-Key": "correct horse battery staple"])
+            #expect(hashed.status == 200)
+            #expect(hashed.json["caller"] as? String == "digest")
+            #expect(try await send(base, "GET", "/health").status == 200)  // liveness needs no key
+        }
+    }
+
+    @Test func ipAllowlistAndForwardedFor() async throws {
+        var config = ServiceConfig()
+        config.security.ipAllowlist = CIDRSet([try CIDR.parse("10.0.0.0/8").get()])
+        try await withServer(config) { _, base in
+            // The loopback peer is not allowed, and without trusted proxies a forged header changes nothing.
+            let direct = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3"])
+            #expect(direct.status == 403)
+            #expect(direct.errorCode == "access.ip_not_allowed")
+        }
+        config.security.trustedProxies = CIDRSet([try CIDR.parse("127.0.0.1").get()])
+        try await withServer(config) { _, base in
+            let viaProxy = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "203.0.113.5, 10.1.2.3"])
+            #expect(viaProxy.status == 200)
+            // The left-most entry is the client's own claim; the right-most untrusted one decides.
+            let spoof = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3, 203.0.113.5"])
+            #expect(spoof.status == 403)
+            let malformed = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3, bogus"])
+            #expect(malformed.status == 403)
+        }
+    }
+
+    @Test func rateLimitHeadersAndRetryAfter() async throws {
+        var config = ServiceConfig()
+        config.security.rateLimit = RateLimitPolicy(requestsPerMinute: 6, burst: 1)
+        try await withServer(config) { _, base in
+            let body = #"{"prompt": "a cat"}"#
+            let first = try await send(base, "POST", "/api/v1/moderate", body: body)
+            #expect(first.header("RateLimit-Policy") == #""default";q=2;w=20"#)
+            #expect(first.header("RateLimit")?.hasPrefix(#""default";r=1;"#) == true)
+            _ = try await send(base, "POST", "/api/v1/moderate", body: body)
+            let third = try await send(base, "POST", "/api/v1/moderate", body: body)
+            #expect(third.status == 429)
+            #expect(third.errorCode == "rate_limited")
+            let retry = try #require(third.header("Retry-After").flatMap(Int.init))
+            #expect(retry >= 1 && retry <= 10)  // one emission interval (10 s at 6/min)
+            #expect(third.header("RateLimit")?.hasPrefix(#""default";r=0;"#) == true)
+            let metrics = try await send(base, "GET", "/metrics").text
+            #expect(metrics.contains(#"promptgate_access_refused_total{reason="rate_limited"} 1"#))
+        }
+    }
+
+    @Test func metricsCountRequestsAndVerdicts() async throws {
+        try await withServer { _, base in
+            _ = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "blood everywhere"}"#)
+            _ = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a cat"}"#)
+            _ = try await send(base, "GET", "/nope")
+            let text = try await send(base, "GET", "/metrics").text
+            #expect(text.contains(#"promptgate_http_requests_total{route="/api/v1/moderate",status="200"} 2"#))
+            #expect(text.contains(#"promptgate_http_requests_total{route="unmatched",status="404"} 1"#))
+            #expect(text.contains(#"promptgate_policy_verdicts_total{decision="block"} 1"#))
+            #expect(text.contains(#"promptgate_policy_rule_hits_total{rule="en-gore-terms"} 1"#))
+            #expect(text.contains(#"promptgate_policy_reasons_total{category="gore",action="block"} 1"#))
+            #expect(text.contains("promptgate_pipeline_stage_duration_seconds_bucket{stage=\"blocklist\""))
+        }
+    }
+
+    @Test func adminReloadKeepsOldRulesOnFailure() async throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let pack = folder.appendingPathComponent("pack.yaml")
+        try "rules:\n  - id: apples\n    category: fruit\n    terms: [apple]\n".write(to: pack, atomically: true, encoding: .utf8)
+        var config = ServiceConfig()
+        config.rulePaths = [folder.path]
+        config.security.apiKeys = [APIKey(name: "admin", secret: "admin-key", isAdmin: true)!, APIKey(name: "user", secret: "user-key")!]
+        try await withServer(config) { _, base in
+            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "an apple"}"#).json["decision"] as? String == "block")
+            try "rules:\n  - id: pears\n    category: fruit\n    terms: [pear]\n".write(to: pack, atomically: true, encoding: .utf8)
+            #expect(try await send(base, "POST", "/admin/reload").status == 401)
+            #expect(try await send(base, "POST", "/admin/reload", headers: ["X-API-Key": "user-key"]).status == 403)
+            let reloaded = try await send(base, "POST", "/admin/reload", headers: ["X-API-Key": "admin-key"])
+            #expect(reloaded.status == 200)
+            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "an apple"}"#).json["decision"] as? String == "allow")
+            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a pear"}"#).json["decision"] as? String == "block")
+            // A broken pack: the reload fails, says why, and the pear rule stays.
+            try "rules:\n  - id: broken\n    category: x\n    pattern: '('\n".write(to: pack, atomically: true, encoding: .utf8)
+            let failed = try await send(base, "POST", "/admin/reload", headers: ["X-API-Key": "admin-key"])
+            #expect(failed.status == 422)
+            #expect(failed.errorCode == "reload.failed")
+            #expect(failed.text.contains("PCRE2"))
+            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a pear"}"#).json["decision"] as? String == "block")
+        }
+    }
+}
+
+@Suite("Service configuration")
+struct ServiceConfigTests {
+    func problems(_ yaml: String) -> [LoadProblem] {
+        do {
+            _ = try ServiceConfig.parse(yaml, file: "config.yaml")
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test func defaultsWithoutAFile() {
+        let config = ServiceConfig()
+        #expect(config.server.host == "127.0.0.1" && config.server.port == 8000)
+        #expect(!config.security.enabled)
+        #expect(config.queue.maxConcurrent == 2)
+    }
+
+    @Test func theShapeUsersAlreadyWrite() throws {
+        let yaml = """
+            server: {host: "0.0.0.0", port: 8001, workers: 2}
+            comfyui: {base_url: "http://localhost:8188", client_id: "promptgate"}
+            workflow: {path: "./flux_workflow_api.json", output_node: "SaveImage"}
+            queue: {max_concurrent: 2, max_queue_size: 100, priority_levels: 3, generation_timeout: 300, queue_timeout: 3600, max_retries: 3, retry_delay: 10, timeout: 300}
+            models: {flux_model: "models/unet/svdq-int4_r32-flux.1-dev.safetensors", loras: ["models/loras/a.safetensors"]}
+            default_params: {steps: 20, cfg_scale: 7.5, sampler: "euler", scheduler: "normal"}
+            gpu: {devices: [0, 1], strategy: "round_robin"}
+            cache: {enabled: true, backend: "memory", ttl: 86400, redis: {host: "localhost", port: 6379, db: 0}}
+            logging: {level: "INFO", format: "json", file: "/var/log/promptgate/app.log", rotation: "100 MB", retention: "30 days", extra_fields: {service: "promptgate"}, log_prompts: true}
+            security:
+              enabled: true
+              api_keys:
+                - "your-production-key-here"
+                - {name: shop, sha256: "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a", preset: fashion-shop, rate_limit: {requests_per_minute: 600, burst_limit: 50}, admin: true}
+              rate_limit: {enabled: true, requests_per_minute: 60, burst_limit: 10}
+              ip_whitelist: ["192.168.1.0/24", "10.0.0.0/8"]
+              trusted_proxies: ["127.0.0.1", "::1"]
+            backends: [{name: gpu0, url: "http://10.0.0.5:8188", max_in_flight: 2}]
+            rules: [rules/]
+            presets: {paths: [presets/], default: fashion-shop}
+            """
+        let config = try ServiceConfig.parse(yaml, file: "config.yaml")
+        #expect(config.server.port == 8001)
+        #expect(config.security.apiKeys.map(\.name) == ["key-1", "shop"])
+        #expect(config.security.apiKeys[1].isAdmin)
+        #expect(config.security.apiKeys[1].rateLimit == RateLimitPolicy(requestsPerMinute: 600, burst: 50))
+        #expect(config.security.ipAllowlist.contains(IPAddress("10.9.9.9")!))
+        #expect(config.logging.level == .info && config.logging.logPrompts)
+        #expect(config.backends.first?.name == "gpu0")
+        #expect(config.defaultPreset == "fashion-shop")
+        #expect(config.queue.generationTimeout == 300)
+    }
+
+    @Test(arguments: [
+        ("servr: {port: 1}\n", "servr", "unknown key 'servr'"),
+        ("server: {port: 70000}\n", "server.port", "from 0 to 65535"),
+        ("server: {port: eighty}\n", "server.port", "expected an integer"),
+        ("server: {bind: x}\n", "server.bind", "unknown key 'bind'"),
+        ("security: {ip_whitelist: [\"10.0.0.1/8\"]}\n", "security.ip_whitelist[0]", "host bits are set"),
+        ("security: {trusted_proxies: [\"::ffff:10.0.0.1\"]}\n", "security.trusted_proxies[0]", "IPv4-mapped"),
+        ("security: {api_keys: [{name: a, key: x, sha256: y}]}\n", "security.api_keys[0]", "exactly one of"),
+        ("security: {api_keys: [{name: a, sha256: abc}]}\n", "security.api_keys[0].sha256", "64 hexadecimal digits"),
+        ("security: {api_keys: [a, {name: key-1, key: b}]}\n", "security.api_keys[1]", "duplicate key name"),
+        ("logging: {level: loud}\n", "logging.level", "expected one of"),
+        ("cache: {backend: disk}\n", "cache.backend", "expected one of memory, redis, database"),
+        ("comfyui: {base_url: localhost}\n", "comfyui.base_url", "http:// or https://"),
+        ("backends: [{name: a}]\n", "backends[0]", "needs 'name' and 'url'"),
+        ("queue: {priority_levels: 5}\n", "queue.priority_levels", "from 1 to 3"),
+        ("server: [\n", "", "YAML syntax error"),
+    ])
+    func errorsNameTheKeyPath(yaml: String, keyPath: String, text: String) {
+        let found = problems(yaml)
+        #expect(found.contains { $0.keyPath == keyPath && $0.message.contains(text) && $0.file == "config.yaml" }, "\(found)")
+    }
+}
