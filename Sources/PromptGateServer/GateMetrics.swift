@@ -1,5 +1,6 @@
 import Prometheus
 import PromptGateCore
+import Synchronization
 
 /// The service's Prometheus metrics: requests by route and status, verdicts by decision and category, rule
 /// hits, stage latency histograms, rate-limited and refused requests.
@@ -18,6 +19,26 @@ public final class GateMetrics: Sendable {
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25),
     ]
 
+    /// Metric handles by label values: the registry's own lookup validates names and help text on every call,
+    /// which was a visible share of a request.
+    private let counters = Mutex<[String: Counter]>([:])
+    private let histograms = Mutex<[String: DurationHistogram]>([:])
+
+    private func counter(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Counter {
+        let key = descriptor.metricName + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        if let cached = counters.withLock({ $0[key] }) { return cached }
+        let made = registry.makeCounter(descriptor: descriptor, labels: labels)
+        counters.withLock { $0[key] = made }
+        return made
+    }
+
+    private func histogram(stage: String) -> DurationHistogram {
+        if let cached = histograms.withLock({ $0[stage] }) { return cached }
+        let made = registry.makeDurationHistogram(descriptor: stageSeconds, labels: [("stage", stage)], buckets: Self.buckets)
+        histograms.withLock { $0[stage] = made }
+        return made
+    }
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         requests = MetricNameDescriptor(namespace: "promptgate", subsystem: "http", metricName: "requests", unitName: "total", helpText: "HTTP requests by route and status")
@@ -31,28 +52,27 @@ public final class GateMetrics: Sendable {
     }
 
     func request(route: String, status: Int) {
-        registry.makeCounter(descriptor: requests, labels: [("route", route), ("status", String(status))]).increment()
+        counter(requests, [("route", route), ("status", String(status))]).increment()
     }
 
     func verdict(_ context: PromptContext) {
-        registry.makeCounter(descriptor: verdicts, labels: [("decision", context.verdict.decision.rawValue)]).increment()
+        counter(verdicts, [("decision", context.verdict.decision.rawValue)]).increment()
         for reason in context.verdict.reasons {
-            registry.makeCounter(descriptor: categories, labels: [("category", reason.category), ("action", reason.action.rawValue)]).increment()
-            registry.makeCounter(descriptor: ruleHits, labels: [("rule", reason.ruleID)]).increment()
+            counter(categories, [("category", reason.category), ("action", reason.action.rawValue)]).increment()
+            counter(ruleHits, [("rule", reason.ruleID)]).increment()
         }
         stages(context)
     }
 
     func stages(_ context: PromptContext) {
         for entry in context.trace {
-            registry.makeDurationHistogram(descriptor: stageSeconds, labels: [("stage", entry.stage)], buckets: Self.buckets)
-                .recordNanoseconds(entry.nanoseconds)
+            histogram(stage: entry.stage).recordNanoseconds(entry.nanoseconds)
         }
     }
 
     func refusedRequest(code: String) {
         let reason = code == "rate_limited" ? "rate_limited" : code.hasPrefix("auth.") ? "auth" : "ip"
-        registry.makeCounter(descriptor: refused, labels: [("reason", reason)]).increment()
+        counter(refused, [("reason", reason)]).increment()
     }
 
     /// The Prometheus text exposition.

@@ -86,7 +86,7 @@ public final class GateServer: Sendable {
         parsed.apiKey = APIKeyStore.presentedKey(
             authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!])
         let prompt = PromptContext(request: parsed)
-        let includeTrace = request.uri.queryParameters["trace"].map { $0 == "1" || $0 == "true" } ?? false
+        let includeTrace = request.uri.query != nil && (request.uri.queryParameters["trace"].map { $0 == "1" || $0 == "true" } ?? false)
         prompt.recordsNotes = includeTrace
         context.log.prompt = parsed.prompt
         let state = holder.current
@@ -170,6 +170,7 @@ public final class GateServer: Sendable {
     /// is a trusted proxy.
     func clientAddress(_ request: Request, context: GateRequestContext) -> String? {
         guard let peerText = context.remoteAddress?.ipAddress, let peer = IPAddress(peerText) else { return nil }
+        guard !config.security.trustedProxies.isEmpty else { return peer.description }
         let forwarded = request.headers[values: HTTPField.Name("X-Forwarded-For")!]
         switch ClientAddress.resolve(peer: peer, forwardedFor: forwarded, trustedProxies: config.security.trustedProxies) {
         case .client(let address): return address.description
@@ -180,7 +181,7 @@ public final class GateServer: Sendable {
     static func decodeObject(_ body: ByteBuffer) throws -> [String: JSONValue] {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+            value = try decoder.decode(JSONValue.self, from: Data(body.readableBytesView))
         } catch {
             throw BodyError(code: "request.malformed_json", httpStatus: 400, message: "the request body is not valid JSON")
         }
@@ -190,9 +191,16 @@ public final class GateServer: Sendable {
         return object
     }
 
-    static func json(_ value: some Encodable) -> Response {
+    /// One encoder for every response (JSONEncoder is safe to share while its options stay unchanged);
+    /// keys are not sorted, which costs time on every object.
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+    static let decoder = JSONDecoder()
+
+    static func json(_ value: some Encodable) -> Response {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

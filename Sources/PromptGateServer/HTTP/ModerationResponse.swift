@@ -7,7 +7,7 @@ struct ModerationResponse: Encodable {
     var decision: Decision
     var reasons: [Reason]
     var warnings: [Warning]
-    var request: [String: JSONValue]?
+    var request: PromptRequest.Output?
     var caller: String?
     var trace: [TraceEntry]?
 
@@ -16,7 +16,7 @@ struct ModerationResponse: Encodable {
         decision = context.verdict.decision
         reasons = context.verdict.reasons
         warnings = context.warnings
-        request = context.verdict.isBlocked ? nil : context.request.jsonObject
+        request = context.verdict.isBlocked ? nil : context.request.output
         caller = context.caller?.name
         trace = includeTrace ? context.trace : nil
     }

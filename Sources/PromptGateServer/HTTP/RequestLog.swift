@@ -27,6 +27,8 @@ struct AccessLogMiddleware: RouterMiddleware {
         // Unmatched paths share one label, so arbitrary URLs cannot blow up the metric's cardinality.
         let route = context.endpointPath.flatMap { Self.routes.contains($0) ? $0 : nil } ?? "unmatched"
         metrics.request(route: route, status: response.status.code)
+        // Build the line only when it will be written (under load at `warning` this is per-request work saved).
+        guard context.logger.logLevel <= .info else { return response }
         var metadata: Logger.Metadata = [
             "request_id": "\(context.id)", "method": "\(request.method)", "route": "\(route)",
             "status": "\(response.status.code)",
