@@ -4,7 +4,7 @@ APT_PACKAGES = libpcre2-dev libicu-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run demo test bench bench-http clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -16,9 +16,13 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# The main job on the bundled defaults: policy and the default preset's optimizers over the example prompts
-# (exit 1 = something was blocked).
+# The main job on the bundled defaults: the HTTP server on 127.0.0.1:8000 (Ctrl-C stops it); it prints curl
+# commands to try.
 run: build
+	$(BIN) serve
+
+# The Unix filter over the example prompts with the default preset (exit 1 = something was blocked).
+demo: build
 	$(BIN) filter --preset default < examples/prompts.txt; status=$$?; [ $$status -le 1 ] || exit $$status
 
 test: deps
@@ -31,6 +35,12 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release
 	.build/release/promptgate bench
+
+# HTTP load test with wrk on loopback (release build, rate limit off): /health, then /api/v1/moderate.
+bench-http: deps
+	$(SWIFT) build -c release
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk
+	./Benchmarks/bench-http.sh
 
 clean:
 	rm -rf .build

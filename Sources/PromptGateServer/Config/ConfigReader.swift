@@ -143,6 +143,12 @@ struct ConfigReader {
 
     // MARK: - Typed readers
 
+    /// An explicit null (`~`, `null`, nothing) means "use the default".
+    private func isNull(_ cursor: YAMLCursor?) -> Bool {
+        guard let cursor, case .scalar(let scalar) = cursor.node, scalar.style == .plain else { return cursor == nil }
+        return scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~"
+    }
+
     private mutating func section(_ cursor: YAMLCursor?, _ keys: Set<String>?) -> [String: YAMLCursor]? {
         guard let cursor else { return nil }
         if case .scalar(let scalar) = cursor.node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" { return [:] }
@@ -150,12 +156,12 @@ struct ConfigReader {
     }
 
     private mutating func string(_ cursor: YAMLCursor?) -> String? {
-        guard let cursor else { return nil }
+        guard let cursor, !isNull(cursor) else { return nil }
         return cursor.string(problems: &problems)
     }
 
     private mutating func int(_ cursor: YAMLCursor?, _ range: ClosedRange<Int>) -> Int? {
-        guard let cursor, let value = cursor.int(problems: &problems) else { return nil }
+        guard let cursor, !isNull(cursor), let value = cursor.int(problems: &problems) else { return nil }
         guard range.contains(value) else {
             problems.append(cursor.problem("expected an integer from \(range.lowerBound) to \(range.upperBound), found \(value)"))
             return nil
@@ -164,7 +170,7 @@ struct ConfigReader {
     }
 
     private mutating func number(_ cursor: YAMLCursor?, _ range: ClosedRange<Double>) -> Double? {
-        guard let cursor, let value = cursor.double(problems: &problems) else { return nil }
+        guard let cursor, !isNull(cursor), let value = cursor.double(problems: &problems) else { return nil }
         guard range.contains(value) else {
             problems.append(cursor.problem("expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)"))
             return nil

@@ -1,0 +1,109 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PromptGateTestSupport
+import Testing
+
+/// `promptgate serve` as a process: port discovery from its banner, SIGHUP reload, SIGTERM shutdown.
+@Suite("promptgate serve (CLI)", .serialized)
+struct ServeCLITests {
+    final class Server {
+        let process = Process()
+        let stdout = Pipe(), stderr = Pipe()
+        var port = 0
+
+        init(config: String) throws {
+            process.executableURL = TestSupport.binary
+            process.arguments = ["serve", "--config", config, "--port", "0"]
+            process.standardOutput = stdout
+            process.standardError = stderr
+            try process.run()
+            var banner = Data()
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                banner.append(stdout.fileHandleForReading.availableData)
+                let text = String(decoding: banner, as: UTF8.self)
+                if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    port = Int(text[range].split(separator: ":").last!) ?? 0
+                    break
+                }
+                if !process.isRunning { break }
+            }
+        }
+
+        func post(_ body: String) async throws -> [String: Any] {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/moderate")!)
+            request.httpMethod = "POST"
+            request.httpBody = Data(body.utf8)
+            let (data, _) = try await URLSession.shared.data(for: request)
+            return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        }
+
+        func stop() -> (status: Int32, stderr: String) {
+            if process.isRunning { process.terminate() }  // SIGTERM
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+    }
+
+    @Test func sighupReloadsAndSigtermStopsGracefully() async throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let rules = folder.appendingPathComponent("rules")
+        try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
+        let pack = rules.appendingPathComponent("pack.yaml")
+        try "rules:\n  - id: apples\n    category: fruit\n    terms: [apple]\n".write(to: pack, atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("config.yaml")
+        try "rules: [\"\(rules.path)\"]\nlogging: {level: info}\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try Server(config: config.path)
+        #expect(server.port > 0)
+        #expect(try await server.post(#"{"prompt": "an apple secret-prompt-text"}"#)["decision"] as? String == "block")
+        try "rules:\n  - id: pears\n    category: fruit\n    terms: [pear]\n".write(to: pack, atomically: true, encoding: .utf8)
+        kill(server.process.processIdentifier, SIGHUP)
+        var reloaded = false
+        for _ in 0..<50 where !reloaded {
+            try await Task.sleep(for: .milliseconds(100))
+            reloaded = try await server.post(#"{"prompt": "a pear"}"#)["decision"] as? String == "block"
+        }
+        #expect(reloaded)
+        #expect(try await server.post(#"{"prompt": "an apple"}"#)["decision"] as? String == "allow")
+        let (status, log) = server.stop()
+        #expect(status == 0)
+        #expect(log.contains("reloaded rules and presets"))
+        #expect(log.contains(#""route":"/api/v1/moderate""#))
+        #expect(!log.contains("secret-prompt-text"))  // logging.log_prompts is off by default
+    }
+
+    @Test func logPromptsWhenAsked() async throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.yaml")
+        try "logging: {level: info, log_prompts: true}\n".write(to: config, atomically: true, encoding: .utf8)
+        let server = try Server(config: config.path)
+        _ = try await server.post(#"{"prompt": "a visible prompt"}"#)
+        let (_, log) = server.stop()
+        #expect(log.contains(#""prompt":"a visible prompt""#))
+    }
+
+    @Test func configErrorsExitTwoNamingTheKey() throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.yaml")
+        try "server: {port: 99999}\nsecurity: {ip_whitelist: [\"10.0.0.1/8\"]}\n".write(to: config, atomically: true, encoding: .utf8)
+        let result = try TestSupport.run(["serve", "--config", config.path], input: "")
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("config.yaml: server.port: expected an integer from 0 to 65535"))
+        #expect(result.stderr.contains("config.yaml: security.ip_whitelist[0]:"))
+        let missing = try TestSupport.run(["serve", "--config", "/no/such/config.yaml"], input: "")
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("cannot read the file"))
+    }
+
+    @Test func exampleConfigDocumentsAValidConfiguration() throws {
+        let example = TestSupport.packageRoot.appendingPathComponent("config.example.yaml")
+        let server = try Server(config: example.path)
+        #expect(server.port > 0)
+        #expect(server.stop().status == 0)
+    }
+}
