@@ -179,9 +179,11 @@ public final class GateServer: Sendable {
     }
 
     static func decodeObject(_ body: ByteBuffer) throws -> [String: JSONValue] {
+        let data = Data(body.readableBytesView)
+        if let typed = try? decoder.decode(RequestBody.self, from: data) { return typed.object }
         let value: JSONValue
         do {
-            value = try decoder.decode(JSONValue.self, from: Data(body.readableBytesView))
+            value = try decoder.decode(JSONValue.self, from: data)
         } catch {
             throw BodyError(code: "request.malformed_json", httpStatus: 400, message: "the request body is not valid JSON")
         }

@@ -17,7 +17,7 @@ public struct GateState: Sendable {
         let policy = PolicyConfig(rulePaths: config.rulePaths)
         let presets = try PresetLoader.load(paths: config.presetPaths)
         let pipelines = try PipelineBuilder(config: policy).build(presets: presets, defaultPreset: config.defaultPreset)
-        let ruleCount = try (config.rulePaths.isEmpty ? BundledRules.definitions() : RulePackLoader.load(paths: config.rulePaths)).count
+        let ruleCount = pipelines.packRuleCount
         var stages: [any Stage] = []
         let security = config.security
         if !security.ipAllowlist.isEmpty { stages.append(IPAllowStage(allowed: security.ipAllowlist)) }

@@ -25,7 +25,7 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var object: [String: String] = extra
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
-        object["time"] = ISO8601DateFormatter().string(from: Date())
+        object["time"] = Date().formatted(.iso8601)
         object["level"] = event.level.rawValue
         object["label"] = label
         object["message"] = event.message.description

@@ -65,7 +65,7 @@ public struct PipelineBuilder {
             }
             pipelines[name] = Pipeline(stages: stages)
         }
-        return PipelineSet(pipelines: pipelines, defaultPreset: defaultPreset)
+        return PipelineSet(pipelines: pipelines, defaultPreset: defaultPreset, packRuleCount: packs.count)
     }
 
     private func policyStages(rules: () throws -> RuleSet) throws -> [any Stage] {
@@ -104,6 +104,8 @@ public struct PipelineBuilder {
 public struct PipelineSet: Sendable {
     public let pipelines: [String: Pipeline]
     public let defaultPreset: String
+    /// Rules loaded from the packs (brand rules of presets not counted).
+    public let packRuleCount: Int
 
     /// The pipeline for the request's preset (or the default one).
     /// - Throws: `RequestError` on field `preset` when the request names a preset that is not loaded.
