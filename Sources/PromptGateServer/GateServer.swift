@@ -79,16 +79,14 @@ public final class GateServer: Sendable {
     // MARK: - Routes
 
     func moderate(_ request: Request, context: GateRequestContext) async throws -> Response {
-        let body = try await request.body.collect(upTo: config.server.maxBodyBytes)
-        let object = try Self.decodeObject(body)
-        var parsed = try PromptRequest(json: object)
-        parsed.ip = clientAddress(request, context: context)
-        parsed.apiKey = APIKeyStore.presentedKey(
-            authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!])
-        let prompt = PromptContext(request: parsed)
+        // Access first (address, key, rate limit): an unknown caller learns nothing about the body's validity.
+        let identity = PromptRequest(
+            prompt: "", ip: clientAddress(request, context: context),
+            apiKey: APIKeyStore.presentedKey(
+                authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!]))
+        let prompt = PromptContext(request: identity)
         let includeTrace = request.uri.query != nil && (request.uri.queryParameters["trace"].map { $0 == "1" || $0 == "true" } ?? false)
         prompt.recordsNotes = includeTrace
-        context.log.prompt = parsed.prompt
         let state = holder.current
         do {
             try state.access.run(prompt)
@@ -100,6 +98,13 @@ public final class GateServer: Sendable {
             }
             throw refusal
         }
+        let body = try await request.body.collect(upTo: config.server.maxBodyBytes)
+        var parsed = try PromptRequest(json: Self.decodeObject(body))
+        parsed.ip = identity.ip
+        parsed.apiKey = identity.apiKey
+        parsed.preset = parsed.preset ?? prompt.caller?.preset
+        prompt.request = parsed
+        context.log.prompt = parsed.prompt
         context.log.caller = prompt.caller?.name
         try state.pipelines.pipeline(for: prompt.request).run(prompt)
         metrics.verdict(prompt)

@@ -53,6 +53,7 @@ struct ServerTests {
     @Test func everyErrorCode() async throws {
         var config = ServiceConfig()
         config.server.maxBodyBytes = 1024
+        config.security.rateLimitEnabled = false  // more requests than the default burst
         try await withServer(config) { _, base in
             let cases: [(String, String, String?, Int, String)] = [
                 ("POST", "/api/v1/moderate", #"{"prompt": "#, 400, "request.malformed_json"),
@@ -95,6 +96,8 @@ struct ServerTests {
             let body = #"{"prompt": "a linen dress", "seed": 1}"#
             let missing = try await send(base, "POST", "/api/v1/moderate", body: body)
             #expect(missing.status == 401)
+            // Access comes before the body: a caller without a key learns nothing about its body.
+            #expect(try await send(base, "POST", "/api/v1/moderate", body: "{not json").status == 401)
             #expect(missing.errorCode == "auth.missing_key")
             #expect(missing.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
             let wrong = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer nope"])
