@@ -40,15 +40,26 @@ public struct LoadProblem: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Loading rule packs failed; nothing was loaded. Lists every problem found, not only the first.
-public struct RuleLoadError: PromptGateError, Equatable {
-    public var problems: [LoadProblem]
-    public var code: String { "rules.invalid" }
+/// A load that failed with a list of problems (rule packs, presets, configuration): nothing was loaded.
+public protocol LoadProblemsError: PromptGateError {
+    var problems: [LoadProblem] { get }
+    /// What did not load ("rule packs", "presets", "configuration").
+    static var subject: String { get }
+}
+
+extension LoadProblemsError {
     public var httpStatus: Int { 500 }
     public var message: String {
-        "rule packs did not load (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+        "\(Self.subject) did not load (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
             + problems.map { "  \($0)" }.joined(separator: "\n")
     }
+}
+
+/// Loading rule packs failed; nothing was loaded. Lists every problem found, not only the first.
+public struct RuleLoadError: LoadProblemsError, Equatable {
+    public var problems: [LoadProblem]
+    public var code: String { "rules.invalid" }
+    public static let subject = "rule packs"
 
     public init(problems: [LoadProblem]) { self.problems = problems }
 }

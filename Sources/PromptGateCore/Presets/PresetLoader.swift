@@ -10,29 +10,8 @@ public enum PresetLoader {
     /// Loads the bundled presets plus every `.yaml` in `paths` (files or folders); a file from `paths`
     /// replaces a bundled preset of the same name.
     public static func load(paths: [String] = []) throws(PresetLoadError) -> [String: Preset] {
-        var sources = BundledPresets.files
-        var problems: [LoadProblem] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                problems.append(LoadProblem(file: path, keyPath: "", message: "no such file or folder"))
-                continue
-            }
-            var files = [path]
-            if isDirectory.boolValue {
-                files = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
-                    .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-                    .map { (path as NSString).appendingPathComponent($0) }
-            }
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file), let text = String(validating: data, as: UTF8.self)
-                else {
-                    problems.append(LoadProblem(file: file, keyPath: "", message: "cannot read file as UTF-8"))
-                    continue
-                }
-                sources.append((file, text))
-            }
-        }
+        let (files, problems) = YAMLFiles.read(paths)
+        let sources = BundledPresets.files + files
         if !problems.isEmpty { throw PresetLoadError(problems: problems) }
         return try parse(sources: sources)
     }
@@ -173,14 +152,10 @@ public enum PresetLoader {
 }
 
 /// Loading presets failed; nothing was loaded.
-public struct PresetLoadError: PromptGateError, Equatable {
+public struct PresetLoadError: LoadProblemsError, Equatable {
     public var problems: [LoadProblem]
     public var code: String { "presets.invalid" }
-    public var httpStatus: Int { 500 }
-    public var message: String {
-        "presets did not load (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
-            + problems.map { "  \($0)" }.joined(separator: "\n")
-    }
+    public static let subject = "presets"
 }
 
 /// Size rules shared by preset validation and request validation.

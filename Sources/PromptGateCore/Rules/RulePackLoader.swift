@@ -12,35 +12,7 @@ public enum RulePackLoader {
 
     /// Loads every `.yaml`/`.yml` file named or found (non-recursively, sorted) in the given paths.
     public static func load(paths: [String]) throws(RuleLoadError) -> [RuleDefinition] {
-        var sources: [(name: String, text: String)] = []
-        var problems: [LoadProblem] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                problems.append(LoadProblem(file: path, keyPath: "", message: "no such file or folder"))
-                continue
-            }
-            var files: [String] = [path]
-            if isDirectory.boolValue {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-                files = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-                    .map { (path as NSString).appendingPathComponent($0) }
-                if files.isEmpty {
-                    problems.append(LoadProblem(file: path, keyPath: "", message: "folder holds no .yaml rule packs"))
-                }
-            }
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    problems.append(LoadProblem(file: file, keyPath: "", message: "cannot read file"))
-                    continue
-                }
-                guard let text = String(validating: data, as: UTF8.self) else {
-                    problems.append(LoadProblem(file: file, keyPath: "", message: "file is not valid UTF-8"))
-                    continue
-                }
-                sources.append((file, text))
-            }
-        }
+        let (sources, problems) = YAMLFiles.read(paths, emptyFolder: "folder holds no .yaml rule packs")
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         return try parse(sources: sources)
     }

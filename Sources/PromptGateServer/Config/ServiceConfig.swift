@@ -111,12 +111,8 @@ public struct ServiceConfig: Sendable {
 }
 
 /// The configuration did not load; lists every problem.
-public struct ConfigError: PromptGateError {
+public struct ConfigError: LoadProblemsError {
     public var problems: [LoadProblem]
     public var code: String { "config.invalid" }
-    public var httpStatus: Int { 500 }
-    public var message: String {
-        "configuration did not load (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
-            + problems.map { "  \($0)" }.joined(separator: "\n")
-    }
+    public static let subject = "configuration"
 }
