@@ -59,6 +59,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // From an allowed request to ComfyUI: workflow binding (more to come: client, queue, backends).
+        .target(
+            name: "PromptGateDispatch",
+            dependencies: ["PromptGateCore"]
+        ),
         // The HTTP front door: configuration, Hummingbird routes, metrics, lifecycle.
         .target(
             name: "PromptGateServer",
@@ -99,6 +104,10 @@ let package = Package(
         .testTarget(
             name: "PromptGateAccessTests",
             dependencies: ["PromptGateAccess", "PromptGateTestSupport"]
+        ),
+        .testTarget(
+            name: "PromptGateDispatchTests",
+            dependencies: ["PromptGateDispatch", "PromptGateTestSupport"]
         ),
         .testTarget(
             name: "PromptGateServerTests",

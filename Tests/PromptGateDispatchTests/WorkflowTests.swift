@@ -1,0 +1,133 @@
+import Foundation
+import PromptGateCore
+import PromptGateDispatch
+import PromptGateTestSupport
+import Testing
+
+@Suite("Workflow binding")
+struct WorkflowTests {
+    func load(_ name: String) throws -> Workflow {
+        try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/\(name)").path)
+    }
+
+    func value(_ workflow: Workflow, _ node: String, _ input: String) -> JSONValue? { workflow.nodes[node]?.inputs[input] }
+
+    @Test func nunchakuFluxBindingFollowsTheGraph() throws {
+        let binding = try WorkflowBinding(inferringFrom: load("nunchaku-flux.1-dev.api.json"))
+        let text = binding.description
+        #expect(text.contains("prompt → 6.text"))
+        #expect(text.contains("seed → 25.noise_seed"))
+        #expect(text.contains("steps → 17.steps"))
+        #expect(text.contains("cfg_scale → 26.guidance"))
+        #expect(text.contains("sampler → 16.sampler_name"))
+        #expect(text.contains("scheduler → 17.scheduler"))
+        #expect(text.contains("width → 27.width, 30.width"))  // both nodes that hold the size
+        #expect(text.contains("height → 27.height, 30.height"))
+        #expect(text.contains("filename_prefix → 9.filename_prefix"))
+        #expect(binding.inputs[.negativePrompt] == nil)  // BasicGuider: FLUX.1-dev takes no negative
+    }
+
+    @Test func sdBindingFindsBothEncoders() throws {
+        let binding = try WorkflowBinding(inferringFrom: load("sd15-lora-txt2img.api.json"))
+        #expect(binding.inputs[.prompt] == [.init(node: "6", input: "text")])
+        #expect(binding.inputs[.negativePrompt] == [.init(node: "7", input: "text")])
+        #expect(binding.inputs[.seed] == [.init(node: "3", input: "seed")])
+        #expect(binding.inputs[.cfgScale] == [.init(node: "3", input: "cfg")])
+        #expect(binding.inputs[.width] == [.init(node: "5", input: "width")])
+    }
+
+    @Test func requestValuesAreWrittenEverywhereTheyBelong() throws {
+        let workflow = try load("nunchaku-flux.1-dev.api.json")
+        let binding = try WorkflowBinding(inferringFrom: workflow)
+        var request = PromptRequest(prompt: "a red fox")
+        request.seed = 42
+        request.steps = 20
+        request.cfgScale = 3.5
+        request.sampler = "euler"
+        request.scheduler = "normal"
+        request.width = 1360
+        request.height = 768
+        let patched = WorkflowPatcher.apply(request, loras: [], taskID: "abc", to: workflow, binding: binding)
+        #expect(value(patched, "6", "text") == "a red fox")
+        #expect(value(patched, "25", "noise_seed") == 42)
+        #expect(value(patched, "17", "steps") == 20)
+        #expect(value(patched, "26", "guidance") == 3.5)
+        #expect(value(patched, "27", "width") == 1360 && value(patched, "30", "width") == 1360)
+        #expect(value(patched, "27", "height") == 768 && value(patched, "30", "height") == 768)
+        #expect(value(patched, "9", "filename_prefix") == "promptgate/abc")
+        #expect(patched.nodes.keys.sorted() == workflow.nodes.keys.sorted())  // no LoRAs: graph unchanged
+        #expect(value(patched, "30", "model") == ["47", 0])
+    }
+
+    @Test func nunchakuLoraChainIsReplaced() throws {
+        let workflow = try load("nunchaku-flux.1-dev.api.json")
+        let patched = WorkflowPatcher.apply(
+            PromptRequest(prompt: "x"), loras: [.init(file: "a.safetensors", weight: 0.8), .init(file: "b.safetensors", weight: 1.2)],
+            taskID: "t", to: workflow, binding: try WorkflowBinding(inferringFrom: workflow))
+        let loaders = patched.nodes(of: "NunchakuFluxLoraLoader")
+        #expect(loaders.count == 2)
+        #expect(patched.nodes["46"] == nil && patched.nodes["47"] == nil)
+        let first = try #require(patched.nodes[loaders[0]]), second = try #require(patched.nodes[loaders[1]])
+        #expect(first.inputs["model"] == ["45", 0])
+        #expect(first.inputs["lora_name"] == "a.safetensors" && first.inputs["lora_strength"] == 0.8)
+        #expect(second.inputs["model"] == [.string(loaders[0]), 0])
+        // Every former consumer of the old chain now reads the new one.
+        #expect(value(patched, "30", "model") == [.string(loaders[1]), 0])
+        #expect(!patched.nodes.values.contains { $0.inputs.values.contains(["46", 0]) || $0.inputs.values.contains(["47", 0]) })
+    }
+
+    @Test func sdLoraChainCarriesClip() throws {
+        let workflow = try load("sd15-lora-txt2img.api.json")
+        let patched = WorkflowPatcher.apply(
+            PromptRequest(prompt: "x"), loras: [.init(file: "style.safetensors", weight: 0.6)], taskID: "t", to: workflow,
+            binding: try WorkflowBinding(inferringFrom: workflow))
+        let loader = try #require(patched.nodes(of: "LoraLoader").first)
+        #expect(patched.nodes["10"] == nil)
+        #expect(patched.nodes[loader]?.inputs["model"] == ["4", 0] && patched.nodes[loader]?.inputs["clip"] == ["4", 1])
+        #expect(patched.nodes[loader]?.inputs["strength_model"] == 0.6 && patched.nodes[loader]?.inputs["strength_clip"] == 0.6)
+        #expect(value(patched, "3", "model") == [.string(loader), 0])
+        #expect(value(patched, "6", "clip") == [.string(loader), 1] && value(patched, "7", "clip") == [.string(loader), 1])
+        #expect(value(patched, "8", "vae") == ["4", 2])  // untouched
+    }
+
+    @Test func uiFormatIsRefusedWithAHint() throws {
+        let path = "/work/shared/fixtures/comfyui/nunchaku-flux.1-dev.json"
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            _ = try Workflow(json: data, file: "ui.json")
+            Issue.record("accepted a UI-format workflow")
+        } catch {
+            #expect(error.code == "workflow.ui_format")
+            #expect(error.message.contains("Save (API Format)"))
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"1": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x"}}}"#, "workflow.no_sampler"),
+        (#"{"1": {"inputs": {}}}"#, "workflow.invalid"),
+        (#"[1, 2]"#, "workflow.invalid"),
+        (#"{"3": {"class_type": "KSampler", "inputs": {"seed": 1}}}"#, "workflow.no_output"),
+    ])
+    func badWorkflowsSayWhy(json: String, code: String) {
+        do {
+            let workflow = try Workflow(json: Data(json.utf8))
+            _ = try WorkflowBinding(inferringFrom: workflow)
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect(error.code == code, "\(error)")
+        }
+    }
+
+    @Test func explicitBindingsOverride() throws {
+        let binding = try WorkflowBinding(inferringFrom: load("sd15-lora-txt2img.api.json"))
+            .overriding([.seed: [.init(node: "3", input: "noise_seed")]])
+        #expect(binding.inputs[.seed] == [.init(node: "3", input: "noise_seed")])
+        #expect(binding.inputs[.steps] == [.init(node: "3", input: "steps")])
+    }
+
+    @Test func jsonRoundTripKeepsMeta() throws {
+        let workflow = try load("nunchaku-flux.1-dev.api.json")
+        let again = try Workflow(json: try JSONEncoder().encode(workflow.json))
+        #expect(again == workflow)
+    }
+}
