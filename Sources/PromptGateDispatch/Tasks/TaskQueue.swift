@@ -1,0 +1,77 @@
+import Foundation
+import PromptGateCore
+
+/// The waiting line: three priority levels with aging, so a low-priority task waiting long enough is served
+/// before fresh high-priority ones and never starves; bounded in size.
+///
+/// Rank = level (high 0, normal 1, low 2) − waited / `agingInterval`; the lowest rank goes first, ties by
+/// arrival. The queue is small (`max_queue_size`, 100 by default), so a scan beats a heap here.
+public struct TaskQueue: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public let id: String
+        public let priority: Priority
+        public let enqueuedAt: Date
+    }
+
+    public private(set) var entries: [Entry] = []
+    public let capacity: Int
+    public let agingInterval: TimeInterval
+
+    public init(capacity: Int, agingInterval: TimeInterval = 30) {
+        self.capacity = capacity
+        self.agingInterval = agingInterval
+    }
+
+    public var count: Int { entries.count }
+    public var isFull: Bool { entries.count >= capacity }
+
+    /// Adds a task; false when the queue is full (the front end answers 429 `queue_full`).
+    @discardableResult
+    public mutating func push(id: String, priority: Priority, at time: Date) -> Bool {
+        guard !isFull else { return false }
+        entries.append(Entry(id: id, priority: priority, enqueuedAt: time))
+        return true
+    }
+
+    /// Takes the task to run next.
+    public mutating func pop(now: Date) -> Entry? {
+        guard let index = order(now: now).first else { return nil }
+        return entries.remove(at: index)
+    }
+
+    /// 1-based position in the order tasks will be served, or nil when not queued.
+    public func position(of id: String, now: Date) -> Int? {
+        order(now: now).firstIndex { entries[$0].id == id }.map { $0 + 1 }
+    }
+
+    /// Removes a task (cancelled or expired); false when it was not queued.
+    @discardableResult
+    public mutating func remove(id: String) -> Bool {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return false }
+        entries.remove(at: index)
+        return true
+    }
+
+    /// Entries waiting longer than `timeout` (to expire).
+    public func waiting(longerThan timeout: TimeInterval, now: Date) -> [Entry] {
+        entries.filter { now.timeIntervalSince($0.enqueuedAt) > timeout }
+    }
+
+    func rank(_ entry: Entry, now: Date) -> Double {
+        let level: Double
+        switch entry.priority {
+        case .high: level = 0
+        case .normal: level = 1
+        case .low: level = 2
+        }
+        return level - max(0, now.timeIntervalSince(entry.enqueuedAt)) / agingInterval
+    }
+
+    /// Indices of `entries` in service order.
+    func order(now: Date) -> [Int] {
+        entries.indices.sorted { a, b in
+            let ra = rank(entries[a], now: now), rb = rank(entries[b], now: now)
+            return ra != rb ? ra < rb : entries[a].enqueuedAt < entries[b].enqueuedAt
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Synchronization
+
+/// Where tasks live. Every state change goes through `transition`, which refuses moves the state machine
+/// does not allow; an in-memory store now, a durable (SQLite) one can implement the same protocol.
+public protocol TaskStore: Sendable {
+    func insert(_ task: GenerationTask) throws(TaskStoreError)
+    func task(id: String) -> GenerationTask?
+    /// Moves a task to `status`, letting `update` record details (backend, reason, times) in the same step.
+    @discardableResult
+    func transition(id: String, to status: TaskStatus, _ update: (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask
+    /// Tasks in a status (for recovery and metrics).
+    func tasks(in status: TaskStatus) -> [GenerationTask]
+}
+
+/// A store operation that cannot be done.
+public struct TaskStoreError: Error, Equatable, Sendable {
+    public var code: String
+    public var message: String
+}
+
+/// Tasks in memory, behind one lock.
+public final class InMemoryTaskStore: TaskStore {
+    private let state = Mutex<[String: GenerationTask]>([:])
+
+    public init() {}
+
+    public func insert(_ task: GenerationTask) throws(TaskStoreError) {
+        let inserted = state.withLock { tasks -> Bool in
+            guard tasks[task.id] == nil else { return false }
+            tasks[task.id] = task
+            return true
+        }
+        if !inserted { throw TaskStoreError(code: "task.duplicate", message: "task \(task.id) exists already") }
+    }
+
+    public func task(id: String) -> GenerationTask? { state.withLock { $0[id] } }
+
+    @discardableResult
+    public func transition(id: String, to status: TaskStatus, _ update: (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask {
+        let result: Result<GenerationTask, TaskStoreError> = state.withLock { tasks in
+            guard var task = tasks[id] else { return .failure(TaskStoreError(code: "task.not_found", message: "no task \(id)")) }
+            guard task.status.canMove(to: status) else {
+                return .failure(TaskStoreError(code: "task.invalid_transition", message: "task \(id) cannot go from \(task.status.rawValue) to \(status.rawValue)"))
+            }
+            task.status = status
+            update(&task)
+            tasks[id] = task
+            return .success(task)
+        }
+        return try result.get()
+    }
+
+    public func tasks(in status: TaskStatus) -> [GenerationTask] {
+        state.withLock { $0.values.filter { $0.status == status }.sorted { $0.createdAt < $1.createdAt } }
+    }
+}
