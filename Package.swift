@@ -59,10 +59,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // From an allowed request to ComfyUI: workflow binding (more to come: client, queue, backends).
+        // libcurl, the outbound HTTP client to ComfyUI; the shim wraps the variadic setopt calls.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // From an allowed request to ComfyUI: workflow binding, tasks and queue, the ComfyUI client.
         .target(
             name: "PromptGateDispatch",
-            dependencies: ["PromptGateCore"]
+            dependencies: [
+                "PromptGateCore", "CCurl",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // The HTTP front door: configuration, Hummingbird routes, metrics, lifecycle.
         .target(
@@ -107,7 +116,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PromptGateDispatchTests",
-            dependencies: ["PromptGateDispatch", "PromptGateTestSupport"]
+            dependencies: [
+                "PromptGateDispatch", "PromptGateTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PromptGateServerTests",
