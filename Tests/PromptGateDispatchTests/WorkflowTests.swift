@@ -131,3 +131,43 @@ struct WorkflowTests {
         #expect(again == workflow)
     }
 }
+
+@Suite("Workflow against a backend's /object_info")
+struct WorkflowValidatorTests {
+    /// object_info for the SD graph's classes, in the V1 combo shape ComfyUI v0.3.64 uses.
+    func objectInfo(checkpoints: [String], loras: [String]) -> [String: JSONValue] {
+        func combo(_ values: [String]) -> JSONValue { [.array(values.map { .string($0) }), [:]] }
+        let plain: JSONValue = ["input": ["required": [:]]]
+        return [
+            "KSampler": ["input": ["required": ["sampler_name": combo(["euler", "dpmpp_2m"]), "scheduler": ["COMBO", ["options": ["normal", "karras"]]]]]],
+            "CheckpointLoaderSimple": ["input": ["required": ["ckpt_name": combo(checkpoints)]]],
+            "LoraLoader": ["input": ["required": ["lora_name": combo(loras)]]],
+            "EmptyLatentImage": plain, "CLIPTextEncode": plain, "VAEDecode": plain, "SaveImage": plain,
+        ]
+    }
+
+    @Test func eligibleWhenEverythingIsThere() throws {
+        let workflow = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
+        let info = objectInfo(checkpoints: ["v1-5-pruned-emaonly.safetensors"], loras: ["example_lora.safetensors", "style.safetensors"])
+        #expect(WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: ["style.safetensors"]).isEmpty)
+    }
+
+    @Test func missingModelsClassesAndLorasAreNamed() throws {
+        var workflow = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
+        workflow.nodes["3"]?.inputs["scheduler"] = "exotic"
+        var info = objectInfo(checkpoints: [], loras: [])
+        info["VAEDecode"] = nil
+        let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: ["style.safetensors"])
+        #expect(problems.contains("node 3 (KSampler): scheduler 'exotic' is not on this server (2 choices)"))
+        #expect(problems.contains("node 4 (CheckpointLoaderSimple): ckpt_name 'v1-5-pruned-emaonly.safetensors' is not on this server (0 choices)"))
+        #expect(problems.contains("node 8: class VAEDecode is not installed on this server"))
+        #expect(problems.contains("LoRA file 'style.safetensors' is not on this server (LoraLoader.lora_name)"))
+    }
+
+    @Test func nunchakuGraphOnAServerWithoutThePlugin() throws {
+        let workflow = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/nunchaku-flux.1-dev.api.json").path)
+        let problems = WorkflowValidator.problems(workflow, objectInfo: ["SaveImage": ["input": [:]]])
+        #expect(problems.contains("node 45: class NunchakuFluxDiTLoader is not installed on this server"))
+        #expect(problems.count == workflow.nodes.count - 1)
+    }
+}
