@@ -40,3 +40,20 @@ struct BackendPoolTests {
         #expect(pool.acquire()?.name == "gpu0")
     }
 }
+
+@Suite("Run-time estimates")
+struct RunTimeEstimatorTests {
+    @Test func movingAverageAndQueuePosition() {
+        let estimator = RunTimeEstimator(smoothing: 0.5, initialGuess: 30)
+        #expect(estimator.estimate(workflow: "flux", position: 1, slots: 2) == 30)
+        estimator.record(workflow: "flux", seconds: 10)
+        #expect(estimator.average(workflow: "flux") == 10)
+        estimator.record(workflow: "flux", seconds: 20)
+        #expect(estimator.average(workflow: "flux") == 15)
+        #expect(estimator.estimate(workflow: "flux", position: 1, slots: 2) == 15)
+        #expect(estimator.estimate(workflow: "flux", position: 3, slots: 2) == 30)  // two rounds ahead
+        estimator.record(workflow: "flux", seconds: .nan)
+        #expect(estimator.average(workflow: "flux") == 15)
+        #expect(estimator.average(workflow: "sd") == 30)
+    }
+}
