@@ -73,6 +73,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // A ComfyUI stand-in for tests and demos (`promptgate comfy-sim`).
+        .target(
+            name: "ComfySim",
+            dependencies: [
+                "PromptGateCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // The HTTP front door: configuration, Hummingbird routes, metrics, lifecycle.
         .target(
             name: "PromptGateServer",
@@ -95,6 +105,8 @@ let package = Package(
             dependencies: [
                 "PromptGateCore",
                 "PromptGateServer",
+                "ComfySim",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -117,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "PromptGateDispatchTests",
             dependencies: [
-                "PromptGateDispatch", "PromptGateTestSupport",
+                "PromptGateDispatch", "PromptGateTestSupport", "ComfySim",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -11,7 +11,7 @@ struct PromptGateCommand: AsyncParsableCommand {
         commandName: "promptgate",
         abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
         version: PromptGateVersion.current,
-        subcommands: [FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self]
+        subcommands: [FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self, ComfySimCommand.self]
     )
 
     static func main() async {
@@ -21,7 +21,7 @@ struct PromptGateCommand: AsyncParsableCommand {
         do {
             var command = try parseAsRoot()
             // `serve` sets up logging from its configuration; everything else logs warnings to stderr.
-            if !(command is ServeCommand) {
+            if !(command is ServeCommand) && !(command is ComfySimCommand) {
                 LoggingSystem.bootstrap { label in
                     var handler = StreamLogHandler.standardError(label: label)
                     handler.logLevel = .warning

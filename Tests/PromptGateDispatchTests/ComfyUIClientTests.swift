@@ -49,25 +49,7 @@ func withFakeComfyUI(_ body: (CurlTransport, Received) async throws -> Void) asy
         return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "PNG:\(name)")))
     }
     router.post("/interrupt") { _, _ in Response(status: .ok) }
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let app = Application(
-        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
-    let pool = NIOThreadPool(numberOfThreads: 2)
-    pool.start()
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { return }
-        do {
-            try await body(CurlTransport(baseURL: "http://127.0.0.1:\(port)", threadPool: pool), received)
-        } catch {
-            group.cancelAll()
-            throw error
-        }
-        group.cancelAll()
-    }
-    try await pool.shutdownGracefully()
+    try await withLoopbackComfyUI(router) { _, transport in try await body(transport, received) }
 }
 
 @Suite("ComfyUI client over libcurl", .serialized)

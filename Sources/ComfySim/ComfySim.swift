@@ -1,0 +1,204 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PromptGateCore
+import Synchronization
+
+/// A ComfyUI stand-in speaking the routes the dispatcher uses, with the shapes recorded from ComfyUI
+/// v0.3.64 (docs/comfyui-protocol.md): `POST /prompt` (validation errors with `node_errors`), `GET
+/// /history/{id}` (`{}` until done), `GET /view`, `GET /object_info`, `GET /system_stats`, `GET /queue`,
+/// `POST /interrupt`. Runs take `runTime`; outputs are small PNG files. For tests and demos without a GPU.
+public final class ComfySim: Sendable {
+    /// Model files the server "has", by input name (`ckpt_name`, `lora_name`, `model_path`, ...).
+    public let models: [String: [String]]
+    /// Node classes the server "has installed".
+    public let classes: Set<String>
+    public let runTime: Duration
+
+    private struct Job {
+        var id: String
+        var number: Int
+        var prompt: [String: JSONValue]
+        var outputs: [(node: String, filename: String, subfolder: String)]
+        var state: String = "pending"  // pending | running | done
+        var outcome = "execution_success"
+    }
+
+    private let jobs = Mutex<(list: [String: Job], order: [String], counter: Int)>(([:], [], 0))
+
+    public static let defaultClasses: Set<String> = [
+        "KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "RandomNoise", "BasicScheduler", "KSamplerSelect", "BasicGuider",
+        "CFGGuider", "FluxGuidance", "CLIPTextEncode", "EmptyLatentImage", "EmptySD3LatentImage", "ModelSamplingFlux",
+        "CheckpointLoaderSimple", "LoraLoader", "VAELoader", "VAEDecode", "SaveImage", "PreviewImage", "EmptyImage",
+        "NunchakuFluxDiTLoader", "NunchakuFluxLoraLoader", "NunchakuTextEncoderLoader", "NunchakuTextEncoderLoaderV2",
+    ]
+
+    public init(
+        models: [String: [String]] = [
+            "ckpt_name": ["v1-5-pruned-emaonly.safetensors"], "lora_name": ["example_lora.safetensors"],
+            "model_path": ["svdq-int4-flux.1-dev"], "vae_name": ["ae.safetensors"],
+        ],
+        classes: Set<String> = ComfySim.defaultClasses, runTime: Duration = .milliseconds(50)
+    ) {
+        self.models = models
+        self.classes = classes
+        self.runTime = runTime
+    }
+
+    /// A 1×1 PNG, what every "generated" image holds.
+    public static let png: [UInt8] = [
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41,
+        0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
+        0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ]
+
+    /// The router with every route.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/prompt") { request, _ in try await self.queuePrompt(request) }
+        router.get("/history/{id}") { _, context in self.history(id: context.parameters.get("id") ?? "") }
+        router.get("/view") { request, _ in self.view(request) }
+        router.get("/object_info") { _, _ in Self.json(self.objectInfo()) }
+        router.get("/system_stats") { _, _ in
+            Self.json(["system": ["os": "posix", "comfyui_version": "0.3.64-sim"], "devices": []])
+        }
+        router.get("/queue") { _, _ in self.queue() }
+        router.post("/interrupt") { request, _ in try await self.interrupt(request) }
+        return router
+    }
+
+    // MARK: - Routes
+
+    func queuePrompt(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 16 << 20)
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+            return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
+        }
+        guard case .object(let graph)? = object["prompt"] else {
+            return Self.refusal("no_prompt", "No prompt provided", [:])
+        }
+        var outputs: [(String, String, String)] = []
+        var nodeErrors: [String: JSONValue] = [:]
+        for (id, node) in graph.sorted(by: { $0.key < $1.key }) {
+            guard case .object(let fields) = node, case .string(let classType)? = fields["class_type"] else {
+                return Self.refusal("invalid_prompt", "Cannot execute because a node is missing the class_type property.", [:])
+            }
+            guard classes.contains(classType) else {
+                return Self.refusal("invalid_prompt", "Cannot execute because node \(classType) does not exist.", [:])
+            }
+            guard case .object(let inputs)? = fields["inputs"] else { continue }
+            for (name, value) in inputs {
+                guard let allowed = models[name], case .string(let text) = value, !allowed.contains(text) else { continue }
+                nodeErrors[id] = [
+                    "errors": [["type": "value_not_in_list", "message": "Value not in list", "details": .string("\(name): '\(text)' not in \(allowed)")]],
+                    "class_type": .string(classType),
+                ]
+            }
+            if classType == "SaveImage" {
+                var prefix = "ComfyUI"
+                if case .string(let p)? = inputs["filename_prefix"] { prefix = p }
+                let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
+                let subfolder = parts.dropLast().joined(separator: "/")
+                outputs.append((id, "\(parts.last ?? "ComfyUI")_00001_.png", subfolder))
+            }
+        }
+        if !nodeErrors.isEmpty { return Self.refusal("prompt_outputs_failed_validation", "Prompt outputs failed validation", nodeErrors) }
+        if outputs.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
+        var id = UUID().uuidString.lowercased()
+        if case .string(let given)? = object["prompt_id"] { id = given }
+        let number = jobs.withLock { state -> Int in
+            state.counter += 1
+            state.list[id] = Job(id: id, number: state.counter, prompt: graph, outputs: outputs)
+            state.order.append(id)
+            return state.counter
+        }
+        let runTime = self.runTime
+        let jobID = id
+        Task {
+            self.jobs.withLock { $0.list[jobID]?.state = "running" }
+            try? await Task.sleep(for: runTime)
+            self.jobs.withLock { if $0.list[jobID]?.state == "running" { $0.list[jobID]?.state = "done" } }
+        }
+        return Self.json(["prompt_id": .string(jobID), "number": .number(Double(number)), "node_errors": [:]])
+    }
+
+    func history(id: String) -> Response {
+        guard let job = jobs.withLock({ $0.list[id] }), job.state == "done" else { return Self.json([String: JSONValue]()) }
+        var outputs: [String: JSONValue] = [:]
+        if job.outcome == "execution_success" {
+            for output in job.outputs {
+                outputs[output.node] = ["images": [["filename": .string(output.filename), "subfolder": .string(output.subfolder), "type": "output"]]]
+            }
+        }
+        let success = job.outcome == "execution_success"
+        let entry: JSONValue = [
+            "prompt": [.number(Double(job.number)), .string(id), .object(job.prompt), [:], []],
+            "outputs": .object(outputs),
+            "status": [
+                "status_str": .string(success ? "success" : "error"), "completed": .bool(success),
+                "messages": [["execution_start", ["prompt_id": .string(id)]], [.string(job.outcome), ["prompt_id": .string(id)]]],
+            ],
+        ]
+        return Self.json([id: entry])
+    }
+
+    func view(_ request: Request) -> Response {
+        let name = request.uri.queryParameters["filename"].map(String.init) ?? ""
+        let known = jobs.withLock { $0.list.values.contains { $0.outputs.contains { $0.filename == name } } }
+        guard known else { return Response(status: .notFound) }
+        var headers = HTTPFields()
+        headers[.contentType] = "image/png"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.png)))
+    }
+
+    func objectInfo() -> [String: JSONValue] {
+        var info: [String: JSONValue] = [:]
+        for name in classes {
+            var required: [String: JSONValue] = [:]
+            for (input, files) in models { required[input] = [.array(files.map { .string($0) }), [:]] }
+            info[name] = ["input": ["required": .object(required)], "name": .string(name)]
+        }
+        return info
+    }
+
+    func queue() -> Response {
+        let (running, pending) = jobs.withLock { state -> ([JSONValue], [JSONValue]) in
+            let items = state.order.compactMap { state.list[$0] }
+            let entry = { (job: Job) -> JSONValue in [.number(Double(job.number)), .string(job.id)] }
+            return (items.filter { $0.state == "running" }.map(entry), items.filter { $0.state == "pending" }.map(entry))
+        }
+        return Self.json(["queue_running": .array(running), "queue_pending": .array(pending)])
+    }
+
+    func interrupt(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 16)
+        var target: String? = nil
+        if case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
+            case .string(let id)? = object["prompt_id"]
+        {
+            target = id
+        }
+        jobs.withLock { state in
+            for id in state.order where state.list[id]?.state == "running" && (target == nil || target == id) {
+                state.list[id]?.state = "done"
+                state.list[id]?.outcome = "execution_interrupted"
+            }
+        }
+        return Response(status: .ok)
+    }
+
+    // MARK: - Helpers
+
+    static func refusal(_ type: String, _ message: String, _ nodeErrors: [String: JSONValue]) -> Response {
+        json(["error": ["type": .string(type), "message": .string(message), "details": "", "extra_info": [:]], "node_errors": .object(nodeErrors)], status: .badRequest)
+    }
+
+    static func json(_ value: [String: JSONValue], status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

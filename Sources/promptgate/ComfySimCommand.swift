@@ -1,0 +1,34 @@
+import ArgumentParser
+import ComfySim
+import Foundation
+import Hummingbird
+
+struct ComfySimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "comfy-sim",
+        abstract: "Run a ComfyUI stand-in (the routes the dispatcher uses) for tests and demos without a GPU.")
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port = 8188
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Seconds each run takes.")
+    var runSeconds = 0.05
+
+    func validate() throws {
+        guard runSeconds >= 0, runSeconds.isFinite else { throw ValidationError("--run-seconds must be a non-negative number") }
+    }
+
+    func run() async throws {
+        let sim = ComfySim(runTime: .milliseconds(Int64(runSeconds * 1000)))
+        let app = Application(
+            router: sim.makeRouter(), configuration: .init(address: .hostname(host, port: port), serverName: "comfy-sim"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? 0
+                FileHandle.standardOutput.write(Data("ComfySim listening on http://\(self.host):\(bound)\n".utf8))
+            })
+        try await app.runService()
+    }
+}
