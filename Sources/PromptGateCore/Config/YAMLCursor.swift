@@ -40,8 +40,6 @@ package struct YAMLCursor {
         }
     }
 
-    package var line: Int { node.mark.map { $0.line } ?? 0 }
-
     /// The mapping's entries by key; keys outside `allowed` (when given) are reported as problems.
     package func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
         guard case .mapping(let mapping) = node else {

@@ -8,8 +8,6 @@ enum ScalarClass: UInt8 {
     var isJoinable: Bool { self == .letter || self == .han }
     /// Separators and spaces are dropped between joinable characters.
     var isSeparator: Bool { self == .space || self == .separator }
-    /// Part of a token (a run of word characters in the folded text).
-    var isWordLike: Bool { self == .letter || self == .digit || self == .han || self == .other }
 }
 
 /// Per-scalar mappings computed with ICU once, then shared read-only by every thread.
