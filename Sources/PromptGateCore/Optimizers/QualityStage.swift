@@ -6,12 +6,8 @@ public struct QualityStage: Stage {
     public init(preset: Preset) { words = PhraseList(preset.qualityWords) }
 
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
-        var haystack = context.promptHaystack()
-        let (prompt, added) = words.append(to: context.request.prompt, haystack: &haystack)
-        if !added.isEmpty {
-            context.setPrompt(prompt, haystack: haystack)
-            context.note("added \(added.joined(separator: ", "))")
-        }
+        let added = context.appendToPrompt(words)
+        if !added.isEmpty { context.note("added \(added.joined(separator: ", "))") }
         try next(context)
     }
 }

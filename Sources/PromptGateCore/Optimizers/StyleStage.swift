@@ -14,12 +14,8 @@ public struct StyleStage: Stage {
         guard let words = styles[style] else {
             throw RequestError.unknownName("style", style, known: Array(preset.styles.keys))
         }
-        var haystack = context.promptHaystack()
-        let (prompt, added) = words.append(to: context.request.prompt, haystack: &haystack)
-        if !added.isEmpty {
-            context.setPrompt(prompt, haystack: haystack)
-            context.note("style '\(style)': added \(added.joined(separator: ", "))")
-        }
+        let added = context.appendToPrompt(words)
+        if !added.isEmpty { context.note("style '\(style)': added \(added.joined(separator: ", "))") }
         try next(context)
     }
 }

@@ -44,6 +44,14 @@ public final class PromptContext {
         return haystack
     }
 
+    /// Appends the phrases the prompt lacks (see `PhraseList`) and returns what was added.
+    func appendToPrompt(_ phrases: PhraseList) -> [String] {
+        var haystack = promptHaystack()
+        let (prompt, added) = phrases.append(to: request.prompt, haystack: &haystack)
+        if !added.isEmpty { setPrompt(prompt, haystack: haystack) }
+        return added
+    }
+
     /// Replaces the prompt with one whose phrase lookups are already known.
     func setPrompt(_ prompt: String, haystack: PhraseList.Haystack) {
         request.prompt = prompt
