@@ -71,7 +71,9 @@ let package = Package(
             dependencies: [
                 "PromptGateCore", "CCurl",
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.embedInCode("Resources/workflows")]
         ),
         // A ComfyUI stand-in for tests and demos (`promptgate comfy-sim`).
         .target(
@@ -89,6 +91,7 @@ let package = Package(
             dependencies: [
                 "PromptGateCore",
                 "PromptGateAccess",
+                "PromptGateDispatch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -137,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PromptGateServerTests",
-            dependencies: ["PromptGateServer", "PromptGateTestSupport"]
+            dependencies: ["PromptGateServer", "PromptGateTestSupport", "ComfySim", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .testTarget(
             name: "PromptGateCLITests",

@@ -21,11 +21,23 @@ public final class ComfySim: Sendable {
         var number: Int
         var prompt: [String: JSONValue]
         var outputs: [(node: String, filename: String, subfolder: String)]
-        var state: String = "pending"  // pending | running | done
+        var state: State = .pending
         var outcome = "execution_success"
+        var interruptRequested = false
+        enum State { case pending, running, done }
     }
 
-    private let jobs = Mutex<(list: [String: Job], order: [String], counter: Int)>(([:], [], 0))
+    private struct Jobs {
+        var list: [String: Job] = [:]
+        var order: [String] = []
+        var counter = 0
+        var workerActive = false
+        /// Every `/prompt` body's graph by prompt id, refused ones included (tests read them back).
+        var received: [String: [String: JSONValue]] = [:]
+    }
+
+    private let jobs = Mutex(Jobs())
+    private let faultState = Mutex(SimFaults())
 
     public static let defaultClasses: Set<String> = [
         "KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "RandomNoise", "BasicScheduler", "KSamplerSelect", "BasicGuider",
@@ -34,13 +46,19 @@ public final class ComfySim: Sendable {
         "NunchakuFluxDiTLoader", "NunchakuFluxLoraLoader", "NunchakuTextEncoderLoader", "NunchakuTextEncoderLoaderV2",
     ]
 
-    public init(
-        models: [String: [String]] = [
-            "ckpt_name": ["v1-5-pruned-emaonly.safetensors"], "lora_name": ["example_lora.safetensors"],
-            "model_path": ["svdq-int4-flux.1-dev"], "vae_name": ["ae.safetensors"],
+    /// The model files of the shipped workflows and the bundled presets' LoRAs.
+    public static let defaultModels: [String: [String]] = [
+        "ckpt_name": ["v1-5-pruned-emaonly.safetensors"],
+        "lora_name": [
+            "example_lora.safetensors", "flux1-turbo.safetensors", "diffusers-ghibsky.safetensors", "FLUX.1-Turbo-Alpha.safetensors",
+            "Ghibsky_Illustration.safetensors", "product_style.safetensors", "fashion_fabric_v2.safetensors", "fashion_pose.safetensors",
+            "metal_gloss.safetensors",
         ],
-        classes: Set<String> = ComfySim.defaultClasses, runTime: Duration = .milliseconds(50)
-    ) {
+        "model_path": ["svdq-int4-flux.1-dev"], "vae_name": ["ae.safetensors"],
+        "text_encoder1": ["t5xxl_fp16.safetensors"], "text_encoder2": ["clip_l.safetensors"],
+    ]
+
+    public init(models: [String: [String]] = ComfySim.defaultModels, classes: Set<String> = ComfySim.defaultClasses, runTime: Duration = .milliseconds(50)) {
         self.models = models
         self.classes = classes
         self.runTime = runTime
@@ -54,10 +72,26 @@ public final class ComfySim: Sendable {
         0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 
+    /// Changes the injected faults (see `SimFaults`).
+    public func setFaults(_ faults: SimFaults) { faultState.withLock { $0 = faults } }
+
+    public var faults: SimFaults { faultState.withLock { $0 } }
+
+    /// The graph `POST /prompt` received for a prompt id (after our patching, as ComfyUI saw it).
+    public func received(promptID: String) -> [String: JSONValue]? { jobs.withLock { $0.received[promptID] } }
+
+    /// Prompt ids in the order they were received.
+    public var receivedOrder: [String] { jobs.withLock { $0.order } }
+
     /// The router with every route.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: FaultMiddleware(sim: self))
         router.post("/prompt") { request, _ in try await self.queuePrompt(request) }
+        router.get("/prompt") { _, _ in
+            let remaining = self.jobs.withLock { $0.list.values.filter { $0.state != .done }.count }
+            return Self.json(["exec_info": ["queue_remaining": .number(Double(remaining))]])
+        }
         router.get("/history/{id}") { _, context in self.history(id: context.parameters.get("id") ?? "") }
         router.get("/view") { request, _ in self.view(request) }
         router.get("/object_info") { _, _ in Self.json(self.objectInfo()) }
@@ -65,7 +99,20 @@ public final class ComfySim: Sendable {
             Self.json(["system": ["os": "posix", "comfyui_version": "0.3.64-sim"], "devices": []])
         }
         router.get("/queue") { _, _ in self.queue() }
+        router.post("/queue") { request, _ in try await self.editQueue(request) }
         router.post("/interrupt") { request, _ in try await self.interrupt(request) }
+        router.post("/sim/faults") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+                return Self.json(["error": "expected a JSON object of faults"], status: .badRequest)
+            }
+            do throws(SimFaultsError) {
+                self.setFaults(try SimFaults(json: object))
+            } catch {
+                return Self.json(["error": .string(error.message)], status: .badRequest)
+            }
+            return Self.json(["status": "ok"])
+        }
         return router
     }
 
@@ -79,6 +126,9 @@ public final class ComfySim: Sendable {
         guard case .object(let graph)? = object["prompt"] else {
             return Self.refusal("no_prompt", "No prompt provided", [:])
         }
+        var id = UUID().uuidString.lowercased()
+        if case .string(let given)? = object["prompt_id"] { id = given }
+        jobs.withLock { $0.received[id] = graph }
         var outputs: [(String, String, String)] = []
         var nodeErrors: [String: JSONValue] = [:]
         for (id, node) in graph.sorted(by: { $0.key < $1.key }) {
@@ -106,26 +156,50 @@ public final class ComfySim: Sendable {
         }
         if !nodeErrors.isEmpty { return Self.refusal("prompt_outputs_failed_validation", "Prompt outputs failed validation", nodeErrors) }
         if outputs.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
-        var id = UUID().uuidString.lowercased()
-        if case .string(let given)? = object["prompt_id"] { id = given }
-        let number = jobs.withLock { state -> Int in
+        let (number, startWorker) = jobs.withLock { state -> (Int, Bool) in
             state.counter += 1
             state.list[id] = Job(id: id, number: state.counter, prompt: graph, outputs: outputs)
             state.order.append(id)
-            return state.counter
+            let start = !state.workerActive
+            state.workerActive = true
+            return (state.counter, start)
         }
-        let runTime = self.runTime
-        let jobID = id
-        Task {
-            self.jobs.withLock { $0.list[jobID]?.state = "running" }
-            try? await Task.sleep(for: runTime)
-            self.jobs.withLock { if $0.list[jobID]?.state == "running" { $0.list[jobID]?.state = "done" } }
+        if startWorker { Task { await self.work() } }
+        return Self.json(["prompt_id": .string(id), "number": .number(Double(number)), "node_errors": [:]])
+    }
+
+    /// ComfyUI's prompt worker: one prompt at a time, lowest `number` first; an interrupt ends the running one
+    /// at the next "node boundary" (here: within 5 ms).
+    private func work() async {
+        while true {
+            let next = jobs.withLock { state -> String? in
+                guard let job = state.list.values.filter({ $0.state == .pending }).min(by: { $0.number < $1.number }) else {
+                    state.workerActive = false
+                    return nil
+                }
+                state.list[job.id]?.state = .running
+                return job.id
+            }
+            guard let id = next else { return }
+            let deadline = ContinuousClock.now + runTime
+            var interrupted = false
+            while ContinuousClock.now < deadline {
+                if jobs.withLock({ $0.list[id]?.interruptRequested ?? false }) {
+                    interrupted = true
+                    break
+                }
+                try? await Task.sleep(for: min(.milliseconds(5), deadline - ContinuousClock.now))
+            }
+            let failing = faults.executionError
+            jobs.withLock { state in
+                state.list[id]?.state = .done
+                state.list[id]?.outcome = interrupted ? "execution_interrupted" : failing ? "execution_error" : "execution_success"
+            }
         }
-        return Self.json(["prompt_id": .string(jobID), "number": .number(Double(number)), "node_errors": [:]])
     }
 
     func history(id: String) -> Response {
-        guard let job = jobs.withLock({ $0.list[id] }), job.state == "done" else { return Self.json([String: JSONValue]()) }
+        guard let job = jobs.withLock({ $0.list[id] }), job.state == .done else { return Self.json([String: JSONValue]()) }
         var outputs: [String: JSONValue] = [:]
         if job.outcome == "execution_success" {
             for output in job.outputs {
@@ -133,12 +207,21 @@ public final class ComfySim: Sendable {
             }
         }
         let success = job.outcome == "execution_success"
+        var last: JSONValue = ["prompt_id": .string(id)]
+        if job.outcome == "execution_error" {
+            let node = job.prompt.keys.sorted().first ?? "1"
+            last = [
+                "prompt_id": .string(id), "node_id": .string(node), "node_type": "KSampler", "executed": [],
+                "exception_message": "CUDA out of memory (simulated)", "exception_type": "torch.OutOfMemoryError",
+                "traceback": [], "current_inputs": [:], "current_outputs": [],
+            ]
+        }
         let entry: JSONValue = [
             "prompt": [.number(Double(job.number)), .string(id), .object(job.prompt), [:], []],
             "outputs": .object(outputs),
             "status": [
                 "status_str": .string(success ? "success" : "error"), "completed": .bool(success),
-                "messages": [["execution_start", ["prompt_id": .string(id)]], [.string(job.outcome), ["prompt_id": .string(id)]]],
+                "messages": [["execution_start", ["prompt_id": .string(id)]], [.string(job.outcome), last]],
             ],
         ]
         return Self.json([id: entry])
@@ -166,10 +249,28 @@ public final class ComfySim: Sendable {
     func queue() -> Response {
         let (running, pending) = jobs.withLock { state -> ([JSONValue], [JSONValue]) in
             let items = state.order.compactMap { state.list[$0] }
-            let entry = { (job: Job) -> JSONValue in [.number(Double(job.number)), .string(job.id)] }
-            return (items.filter { $0.state == "running" }.map(entry), items.filter { $0.state == "pending" }.map(entry))
+            let entry = { (job: Job) -> JSONValue in [.number(Double(job.number)), .string(job.id), .object(job.prompt), [:], []] }
+            return (items.filter { $0.state == .running }.map(entry), items.filter { $0.state == .pending }.map(entry))
         }
         return Self.json(["queue_running": .array(running), "queue_pending": .array(pending)])
+    }
+
+    /// `POST /queue` with `{"delete": [ids]}` (pending only) or `{"clear": true}`.
+    func editQueue(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 16)
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+            return Response(status: .internalServerError)
+        }
+        var ids: Set<String>? = nil
+        if case .array(let list)? = object["delete"] { ids = Set(list.compactMap { if case .string(let s) = $0 { s } else { nil } }) }
+        let clear = object["clear"] == .bool(true)
+        jobs.withLock { state in
+            for (id, job) in state.list where job.state == .pending && (clear || ids?.contains(id) == true) {
+                state.list[id] = nil
+                state.order.removeAll { $0 == id }
+            }
+        }
+        return Response(status: .ok)
     }
 
     func interrupt(_ request: Request) async throws -> Response {
@@ -181,9 +282,8 @@ public final class ComfySim: Sendable {
             target = id
         }
         jobs.withLock { state in
-            for id in state.order where state.list[id]?.state == "running" && (target == nil || target == id) {
-                state.list[id]?.state = "done"
-                state.list[id]?.outcome = "execution_interrupted"
+            for id in state.order where state.list[id]?.state == .running && (target == nil || target == id) {
+                state.list[id]?.interruptRequested = true
             }
         }
         return Response(status: .ok)

@@ -8,6 +8,7 @@ public struct AccessError: PromptGateError, Equatable {
     public var message: String
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`).
     public var headers: [(name: String, value: String)]
+    public var responseHeaders: [(name: String, value: String)] { headers }
 
     public init(code: String, httpStatus: Int, message: String, headers: [(name: String, value: String)] = []) {
         self.code = code

@@ -1,5 +1,6 @@
 import Prometheus
 import PromptGateCore
+import PromptGateDispatch
 import Synchronization
 
 /// The service's Prometheus metrics: requests by route and status, verdicts by decision and category, rule
@@ -14,6 +15,18 @@ public final class GateMetrics: Sendable {
     private nonisolated(unsafe) let ruleHits: MetricNameDescriptor
     private nonisolated(unsafe) let stageSeconds: MetricNameDescriptor
     private nonisolated(unsafe) let refused: MetricNameDescriptor
+    private nonisolated(unsafe) let tasksEnded: MetricNameDescriptor
+    private nonisolated(unsafe) let queueDepth: MetricNameDescriptor
+    private nonisolated(unsafe) let backendUp: MetricNameDescriptor
+    private nonisolated(unsafe) let backendInFlight: MetricNameDescriptor
+    private nonisolated(unsafe) let backendEligible: MetricNameDescriptor
+    private let waitSeconds: DurationHistogram
+    private let runSeconds: DurationHistogram
+    private let tasksRunning: Gauge
+    private static let taskBuckets: [Duration] = [
+        .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(15), .seconds(30),
+        .seconds(60), .seconds(120), .seconds(300), .seconds(900),
+    ]
     private static let buckets: [Duration] = [
         .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25),
@@ -47,8 +60,36 @@ public final class GateMetrics: Sendable {
         ruleHits = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "rule_hits", unitName: "total", helpText: "Rule hits by rule id (topk() gives the top rules)")
         stageSeconds = MetricNameDescriptor(namespace: "promptgate", subsystem: "pipeline", metricName: "stage_duration", unitName: "seconds", helpText: "Time spent in each pipeline stage")
         refused = MetricNameDescriptor(namespace: "promptgate", subsystem: "access", metricName: "refused", unitName: "total", helpText: "Requests refused before policy, by reason (ip, auth, rate_limited)")
+        tasksEnded = MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "ended", unitName: "total", helpText: "Tasks by terminal state (completed, failed, cancelled, expired)")
+        queueDepth = MetricNameDescriptor(namespace: "promptgate", subsystem: "queue", metricName: "depth", helpText: "Tasks waiting, by priority")
+        backendUp = MetricNameDescriptor(namespace: "promptgate", subsystem: "backend", metricName: "up", helpText: "1 when the backend passes its health checks")
+        backendInFlight = MetricNameDescriptor(namespace: "promptgate", subsystem: "backend", metricName: "in_flight", helpText: "Tasks running on the backend")
+        backendEligible = MetricNameDescriptor(namespace: "promptgate", subsystem: "backend", metricName: "eligible", helpText: "1 when the workflow validated against the backend's object_info")
+        waitSeconds = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "wait", unitName: "seconds", helpText: "Time tasks waited in the queue"),
+            buckets: Self.taskBuckets)
+        runSeconds = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "run", unitName: "seconds", helpText: "Time of a run on a backend, fetching images included"),
+            buckets: Self.taskBuckets)
+        tasksRunning = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
         // Present from the start so dashboards see zeros rather than gaps.
         for reason in ["ip", "auth", "rate_limited"] { _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)]) }
+        for status in ["completed", "failed", "cancelled", "expired"] { _ = counter(tasksEnded, [("status", status)]) }
+        for priority in Priority.allCases { _ = registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)]) }
+    }
+
+    /// Sets the gauges from the dispatcher's state (called before each scrape).
+    func observe(_ snapshot: (queued: [Priority: Int], running: Int, delayed: Int, backends: [(backend: BackendPool.Backend, state: BackendPool.State)])) {
+        for priority in Priority.allCases {
+            registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)]).set(Double(snapshot.queued[priority] ?? 0))
+        }
+        tasksRunning.set(Double(snapshot.running))
+        for (backend, state) in snapshot.backends {
+            let labels = [("backend", backend.name)]
+            registry.makeGauge(descriptor: backendUp, labels: labels).set(state.isDown ? 0.0 : 1.0)
+            registry.makeGauge(descriptor: backendEligible, labels: labels).set(state.isAvailable ? 1.0 : 0.0)
+            registry.makeGauge(descriptor: backendInFlight, labels: labels).set(Double(state.inFlight))
+        }
     }
 
     func request(route: String, status: Int) {
@@ -77,4 +118,15 @@ public final class GateMetrics: Sendable {
 
     /// The Prometheus text exposition.
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
+}
+
+extension GateMetrics: DispatchObserver {
+    public func taskStarted(_ task: GenerationTask, waited: Duration) {
+        waitSeconds.record(waited)
+    }
+
+    public func taskEnded(_ task: GenerationTask, ran: Duration?) {
+        counter(tasksEnded, [("status", task.status.rawValue)]).increment()
+        if task.status == .completed, let ran { runSeconds.record(ran) }
+    }
 }

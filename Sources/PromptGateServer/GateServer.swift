@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import PromptGateAccess
 import PromptGateCore
+import PromptGateDispatch
 
 /// The HTTP front door: the same pipeline as `promptgate filter`, with access stages in front, behind a
 /// Hummingbird router. Built once from `ServiceConfig`; rules and presets reload without a restart.
@@ -13,6 +14,8 @@ public final class GateServer: Sendable {
     public let config: ServiceConfig
     public let holder: GateStateHolder
     public let metrics: GateMetrics
+    /// The dispatcher behind `/api/v1/generate` (run it with `DispatchService`).
+    public let dispatch: DispatchSetup
     let limiter: RateLimiter
     let startedAt = Date()
     let logger: Logger
@@ -20,8 +23,9 @@ public final class GateServer: Sendable {
     /// Every route with its methods (unknown route → 404, known route with another method → 405; the OpenAPI
     /// document lists exactly these).
     static let routes: [String: [HTTPRequest.Method]] = [
-        "/api/v1/moderate": [.post], "/health": [.get], "/status": [.get], "/metrics": [.get],
-        "/openapi.json": [.get], "/admin/reload": [.post],
+        "/api/v1/moderate": [.post], "/api/v1/generate": [.post], "/api/v1/task/{id}": [.get, .delete],
+        "/output/{file}": [.get], "/health": [.get], "/status": [.get], "/metrics": [.get], "/openapi.json": [.get],
+        "/admin/reload": [.post],
     ]
 
     public init(config: ServiceConfig, metrics: GateMetrics = GateMetrics(), logger: Logger = Logger(label: "promptgate")) throws {
@@ -29,7 +33,10 @@ public final class GateServer: Sendable {
         self.metrics = metrics
         self.logger = logger
         limiter = RateLimiter()
-        holder = GateStateHolder(try GateState.build(config: config, limiter: limiter))
+        let state = try GateState.build(config: config, limiter: limiter)
+        holder = GateStateHolder(state)
+        dispatch = try DispatchSetup.make(
+            config: config, presets: state.presets, observer: metrics, logger: Logger(label: "promptgate.dispatch"))
     }
 
     /// Rebuilds rules and presets and swaps them in; on failure the old ones stay and the error says why.
@@ -53,11 +60,16 @@ public final class GateServer: Sendable {
         router.add(middleware: AccessLogMiddleware(metrics: metrics, logPrompts: config.logging.logPrompts))
         router.add(middleware: ErrorEnvelopeMiddleware(routes: Self.routes))
         router.post("/api/v1/moderate") { request, context in try await self.moderate(request, context: context) }
+        router.post("/api/v1/generate") { request, context in try await self.generate(request, context: context) }
+        router.get("/api/v1/task/{id}") { request, context in try await self.task(request, context: context) }
+        router.delete("/api/v1/task/{id}") { request, context in try await self.cancelTask(request, context: context) }
+        router.get("/output/{file}") { request, context in try await self.outputFile(request, context: context) }
         router.get("/health") { _, _ in Self.json(["status": "ok"] as [String: String]) }
         router.get("/status") { _, _ in Self.json(self.status()) }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            self.metrics.observe(self.dispatch.dispatcher.snapshot)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.exposition())))
         }
         router.get("/openapi.json") { _, _ in Self.json(OpenAPIDocument.document) }
@@ -79,7 +91,14 @@ public final class GateServer: Sendable {
     // MARK: - Routes
 
     func moderate(_ request: Request, context: GateRequestContext) async throws -> Response {
-        // Access first (address, key, rate limit): an unknown caller learns nothing about the body's validity.
+        let (prompt, includeTrace) = try await screen(request, context: context)
+        return withRateLimitHeaders(Self.json(ModerationResponse(context: prompt, includeTrace: includeTrace)), prompt)
+    }
+
+    /// Access (address, key, rate limit), then the body, then policy and the caller's preset: what
+    /// `/moderate` answers and what `/generate` queues. Access comes first, so an unknown caller learns
+    /// nothing about the body's validity.
+    func screen(_ request: Request, context: GateRequestContext) async throws -> (PromptContext, includeTrace: Bool) {
         let identity = PromptRequest(
             prompt: "", ip: clientAddress(request, context: context),
             apiKey: APIKeyStore.presentedKey(
@@ -109,11 +128,14 @@ public final class GateServer: Sendable {
         try state.pipelines.pipeline(for: prompt.request).run(prompt)
         metrics.verdict(prompt)
         context.log.decision = prompt.verdict.decision.rawValue
-        var response = Self.json(ModerationResponse(context: prompt, includeTrace: includeTrace))
-        if let limit = prompt.rateLimit {
-            response.headers[HTTPField.Name("RateLimit-Policy")!] = limit.policyHeader
-            response.headers[HTTPField.Name("RateLimit")!] = limit.stateHeader
-        }
+        return (prompt, includeTrace)
+    }
+
+    func withRateLimitHeaders(_ response: Response, _ prompt: PromptContext) -> Response {
+        guard let limit = prompt.rateLimit else { return response }
+        var response = response
+        response.headers[HTTPField.Name("RateLimit-Policy")!] = limit.policyHeader
+        response.headers[HTTPField.Name("RateLimit")!] = limit.stateHeader
         return response
     }
 
@@ -166,6 +188,7 @@ public final class GateServer: Sendable {
                 "log_prompts": .bool(config.logging.logPrompts),
                 "comfyui": .string(config.comfyui.baseURL),
             ],
+            "dispatch": dispatchStatus(),
         ]
     }
 
@@ -207,11 +230,11 @@ public final class GateServer: Sendable {
     }()
     static let decoder = JSONDecoder()
 
-    static func json(_ value: some Encodable) -> Response {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

@@ -7,6 +7,9 @@ import PromptGateCore
 /// pipeline per preset. Immutable; a reload builds a new one and swaps it in (`GateStateHolder`).
 public struct GateState: Sendable {
     public let access: Pipeline
+    /// Access for reading tasks and images: the address and key checks without the rate limit (polling a
+    /// task must not use up the budget for new prompts).
+    public let readAccess: Pipeline
     public let pipelines: PipelineSet
     public let presets: [String: Preset]
     public let ruleCount: Int
@@ -22,12 +25,13 @@ public struct GateState: Sendable {
         let security = config.security
         if !security.ipAllowlist.isEmpty { stages.append(IPAllowStage(allowed: security.ipAllowlist)) }
         if security.enabled { stages.append(APIKeyStage(store: APIKeyStore(keys: security.apiKeys))) }
+        let readAccess = Pipeline(stages: stages)
         if security.rateLimitEnabled {
             var policies: [String: RateLimitPolicy] = [:]
             for key in security.apiKeys { if let policy = key.rateLimit { policies[key.name] = policy } }
             stages.append(RateLimitStage(limiter: limiter, policy: security.rateLimit, policies: policies))
         }
-        return GateState(access: Pipeline(stages: stages), pipelines: pipelines, presets: presets, ruleCount: ruleCount, loadedAt: Date())
+        return GateState(access: Pipeline(stages: stages), readAccess: readAccess, pipelines: pipelines, presets: presets, ruleCount: ruleCount, loadedAt: Date())
     }
 }
 

@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP API (moderate, health, status, metrics, openapi) on the configured address.",
+        abstract: "Run the HTTP API (generate, task, moderate, output, health, status, metrics, openapi) and the dispatcher.",
         discussion: "Without --config every setting has its default: 127.0.0.1:8000, bundled rules and presets, no auth. SIGHUP reloads rules and presets; SIGTERM/SIGINT stop gracefully."
     )
 
@@ -34,21 +34,29 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "promptgate")
         let server = try GateServer(config: settings, logger: logger)
+        logger.notice("dispatch", metadata: ["report": "\(server.dispatch.report)"])
         let host = settings.server.host
+        let report = server.dispatch.report
         let configuredPort = settings.server.port
         let app = server.makeApplication(onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuredPort
             let text = """
                 PromptGate listening on http://\(host):\(port)
+                \(report)
                   curl -s http://\(host):\(port)/health
                   curl -s -X POST http://\(host):\(port)/api/v1/moderate -H 'Content-Type: application/json' -d '{"prompt": "a red fox in the snow", "style": "anime"}'
+                  curl -s -X POST http://\(host):\(port)/api/v1/generate -H 'Content-Type: application/json' -d '{"prompt": "a red fox in the snow", "seed": 7}'
+                  curl -s http://\(host):\(port)/api/v1/task/<task_id>
 
                 """
             FileHandle.standardOutput.write(Data(text.utf8))
         })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app), .init(service: ReloadOnHangup(server: server))],
+                services: [
+                    .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
+                    .init(service: ReloadOnHangup(server: server)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -7,6 +7,19 @@ struct BackendPoolTests {
         backends: [.init(name: "gpu0", url: "http://10.0.0.1:8188", maxInFlight: 2), .init(name: "gpu1", url: "http://10.0.0.2:8188")],
         failureThreshold: 2)
 
+    init() {
+        pool.recordValidation("gpu0", problem: nil)
+        pool.recordValidation("gpu1", problem: nil)
+    }
+
+    @Test func noWorkBeforeTheWorkflowWasChecked() {
+        let fresh = BackendPool(backends: [.init(name: "gpu0", url: "http://10.0.0.1:8188")])
+        #expect(fresh.acquire() == nil)
+        #expect(fresh.snapshot[0].state.label == "checking")
+        fresh.recordValidation("gpu0", problem: nil)
+        #expect(fresh.acquire()?.name == "gpu0")
+    }
+
     @Test func fewestInFlightFirstWithinCapacity() {
         #expect(pool.acquire()?.name == "gpu0")
         #expect(pool.acquire()?.name == "gpu1")  // gpu0 has one in flight, gpu1 none
@@ -17,9 +30,13 @@ struct BackendPoolTests {
         #expect(pool.snapshot.map(\.state.inFlight) == [2, 1])
     }
 
-    @Test func retriesCanAvoidTheBackendThatFailed() {
-        #expect(pool.acquire(excluding: ["gpu0"])?.name == "gpu1")
-        #expect(pool.acquire(excluding: ["gpu0", "gpu1"]) == nil)
+    @Test func retriesAvoidTheBackendThatFailedWhileAnotherIsAvailable() {
+        #expect(pool.acquire(avoiding: ["gpu0"])?.name == "gpu1")
+        #expect(pool.acquire(avoiding: ["gpu0"]) == nil)  // gpu1 is available but full: wait for it
+        pool.release("gpu1")
+        pool.recordHealth("gpu1", ok: false)
+        pool.recordHealth("gpu1", ok: false)
+        #expect(pool.acquire(avoiding: ["gpu0"])?.name == "gpu0")  // the only one left
     }
 
     @Test func downAfterConsecutiveFailuresBackOnSuccess() {
@@ -27,16 +44,20 @@ struct BackendPoolTests {
         #expect(pool.recordHealth("gpu0", ok: false))  // second failure: down
         #expect(pool.acquire()?.name == "gpu1")
         #expect(pool.acquire() == nil)  // a down backend gets no work
-        #expect(pool.recordHealth("gpu0", ok: true))  // back
+        #expect(pool.recordHealth("gpu0", ok: true))  // back, but checked again before it gets work
+        #expect(pool.acquire() == nil)
+        #expect(pool.needsValidation("gpu0"))
+        pool.recordValidation("gpu0", problem: nil)
         #expect(pool.acquire()?.name == "gpu0")
     }
 
     @Test func ineligibleWithAReason() {
-        pool.setIneligible("gpu0", reason: "node 45: class NunchakuFluxDiTLoader is not installed on this server")
+        pool.recordValidation("gpu0", problem: "node 45: class NunchakuFluxDiTLoader is not installed on this server")
         #expect(pool.acquire()?.name == "gpu1")
         #expect(pool.acquire() == nil)
         #expect(pool.snapshot[0].state.ineligibleReason?.contains("NunchakuFluxDiTLoader") == true)
-        pool.setIneligible("gpu0", reason: nil)
+        #expect(pool.snapshot[0].state.label == "ineligible" && pool.needsValidation("gpu0"))
+        pool.recordValidation("gpu0", problem: nil)
         #expect(pool.acquire()?.name == "gpu0")
     }
 }

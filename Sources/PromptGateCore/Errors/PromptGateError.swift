@@ -8,10 +8,13 @@ public protocol PromptGateError: Error, CustomStringConvertible, Sendable {
     var httpStatus: Int { get }
     /// One human sentence (or a few lines) saying what is wrong and where.
     var message: String { get }
+    /// Headers the HTTP answer needs (`Retry-After`, `WWW-Authenticate`); none by default.
+    var responseHeaders: [(name: String, value: String)] { get }
 }
 
 extension PromptGateError {
     public var description: String { message }
+    public var responseHeaders: [(name: String, value: String)] { [] }
 }
 
 /// One problem found while loading a file: where it is and what is wrong.

@@ -1,8 +1,10 @@
 import Synchronization
 
 /// The ComfyUI servers and what the dispatcher knows about each: tasks in flight, health, eligibility.
-/// Work goes to the eligible, healthy backend with the fewest tasks in flight; a backend is marked down
-/// after `failureThreshold` consecutive failed health checks and comes back on the first success.
+/// Work goes to the available backend with the fewest tasks in flight. A backend is available once its
+/// `/object_info` has been checked against the workflow without problems, and while it is not down; it is
+/// marked down after `failureThreshold` consecutive failed health checks and comes back on the first success
+/// (the dispatcher then checks `/object_info` again).
 public final class BackendPool: Sendable {
     public struct Backend: Sendable, Equatable {
         public var name: String
@@ -19,10 +21,19 @@ public final class BackendPool: Sendable {
         public var inFlight = 0
         public var consecutiveFailures = 0
         public var isDown = false
+        /// The workflow has been checked against this backend's `/object_info` since it was last down.
+        public var isValidated = false
         /// Why the workflow cannot run there (from `/object_info`), or nil.
         public var ineligibleReason: String?
+        /// The last health check's failure.
+        public var lastError: String?
 
-        public var isAvailable: Bool { !isDown && ineligibleReason == nil }
+        public var isAvailable: Bool { isValidated && !isDown && ineligibleReason == nil }
+
+        /// `up`, `down`, `ineligible` or `checking` (not validated yet), for `/status`.
+        public var label: String {
+            isDown ? "down" : ineligibleReason != nil ? "ineligible" : isValidated ? "up" : "checking"
+        }
     }
 
     public let backends: [Backend]
@@ -35,16 +46,24 @@ public final class BackendPool: Sendable {
         states = Mutex(Dictionary(uniqueKeysWithValues: backends.map { ($0.name, State()) }))
     }
 
-    /// Reserves a slot on the best backend (fewest in flight; ties in configuration order), skipping
-    /// `excluded` (e.g. the one a retry just failed on when another exists). Nil when none has room.
-    public func acquire(excluding excluded: Set<String> = []) -> Backend? {
+    /// Reserves a slot on the available backend with the fewest tasks in flight (ties in configuration order).
+    /// Backends in `avoiding` (those a retry already failed on) are used only when no other backend is
+    /// available at all; if another is available but full, nil (wait for it). Nil when nothing has room.
+    public func acquire(avoiding avoided: Set<String> = []) -> Backend? {
         states.withLock { states in
+            let available = backends.filter { states[$0.name]?.isAvailable ?? false }
+            let preferred = available.filter { !avoided.contains($0.name) }
+            let candidates = preferred.isEmpty ? available : preferred
             var best: Backend? = nil
-            for backend in backends where !excluded.contains(backend.name) {
-                guard let state = states[backend.name], state.isAvailable, state.inFlight < backend.maxInFlight else { continue }
-                if best == nil || state.inFlight < states[best!.name]!.inFlight { best = backend }
+            var bestLoad = Int.max
+            for backend in candidates {
+                let load = states[backend.name]?.inFlight ?? 0
+                if load < backend.maxInFlight && load < bestLoad {
+                    best = backend
+                    bestLoad = load
+                }
             }
-            if let best { states[best.name]!.inFlight += 1 }
+            if let best { states[best.name]?.inFlight += 1 }
             return best
         }
     }
@@ -52,31 +71,51 @@ public final class BackendPool: Sendable {
     /// Frees the slot `acquire` reserved.
     public func release(_ name: String) {
         states.withLock { states in
-            if let inFlight = states[name]?.inFlight, inFlight > 0 { states[name]!.inFlight -= 1 }
+            if let inFlight = states[name]?.inFlight, inFlight > 0 { states[name]?.inFlight = inFlight - 1 }
         }
     }
 
-    /// Records a health check; returns true when the backend just went down or came back (log it).
+    /// Records a health check; returns true when the backend just went down or came back (log it). Going down
+    /// clears the validation, so a recovered backend is checked again before it gets work.
     @discardableResult
-    public func recordHealth(_ name: String, ok: Bool) -> Bool {
+    public func recordHealth(_ name: String, ok: Bool, error: String? = nil) -> Bool {
         states.withLock { states in
             guard var state = states[name] else { return false }
             let wasDown = state.isDown
             if ok {
                 state.consecutiveFailures = 0
                 state.isDown = false
+                state.lastError = nil
             } else {
                 state.consecutiveFailures += 1
-                if state.consecutiveFailures >= failureThreshold { state.isDown = true }
+                state.lastError = error
+                if state.consecutiveFailures >= failureThreshold {
+                    state.isDown = true
+                    state.isValidated = false
+                }
             }
             states[name] = state
             return wasDown != state.isDown
         }
     }
 
-    /// Marks the workflow unusable on a backend (nil: usable again), e.g. after `WorkflowValidator`.
-    public func setIneligible(_ name: String, reason: String?) {
-        states.withLock { $0[name]?.ineligibleReason = reason }
+    /// Records the `/object_info` check: nil when the backend can run the workflow, else why not.
+    public func recordValidation(_ name: String, problem: String?) {
+        states.withLock { states in
+            states[name]?.isValidated = true
+            states[name]?.ineligibleReason = problem
+        }
+    }
+
+    /// Whether a backend needs its `/object_info` check (never checked, recovered, or ineligible: a fixed
+    /// server becomes eligible without a restart).
+    public func needsValidation(_ name: String) -> Bool {
+        states.withLock { state in state[name].map { !$0.isValidated || $0.ineligibleReason != nil } ?? false }
+    }
+
+    /// Slots on available backends (for estimates).
+    public var availableSlots: Int {
+        states.withLock { states in backends.filter { states[$0.name]?.isAvailable ?? false }.reduce(0) { $0 + $1.maxInFlight } }
     }
 
     /// Every backend with its state, in configuration order (for `/status` and metrics).

@@ -31,10 +31,13 @@ public struct ComfyUIHistory: Sendable, Equatable {
 public struct ComfyUIClient: Sendable {
     public let transport: CurlTransport
     public let clientID: String
+    /// Limit for one call (connect + answer); a hung server becomes a retryable failure after it.
+    public let requestTimeout: Duration
 
-    public init(transport: CurlTransport, clientID: String) {
+    public init(transport: CurlTransport, clientID: String, requestTimeout: Duration = .seconds(30)) {
         self.transport = transport
         self.clientID = clientID
+        self.requestTimeout = requestTimeout
     }
 
     /// `POST /prompt` with our own `prompt_id` (a lowercase UUID, stored before sending) and `client_id`.
@@ -42,7 +45,13 @@ public struct ComfyUIClient: Sendable {
         let body: JSONValue = ["prompt": workflow.json, "prompt_id": .string(promptID), "client_id": .string(clientID)]
         let response = try await send("POST", "/prompt", body: body)
         switch response.status {
-        case 200: return
+        case 200:
+            // 200 with node_errors means some outputs will not run: a failure for a job that needs them all.
+            guard let object = Self.object(response.body) else { throw .retryable("POST /prompt answered 200 without JSON") }
+            if case .object(let nodes)? = object["node_errors"], !nodes.isEmpty {
+                throw .rejected(type: "prompt_outputs_failed_validation", message: "some outputs failed validation", nodeErrors: object["node_errors"])
+            }
+            return
         case 400:
             let object = Self.object(response.body)
             var type = "invalid_prompt", message = "ComfyUI refused the workflow"
@@ -125,10 +134,16 @@ public struct ComfyUIClient: Sendable {
         guard response.status == 200 else { throw .retryable("POST /interrupt answered \(response.status)") }
     }
 
+    /// `POST /queue` deleting a prompt that is still pending there (a running one needs `interrupt`).
+    public func deleteQueued(promptID: String) async throws(ComfyUIError) {
+        let response = try await send("POST", "/queue", body: ["delete": [.string(promptID)]])
+        guard response.status == 200 else { throw .retryable("POST /queue answered \(response.status)") }
+    }
+
     private func send(_ method: String, _ path: String, body: JSONValue? = nil) async throws(ComfyUIError) -> CurlTransport.Response {
         do {
             let bytes = try body.map { Array(try JSONEncoder().encode($0)) }
-            let response = try await transport.send(method, path, body: bytes)
+            let response = try await transport.send(method, path, body: bytes, timeout: requestTimeout)
             if response.status >= 500 { throw ComfyUIError.retryable("\(method) \(path) answered \(response.status)") }
             return response
         } catch let error as ComfyUIError {

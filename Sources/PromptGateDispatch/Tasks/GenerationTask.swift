@@ -17,12 +17,42 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     }
 }
 
+/// Why a task ended other than by completing (or why its last attempt failed), with a stable code.
+public struct TaskReason: Sendable, Equatable {
+    public var code: String
+    public var message: String
+    /// ComfyUI's own detail: `node_errors`, or the `execution_error` data (node, exception).
+    public var details: JSONValue?
+
+    public init(code: String, message: String, details: JSONValue? = nil) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+}
+
+/// One image a completed task produced, as served from the output folder.
+public struct TaskImage: Sendable, Equatable {
+    /// The file name under the output folder (`GET /output/{file}`).
+    public var file: String
+    /// The workflow node that produced it, and ComfyUI's own name for it.
+    public var node: String
+    public var sourceFilename: String
+    public var seed: UInt32?
+}
+
 /// One generation: the optimized request, its place in the queue and what became of it.
 public struct GenerationTask: Sendable, Equatable {
-    /// Lowercase UUID; also the ComfyUI `prompt_id`.
+    /// Lowercase UUID; also the ComfyUI `prompt_id` of the first attempt.
     public let id: String
     public var request: PromptRequest
     public var priority: Priority
+    /// The LoRA files the request's LoRA names resolved to, with their weights.
+    public var loras: [WorkflowPatcher.LoraFile] = []
+    /// The preset's model name (metadata).
+    public var model: String?
+    /// The API key name that submitted it (only that caller may read or cancel it when keys are on).
+    public var caller: String?
     public var status: TaskStatus = .queued
     public let createdAt: Date
     public var startedAt: Date?
@@ -30,18 +60,16 @@ public struct GenerationTask: Sendable, Equatable {
     /// Dispatch attempts so far (retries included).
     public var attempts = 0
     public var backend: String?
-    /// Why the task ended (failure, cancel, expiry), with a stable code.
-    public var reason: (code: String, message: String)?
+    /// The ComfyUI `prompt_id` of the current attempt; stored before it is sent.
+    public var promptID: String?
+    public var images: [TaskImage] = []
+    /// Why the task ended (failure, cancel, expiry), or why the last attempt failed while it waits for a retry.
+    public var reason: TaskReason?
 
     public init(id: String = UUID().uuidString.lowercased(), request: PromptRequest, priority: Priority = .normal, createdAt: Date = Date()) {
         self.id = id
         self.request = request
         self.priority = priority
         self.createdAt = createdAt
-    }
-
-    public static func == (lhs: GenerationTask, rhs: GenerationTask) -> Bool {
-        lhs.id == rhs.id && lhs.status == rhs.status && lhs.attempts == rhs.attempts && lhs.backend == rhs.backend
-            && lhs.reason?.code == rhs.reason?.code && lhs.request == rhs.request
     }
 }

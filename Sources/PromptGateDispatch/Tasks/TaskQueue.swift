@@ -33,6 +33,11 @@ public struct TaskQueue: Sendable {
         return true
     }
 
+    /// Adds a task even when the queue is full: a retry of an accepted task is never dropped.
+    public mutating func forcePush(id: String, priority: Priority, at time: Date) {
+        entries.append(Entry(id: id, priority: priority, enqueuedAt: time))
+    }
+
     /// Takes the task to run next.
     public mutating func pop(now: Date) -> Entry? {
         guard let index = order(now: now).first else { return nil }

@@ -29,6 +29,30 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
 
     public var inputs: [Field: [Input]]
 
+    /// A binding given in full (configuration), e.g. for a graph whose sampler cannot be inferred.
+    public init(inputs: [Field: [Input]]) {
+        self.inputs = inputs
+    }
+
+    /// What is wrong with the binding for this workflow: inputs that do not exist, required fields missing.
+    public func problems(in workflow: Workflow) -> [String] {
+        var problems: [String] = []
+        for field in inputs.keys.sorted() {
+            for input in inputs[field] ?? [] {
+                guard let node = workflow.nodes[input.node] else {
+                    problems.append("\(field.rawValue): node \(input.node) is not in the workflow")
+                    continue
+                }
+                if node.inputs[input.input] == nil {
+                    problems.append("\(field.rawValue): node \(input.node) (\(node.classType)) has no input '\(input.input)'")
+                }
+            }
+        }
+        if inputs[.prompt]?.isEmpty ?? true { problems.append("prompt: no text encoder input is bound") }
+        if inputs[.filenamePrefix]?.isEmpty ?? true { problems.append("filename_prefix: no SaveImage input is bound") }
+        return problems
+    }
+
     /// Infers the binding from the workflow's sampler.
     /// - Throws: `WorkflowError` when there is no (or more than one) supported sampler or no SaveImage node.
     public init(inferringFrom workflow: Workflow) throws(WorkflowError) {

@@ -1,6 +1,7 @@
 import Logging
 import PromptGateAccess
 import PromptGateCore
+import PromptGateDispatch
 
 /// Walks the configuration YAML section by section, collecting problems (key path + what was expected).
 struct ConfigReader {
@@ -12,19 +13,42 @@ struct ConfigReader {
             "backends", "rules", "presets",
         ]
         guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
-        if let s = section(sections["server"], ["host", "port", "workers", "max_body_bytes"]) {
+        if let s = section(sections["server"], ["host", "port", "workers", "max_body_bytes", "output_dir", "public_url"]) {
+            config.server.outputDir = string(s["output_dir"]) ?? config.server.outputDir
+            config.server.publicURL = url(s["public_url"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             config.server.host = string(s["host"]) ?? config.server.host
             config.server.port = int(s["port"], 0...65535) ?? config.server.port
             config.server.workers = int(s["workers"], 1...1024) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
-        if let s = section(sections["comfyui"], ["base_url", "client_id"]) {
+        if let s = section(sections["comfyui"], ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout"]) {
             config.comfyui.baseURL = url(s["base_url"]) ?? config.comfyui.baseURL
             config.comfyui.clientID = string(s["client_id"]) ?? config.comfyui.clientID
+            config.comfyui.healthInterval = number(s["health_interval"], 0.05...3600) ?? config.comfyui.healthInterval
+            config.comfyui.failureThreshold = int(s["failure_threshold"], 1...100) ?? config.comfyui.failureThreshold
+            config.comfyui.requestTimeout = number(s["request_timeout"], 0.1...3600) ?? config.comfyui.requestTimeout
         }
-        if let s = section(sections["workflow"], ["path", "output_node"]) {
+        if let s = section(sections["workflow"], ["path", "output_node", "bindings"]) {
             config.workflow.path = string(s["path"]) ?? config.workflow.path
             config.workflow.outputNode = string(s["output_node"]) ?? config.workflow.outputNode
+            if let b = section(s["bindings"], Set(WorkflowBinding.Field.allCases.map(\.rawValue))) {
+                for (key, cursor) in b {
+                    guard let field = WorkflowBinding.Field(rawValue: key) else { continue }
+                    let items: [YAMLCursor]
+                    if case .sequence = cursor.node { items = cursor.sequence(problems: &problems) ?? [] } else { items = [cursor] }
+                    var inputs: [WorkflowBinding.Input] = []
+                    for item in items {
+                        guard let text = string(item) else { continue }
+                        let parts = text.split(separator: ".", maxSplits: 1)
+                        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                            problems.append(item.problem("expected 'node id.input name' (e.g. '25.noise_seed'), found '\(text)'"))
+                            continue
+                        }
+                        inputs.append(WorkflowBinding.Input(node: String(parts[0]), input: String(parts[1])))
+                    }
+                    if !inputs.isEmpty { config.workflow.bindings[field] = inputs }
+                }
+            }
         }
         if let s = section(
             sections["queue"],

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PromptGateAccess
 import PromptGateCore
+import PromptGateDispatch
 
 /// `config.yaml`: the shape users of ComfyUI-wrapping services already write (server, comfyui, workflow,
 /// queue, models, default_params, gpu, cache, logging, security) plus what PromptGate adds (backends, rules,
@@ -14,16 +15,30 @@ public struct ServiceConfig: Sendable {
         public var workers = 2
         /// Largest accepted request body (413 above it).
         public var maxBodyBytes = 64 * 1024
+        /// Folder generated images are kept in and served from (`GET /output/{file}`).
+        public var outputDir = "output"
+        /// Base of the image URLs in task results (e.g. `https://images.example.com`); without it the URL is
+        /// built from the request's Host header.
+        public var publicURL: String?
     }
 
     public struct ComfyUI: Sendable {
         public var baseURL = "http://localhost:8188"
         public var clientID = "promptgate"
+        /// Seconds between health checks (`GET /system_stats`) per backend.
+        public var healthInterval = 5.0
+        /// Consecutive failed checks before a backend is marked down.
+        public var failureThreshold = 3
+        /// Limit for one HTTP call to ComfyUI (seconds).
+        public var requestTimeout = 30.0
     }
 
     public struct Workflow: Sendable {
-        public var path = "./flux_workflow_api.json"
+        public static let defaultPath = "./flux_workflow_api.json"
+        public var path = Workflow.defaultPath
         public var outputNode = "SaveImage"
+        /// Explicit field → node inputs, overriding what is inferred from the graph.
+        public var bindings: [WorkflowBinding.Field: [WorkflowBinding.Input]] = [:]
     }
 
     public struct Queue: Sendable {

@@ -45,10 +45,10 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as any PromptGateError {
             var details: JSONValue? = nil
-            var headers: [(name: String, value: String)] = []
+            let headers = error.responseHeaders
             if let requestError = error as? RequestError { details = ["field": .string(requestError.field)] }
-            if let access = error as? AccessError { headers = access.headers }
             if let line = error as? InputLineError { details = ["line": .number(Double(line.line))] }
+            if let blocked = error as? BlockedError { details = blocked.details }
             return ErrorEnvelope.response(
                 status: .init(code: error.httpStatus), code: error.code, message: error.message, details: details, headers: headers)
         } catch is NIOTooManyBytesError {
@@ -57,7 +57,7 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             switch error.status {
             case .notFound:
                 let path = request.uri.path
-                if let methods = routes[path], !methods.contains(request.method) {
+                if let methods = Self.methods(for: path, in: routes), !methods.contains(request.method) {
                     return ErrorEnvelope.response(
                         status: .methodNotAllowed, code: "http.method_not_allowed",
                         message: "\(request.method) is not allowed on \(path); use \(methods.map(\.rawValue).joined(separator: ", "))",
@@ -73,5 +73,17 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             return ErrorEnvelope.response(status: .internalServerError, code: "internal", message: "internal error")
         }
+    }
+
+    /// The methods of the route a path matches (`{name}` matches one segment).
+    static func methods(for path: String, in routes: [String: [HTTPRequest.Method]]) -> [HTTPRequest.Method]? {
+        if let exact = routes[path] { return exact }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (route, methods) in routes where route.contains("{") {
+            let pattern = route.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == segments.count else { continue }
+            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return methods }
+        }
+        return nil
     }
 }

@@ -9,6 +9,7 @@ final class RequestLog: @unchecked Sendable {
     var decision: String?
     var caller: String?
     var prompt: String?
+    var task: String?
 }
 
 /// One structured log line per request (request id, route, status, decision, latency, caller; the prompt
@@ -36,6 +37,7 @@ struct AccessLogMiddleware: RouterMiddleware {
         ]
         if let decision = context.log.decision { metadata["decision"] = "\(decision)" }
         if let caller = context.log.caller { metadata["caller"] = "\(caller)" }
+        if let task = context.log.task ?? context.parameters.get("id") { metadata["task"] = "\(task)" }
         if logPrompts, let prompt = context.log.prompt { metadata["prompt"] = "\(prompt)" }
         context.logger.info("request", metadata: metadata)
         return response

@@ -1,0 +1,48 @@
+import Foundation
+import PromptGateCore
+
+/// Faults ComfySim can inject, for tests of retries, timeouts and failure mapping. Set them with
+/// `ComfySim.setFaults(_:)` in process or `POST /sim/faults` with the JSON keys below.
+public struct SimFaults: Sendable, Equatable {
+    /// Added before every answer (`latency_ms`).
+    public var latency: Duration = .zero
+    /// Every route answers 500 with a text body, like a crashed server behind a proxy (`http_500`).
+    public var http500 = false
+    /// Every request waits an hour before answering, so clients hit their timeouts (`hang`).
+    public var hang = false
+    /// JSON routes answer a body that is not JSON (`malformed_json`).
+    public var malformedJSON = false
+    /// Runs end with `execution_error` instead of success (`execution_error`).
+    public var executionError = false
+
+    public init(latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false, executionError: Bool = false) {
+        self.latency = latency
+        self.http500 = http500
+        self.hang = hang
+        self.malformedJSON = malformedJSON
+        self.executionError = executionError
+    }
+
+    /// Reads the control endpoint's body; keys left out are off.
+    /// - Throws: a message naming the key when a value has the wrong type or a key is unknown.
+    init(json object: [String: JSONValue]) throws(SimFaultsError) {
+        for (key, value) in object {
+            switch (key, value) {
+            case ("latency_ms", .number(let ms)) where ms >= 0: latency = .milliseconds(Int64(ms))
+            case ("http_500", .bool(let on)): http500 = on
+            case ("hang", .bool(let on)): hang = on
+            case ("malformed_json", .bool(let on)): malformedJSON = on
+            case ("execution_error", .bool(let on)): executionError = on
+            case ("latency_ms", _): throw SimFaultsError(message: "latency_ms: expected a non-negative number of milliseconds")
+            case ("http_500", _), ("hang", _), ("malformed_json", _), ("execution_error", _):
+                throw SimFaultsError(message: "\(key): expected true or false")
+            default:
+                throw SimFaultsError(message: "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error)")
+            }
+        }
+    }
+}
+
+struct SimFaultsError: Error {
+    var message: String
+}

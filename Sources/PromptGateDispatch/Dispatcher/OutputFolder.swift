@@ -1,0 +1,58 @@
+import Foundation
+
+/// The folder images fetched from the backends are kept in. Names are minted here (`<task id>_<n>.<ext>`)
+/// and every lookup checks the name against the same narrow alphabet, so a request path can never leave the
+/// folder.
+public struct OutputFolder: Sendable {
+    public let path: String
+
+    /// Creates the folder if it does not exist.
+    public init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    /// The name an output gets: the task id, its index, and the extension of ComfyUI's file (png when odd).
+    static func name(task: String, index: Int, source: String) -> String {
+        let ext = source.split(separator: ".").last.map { $0.lowercased() } ?? ""
+        let safe = !ext.isEmpty && ext.count <= 5 && ext.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } && ext != source.lowercased()
+        return "\(task)_\(index).\(safe ? ext : "png")"
+    }
+
+    /// Whether `name` is one this folder could have minted: letters, digits, `-`, `_`, one `.`; no path.
+    public static func isValidName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.count <= 128, name.first != "." else { return false }
+        return name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        } && name.split(separator: ".", omittingEmptySubsequences: false).count == 2
+    }
+
+    /// Writes a file atomically (blocking: call it off the cooperative pool).
+    func write(_ bytes: [UInt8], name: String) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: path).appendingPathComponent(name), options: .atomic)
+    }
+
+    /// Removes files (a task cancelled while its images were being fetched).
+    func remove(_ names: [String]) {
+        for name in names { try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name)) }
+    }
+
+    /// The full path of a valid name, or nil.
+    public func file(named name: String) -> String? {
+        guard Self.isValidName(name) else { return nil }
+        return (path as NSString).appendingPathComponent(name)
+    }
+
+    /// The content type for a file name, by extension.
+    public static func contentType(for name: String) -> String {
+        switch name.split(separator: ".").last?.lowercased() ?? "" {
+        case "png": "image/png"
+        case "jpg", "jpeg": "image/jpeg"
+        case "webp": "image/webp"
+        case "gif": "image/gif"
+        case "mp4": "video/mp4"
+        case "webm": "video/webm"
+        default: "application/octet-stream"
+        }
+    }
+}

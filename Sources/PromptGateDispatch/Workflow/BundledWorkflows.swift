@@ -1,0 +1,19 @@
+import Foundation
+
+/// The workflows shipped in `workflows/`, embedded at build time so `promptgate serve` has one to bind with
+/// no file at hand. A new file in `workflows/` must be listed here too; a test fails when the two disagree.
+public enum BundledWorkflows {
+    public static let files: [(name: String, data: Data)] = [
+        ("nunchaku-flux.1-dev.api.json", Data(PackageResources.nunchaku_flux_1_dev_api_json)),
+        ("sd15-lora-txt2img.api.json", Data(PackageResources.sd15_lora_txt2img_api_json)),
+    ]
+
+    /// Used when `workflow.path` is left at its default and no such file exists.
+    public static let defaultName = "nunchaku-flux.1-dev.api.json"
+
+    /// A bundled workflow by file name (with or without a folder in front).
+    public static func named(_ path: String) -> (name: String, data: Data)? {
+        let base = (path as NSString).lastPathComponent
+        return files.first { $0.name == base }
+    }
+}

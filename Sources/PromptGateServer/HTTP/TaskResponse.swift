@@ -1,0 +1,88 @@
+import Foundation
+import PromptGateCore
+import PromptGateDispatch
+
+/// The body of `GET /api/v1/task/{id}` (and of `DELETE`): status, queue position, progress, timings, and
+/// the result (images with URL, seed and file name, plus the generation metadata) or the error.
+struct TaskResponse: Encodable {
+    struct Image: Encodable {
+        var url: String
+        var seed: UInt32?
+        var filename: String
+        var node: String
+    }
+
+    struct Metadata: Encodable {
+        var prompt: String
+        var negative_prompt: String
+        var width: Int?
+        var height: Int?
+        var steps: Int?
+        var cfg_scale: Double?
+        var seed: UInt32?
+        var sampler: String?
+        var scheduler: String?
+        var loras: [LoraUsed]
+        var preset: String?
+        var model: String?
+        var backend: String?
+    }
+
+    struct LoraUsed: Encodable {
+        var name: String
+        var file: String
+        var weight: Double
+    }
+
+    struct Result: Encodable {
+        var images: [Image]
+        var metadata: Metadata
+    }
+
+    struct Failure: Encodable {
+        var code: String
+        var message: String
+        var details: JSONValue?
+    }
+
+    var task_id: String
+    var status: String
+    var priority: String
+    var position: Int?
+    var progress: Double?
+    var attempts: Int
+    var created_at: String
+    var started_at: String?
+    var finished_at: String?
+    var result: Result?
+    var error: Failure?
+
+    init(_ view: Dispatcher.TaskView, imageBase: String) {
+        let task = view.task
+        let request = task.request
+        let time = ISO8601DateFormatter()
+        time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        task_id = task.id
+        status = task.status.rawValue
+        priority = task.priority.rawValue
+        position = view.position
+        progress = view.progress.map { ($0 * 100).rounded() / 100 }
+        attempts = task.attempts
+        created_at = time.string(from: task.createdAt)
+        started_at = task.startedAt.map { time.string(from: $0) }
+        finished_at = task.finishedAt.map { time.string(from: $0) }
+        if task.status == .completed {
+            let loras = zip(request.loras, task.loras).map { LoraUsed(name: $0.name, file: $1.file, weight: $1.weight) }
+            result = Result(
+                images: task.images.map { Image(url: "\(imageBase)/output/\($0.file)", seed: $0.seed, filename: $0.file, node: $0.node) },
+                metadata: Metadata(
+                    prompt: request.prompt, negative_prompt: request.negativePrompt, width: request.width, height: request.height,
+                    steps: request.steps, cfg_scale: request.cfgScale, seed: request.seed, sampler: request.sampler,
+                    scheduler: request.scheduler, loras: loras, preset: request.preset, model: task.model, backend: task.backend))
+        }
+        // A queued task carries the reason of its last failed attempt while it waits for a retry.
+        if let reason = task.reason, task.status != .completed {
+            error = Failure(code: reason.code, message: reason.message, details: reason.details)
+        }
+    }
+}
