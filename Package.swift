@@ -118,7 +118,7 @@ let package = Package(
         ),
         .target(
             name: "PromptGateTestSupport",
-            dependencies: ["PromptGateCore"],
+            dependencies: ["PromptGateCore", "ComfySim", .product(name: "Hummingbird", package: "hummingbird")],
             path: "Tests/PromptGateTestSupport"
         ),
         .testTarget(
@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PromptGateServerTests",
-            dependencies: ["PromptGateServer", "PromptGateTestSupport", "ComfySim", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["PromptGateServer", "PromptGateTestSupport", "ComfySim"]
         ),
         .testTarget(
             name: "PromptGateCLITests",

@@ -12,9 +12,13 @@ struct ServeCLITests {
         let process = Process()
         let stdout = Pipe(), stderr = Pipe()
         var port = 0
+        /// The working directory (the default output folder lands here, not in the package).
+        let workdir: URL
 
         init(config: String) throws {
+            workdir = try TestSupport.temporaryDirectory()
             process.executableURL = TestSupport.binary
+            process.currentDirectoryURL = workdir
             process.arguments = ["serve", "--config", config, "--port", "0"]
             process.standardOutput = stdout
             process.standardError = stderr
@@ -43,6 +47,7 @@ struct ServeCLITests {
         func stop() -> (status: Int32, stderr: String) {
             if process.isRunning { process.terminate() }  // SIGTERM
             process.waitUntilExit()
+            try? FileManager.default.removeItem(at: workdir)
             return (process.terminationStatus, String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         }
     }
@@ -98,6 +103,20 @@ struct ServeCLITests {
         let missing = try TestSupport.run(["serve", "--config", "/no/such/config.yaml"], input: "")
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("cannot read the file"))
+        // Workflow problems name workflow.path / workflow.bindings.
+        let ui = folder.appendingPathComponent("ui.json")
+        try #"{"nodes": [], "links": [], "version": 0.4}"#.write(to: ui, atomically: true, encoding: .utf8)
+        for (yaml, expected) in [
+            ("workflow: {path: /no/such/workflow.json}", "workflow.path: cannot read /no/such/workflow.json"),
+            ("workflow: {path: \"\(ui.path)\"}", "Save (API Format)"),
+            ("workflow: {bindings: {seed: \"25.seed\"}}", "workflow.bindings: <bundled>/workflows/nunchaku-flux.1-dev.api.json: seed: node 25 (RandomNoise) has no input 'seed'"),
+            ("workflow: {bindings: {steps: \"17\"}}", "workflow.bindings.steps: expected 'node id.input name'"),
+        ] {
+            try yaml.write(to: config, atomically: true, encoding: .utf8)
+            let result = try TestSupport.run(["serve", "--config", config.path], input: "")
+            #expect(result.status == 2, "\(yaml)")
+            #expect(result.stderr.contains(expected), "\(result.stderr)")
+        }
     }
 
     @Test func exampleConfigDocumentsAValidConfiguration() throws {

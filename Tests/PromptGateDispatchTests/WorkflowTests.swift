@@ -171,3 +171,27 @@ struct WorkflowValidatorTests {
         #expect(problems.count == workflow.nodes.count - 1)
     }
 }
+
+@Suite("Bundled workflows")
+struct BundledWorkflowTests {
+    @Test func everyFileInWorkflowsIsBundledAndBinds() throws {
+        let folder = TestSupport.packageRoot.appendingPathComponent("workflows")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(BundledWorkflows.files.map(\.name).sorted() == files)
+        for (name, data) in BundledWorkflows.files {
+            #expect(FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) == data)
+            _ = try WorkflowBinding(inferringFrom: Workflow(json: data, file: name))
+        }
+        #expect(BundledWorkflows.named("./somewhere/sd15-lora-txt2img.api.json")?.name == "sd15-lora-txt2img.api.json")
+        #expect(BundledWorkflows.named("other.json") == nil)
+    }
+
+    @Test func outputNamesStayInsideTheFolder() throws {
+        let folder = try OutputFolder(path: TestSupport.temporaryDirectory().path)
+        #expect(folder.file(named: "0b4c_0.png") != nil)
+        for bad in ["../x.png", "..", ".png", "a/b.png", "a.b.png", "", "x\u{0}.png", "%2e%2e.png", "x.png/"] {
+            #expect(folder.file(named: bad) == nil, "\(bad)")
+        }
+        #expect(OutputFolder.contentType(for: "a.webp") == "image/webp" && OutputFolder.contentType(for: "a.bin") == "application/octet-stream")
+    }
+}

@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Hummingbird
 @testable import PromptGateServer
+import PromptGateTestSupport
 
 /// A response as the tests see it.
 struct HTTPResult {
@@ -21,11 +22,15 @@ func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, 
     var config = config
     config.server.host = "127.0.0.1"
     config.server.port = 0
+    let output = try TestSupport.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: output) }
+    if config.server.outputDir == ServiceConfig.Server().outputDir { config.server.outputDir = output.path }
     let server = try GateServer(config: config)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let app = server.makeApplication(onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.run() }
+        group.addTask { try await DispatchService(setup: server.dispatch).run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { return }
         do {

@@ -349,7 +349,7 @@ public final class Dispatcher: Sendable {
                 await stopOnBackend(client, promptID: promptID)
                 return .failed(TaskReason(
                     code: "generation_timeout",
-                    message: "the run took longer than queue.generation_timeout (\(Int(settings.generationTimeout.seconds)) s) and was interrupted"))
+                    message: "the run took longer than queue.generation_timeout (\(settings.generationTimeout)) and was interrupted"))
             }
             do {
                 try await Task.sleep(for: min(interval, deadline - ContinuousClock.now))
@@ -486,7 +486,7 @@ public final class Dispatcher: Sendable {
         }
         for id in stale {
             guard let expired = try? store.transition(id: id, to: .expired, { task in
-                task.reason = TaskReason(code: "queue_timeout", message: "waited longer than queue.queue_timeout (\(Int(settings.queueTimeout.seconds)) s) for a backend")
+                task.reason = TaskReason(code: "queue_timeout", message: "waited longer than queue.queue_timeout (\(settings.queueTimeout)) for a backend")
                 task.finishedAt = now
             }) else { continue }
             observer?.taskEnded(expired, ran: nil)

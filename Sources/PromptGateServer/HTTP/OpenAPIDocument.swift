@@ -69,6 +69,46 @@ enum OpenAPIDocument {
                         "trace": ["type": "array", "items": ["type": "object"]],
                     ],
                 ],
+                "Accepted": [
+                    "type": "object", "required": ["task_id", "status", "estimated_time"],
+                    "properties": [
+                        "task_id": ["type": "string", "format": "uuid"], "status": ["type": "string", "enum": ["queued"]],
+                        "estimated_time": ["type": "integer", "description": "seconds until the task is expected to finish"],
+                        "position": ["type": "integer"], "priority": ["type": "string", "enum": ["high", "normal", "low"]],
+                        "warnings": ["type": "array", "items": ["$ref": "#/components/schemas/Warning"]],
+                    ],
+                ],
+                "Task": [
+                    "type": "object", "required": ["task_id", "status"],
+                    "properties": [
+                        "task_id": ["type": "string"],
+                        "status": ["type": "string", "enum": ["queued", "running", "completed", "failed", "cancelled", "expired"]],
+                        "priority": ["type": "string"], "position": ["type": "integer"],
+                        "progress": ["type": "number", "minimum": 0, "maximum": 1, "description": "estimated from the average run time while running"],
+                        "attempts": ["type": "integer"], "created_at": ["type": "string", "format": "date-time"],
+                        "started_at": ["type": "string", "format": "date-time"], "finished_at": ["type": "string", "format": "date-time"],
+                        "result": [
+                            "type": "object",
+                            "properties": [
+                                "images": [
+                                    "type": "array",
+                                    "items": [
+                                        "type": "object",
+                                        "properties": [
+                                            "url": ["type": "string"], "seed": ["type": "integer"], "filename": ["type": "string"],
+                                            "node": ["type": "string"],
+                                        ],
+                                    ],
+                                ],
+                                "metadata": ["type": "object"],
+                            ],
+                        ],
+                        "error": [
+                            "type": "object",
+                            "properties": ["code": ["type": "string"], "message": ["type": "string"], "details": ["type": "object"]],
+                        ],
+                    ],
+                ],
                 "Error": [
                     "type": "object", "required": ["error"],
                     "properties": [
@@ -92,6 +132,43 @@ enum OpenAPIDocument {
                         "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse, "422": errorResponse,
                         "429": errorResponse,
                     ],
+                ]
+            ],
+            "/api/v1/generate": [
+                "post": [
+                    "summary": "Judge, optimize and queue a generation",
+                    "security": [["bearer": []], ["apiKey": []], [:]],
+                    "requestBody": ["required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/GenerationRequest"]]]],
+                    "responses": [
+                        "202": jsonResponse("Queued", "Accepted"),
+                        "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse,
+                        "422": jsonResponse("Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
+                        "429": jsonResponse("Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
+                    ],
+                ]
+            ],
+            "/api/v1/task/{id}": [
+                "parameters": [["name": "id", "in": "path", "required": true, "schema": ["type": "string"]]],
+                "get": [
+                    "summary": "Task status, queue position, progress, result images or error",
+                    "security": [["bearer": []], ["apiKey": []], [:]],
+                    "responses": ["200": jsonResponse("The task", "Task"), "401": errorResponse, "403": errorResponse, "404": errorResponse],
+                ],
+                "delete": [
+                    "summary": "Cancel: a queued task leaves the queue, a running one is interrupted on its backend",
+                    "security": [["bearer": []], ["apiKey": []], [:]],
+                    "responses": [
+                        "200": jsonResponse("The cancelled task", "Task"), "401": errorResponse, "404": errorResponse,
+                        "409": jsonResponse("The task has already ended", "Error"),
+                    ],
+                ],
+            ],
+            "/output/{file}": [
+                "get": [
+                    "summary": "An image a task produced",
+                    "security": [["bearer": []], ["apiKey": []], [:]],
+                    "parameters": [["name": "file", "in": "path", "required": true, "schema": ["type": "string"]]],
+                    "responses": ["200": ["description": "The file, content type from its extension"], "404": errorResponse],
                 ]
             ],
             "/health": ["get": ["summary": "Liveness", "responses": ["200": ["description": "Alive"]]]],

@@ -1,0 +1,309 @@
+import ComfySim
+import Foundation
+import NIOPosix
+import PromptGateCore
+import PromptGateDispatch
+import PromptGateTestSupport
+import Testing
+
+/// A dispatcher over ComfySims on loopback, running for the duration of `body`.
+func withDispatcher(
+    _ sims: [ComfySim], workflow: String = "nunchaku-flux.1-dev.api.json", maxInFlight: Int = 1,
+    waitForBackends: Bool = true, configure: (inout DispatchSettings) -> Void = { _ in },
+    _ body: (Dispatcher, LoopbackSims) async throws -> Void
+) async throws {
+    let output = try TestSupport.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: output) }
+    var settings = DispatchSettings()
+    settings.outputDirectory = output.path
+    settings.healthInterval = .milliseconds(50)
+    settings.retryDelay = .milliseconds(20)
+    settings.pollInterval = .milliseconds(2) ... .milliseconds(20)
+    settings.maxConcurrent = 8
+    configure(&settings)
+    let graph = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/\(workflow)").path)
+    let pool = NIOThreadPool(numberOfThreads: 4)
+    pool.start()
+    try await LoopbackSims.with(sims) { running in
+        let targets = running.urls.enumerated().map { index, url in
+            Dispatcher.Target(
+                backend: .init(name: "sim\(index)", url: url, maxInFlight: maxInFlight),
+                client: ComfyUIClient(transport: CurlTransport(baseURL: url, threadPool: pool), clientID: "test", requestTimeout: .seconds(2)))
+        }
+        let dispatcher = try Dispatcher(
+            settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph), workflowName: workflow,
+            targets: targets, threadPool: pool)
+        let loop = Task { await dispatcher.run() }
+        defer { loop.cancel() }
+        if waitForBackends {
+            let ready = await TestSupport.eventually { dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" } }
+            #expect(ready, "backends were never checked")
+        }
+        try await body(dispatcher, running)
+        loop.cancel()
+        await loop.value
+    }
+    try await pool.shutdownGracefully()
+}
+
+/// A request as the optimizers leave it.
+func request(_ prompt: String = "a red fox in the snow", seed: UInt32 = 7) -> PromptRequest {
+    var request = PromptRequest(prompt: prompt)
+    request.seed = seed
+    request.steps = 20
+    request.cfgScale = 3.5
+    request.sampler = "euler"
+    request.scheduler = "normal"
+    request.width = 1024
+    request.height = 768
+    return request
+}
+
+/// Waits until the task has ended and returns it.
+func finished(_ dispatcher: Dispatcher, _ id: String, timeout: Duration = .seconds(10)) async throws -> GenerationTask {
+    let ended = await TestSupport.eventually(timeout: timeout) { dispatcher.view(id: id)?.task.status.isTerminal == true }
+    let task = try #require(dispatcher.view(id: id)?.task)
+    #expect(ended, "task \(id) is still \(task.status)")
+    return task
+}
+
+@Suite("Dispatcher against ComfySim", .serialized)
+struct DispatcherTests {
+    @Test func generateCompletesWithImagesOnDiskAndTheNunchakuGraphPatched() async throws {
+        try await withDispatcher([ComfySim(runTime: .milliseconds(20))]) { dispatcher, sims in
+            var task = GenerationTask(request: request())
+            task.loras = [.init(file: "Ghibsky_Illustration.safetensors", weight: 0.6), .init(file: "FLUX.1-Turbo-Alpha.safetensors", weight: 1.2)]
+            let submission = try dispatcher.submit(task)
+            #expect(submission.position == 1)
+            #expect(submission.estimatedSeconds == 30)  // nothing measured yet: the initial guess
+            let done = try await finished(dispatcher, task.id)
+            #expect(done.status == .completed)
+            #expect(done.attempts == 1 && done.backend == "sim0" && done.promptID == task.id)
+            let image = try #require(done.images.first)
+            #expect(image.file == "\(task.id)_0.png" && image.seed == 7 && image.node == "9")
+            let path = try #require(dispatcher.output.file(named: image.file))
+            #expect(FileManager.default.contents(atPath: path) == Data(ComfySim.png))
+            #expect(dispatcher.estimator.average(workflow: "nunchaku-flux.1-dev.api.json") < 30)  // measured now
+
+            // What ComfyUI received: the request's values where the binding says, and a two-loader LoRA chain.
+            let graph = try #require(sims.sims[0].received(promptID: task.id))
+            func input(_ node: String, _ name: String) -> JSONValue? {
+                guard case .object(let fields)? = graph[node], case .object(let inputs)? = fields["inputs"] else { return nil }
+                return inputs[name]
+            }
+            #expect(input("6", "text") == "a red fox in the snow")
+            #expect(input("25", "noise_seed") == 7)
+            #expect(input("27", "height") == 768 && input("30", "height") == 768)
+            #expect(input("9", "filename_prefix") == .string("promptgate/\(task.id)"))
+            let loaders = graph.filter { _, node in
+                if case .object(let fields) = node { return fields["class_type"] == "NunchakuFluxLoraLoader" }
+                return false
+            }.keys.sorted { Int($0)! < Int($1)! }
+            #expect(loaders == ["48", "49"])  // the two old loaders (46, 47) replaced, ids above the old maximum
+            #expect(input("48", "lora_name") == "Ghibsky_Illustration.safetensors" && input("48", "lora_strength") == 0.6)
+            #expect(input("48", "model") == ["45", 0] && input("49", "model") == ["48", 0])
+            #expect(input("30", "model") == ["49", 0])  // the consumer reads the end of the chain
+        }
+    }
+
+    @Test func sdWorkflowGetsKSamplerValuesAndALoraLoaderChainWithClip() async throws {
+        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], workflow: "sd15-lora-txt2img.api.json") { dispatcher, sims in
+            var sd = request("a lighthouse at dusk", seed: 99)
+            sd.negativePrompt = "blurry"
+            sd.cfgScale = 7
+            var task = GenerationTask(request: sd)
+            task.loras = [.init(file: "example_lora.safetensors", weight: 0.7)]
+            _ = try dispatcher.submit(task)
+            #expect(try await finished(dispatcher, task.id).status == .completed)
+            let graph = try #require(sims.sims[0].received(promptID: task.id))
+            func input(_ node: String, _ name: String) -> JSONValue? {
+                guard case .object(let fields)? = graph[node], case .object(let inputs)? = fields["inputs"] else { return nil }
+                return inputs[name]
+            }
+            #expect(input("3", "seed") == 99 && input("3", "cfg") == 7 && input("3", "steps") == 20)
+            #expect(input("6", "text") == "a lighthouse at dusk" && input("7", "text") == "blurry")
+            #expect(input("5", "width") == 1024 && input("5", "height") == 768)
+            #expect(input("11", "strength_model") == 0.7 && input("11", "strength_clip") == 0.7)
+            #expect(input("11", "model") == ["4", 0] && input("11", "clip") == ["4", 1])
+            #expect(input("3", "model") == ["11", 0] && input("6", "clip") == ["11", 1] && input("7", "clip") == ["11", 1])
+            #expect(graph["10"] == nil)  // the graph's own LoRA loader replaced
+        }
+    }
+
+    @Test func higherPriorityRunsFirstAndLowIsNotStarved() async throws {
+        try await withDispatcher([ComfySim(runTime: .milliseconds(150))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
+            let first = GenerationTask(request: request("first"))
+            _ = try dispatcher.submit(first)
+            #expect(await TestSupport.eventually { dispatcher.view(id: first.id)?.task.status == .running })
+            let low = GenerationTask(request: request("low"), priority: .low)
+            let normal = GenerationTask(request: request("normal"), priority: .normal)
+            let high = GenerationTask(request: request("high"), priority: .high)
+            for task in [low, normal, high] { _ = try dispatcher.submit(task) }
+            #expect(dispatcher.view(id: high.id)?.position == 1 && dispatcher.view(id: low.id)?.position == 3)
+            for task in [low, normal, high] { #expect(try await finished(dispatcher, task.id).status == .completed) }
+            #expect(sims.sims[0].receivedOrder == [first.id, high.id, normal.id, low.id])
+        }
+        // Aging: a low task that waited two aging intervals ranks before a fresh high one.
+        var queue = TaskQueue(capacity: 10, agingInterval: 30)
+        let start = Date()
+        queue.push(id: "old-low", priority: .low, at: start)
+        queue.push(id: "new-high", priority: .high, at: start.addingTimeInterval(61))
+        #expect(queue.pop(now: start.addingTimeInterval(61))?.id == "old-low")
+    }
+
+    @Test func fullQueueRefusesWithRetryAfterAndWaitingTasksExpire() async throws {
+        // A server without the Nunchaku loader: ineligible, so everything waits.
+        var classes = ComfySim.defaultClasses
+        classes.remove("NunchakuFluxDiTLoader")
+        try await withDispatcher([ComfySim(classes: classes)], configure: { $0.maxQueueSize = 2; $0.queueTimeout = .milliseconds(300) }) { dispatcher, _ in
+            let state = dispatcher.pool.snapshot[0].state
+            #expect(state.label == "ineligible")
+            #expect(state.ineligibleReason?.contains("NunchakuFluxDiTLoader is not installed") == true)
+            let a = GenerationTask(request: request()), b = GenerationTask(request: request())
+            _ = try dispatcher.submit(a)
+            _ = try dispatcher.submit(b)
+            #expect(throws: DispatchError.self) { try dispatcher.submit(GenerationTask(request: request())) }
+            do throws(DispatchError) {
+                _ = try dispatcher.submit(GenerationTask(request: request()))
+                Issue.record("a full queue accepted a task")
+            } catch {
+                #expect(error.code == "queue_full" && error.httpStatus == 429)
+                #expect(error.responseHeaders.first?.name == "Retry-After" && (Int(error.responseHeaders.first?.value ?? "") ?? 0) >= 1)
+            }
+            let expired = try await finished(dispatcher, a.id, timeout: .seconds(5))
+            #expect(expired.status == .expired && expired.reason?.code == "queue_timeout")
+            #expect(try await finished(dispatcher, b.id).status == .expired)
+            _ = try dispatcher.submit(GenerationTask(request: request()))  // room again
+        }
+    }
+
+    @Test func generationTimeoutInterruptsTheRunAndFails() async throws {
+        try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.generationTimeout = .milliseconds(300) }) { dispatcher, sims in
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            let failed = try await finished(dispatcher, task.id)
+            #expect(failed.status == .failed && failed.reason?.code == "generation_timeout")
+            // The sim saw the interrupt: the run ended as interrupted, and the next task runs at once.
+            let next = GenerationTask(request: request("next"))
+            _ = try dispatcher.submit(next)
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { dispatcher.view(id: next.id)?.task.status == .running })
+            _ = sims
+        }
+    }
+
+    @Test func cancelRemovesQueuedTasksAndInterruptsRunningOnes() async throws {
+        try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
+            let running = GenerationTask(request: request("running"))
+            let queued = GenerationTask(request: request("queued"))
+            _ = try dispatcher.submit(running)
+            _ = try dispatcher.submit(queued)
+            #expect(await TestSupport.eventually { dispatcher.view(id: running.id)?.task.status == .running })
+            let cancelledQueued = try await dispatcher.cancel(id: queued.id)
+            #expect(cancelledQueued.status == .cancelled && cancelledQueued.reason?.code == "cancelled")
+            let cancelledRunning = try await dispatcher.cancel(id: running.id)
+            #expect(cancelledRunning.status == .cancelled)
+            #expect(sims.sims[0].receivedOrder == [running.id])  // the queued one never reached ComfyUI
+            // The backend is free again: a new task starts right away instead of waiting 30 s.
+            let next = GenerationTask(request: request("next"))
+            _ = try dispatcher.submit(next)
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { dispatcher.view(id: next.id)?.task.status == .running })
+            await #expect { try await dispatcher.cancel(id: running.id) } throws: { ($0 as? DispatchError)?.code == "task.finished" }
+            await #expect(throws: DispatchError.notFound("nope")) { try await dispatcher.cancel(id: "nope") }
+        }
+    }
+
+    @Test func retryMovesToAnotherBackendWhenOneDiesMidTask() async throws {
+        try await withDispatcher([ComfySim(runTime: .milliseconds(400)), ComfySim(runTime: .milliseconds(400))]) { dispatcher, sims in
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            #expect(await TestSupport.eventually { dispatcher.view(id: task.id)?.task.status == .running })
+            let first = try #require(dispatcher.view(id: task.id)?.task.backend)
+            await sims.stop(first == "sim0" ? 0 : 1)  // the server goes away mid-run
+            let done = try await finished(dispatcher, task.id)
+            #expect(done.status == .completed)
+            #expect(done.attempts == 2 && done.backend != first && done.promptID != task.id)
+        }
+    }
+
+    @Test func retryableFailuresGiveUpAfterMaxRetries() async throws {
+        let sim = ComfySim(runTime: .milliseconds(5))
+        try await withDispatcher([sim], configure: { $0.maxRetries = 2; $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+            sim.setFaults(SimFaults(http500: true))
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            let failed = try await finished(dispatcher, task.id)
+            #expect(failed.status == .failed && failed.attempts == 3)
+            #expect(failed.reason?.code == "comfyui.unavailable")
+            #expect(failed.reason?.message.hasPrefix("gave up after 3 attempts") == true)
+        }
+    }
+
+    @Test func malformedAnswersAndHangsAreRetryable() async throws {
+        let sim = ComfySim(runTime: .milliseconds(5))
+        try await withDispatcher([sim], configure: { $0.maxRetries = 1; $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+            sim.setFaults(SimFaults(malformedJSON: true))
+            let garbled = GenerationTask(request: request())
+            _ = try dispatcher.submit(garbled)
+            #expect(try await finished(dispatcher, garbled.id).reason?.code == "comfyui.unavailable")
+            sim.setFaults(SimFaults(hang: true))  // the client's 2 s request timeout ends each call
+            let hung = GenerationTask(request: request())
+            _ = try dispatcher.submit(hung)
+            let failed = try await finished(dispatcher, hung.id, timeout: .seconds(15))
+            #expect(failed.reason?.code == "comfyui.unavailable" && failed.attempts == 2)
+            sim.setFaults(SimFaults())
+        }
+    }
+
+    @Test func validationFailureAndExecutionErrorAreFinalWithComfyUIsMessage() async throws {
+        let sim = ComfySim(runTime: .milliseconds(5))
+        try await withDispatcher([sim]) { dispatcher, sims in
+            var missing = GenerationTask(request: request())
+            missing.loras = [.init(file: "not-installed.safetensors", weight: 1)]
+            _ = try dispatcher.submit(missing)
+            let rejected = try await finished(dispatcher, missing.id)
+            #expect(rejected.status == .failed && rejected.attempts == 1)  // not retried
+            #expect(rejected.reason?.code == "comfyui.rejected")
+            guard case .object(let nodes)? = rejected.reason?.details else {
+                Issue.record("no node_errors")
+                return
+            }
+            #expect(nodes["48"] != nil)  // the inserted loader is the node ComfyUI blamed
+            #expect("\(nodes)".contains("not-installed.safetensors"))
+
+            sims.sims[0].setFaults(SimFaults(executionError: true))
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            let failed = try await finished(dispatcher, task.id)
+            #expect(failed.status == .failed && failed.reason?.code == "comfyui.execution_error")
+            #expect(failed.reason?.message.contains("CUDA out of memory (simulated)") == true)
+        }
+    }
+
+    @Test func ineligibleBackendGetsNoWorkAndAnEligibleOneDoes() async throws {
+        let broken = ComfySim(models: ["model_path": ["some-other-model"]])
+        try await withDispatcher([broken, ComfySim(runTime: .milliseconds(5))], maxInFlight: 4) { dispatcher, sims in
+            let states = dispatcher.pool.snapshot.map(\.state)
+            #expect(states[0].label == "ineligible" && states[0].ineligibleReason?.contains("svdq-int4-flux.1-dev") == true)
+            #expect(states[1].label == "up")
+            let tasks = (0..<6).map { GenerationTask(request: request("fox \($0)")) }
+            for task in tasks { _ = try dispatcher.submit(task) }
+            for task in tasks { #expect(try await finished(dispatcher, task.id).backend == "sim1") }
+            #expect(sims.sims[0].receivedOrder.isEmpty)
+        }
+    }
+
+    @Test func downBackendComesBackAndIsCheckedAgain() async throws {
+        let sim = ComfySim(runTime: .milliseconds(5))
+        try await withDispatcher([sim]) { dispatcher, _ in
+            sim.setFaults(SimFaults(http500: true))
+            #expect(await TestSupport.eventually { dispatcher.pool.snapshot[0].state.isDown })
+            #expect(dispatcher.pool.snapshot[0].state.lastError?.contains("500") == true)
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(dispatcher.view(id: task.id)?.task.status == .queued)  // a down backend gets no work
+            sim.setFaults(SimFaults())
+            #expect(try await finished(dispatcher, task.id).status == .completed)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import ComfySim
+import Foundation
+import PromptGateAccess
+import PromptGateCore
+@testable import PromptGateServer
+import PromptGateTestSupport
+import Testing
+
+/// A server whose backends are ComfySims on loopback.
+func withGateway(
+    _ sims: [ComfySim] = [ComfySim(runTime: .milliseconds(10))], configure: (inout ServiceConfig) -> Void = { _ in },
+    _ body: (GateServer, URL, LoopbackSims) async throws -> Void
+) async throws {
+    try await LoopbackSims.with(sims) { running in
+        var config = ServiceConfig()
+        config.security.rateLimitEnabled = false
+        config.comfyui.healthInterval = 0.05
+        config.backends = running.urls.enumerated().map { .init(name: "sim\($0.offset)", url: $0.element, maxInFlight: 2) }
+        configure(&config)
+        try await withServer(config) { server, base in
+            let ready = await TestSupport.eventually { server.dispatch.dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" } }
+            #expect(ready)
+            try await body(server, base, running)
+        }
+    }
+}
+
+/// Polls the task until it ends; returns the last answer.
+func awaitTask(_ base: URL, _ id: String, headers: [String: String] = [:]) async throws -> HTTPResult {
+    var last = try await send(base, "GET", "/api/v1/task/\(id)", headers: headers)
+    _ = try await TestSupport.eventually {
+        last = try await send(base, "GET", "/api/v1/task/\(id)", headers: headers)
+        return !["queued", "running"].contains(last.json["status"] as? String ?? "")
+    }
+    return last
+}
+
+@Suite("Generate, task and output routes", .serialized)
+struct GenerateTests {
+    @Test func generateToImageRoundTrip() async throws {
+        try await withGateway { _, base, sims in
+            let accepted = try await send(
+                base, "POST", "/api/v1/generate",
+                body: #"{"prompt": "portrait of a red fox", "seed": 42, "style": "anime", "loras": [{"name": "ghibsky", "weight": 1.0}], "priority": "high"}"#)
+            #expect(accepted.status == 202)
+            let id = try #require(accepted.json["task_id"] as? String)
+            #expect(accepted.json["status"] as? String == "queued")
+            #expect(accepted.json["estimated_time"] as? Int == 30)
+            #expect(accepted.header("Location") == "/api/v1/task/\(id)")
+            let done = try await awaitTask(base, id)
+            #expect(done.json["status"] as? String == "completed")
+            #expect(done.json["progress"] as? Double == 1)
+            let result = try #require(done.json["result"] as? [String: Any])
+            let images = try #require(result["images"] as? [[String: Any]])
+            #expect(images.count == 1)
+            let url = try #require(images.first?["url"] as? String)
+            #expect(url == "\(base.absoluteString)/output/\(id)_0.png")
+            #expect(images.first?["seed"] as? Int == 42 && images.first?["filename"] as? String == "\(id)_0.png")
+            let metadata = try #require(result["metadata"] as? [String: Any])
+            #expect((metadata["prompt"] as? String)?.hasPrefix("portrait of a red fox, anime style") == true)
+            #expect(metadata["model"] as? String == "nunchaku-flux.1-dev" && metadata["preset"] as? String == "default")
+            #expect(metadata["steps"] as? Int == 20 && metadata["cfg_scale"] as? Double == 3.5 && metadata["sampler"] as? String == "euler")
+            let lora = try #require((metadata["loras"] as? [[String: Any]])?.first)
+            #expect(lora["file"] as? String == "Ghibsky_Illustration.safetensors" && lora["weight"] as? Double == 1.2)  // portrait ×1.2
+            #expect((metadata["backend"] as? String)?.hasPrefix("sim") == true)
+            // The image itself, as ComfyUI made it.
+            let image = try await send(base, "GET", "/output/\(id)_0.png")
+            #expect(image.status == 200 && image.header("Content-Type") == "image/png")
+            #expect(image.body == Data(ComfySim.png))
+            // ComfyUI got the optimized prompt.
+            let graph = try #require(sims.sims.compactMap { $0.received(promptID: id) }.first)
+            #expect("\(graph["6"] ?? .null)".contains("portrait of a red fox, anime style"))
+            // Metrics and status saw it.
+            let metrics = try await send(base, "GET", "/metrics").text
+            #expect(metrics.contains(#"promptgate_tasks_ended_total{status="completed"} 1"#))
+            #expect(metrics.contains(#"promptgate_backend_up{backend="sim0"} 1"#))
+            #expect(metrics.contains("promptgate_tasks_wait_seconds_count 1") && metrics.contains("promptgate_tasks_run_seconds_count 1"))
+            #expect(metrics.contains(#"promptgate_queue_depth{priority="low"} 0"#))
+            let status = try await send(base, "GET", "/status")
+            let dispatch = try #require(status.json["dispatch"] as? [String: Any])
+            #expect((dispatch["workflow"] as? String)?.hasSuffix("nunchaku-flux.1-dev.api.json") == true)
+            #expect((dispatch["binding"] as? [String: [String]])?["width"] == ["27.width", "30.width"])
+            let backends = try #require(dispatch["backends"] as? [[String: Any]])
+            #expect(backends.map { $0["state"] as? String } == ["up"])
+        }
+    }
+
+    @Test func blockedPromptIs422WithTheVerdictAndNothingIsQueued() async throws {
+        try await withGateway { server, base, sims in
+            let blocked = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a bloody massacre in the street"}"#)
+            #expect(blocked.status == 422 && blocked.errorCode == "policy.blocked")
+            let details = try #require((blocked.json["error"] as? [String: Any])?["details"] as? [String: Any])
+            #expect(details["decision"] as? String == "block")
+            let reason = try #require((details["reasons"] as? [[String: Any]])?.first)
+            #expect(reason["rule"] as? String != nil || reason["rule_id"] as? String != nil)
+            #expect(sims.sims[0].receivedOrder.isEmpty)
+            #expect(server.dispatch.dispatcher.snapshot.queued.values.reduce(0, +) == 0)
+            let invalid = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox", "priority": "urgent"}"#)
+            #expect(invalid.status == 422 && invalid.errorCode == "request.invalid_value")
+        }
+    }
+
+    @Test func queueFullIs429WithRetryAfter() async throws {
+        var classes = ComfySim.defaultClasses
+        classes.remove("SaveImage")
+        try await withGateway([ComfySim(classes: classes)], configure: { $0.queue.maxQueueSize = 1 }) { _, base, _ in
+            let status = try await send(base, "GET", "/status")
+            let backend = try #require(((status.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]])?.first)
+            #expect(backend["state"] as? String == "ineligible" && (backend["reason"] as? String)?.contains("SaveImage") == true)
+            #expect(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).status == 202)
+            let full = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#)
+            #expect(full.status == 429 && full.errorCode == "queue_full")
+            #expect(Int(full.header("Retry-After") ?? "") ?? 0 >= 1)
+        }
+    }
+
+    @Test func cancelFailureAndUnknownTasks() async throws {
+        let sim = ComfySim(runTime: .seconds(30))
+        try await withGateway([sim]) { _, base, _ in
+            let id = try #require(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).json["task_id"] as? String)
+            #expect(await TestSupport.eventually { (try? await send(base, "GET", "/api/v1/task/\(id)").json["status"] as? String) == "running" })
+            let running = try await send(base, "GET", "/api/v1/task/\(id)")
+            #expect((running.json["progress"] as? Double ?? 1) < 1)
+            let cancelled = try await send(base, "DELETE", "/api/v1/task/\(id)")
+            #expect(cancelled.status == 200 && cancelled.json["status"] as? String == "cancelled")
+            #expect((cancelled.json["error"] as? [String: Any])?["code"] as? String == "cancelled")
+            let again = try await send(base, "DELETE", "/api/v1/task/\(id)")
+            #expect(again.status == 409 && again.errorCode == "task.finished")
+            #expect(try await send(base, "GET", "/api/v1/task/no-such-task").errorCode == "task.not_found")
+            #expect(try await send(base, "PATCH", "/api/v1/task/\(id)").status == 405)
+        }
+    }
+
+    @Test func executionErrorCarriesComfyUIsMessage() async throws {
+        let sim = ComfySim(runTime: .milliseconds(5))
+        sim.setFaults(SimFaults(executionError: true))
+        try await withGateway([sim]) { _, base, _ in
+            let id = try #require(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).json["task_id"] as? String)
+            let failed = try await awaitTask(base, id)
+            #expect(failed.json["status"] as? String == "failed")
+            let error = try #require(failed.json["error"] as? [String: Any])
+            #expect(error["code"] as? String == "comfyui.execution_error")
+            #expect((error["message"] as? String)?.contains("CUDA out of memory") == true)
+            #expect(failed.json["result"] == nil)
+        }
+    }
+
+    @Test(arguments: ["..%2F..%2Fetc%2Fpasswd", "..", ".hidden.png", "a%2Fb.png", "x.png.exe.png", "missing.png"])
+    func outputNamesOutsideTheFolderAre404(_ name: String) async throws {
+        try await withGateway { _, base, _ in
+            let answer = try await send(base, "GET", "/output/\(name)")
+            #expect(answer.status == 404)
+            #expect(answer.errorCode == "output.not_found" || answer.errorCode == "http.not_found")
+        }
+    }
+
+    @Test func tasksBelongToTheKeyThatQueuedThem() async throws {
+        try await withGateway(configure: { config in
+            config.security.enabled = true
+            config.security.apiKeys = [
+                APIKey(name: "shop", secret: "shop-key-123456")!, APIKey(name: "other", secret: "other-key-123456")!,
+                APIKey(name: "ops", secret: "ops-key-1234567", isAdmin: true)!,
+            ]
+        }) { _, base, _ in
+            #expect(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).status == 401)
+            let shop = ["Authorization": "Bearer shop-key-123456"]
+            let id = try #require(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#, headers: shop).json["task_id"] as? String)
+            #expect(try await awaitTask(base, id, headers: shop).json["status"] as? String == "completed")
+            #expect(try await send(base, "GET", "/api/v1/task/\(id)").status == 401)
+            #expect(try await send(base, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "other-key-123456"]).status == 404)
+            #expect(try await send(base, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "ops-key-1234567"]).status == 200)
+            #expect(try await send(base, "GET", "/output/\(id)_0.png").status == 401)
+            #expect(try await send(base, "GET", "/output/\(id)_0.png", headers: shop).status == 200)
+        }
+    }
+}
