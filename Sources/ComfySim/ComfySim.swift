@@ -31,6 +31,11 @@ public final class ComfySim: Sendable {
         var list: [String: Job] = [:]
         var order: [String] = []
         var counter = 0
+        /// Pending ids in `number` order (numbers only grow, so appending keeps the order).
+        var pending: [String] = []
+        var pendingStart = 0
+        /// Output file names, for `/view`.
+        var files: Set<String> = []
         var workerActive = false
         /// Every `/prompt` body's graph by prompt id, refused ones included (tests read them back).
         var received: [String: [String: JSONValue]] = [:]
@@ -160,6 +165,8 @@ public final class ComfySim: Sendable {
             state.counter += 1
             state.list[id] = Job(id: id, number: state.counter, prompt: graph, outputs: outputs)
             state.order.append(id)
+            state.pending.append(id)
+            for output in outputs { state.files.insert(output.1) }
             let start = !state.workerActive
             state.workerActive = true
             return (state.counter, start)
@@ -173,12 +180,20 @@ public final class ComfySim: Sendable {
     private func work() async {
         while true {
             let next = jobs.withLock { state -> String? in
-                guard let job = state.list.values.filter({ $0.state == .pending }).min(by: { $0.number < $1.number }) else {
-                    state.workerActive = false
-                    return nil
+                while state.pendingStart < state.pending.count {
+                    let id = state.pending[state.pendingStart]
+                    state.pendingStart += 1
+                    if state.pendingStart > 1024 {
+                        state.pending.removeFirst(state.pendingStart)
+                        state.pendingStart = 0
+                    }
+                    // Deleted from the queue meanwhile (POST /queue): skip.
+                    guard state.list[id]?.state == .pending else { continue }
+                    state.list[id]?.state = .running
+                    return id
                 }
-                state.list[job.id]?.state = .running
-                return job.id
+                state.workerActive = false
+                return nil
             }
             guard let id = next else { return }
             let deadline = ContinuousClock.now + runTime
@@ -229,7 +244,7 @@ public final class ComfySim: Sendable {
 
     func view(_ request: Request) -> Response {
         let name = request.uri.queryParameters["filename"].map(String.init) ?? ""
-        let known = jobs.withLock { $0.list.values.contains { $0.outputs.contains { $0.filename == name } } }
+        let known = jobs.withLock { $0.files.contains(name) }
         guard known else { return Response(status: .notFound) }
         var headers = HTTPFields()
         headers[.contentType] = "image/png"

@@ -306,4 +306,20 @@ struct DispatcherTests {
             #expect(try await finished(dispatcher, task.id).status == .completed)
         }
     }
+
+    @Test func endedTasksAndTheirImagesGoAfterRetention() async throws {
+        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.taskRetention = .milliseconds(100) }) { dispatcher, _ in
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            let done = try await finished(dispatcher, task.id)
+            let path = try #require(dispatcher.output.file(named: done.images[0].file))
+            #expect(FileManager.default.fileExists(atPath: path))
+            dispatcher.removeOldTasks()
+            #expect(dispatcher.view(id: task.id) != nil)  // not old enough yet
+            try await Task.sleep(for: .milliseconds(150))
+            dispatcher.removeOldTasks()
+            #expect(dispatcher.view(id: task.id) == nil)
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
 }

@@ -8,6 +8,8 @@ public struct DispatchSettings: Sendable {
     public var generationTimeout: Duration = .seconds(300)
     /// How long a task may wait in the queue before it expires.
     public var queueTimeout: Duration = .seconds(3600)
+    /// How long ended tasks (and their images) are kept.
+    public var taskRetention: Duration = .seconds(86400)
     /// Extra attempts after a retryable failure (backend unreachable, 5xx, lost contact).
     public var maxRetries = 3
     /// Wait before a retry is queued again.

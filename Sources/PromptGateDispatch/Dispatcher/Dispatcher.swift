@@ -155,6 +155,7 @@ public final class Dispatcher: Sendable {
             state.queue.remove(id: id)
             state.delayed.remove(id)
             state.queuedSince[id] = nil
+            state.failedOn[id] = nil
         }
         let cancelled: GenerationTask
         do throws(TaskStoreError) {
@@ -211,7 +212,10 @@ public final class Dispatcher: Sendable {
         state.withLock { state -> (String, BackendPool.Backend)? in
             guard state.running.count < settings.maxConcurrent else { return nil }
             let now = Date()
-            for index in state.queue.order(now: now) {
+            // Usually the head of the queue goes; only tasks that failed somewhere may need to look further.
+            guard let head = state.queue.first(now: now) else { return nil }
+            let candidates = state.failedOn[state.queue.entries[head].id] == nil ? [head] : state.queue.order(now: now)
+            for index in candidates {
                 let entry = state.queue.entries[index]
                 guard let backend = pool.acquire(avoiding: state.failedOn[entry.id] ?? []) else {
                     // Nothing has room for a task without history either: stop looking.
@@ -242,7 +246,11 @@ public final class Dispatcher: Sendable {
         let started = ContinuousClock.now
         defer {
             pool.release(backend.name)
-            _ = state.withLock { $0.running.removeValue(forKey: id) }
+            let ended = store.task(id: id)?.status.isTerminal ?? true
+            state.withLock { state in
+                state.running[id] = nil
+                if ended { state.failedOn[id] = nil }
+            }
             wakeup.yield()
         }
         let task: GenerationTask
@@ -481,6 +489,7 @@ public final class Dispatcher: Sendable {
             for id in ids {
                 state.queue.remove(id: id)
                 state.queuedSince[id] = nil
+                state.failedOn[id] = nil
             }
             return ids
         }
@@ -494,10 +503,24 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// Forgets tasks that ended longer than `task_retention` ago and deletes their images.
+    public func removeOldTasks() {
+        let old = store.removeEnded(before: Date().addingTimeInterval(-settings.taskRetention.seconds))
+        guard !old.isEmpty else { return }
+        let files = old.flatMap { $0.images.map(\.file) }
+        output.remove(files)
+        logger.info("removed ended tasks past retention", metadata: ["tasks": "\(old.count)", "files": "\(files.count)"])
+    }
+
     private func expiryLoop() async {
         let step = min(Duration.seconds(1), settings.queueTimeout / 4)
+        var lastSweep = ContinuousClock.now
         while !Task.isCancelled {
             expireWaiting()
+            if ContinuousClock.now - lastSweep > min(.seconds(30), settings.taskRetention / 4) {
+                removeOldTasks()
+                lastSweep = .now
+            }
             try? await Task.sleep(for: step)
         }
     }

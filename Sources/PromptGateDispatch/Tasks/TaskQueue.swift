@@ -5,7 +5,8 @@ import PromptGateCore
 /// before fresh high-priority ones and never starves; bounded in size.
 ///
 /// Rank = level (high 0, normal 1, low 2) − waited / `agingInterval`; the lowest rank goes first, ties by
-/// arrival. The queue is small (`max_queue_size`, 100 by default), so a scan beats a heap here.
+/// arrival. Taking the next task and a position are one linear scan each; aging changes ranks over time,
+/// which a heap keyed at insertion would not follow.
 public struct TaskQueue: Sendable {
     public struct Entry: Sendable, Equatable {
         public let id: String
@@ -40,13 +41,25 @@ public struct TaskQueue: Sendable {
 
     /// Takes the task to run next.
     public mutating func pop(now: Date) -> Entry? {
-        guard let index = order(now: now).first else { return nil }
+        guard let index = first(now: now) else { return nil }
         return entries.remove(at: index)
     }
 
-    /// 1-based position in the order tasks will be served, or nil when not queued.
+    /// The index of the entry served next (one scan, no sort).
+    func first(now: Date) -> Int? {
+        entries.indices.min { before(entries[$0], entries[$1], now: now) }
+    }
+
+    /// 1-based position in the order tasks will be served, or nil when not queued (one scan, no sort).
     public func position(of id: String, now: Date) -> Int? {
-        order(now: now).firstIndex { entries[$0].id == id }.map { $0 + 1 }
+        guard let mine = entries.first(where: { $0.id == id }) else { return nil }
+        return entries.reduce(1) { count, other in before(other, mine, now: now) ? count + 1 : count }
+    }
+
+    /// Whether `a` is served before `b`.
+    func before(_ a: Entry, _ b: Entry, now: Date) -> Bool {
+        let ra = rank(a, now: now), rb = rank(b, now: now)
+        return ra != rb ? ra < rb : a.enqueuedAt < b.enqueuedAt
     }
 
     /// Removes a task (cancelled or expired); false when it was not queued.
@@ -74,9 +87,6 @@ public struct TaskQueue: Sendable {
 
     /// Indices of `entries` in service order.
     func order(now: Date) -> [Int] {
-        entries.indices.sorted { a, b in
-            let ra = rank(entries[a], now: now), rb = rank(entries[b], now: now)
-            return ra != rb ? ra < rb : entries[a].enqueuedAt < entries[b].enqueuedAt
-        }
+        entries.indices.sorted { before(entries[$0], entries[$1], now: now) }
     }
 }

@@ -11,6 +11,8 @@ public protocol TaskStore: Sendable {
     func transition(id: String, to status: TaskStatus, _ update: (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask
     /// Tasks in a status (for recovery and metrics).
     func tasks(in status: TaskStatus) -> [GenerationTask]
+    /// Forgets tasks that ended before `cutoff` (retention); returns them so their files can go too.
+    func removeEnded(before cutoff: Date) -> [GenerationTask]
 }
 
 /// A store operation that cannot be done.
@@ -49,6 +51,14 @@ public final class InMemoryTaskStore: TaskStore {
             return .success(task)
         }
         return try result.get()
+    }
+
+    public func removeEnded(before cutoff: Date) -> [GenerationTask] {
+        state.withLock { tasks in
+            let old = tasks.values.filter { $0.status.isTerminal && ($0.finishedAt ?? $0.createdAt) < cutoff }
+            for task in old { tasks[task.id] = nil }
+            return old
+        }
     }
 
     public func tasks(in status: TaskStatus) -> [GenerationTask] {

@@ -52,7 +52,7 @@ struct ConfigReader {
         }
         if let s = section(
             sections["queue"],
-            ["max_concurrent", "max_queue_size", "priority_levels", "generation_timeout", "queue_timeout", "max_retries", "retry_delay", "timeout"])
+            ["max_concurrent", "max_queue_size", "priority_levels", "generation_timeout", "queue_timeout", "max_retries", "retry_delay", "timeout", "task_retention"])
         {
             config.queue.maxConcurrent = int(s["max_concurrent"], 1...1024) ?? config.queue.maxConcurrent
             config.queue.maxQueueSize = int(s["max_queue_size"], 1...1_000_000) ?? config.queue.maxQueueSize
@@ -62,6 +62,7 @@ struct ConfigReader {
             config.queue.queueTimeout = int(s["queue_timeout"], 1...604_800) ?? config.queue.queueTimeout
             config.queue.maxRetries = int(s["max_retries"], 0...100) ?? config.queue.maxRetries
             config.queue.retryDelay = int(s["retry_delay"], 0...3600) ?? config.queue.retryDelay
+            config.queue.taskRetention = int(s["task_retention"], 1...31_536_000) ?? config.queue.taskRetention
         }
         if let s = section(sections["models"], ["flux_model", "loras"]) {
             config.models = (string(s["flux_model"]), s["loras"]?.strings(problems: &problems) ?? [])

@@ -49,6 +49,8 @@ public struct ServiceConfig: Sendable {
         public var queueTimeout = 3600
         public var maxRetries = 3
         public var retryDelay = 10
+        /// Seconds ended tasks and their images are kept.
+        public var taskRetention = 86400
     }
 
     public struct Backend: Sendable, Equatable {

@@ -40,6 +40,7 @@ public struct DispatchSetup: Sendable {
         settings.queueTimeout = .seconds(queue.queueTimeout)
         settings.maxRetries = queue.maxRetries
         settings.retryDelay = .seconds(queue.retryDelay)
+        settings.taskRetention = .seconds(queue.taskRetention)
         settings.healthInterval = .milliseconds(Int64(config.comfyui.healthInterval * 1000))
         settings.outputDirectory = config.server.outputDir
         settings.outputNode = config.workflow.outputNode
