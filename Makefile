@@ -4,7 +4,7 @@ APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
-.PHONY: deps build run demo test bench bench-http clean
+.PHONY: deps build run demo test bench bench-http bench-dispatch clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -16,9 +16,11 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# The main job on the bundled defaults: the HTTP server on 127.0.0.1:8000 (Ctrl-C stops it); it prints curl
-# commands to try.
+# The main job on the bundled defaults: ComfySim (a ComfyUI stand-in, 2 s per image) on 127.0.0.1:8188 and the
+# HTTP server on 127.0.0.1:8000 in front of it (Ctrl-C stops both); the server prints curl commands to try.
 run: build
+	@$(BIN) comfy-sim --port 8188 --run-seconds 2 & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	$(BIN) serve
 
 # The Unix filter over the example prompts with the default preset (exit 1 = something was blocked).
@@ -41,6 +43,11 @@ bench-http: deps
 	$(SWIFT) build -c release
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk
 	./Benchmarks/bench-http.sh
+
+# Dispatcher overhead (generate round trip vs. straight to ComfySim) and queue throughput to four simulators.
+bench-dispatch: deps
+	$(SWIFT) build -c release
+	.build/release/promptgate bench-dispatch
 
 clean:
 	rm -rf .build

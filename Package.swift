@@ -108,12 +108,14 @@ let package = Package(
             dependencies: [
                 "PromptGateCore",
                 "PromptGateServer",
+                "PromptGateDispatch",
                 "ComfySim",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(

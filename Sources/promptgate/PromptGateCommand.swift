@@ -11,7 +11,7 @@ struct PromptGateCommand: AsyncParsableCommand {
         commandName: "promptgate",
         abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
         version: PromptGateVersion.current,
-        subcommands: [FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self, ComfySimCommand.self]
+        subcommands: [FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, ComfySimCommand.self]
     )
 
     static func main() async {

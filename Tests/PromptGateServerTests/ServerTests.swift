@@ -1,6 +1,7 @@
 import Foundation
 import PromptGateAccess
 import PromptGateCore
+import PromptGateDispatch
 @testable import PromptGateServer
 import PromptGateTestSupport
 import Testing
@@ -252,6 +253,22 @@ struct ServiceConfigTests {
         #expect(config.queue.generationTimeout == 300)
     }
 
+    @Test func dispatcherKeys() throws {
+        let yaml = """
+            server: {output_dir: /var/lib/promptgate/images, public_url: "https://gen.example.com/"}
+            comfyui: {health_interval: 2.5, failure_threshold: 5, request_timeout: 60}
+            workflow: {path: workflows/sd15-lora-txt2img.api.json, bindings: {seed: "3.seed", width: ["5.width", "9.width"]}}
+            queue: {task_retention: 3600}
+            """
+        let config = try ServiceConfig.parse(yaml, file: "config.yaml")
+        #expect(config.server.outputDir == "/var/lib/promptgate/images" && config.server.publicURL == "https://gen.example.com")
+        #expect(config.comfyui.healthInterval == 2.5 && config.comfyui.failureThreshold == 5 && config.comfyui.requestTimeout == 60)
+        #expect(config.workflow.bindings[.seed] == [.init(node: "3", input: "seed")])
+        #expect(config.workflow.bindings[.width]?.map(\.description) == ["5.width", "9.width"])
+        #expect(config.queue.taskRetention == 3600)
+        #expect(try ServiceConfig.parse("server: {public_url: null}\n", file: "c.yaml").server.publicURL == nil)
+    }
+
     @Test(arguments: [
         ("servr: {port: 1}\n", "servr", "unknown key 'servr'"),
         ("server: {port: 70000}\n", "server.port", "from 0 to 65535"),
@@ -267,6 +284,11 @@ struct ServiceConfigTests {
         ("comfyui: {base_url: localhost}\n", "comfyui.base_url", "http:// or https://"),
         ("backends: [{name: a}]\n", "backends[0]", "needs 'name' and 'url'"),
         ("queue: {priority_levels: 5}\n", "queue.priority_levels", "from 1 to 3"),
+        ("queue: {task_retention: 0}\n", "queue.task_retention", "from 1 to"),
+        ("comfyui: {health_interval: 0}\n", "comfyui.health_interval", "from 0.05 to 3600"),
+        ("server: {public_url: example.com}\n", "server.public_url", "http:// or https://"),
+        ("workflow: {bindings: {sed: \"25.noise_seed\"}}\n", "workflow.bindings.sed", "unknown key 'sed'"),
+        ("workflow: {bindings: {seed: [\"25\"]}}\n", "workflow.bindings.seed[0]", "expected 'node id.input name'"),
         ("server: [\n", "", "YAML syntax error"),
     ])
     func errorsNameTheKeyPath(yaml: String, keyPath: String, text: String) {

@@ -16,6 +16,8 @@ public struct DispatchSettings: Sendable {
     public var retryDelay: Duration = .seconds(10)
     /// Health checks (`/system_stats`) per backend.
     public var healthInterval: Duration = .seconds(5)
+    /// Failed checks in a row before a backend is marked down.
+    public var failureThreshold = 3
     /// A low-priority task that waited this long ranks like a fresh normal one (seconds).
     public var agingInterval: Double = 30
     /// Where images fetched from the backends are written (served by `GET /output/{file}`).
@@ -23,8 +25,9 @@ public struct DispatchSettings: Sendable {
     /// `workflow.output_node`: class or node id whose outputs are the task's result; when no node matches,
     /// every saved output is.
     public var outputNode = "SaveImage"
-    /// `/history` polling: the first poll waits `pollInterval.lowerBound`, later ones back off up to the upper bound.
-    public var pollInterval: ClosedRange<Duration> = .milliseconds(5) ... .milliseconds(500)
+    /// `/history` polling: the first look is immediate, the second waits `pollInterval.lowerBound`, later ones back off
+    /// (doubling) up to the upper bound.
+    public var pollInterval: ClosedRange<Duration> = .milliseconds(1) ... .milliseconds(500)
     /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
     public var loraFiles: [String] = []
 

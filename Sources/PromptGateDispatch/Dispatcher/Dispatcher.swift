@@ -94,7 +94,7 @@ public final class Dispatcher: Sendable {
         self.observer = observer
         self.logger = logger
         output = try OutputFolder(path: settings.outputDirectory)
-        pool = BackendPool(backends: targets.map(\.backend))
+        pool = BackendPool(backends: targets.map(\.backend), failureThreshold: settings.failureThreshold)
         clients = Dictionary(targets.map { ($0.backend.name, $0.client) }, uniquingKeysWith: { first, _ in first })
         state = Mutex(State(queue: TaskQueue(capacity: settings.maxQueueSize, agingInterval: settings.agingInterval)))
         (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -346,7 +346,8 @@ public final class Dispatcher: Sendable {
             }
         }
         let deadline = ContinuousClock.now + settings.generationTimeout
-        var interval = settings.pollInterval.lowerBound
+        // The first look is immediate (a cached or instant run is already done), then the interval backs off.
+        var interval = Duration.zero
         var failures = 0
         while true {
             if store.task(id: task.id)?.status != .running {
@@ -360,11 +361,11 @@ public final class Dispatcher: Sendable {
                     message: "the run took longer than queue.generation_timeout (\(settings.generationTimeout)) and was interrupted"))
             }
             do {
-                try await Task.sleep(for: min(interval, deadline - ContinuousClock.now))
+                if interval > .zero { try await Task.sleep(for: min(interval, deadline - ContinuousClock.now)) }
             } catch {
                 return .abandoned  // shutting down
             }
-            interval = min(settings.pollInterval.upperBound, interval * 2)
+            interval = interval == .zero ? settings.pollInterval.lowerBound : min(settings.pollInterval.upperBound, interval * 2)
             let history: ComfyUIHistory?
             do {
                 history = try await client.history(promptID: promptID)

@@ -214,7 +214,7 @@ struct ConfigReader {
     }
 
     private mutating func url(_ cursor: YAMLCursor?) -> String? {
-        guard let cursor, let value = cursor.string(problems: &problems) else { return nil }
+        guard let cursor, !isNull(cursor), let value = cursor.string(problems: &problems) else { return nil }
         guard value.hasPrefix("http://") || value.hasPrefix("https://"), value.count > 8 else {
             problems.append(cursor.problem("expected an http:// or https:// URL, found '\(value)'"))
             return nil

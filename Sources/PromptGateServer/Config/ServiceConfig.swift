@@ -57,6 +57,11 @@ public struct ServiceConfig: Sendable {
         public var name: String
         public var url: String
         public var maxInFlight: Int
+        public init(name: String, url: String, maxInFlight: Int = 1) {
+            self.name = name
+            self.url = url
+            self.maxInFlight = maxInFlight
+        }
     }
 
     public struct Logging: Sendable {

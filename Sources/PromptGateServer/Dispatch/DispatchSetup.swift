@@ -42,6 +42,7 @@ public struct DispatchSetup: Sendable {
         settings.retryDelay = .seconds(queue.retryDelay)
         settings.taskRetention = .seconds(queue.taskRetention)
         settings.healthInterval = .milliseconds(Int64(config.comfyui.healthInterval * 1000))
+        settings.failureThreshold = config.comfyui.failureThreshold
         settings.outputDirectory = config.server.outputDir
         settings.outputNode = config.workflow.outputNode
         var loraFiles = Set(presets.values.flatMap { $0.loras.available.values })
