@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
+import Logging
 import NIOCore
 import PromptGateCore
 import Synchronization
@@ -16,11 +18,12 @@ public final class ComfySim: Sendable {
     public let classes: Set<String>
     public let runTime: Duration
 
-    private struct Job {
+    struct Job {
         var id: String
         var number: Int
         var prompt: [String: JSONValue]
         var outputs: [(node: String, filename: String, subfolder: String)]
+        var clientID: String?
         var state: State = .pending
         var outcome = "execution_success"
         var interruptRequested = false
@@ -43,6 +46,7 @@ public final class ComfySim: Sendable {
 
     private let jobs = Mutex(Jobs())
     private let faultState = Mutex(SimFaults())
+    let events = SimEventHub()
 
     public static let defaultClasses: Set<String> = [
         "KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "RandomNoise", "BasicScheduler", "KSamplerSelect", "BasicGuider",
@@ -94,8 +98,7 @@ public final class ComfySim: Sendable {
         router.add(middleware: FaultMiddleware(sim: self))
         router.post("/prompt") { request, _ in try await self.queuePrompt(request) }
         router.get("/prompt") { _, _ in
-            let remaining = self.jobs.withLock { $0.list.values.filter { $0.state != .done }.count }
-            return Self.json(["exec_info": ["queue_remaining": .number(Double(remaining))]])
+            Self.json(["exec_info": ["queue_remaining": .number(Double(self.queueRemaining))]])
         }
         router.get("/history/{id}") { _, context in self.history(id: context.parameters.get("id") ?? "") }
         router.get("/view") { request, _ in self.view(request) }
@@ -163,7 +166,9 @@ public final class ComfySim: Sendable {
         if outputs.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
         let (number, startWorker) = jobs.withLock { state -> (Int, Bool) in
             state.counter += 1
-            state.list[id] = Job(id: id, number: state.counter, prompt: graph, outputs: outputs)
+            var clientID: String? = nil
+            if case .string(let client)? = object["client_id"] { clientID = client }
+            state.list[id] = Job(id: id, number: state.counter, prompt: graph, outputs: outputs, clientID: clientID)
             state.order.append(id)
             state.pending.append(id)
             for output in outputs { state.files.insert(output.1) }
@@ -195,22 +200,88 @@ public final class ComfySim: Sendable {
                 state.workerActive = false
                 return nil
             }
-            guard let id = next else { return }
-            let deadline = ContinuousClock.now + runTime
-            var interrupted = false
-            while ContinuousClock.now < deadline {
-                if jobs.withLock({ $0.list[id]?.interruptRequested ?? false }) {
-                    interrupted = true
-                    break
-                }
-                try? await Task.sleep(for: min(.milliseconds(5), deadline - ContinuousClock.now))
-            }
-            let failing = faults.executionError
+            guard let id = next, let job = jobs.withLock({ $0.list[id] }) else { return }
+            let outcome = await run(job)
             jobs.withLock { state in
                 state.list[id]?.state = .done
-                state.list[id]?.outcome = interrupted ? "execution_interrupted" : failing ? "execution_error" : "execution_success"
+                state.list[id]?.outcome = outcome
+            }
+            finishEvents(job, outcome: outcome)
+        }
+    }
+
+    /// One run: the events ComfyUI sends while the graph executes (execution_start, execution_cached, then per
+    /// node executing, sampler progress, executed for outputs), spread over `runTime`; an interrupt ends it.
+    private func run(_ job: Job) async -> String {
+        let client = job.clientID
+        let prompt = JSONValue.string(job.id)
+        events.send("execution_start", ["prompt_id": prompt, "timestamp": SimEventHub.timestamp()], to: client)
+        events.send("execution_cached", ["nodes": [], "prompt_id": prompt, "timestamp": SimEventHub.timestamp()], to: client)
+        let sampler = job.prompt.first { _, node in
+            guard case .object(let fields) = node, case .string(let type)? = fields["class_type"] else { return false }
+            return type.hasPrefix("KSampler") || type == "SamplerCustomAdvanced"
+        }?.key
+        var steps = 20
+        for (_, node) in job.prompt {
+            if case .object(let fields) = node, case .object(let inputs)? = fields["inputs"], case .number(let n)? = inputs["steps"] { steps = max(1, Int(n)) }
+        }
+        let start = ContinuousClock.now
+        let deadline = start + runTime
+        for (node, _) in job.prompt.sorted(by: { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }) {
+            events.send("executing", ["node": .string(node), "display_node": .string(node), "prompt_id": prompt], to: client)
+            guard node == sampler else { continue }
+            for step in 1...steps {
+                // The sampler takes the run time; an interrupt is noticed at the next step, as in ComfyUI.
+                let due = start + runTime * (Double(step) / Double(steps))
+                while ContinuousClock.now < due {
+                    if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+                    try? await Task.sleep(for: min(.milliseconds(5), due - ContinuousClock.now))
+                }
+                if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+                events.send("progress", ["value": .number(Double(step)), "max": .number(Double(steps)), "prompt_id": prompt, "node": .string(node)], to: client)
             }
         }
+        while ContinuousClock.now < deadline {
+            if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+            try? await Task.sleep(for: min(.milliseconds(5), deadline - ContinuousClock.now))
+        }
+        if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+        return faults.executionError ? "execution_error" : "execution_success"
+    }
+
+    /// The end of a run: executed per output, then success / error / interrupted, a status broadcast, and
+    /// `executing` with `node: null` last (history is already written by then, as in ComfyUI).
+    private func finishEvents(_ job: Job, outcome: String) {
+        let client = job.clientID
+        let prompt = JSONValue.string(job.id)
+        switch outcome {
+        case "execution_success":
+            for output in job.outputs {
+                events.send(
+                    "executed",
+                    [
+                        "node": .string(output.node), "display_node": .string(output.node), "prompt_id": prompt,
+                        "output": ["images": [["filename": .string(output.filename), "subfolder": .string(output.subfolder), "type": "output"]]],
+                    ], to: client)
+            }
+            events.send(outcome, ["prompt_id": prompt, "timestamp": SimEventHub.timestamp()], to: client)
+        case "execution_error":
+            events.send(outcome, Self.errorData(job), to: client)
+        default:
+            events.send(outcome, ["prompt_id": prompt, "node_id": .null, "node_type": .null, "executed": [], "timestamp": SimEventHub.timestamp()], to: client)
+        }
+        events.send("status", ["status": ["exec_info": ["queue_remaining": .number(Double(queueRemaining))]]], to: nil)
+        events.send("executing", ["node": .null, "prompt_id": prompt], to: client)
+    }
+
+    var queueRemaining: Int { jobs.withLock { $0.list.values.filter { $0.state != .done }.count } }
+
+    static func errorData(_ job: Job) -> JSONValue {
+        [
+            "prompt_id": .string(job.id), "node_id": .string(job.prompt.keys.sorted().first ?? "1"), "node_type": "KSampler",
+            "executed": [], "exception_message": "CUDA out of memory (simulated)", "exception_type": "torch.OutOfMemoryError",
+            "traceback": [], "current_inputs": [:], "current_outputs": [], "timestamp": SimEventHub.timestamp(),
+        ]
     }
 
     func history(id: String) -> Response {
@@ -223,14 +294,7 @@ public final class ComfySim: Sendable {
         }
         let success = job.outcome == "execution_success"
         var last: JSONValue = ["prompt_id": .string(id)]
-        if job.outcome == "execution_error" {
-            let node = job.prompt.keys.sorted().first ?? "1"
-            last = [
-                "prompt_id": .string(id), "node_id": .string(node), "node_type": "KSampler", "executed": [],
-                "exception_message": "CUDA out of memory (simulated)", "exception_type": "torch.OutOfMemoryError",
-                "traceback": [], "current_inputs": [:], "current_outputs": [],
-            ]
-        }
+        if job.outcome == "execution_error" { last = Self.errorData(job) }
         let entry: JSONValue = [
             "prompt": [.number(Double(job.number)), .string(id), .object(job.prompt), [:], []],
             "outputs": .object(outputs),
@@ -315,5 +379,39 @@ public final class ComfySim: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension ComfySim {
+    /// The Hummingbird application: the HTTP routes plus ComfyUI's WebSocket at `/ws?clientId=<id>`, which sends
+    /// `status` (with `sid`) on connect and then the events of every prompt queued with that `client_id`.
+    public func makeApplication(
+        host: String = "127.0.0.1", port: Int, logger: Logger = Logger(label: "comfy-sim"),
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let events = self.events
+        return Application(
+            router: makeRouter(),
+            server: .http1WebSocketUpgrade { head, _, _ in
+                guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
+                let clientID = URLComponents(string: path)?.queryItems?.first { $0.name == "clientId" }?.value
+                    ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+                return .upgrade([:]) { inbound, outbound, _ in
+                    let (id, stream) = events.add(clientID: clientID)
+                    let hello: JSONValue = ["type": "status", "data": ["status": ["exec_info": ["queue_remaining": .number(Double(self.queueRemaining))]], "sid": .string(clientID)]]
+                    try await outbound.write(.text(String(decoding: try JSONEncoder().encode(hello), as: UTF8.self)))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            // The client closing (or going away) ends the socket's stream, which ends the writer.
+                            defer { events.remove(clientID: clientID, id: id) }
+                            for try await _ in inbound {}
+                        }
+                        for await text in stream { try await outbound.write(.text(text)) }
+                        group.cancelAll()
+                    }
+                }
+            },
+            configuration: .init(address: .hostname(host, port: port), serverName: "comfy-sim"),
+            onServerRunning: onServerRunning, logger: logger)
     }
 }

@@ -51,9 +51,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
             var urls: [String] = []
             for sim in sims {
                 let (ports, continuation) = AsyncStream<Int>.makeStream()
-                let app = Application(
-                    router: sim.makeRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                    onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Self.quiet)
+                let app = sim.makeApplication(port: 0, logger: Self.quiet, onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
                 group.addTask { try await app.run() }
                 var iterator = ports.makeAsyncIterator()
                 urls.append("http://127.0.0.1:\(await iterator.next() ?? 0)")

@@ -23,8 +23,8 @@ struct ComfySimCommand: AsyncParsableCommand {
 
     func run() async throws {
         let sim = ComfySim(runTime: .milliseconds(Int64(runSeconds * 1000)))
-        let app = Application(
-            router: sim.makeRouter(), configuration: .init(address: .hostname(host, port: port), serverName: "comfy-sim"),
+        let app = sim.makeApplication(
+            host: host, port: port,
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? 0
                 FileHandle.standardOutput.write(Data("ComfySim listening on http://\(self.host):\(bound)\n".utf8))

@@ -1,10 +1,13 @@
 import ComfySim
 import Foundation
 import Hummingbird
+import HummingbirdWSClient
+import Logging
 import NIOPosix
 import PromptGateCore
 import PromptGateDispatch
 import PromptGateTestSupport
+import Synchronization
 import Testing
 
 /// Runs ComfySim on 127.0.0.1 and an ephemeral port for `body`.
@@ -75,5 +78,71 @@ struct ComfySimTests {
             #expect(history.outcome == "execution_interrupted")
             #expect(history.outputs.isEmpty)
         }
+    }
+}
+
+@Suite("ComfySim WebSocket", .serialized)
+struct ComfySimWebSocketTests {
+    /// The event types a socket with `clientId` receives while `body` runs, until `executing` with node null.
+    func events(_ sim: ComfySim, clientID: String, _ body: @escaping @Sendable (ComfyUIClient) async throws -> Void) async throws -> [(String, JSONValue)] {
+        try await LoopbackSims.with([sim]) { running in
+            let url = running.urls[0]
+            let received = Mutex<[(String, JSONValue)]>([])
+            let pool = NIOThreadPool(numberOfThreads: 2)
+            pool.start()
+            let client = ComfyUIClient(transport: CurlTransport(baseURL: url, threadPool: pool), clientID: clientID)
+            try await WebSocketClient.connect(url: url.replacingOccurrences(of: "http://", with: "ws://") + "/ws?clientId=\(clientID)", logger: Logger(label: "test")) { inbound, _, _ in
+                var sent = false
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message, case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+                        case .string(let type)? = object["type"]
+                    else { continue }
+                    let data = object["data"] ?? .null
+                    received.withLock { $0.append((type, data)) }
+                    if !sent {  // after the greeting
+                        sent = true
+                        try await body(client)
+                    }
+                    if type == "executing", case .object(let fields) = data, fields["node"] == .null { break }
+                }
+            }
+            try await pool.shutdownGracefully()
+            return received.withLock { $0 }
+        }
+    }
+
+    func sdWorkflow() throws -> Workflow {
+        try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
+    }
+
+    @Test func eventsComeInComfyUIsOrder() async throws {
+        let workflow = try sdWorkflow()
+        let id = UUID().uuidString.lowercased()
+        let seen = try await events(ComfySim(runTime: .milliseconds(100)), clientID: "ws-test") { client in
+            try await client.queue(workflow, promptID: id)
+        }
+        let types = seen.map(\.0)
+        #expect(types.first == "status")
+        if case .object(let greeting) = seen[0].1 { #expect(greeting["sid"] == "ws-test") }
+        let run = Array(types.dropFirst())
+        #expect(Array(run.prefix(2)) == ["execution_start", "execution_cached"])
+        #expect(run.filter { $0 == "progress" }.count == 20)  // the KSampler's 20 steps
+        let executed = try #require(run.firstIndex(of: "executed"))
+        let success = try #require(run.firstIndex(of: "execution_success"))
+        #expect(executed < success && run.last == "executing" && run[run.count - 2] == "status")
+        #expect(run.lastIndex(of: "progress")! < executed)
+        if case .object(let output)? = seen.first(where: { $0.0 == "executed" })?.1 { #expect(output["prompt_id"] == .string(id)) }
+    }
+
+    @Test func failedRunsSendExecutionErrorThenExecutingNull() async throws {
+        let sim = ComfySim(runTime: .milliseconds(10))
+        sim.setFaults(SimFaults(executionError: true))
+        let workflow = try sdWorkflow()
+        let seen = try await events(sim, clientID: "ws-fail") { client in
+            try await client.queue(workflow, promptID: UUID().uuidString.lowercased())
+        }
+        let types = seen.map(\.0)
+        #expect(types.contains("execution_error") && !types.contains("execution_success") && !types.contains("executed"))
+        #expect(types.last == "executing")
     }
 }

@@ -9,7 +9,7 @@ import Testing
 /// A dispatcher over ComfySims on loopback, running for the duration of `body`.
 func withDispatcher(
     _ sims: [ComfySim], workflow: String = "nunchaku-flux.1-dev.api.json", maxInFlight: Int = 1,
-    waitForBackends: Bool = true, configure: (inout DispatchSettings) -> Void = { _ in },
+    waitForBackends: Bool = true, websocket: Bool = false, configure: (inout DispatchSettings) -> Void = { _ in },
     _ body: (Dispatcher, LoopbackSims) async throws -> Void
 ) async throws {
     let output = try TestSupport.temporaryDirectory()
@@ -28,7 +28,8 @@ func withDispatcher(
         let targets = running.urls.enumerated().map { index, url in
             Dispatcher.Target(
                 backend: .init(name: "sim\(index)", url: url, maxInFlight: maxInFlight),
-                client: ComfyUIClient(transport: CurlTransport(baseURL: url, threadPool: pool), clientID: "test", requestTimeout: .seconds(2)))
+                client: ComfyUIClient(transport: CurlTransport(baseURL: url, threadPool: pool), clientID: "test-\(index)", requestTimeout: .seconds(2)),
+                events: websocket ? ComfyUIEvents(baseURL: url, clientID: "test-\(index)") : nil)
         }
         let dispatcher = try Dispatcher(
             settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph), workflowName: workflow,
@@ -320,6 +321,26 @@ struct DispatcherTests {
             dispatcher.removeOldTasks()
             #expect(dispatcher.view(id: task.id) == nil)
             #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+
+    @Test func websocketEventsGiveSamplerProgressAndEndTheWaitEarly() async throws {
+        // Slow polling, so only the WebSocket's `executing: null` can make the task finish quickly.
+        try await withDispatcher([ComfySim(runTime: .milliseconds(600))], websocket: true, configure: {
+            $0.pollInterval = .seconds(5) ... .seconds(5)
+        }) { dispatcher, _ in
+            let task = GenerationTask(request: request())  // 20 steps
+            let submitted = ContinuousClock.now
+            _ = try dispatcher.submit(task)
+            var seen: Set<Double> = []
+            while dispatcher.view(id: task.id)?.task.status.isTerminal == false {
+                if let progress = dispatcher.view(id: task.id)?.progress, dispatcher.view(id: task.id)?.task.status == .running { seen.insert(progress) }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(dispatcher.view(id: task.id)?.task.status == .completed)
+            #expect(ContinuousClock.now - submitted < .seconds(3))  // not the 5 s poll
+            // Step fractions from `progress` events (k/20), not only the time-based estimate.
+            #expect(seen.contains { $0 > 0 && ($0 * 20).rounded() == $0 * 20 }, "\(seen.sorted())")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ComfySim
 import Foundation
 import Hummingbird
+import Logging
 
 /// ComfySim servers on 127.0.0.1 and ephemeral ports, for tests that need real ComfyUI-speaking backends.
 /// Each runs in its own task, so a test can stop one mid-run (a backend that dies).
@@ -21,9 +22,7 @@ public final class LoopbackSims: Sendable {
         var servers: [Task<Void, any Error>] = []
         for sim in sims {
             let (ports, continuation) = AsyncStream<Int>.makeStream()
-            let app = Application(
-                router: sim.makeRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
+            let app = sim.makeApplication(port: 0, onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
             servers.append(Task { try await app.run() })
             var iterator = ports.makeAsyncIterator()
             urls.append("http://127.0.0.1:\(await iterator.next() ?? 0)")

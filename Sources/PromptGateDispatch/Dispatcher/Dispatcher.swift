@@ -24,9 +24,12 @@ public final class Dispatcher: Sendable {
     public struct Target: Sendable {
         public var backend: BackendPool.Backend
         public var client: ComfyUIClient
-        public init(backend: BackendPool.Backend, client: ComfyUIClient) {
+        /// The backend's WebSocket (progress, early completion); nil: `/history` polling alone.
+        public var events: ComfyUIEvents?
+        public init(backend: BackendPool.Backend, client: ComfyUIClient, events: ComfyUIEvents? = nil) {
             self.backend = backend
             self.client = client
+            self.events = events
         }
     }
 
@@ -69,6 +72,7 @@ public final class Dispatcher: Sendable {
     public let workflowName: String
     public let output: OutputFolder
     private let clients: [String: ComfyUIClient]
+    private let events: [String: ComfyUIEvents]
     private let threadPool: NIOThreadPool
     private let observer: (any DispatchObserver)?
     private let logger: Logger
@@ -96,6 +100,7 @@ public final class Dispatcher: Sendable {
         output = try OutputFolder(path: settings.outputDirectory)
         pool = BackendPool(backends: targets.map(\.backend), failureThreshold: settings.failureThreshold)
         clients = Dictionary(targets.map { ($0.backend.name, $0.client) }, uniquingKeysWith: { first, _ in first })
+        events = Dictionary(targets.compactMap { target in target.events.map { (target.backend.name, $0) } }, uniquingKeysWith: { first, _ in first })
         state = Mutex(State(queue: TaskQueue(capacity: settings.maxQueueSize, agingInterval: settings.agingInterval)))
         (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -134,6 +139,10 @@ public final class Dispatcher: Sendable {
             let position = state.withLock { $0.queue.position(of: id, now: Date()) }
             return TaskView(task: task, position: position, progress: 0)
         case .running:
+            // The sampler's own progress when the backend's WebSocket reports it, else elapsed / average run time.
+            if let backend = task.backend, let promptID = task.promptID, let reported = events[backend]?.progress(promptID) {
+                return TaskView(task: task, position: nil, progress: min(0.99, reported))
+            }
             let started = state.withLock { $0.running[id] }
             let elapsed = started.map { (ContinuousClock.now - $0).seconds } ?? 0
             let average = estimator.average(workflow: workflowName)
@@ -197,6 +206,7 @@ public final class Dispatcher: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.healthLoop() }
             group.addTask { await self.expiryLoop() }
+            for socket in events.values { group.addTask { await socket.run(logger: self.logger) } }
             wakeup.yield()
             for await _ in wakeups {
                 while let (id, backend) = next() {
@@ -268,7 +278,10 @@ public final class Dispatcher: Sendable {
             return
         }
         guard let client = clients[backend.name], let promptID = task.promptID else { return }
-        let outcome = await attempt(task, promptID: promptID, client: client)
+        let socket = events[backend.name]
+        socket?.watch(promptID)
+        let outcome = await attempt(task, promptID: promptID, client: client, events: socket)
+        socket?.forget(promptID)
         let ran = ContinuousClock.now - started
         switch outcome {
         case .completed(let images):
@@ -333,7 +346,7 @@ public final class Dispatcher: Sendable {
     }
 
     /// One attempt on one backend: queue the patched workflow, poll `/history` until it ends, fetch every output.
-    private func attempt(_ task: GenerationTask, promptID: String, client: ComfyUIClient) async -> Outcome {
+    private func attempt(_ task: GenerationTask, promptID: String, client: ComfyUIClient, events: ComfyUIEvents?) async -> Outcome {
         let patched = WorkflowPatcher.apply(task.request, loras: task.loras, taskID: promptID, to: workflow, binding: binding)
         do {
             try await client.queue(patched, promptID: promptID)
@@ -360,10 +373,15 @@ public final class Dispatcher: Sendable {
                     code: "generation_timeout",
                     message: "the run took longer than queue.generation_timeout (\(settings.generationTimeout)) and was interrupted"))
             }
-            do {
-                if interval > .zero { try await Task.sleep(for: min(interval, deadline - ContinuousClock.now)) }
-            } catch {
-                return .abandoned  // shutting down
+            if interval > .zero {
+                let wait = min(interval, deadline - ContinuousClock.now)
+                // The socket's end-of-run event wakes us early; the timer is the fallback (socket down or late).
+                if let events {
+                    await events.wait(for: promptID, upTo: wait)
+                } else {
+                    try? await Task.sleep(for: wait)
+                }
+                if Task.isCancelled { return .abandoned }  // shutting down
             }
             interval = interval == .zero ? settings.pollInterval.lowerBound : min(settings.pollInterval.upperBound, interval * 2)
             let history: ComfyUIHistory?

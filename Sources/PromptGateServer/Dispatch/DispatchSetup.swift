@@ -56,12 +56,16 @@ public struct DispatchSetup: Sendable {
         let threadPool = NIOThreadPool(numberOfThreads: max(4, min(64, queue.maxConcurrent + 2 * backends.count)))
         threadPool.start()
         let timeout = Duration.milliseconds(Int64(config.comfyui.requestTimeout * 1000))
+        // ComfyUI sends a prompt's events to the socket with the prompt's client_id, and one id must not be shared
+        // by two live sockets: one id per backend and process.
+        let instance = UUID().uuidString.prefix(8).lowercased()
         let targets = backends.map { backend in
-            Dispatcher.Target(
+            let clientID = "\(config.comfyui.clientID)-\(backend.name)-\(instance)"
+            return Dispatcher.Target(
                 backend: backend,
                 client: ComfyUIClient(
-                    transport: CurlTransport(baseURL: backend.url, threadPool: threadPool), clientID: config.comfyui.clientID,
-                    requestTimeout: timeout))
+                    transport: CurlTransport(baseURL: backend.url, threadPool: threadPool), clientID: clientID, requestTimeout: timeout),
+                events: ComfyUIEvents(baseURL: backend.url, clientID: clientID))
         }
         do {
             let dispatcher = try Dispatcher(

@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import PromptGateCore
+import Synchronization
+import HummingbirdWSClient
+
+/// ComfyUI's WebSocket (`/ws?clientId=<id>`) for one backend: sampler progress and the end of our prompts as
+/// they happen, so a finished run is fetched at once instead of at the next poll. `/history` stays the source
+/// of truth (the socket can drop, and `executing` with `node: null` follows failures too); this only wakes the
+/// poll loop early and reports progress. Reconnects by itself.
+public final class ComfyUIEvents: Sendable {
+    /// `ws://host:port/ws?clientId=...` (`wss` for an https backend).
+    public let url: String
+
+    private enum Waiter {
+        case pending
+        case registered(CheckedContinuation<Void, Never>)
+        case cancelled
+    }
+
+    private struct State {
+        /// Prompt ids an attempt is waiting on; events for other ids are ignored (no unbounded memory).
+        var watched: Set<String> = []
+        var finished: Set<String> = []
+        var progress: [String: Double] = [:]
+        var waiters: [String: Set<UUID>] = [:]
+        var tokens: [UUID: Waiter] = [:]
+        var connected = false
+    }
+
+    private let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - baseURL: the backend's HTTP URL.
+    ///   - clientID: the `client_id` our `POST /prompt` calls use (events go to the socket with that id).
+    public init(baseURL: String, clientID: String) {
+        var base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        if base.hasPrefix("https://") { base = "wss://" + base.dropFirst(8) } else if base.hasPrefix("http://") { base = "ws://" + base.dropFirst(7) }
+        let id = clientID.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? clientID
+        url = "\(base)/ws?clientId=\(id)"
+    }
+
+    /// Whether the socket is open now.
+    public var isConnected: Bool { state.withLock { $0.connected } }
+
+    /// Keeps the socket open until cancelled, reconnecting a second after it drops or fails to open.
+    public func run(logger: Logger) async {
+        while !Task.isCancelled {
+            do {
+                try await WebSocketClient.connect(url: url, logger: logger) { inbound, _, _ in
+                    self.state.withLock { $0.connected = true }
+                    for try await message in inbound.messages(maxSize: 1 << 22) {
+                        // Binary frames are previews; only text events matter here.
+                        if case .text(let text) = message { self.handle(text) }
+                    }
+                }
+            } catch {
+                logger.debug("ComfyUI WebSocket failed", metadata: ["url": "\(url)", "error": "\(error)"])
+            }
+            state.withLock { $0.connected = false }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Starts recording events for a prompt (before it is sent).
+    public func watch(_ promptID: String) {
+        _ = state.withLock { $0.watched.insert(promptID) }
+    }
+
+    /// Stops recording events for a prompt and drops what was recorded.
+    public func forget(_ promptID: String) {
+        state.withLock { state in
+            state.watched.remove(promptID)
+            state.finished.remove(promptID)
+            state.progress[promptID] = nil
+        }
+    }
+
+    /// Sampler progress (0...1) of a watched prompt, when an event has reported one.
+    public func progress(_ promptID: String) -> Double? { state.withLock { $0.progress[promptID] } }
+
+    /// Returns when the prompt's run has ended according to the events, or after `timeout`, whichever is first.
+    public func wait(for promptID: String, upTo timeout: Duration) async {
+        let token = UUID()
+        let done = state.withLock { state -> Bool in
+            if state.finished.contains(promptID) { return true }
+            state.tokens[token] = .pending
+            state.waiters[promptID, default: []].insert(token)
+            return false
+        }
+        if done { return }
+        defer {
+            state.withLock { state in
+                state.tokens[token] = nil
+                state.waiters[promptID]?.remove(token)
+                if state.waiters[promptID]?.isEmpty == true { state.waiters[promptID] = nil }
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { await self.signal(promptID, token: token) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func signal(_ promptID: String, token: UUID) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard case .pending? = state.tokens[token], !state.finished.contains(promptID) else { return true }
+                    state.tokens[token] = .registered(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                switch state.tokens[token] {
+                case .registered(let continuation)?:
+                    state.tokens[token] = nil
+                    return continuation
+                case .pending?:
+                    state.tokens[token] = .cancelled
+                    return nil
+                default:
+                    return nil
+                }
+            }
+            continuation?.resume()
+        }
+    }
+
+    /// One text event: `progress` records the sampler's step, `executing` with `node: null` ends the run.
+    func handle(_ text: String) {
+        guard case .object(let message)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+            case .string(let type)? = message["type"], case .object(let data)? = message["data"],
+            case .string(let promptID)? = data["prompt_id"]
+        else { return }
+        switch type {
+        case "progress":
+            guard case .number(let value)? = data["value"], case .number(let max)? = data["max"], max > 0 else { return }
+            state.withLock { state in
+                if state.watched.contains(promptID) { state.progress[promptID] = min(1, value / max) }
+            }
+        case "executing" where data["node"] == .null:
+            let continuations = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                guard state.watched.contains(promptID) else { return [] }
+                state.finished.insert(promptID)
+                var ready: [CheckedContinuation<Void, Never>] = []
+                for token in state.waiters[promptID] ?? [] {
+                    if case .registered(let continuation)? = state.tokens[token] {
+                        state.tokens[token] = nil
+                        ready.append(continuation)
+                    }
+                }
+                return ready
+            }
+            for continuation in continuations { continuation.resume() }
+        default:
+            return
+        }
+    }
+}
