@@ -228,7 +228,7 @@ public final class ComfySim: Sendable {
         let start = ContinuousClock.now
         let deadline = start + runTime
         for (node, _) in job.prompt.sorted(by: { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }) {
-            events.send("executing", ["node": .string(node), "display_node": .string(node), "prompt_id": prompt], to: client)
+            events.sendStep(.executing(node, prompt: job.id), to: client)
             guard node == sampler else { continue }
             for step in 1...steps {
                 // The sampler takes the run time; an interrupt is noticed at the next step, as in ComfyUI.
@@ -238,7 +238,7 @@ public final class ComfySim: Sendable {
                     try? await Task.sleep(for: min(.milliseconds(5), due - ContinuousClock.now))
                 }
                 if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
-                events.send("progress", ["value": .number(Double(step)), "max": .number(Double(steps)), "prompt_id": prompt, "node": .string(node)], to: client)
+                events.sendStep(.progress(step, of: steps, node: node, prompt: job.id), to: client)
             }
         }
         while ContinuousClock.now < deadline {
@@ -271,7 +271,7 @@ public final class ComfySim: Sendable {
             events.send(outcome, ["prompt_id": prompt, "node_id": .null, "node_type": .null, "executed": [], "timestamp": SimEventHub.timestamp()], to: client)
         }
         events.send("status", ["status": ["exec_info": ["queue_remaining": .number(Double(queueRemaining))]]], to: nil)
-        events.send("executing", ["node": .null, "prompt_id": prompt], to: client)
+        events.sendStep(.executing(nil, prompt: job.id), to: client)
     }
 
     var queueRemaining: Int { jobs.withLock { $0.list.values.filter { $0.state != .done }.count } }

@@ -21,16 +21,65 @@ final class SimEventHub: Sendable {
     }
 
     /// Sends `{"type", "data"}` to every socket of `clientID` (nil: to everyone, like ComfyUI's broadcasts).
-    func send(_ type: String, _ data: JSONValue, to clientID: String?) {
-        let message: JSONValue = ["type": .string(type), "data": data]
-        guard let bytes = try? JSONEncoder().encode(message) else { return }
+    /// Nothing is built when nobody listens.
+    func send(_ type: String, _ data: @autoclosure () -> JSONValue, to clientID: String?) {
+        let targets = listeners(clientID)
+        guard !targets.isEmpty, let bytes = try? Self.encoder.encode(["type": .string(type), "data": data()] as JSONValue) else { return }
         let text = String(decoding: bytes, as: UTF8.self)
-        let targets = sockets.withLock { sockets -> [AsyncStream<String>.Continuation] in
+        for target in targets { target.yield(text) }
+    }
+
+    /// `progress` and `executing`, the frequent events, with concrete types (cheaper than a JSONValue tree).
+    func sendStep(_ event: Step, to clientID: String?) {
+        let targets = listeners(clientID)
+        guard !targets.isEmpty, let bytes = try? Self.encoder.encode(event) else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
+        for target in targets { target.yield(text) }
+    }
+
+    struct Step: Encodable {
+        struct Data: Encodable {
+            var value: Int?
+            var max: Int?
+            var node: String?
+            var display_node: String?
+            var prompt_id: String
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encodeIfPresent(value, forKey: .value)
+                try container.encodeIfPresent(max, forKey: .max)
+                try container.encode(node, forKey: .node)  // `executing` ends with an explicit null
+                try container.encodeIfPresent(display_node, forKey: .display_node)
+                try container.encode(prompt_id, forKey: .prompt_id)
+            }
+
+            enum CodingKeys: String, CodingKey { case value, max, node, display_node, prompt_id }
+        }
+
+        var type: String
+        var data: Data
+
+        static func progress(_ value: Int, of max: Int, node: String, prompt: String) -> Step {
+            Step(type: "progress", data: Data(value: value, max: max, node: node, prompt_id: prompt))
+        }
+
+        static func executing(_ node: String?, prompt: String) -> Step {
+            Step(type: "executing", data: Data(node: node, display_node: node, prompt_id: prompt))
+        }
+    }
+
+    /// Whether any socket listens to `clientID`.
+    func hasListeners(_ clientID: String?) -> Bool { !listeners(clientID).isEmpty }
+
+    private func listeners(_ clientID: String?) -> [AsyncStream<String>.Continuation] {
+        sockets.withLock { sockets in
             if let clientID { return Array(sockets[clientID, default: [:]].values) }
             return sockets.values.flatMap { $0.values }
         }
-        for target in targets { target.yield(text) }
     }
+
+    private static let encoder = JSONEncoder()
 
     static func timestamp() -> JSONValue { .number((Date().timeIntervalSince1970 * 1000).rounded()) }
 }

@@ -35,6 +35,9 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     @Option(help: "Client poll interval in milliseconds (both sides).")
     var pollMs = 1.0
 
+    @Flag(inversion: .prefixedNo, help: "Let the dispatcher listen on the simulators' WebSocket (comfyui.websocket); --no-websocket polls /history only.")
+    var websocket = true
+
     func validate() throws {
         guard roundTrips > 0, tasks > 0, backends > 0, clients > 0, pollMs > 0 else {
             throw ValidationError("every count and --poll-ms must be positive")
@@ -91,6 +94,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         config.server.outputDir = output
         config.security.rateLimitEnabled = false
         config.logging.level = .error
+        config.comfyui.websocket = websocket
         config.queue.maxConcurrent = 64
         config.queue.maxQueueSize = tasks + 100
         config.backends = backends.enumerated().map { .init(name: "sim\($0.offset)", url: $0.element, maxInFlight: 16) }

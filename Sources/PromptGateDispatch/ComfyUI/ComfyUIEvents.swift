@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PromptGateCore
 import Synchronization
 import HummingbirdWSClient
 
@@ -133,17 +132,14 @@ public final class ComfyUIEvents: Sendable {
 
     /// One text event: `progress` records the sampler's step, `executing` with `node: null` ends the run.
     func handle(_ text: String) {
-        guard case .object(let message)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-            case .string(let type)? = message["type"], case .object(let data)? = message["data"],
-            case .string(let promptID)? = data["prompt_id"]
-        else { return }
-        switch type {
+        guard let event = try? Self.decoder.decode(Event.self, from: Data(text.utf8)), let promptID = event.data?.promptID else { return }
+        switch event.type {
         case "progress":
-            guard case .number(let value)? = data["value"], case .number(let max)? = data["max"], max > 0 else { return }
+            guard let value = event.data?.value, let max = event.data?.max, max > 0 else { return }
             state.withLock { state in
                 if state.watched.contains(promptID) { state.progress[promptID] = min(1, value / max) }
             }
-        case "executing" where data["node"] == .null:
+        case "executing" where event.data?.nodeIsNull == true:
             let continuations = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 guard state.watched.contains(promptID) else { return [] }
                 state.finished.insert(promptID)
@@ -160,5 +156,32 @@ public final class ComfyUIEvents: Sendable {
         default:
             return
         }
+    }
+
+    private static let decoder = JSONDecoder()
+
+    /// The fields of an event this reads, decoded with concrete types (events arrive by the dozen per run);
+    /// anything else in the message is skipped.
+    struct Event: Decodable {
+        struct Payload: Decodable {
+            var promptID: String?
+            var value: Double?
+            var max: Double?
+            /// `node` present and null: the end of a run.
+            var nodeIsNull: Bool
+
+            enum CodingKeys: String, CodingKey { case promptID = "prompt_id", value, max, node }
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                promptID = try? container.decodeIfPresent(String.self, forKey: .promptID)
+                value = try? container.decodeIfPresent(Double.self, forKey: .value)
+                max = try? container.decodeIfPresent(Double.self, forKey: .max)
+                nodeIsNull = container.contains(.node) && ((try? container.decodeNil(forKey: .node)) ?? false)
+            }
+        }
+
+        var type: String
+        var data: Payload?
     }
 }

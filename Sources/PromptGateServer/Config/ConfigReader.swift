@@ -21,12 +21,13 @@ struct ConfigReader {
             config.server.workers = int(s["workers"], 1...1024) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
-        if let s = section(sections["comfyui"], ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout"]) {
+        if let s = section(sections["comfyui"], ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout", "websocket"]) {
             config.comfyui.baseURL = url(s["base_url"]) ?? config.comfyui.baseURL
             config.comfyui.clientID = string(s["client_id"]) ?? config.comfyui.clientID
             config.comfyui.healthInterval = number(s["health_interval"], 0.05...3600) ?? config.comfyui.healthInterval
             config.comfyui.failureThreshold = int(s["failure_threshold"], 1...100) ?? config.comfyui.failureThreshold
             config.comfyui.requestTimeout = number(s["request_timeout"], 0.1...3600) ?? config.comfyui.requestTimeout
+            config.comfyui.websocket = s["websocket"]?.bool(problems: &problems) ?? config.comfyui.websocket
         }
         if let s = section(sections["workflow"], ["path", "output_node", "bindings"]) {
             config.workflow.path = string(s["path"]) ?? config.workflow.path

@@ -31,6 +31,8 @@ public struct ServiceConfig: Sendable {
         public var failureThreshold = 3
         /// Limit for one HTTP call to ComfyUI (seconds).
         public var requestTimeout = 30.0
+        /// Listen on ComfyUI's WebSocket for progress and early completion (polling `/history` alone when false).
+        public var websocket = true
     }
 
     public struct Workflow: Sendable {

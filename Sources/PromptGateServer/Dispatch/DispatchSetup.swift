@@ -65,7 +65,7 @@ public struct DispatchSetup: Sendable {
                 backend: backend,
                 client: ComfyUIClient(
                     transport: CurlTransport(baseURL: backend.url, threadPool: threadPool), clientID: clientID, requestTimeout: timeout),
-                events: ComfyUIEvents(baseURL: backend.url, clientID: clientID))
+                events: config.comfyui.websocket ? ComfyUIEvents(baseURL: backend.url, clientID: clientID) : nil)
         }
         do {
             let dispatcher = try Dispatcher(
