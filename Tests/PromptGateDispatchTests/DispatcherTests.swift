@@ -132,7 +132,7 @@ struct DispatcherTests {
     }
 
     @Test func higherPriorityRunsFirstAndLowIsNotStarved() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(150))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
+        try await withDispatcher([ComfySim(runTime: .milliseconds(500))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
             let first = GenerationTask(request: request("first"))
             _ = try dispatcher.submit(first)
             #expect(await TestSupport.eventually { dispatcher.view(id: first.id)?.task.status == .running })
@@ -156,7 +156,7 @@ struct DispatcherTests {
         // A server without the Nunchaku loader: ineligible, so everything waits.
         var classes = ComfySim.defaultClasses
         classes.remove("NunchakuFluxDiTLoader")
-        try await withDispatcher([ComfySim(classes: classes)], configure: { $0.maxQueueSize = 2; $0.queueTimeout = .milliseconds(300) }) { dispatcher, _ in
+        try await withDispatcher([ComfySim(classes: classes)], configure: { $0.maxQueueSize = 2; $0.queueTimeout = .milliseconds(1000) }) { dispatcher, _ in
             let state = dispatcher.pool.snapshot[0].state
             #expect(state.label == "ineligible")
             #expect(state.ineligibleReason?.contains("NunchakuFluxDiTLoader is not installed") == true)
@@ -214,7 +214,7 @@ struct DispatcherTests {
     }
 
     @Test func retryMovesToAnotherBackendWhenOneDiesMidTask() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(400)), ComfySim(runTime: .milliseconds(400))]) { dispatcher, sims in
+        try await withDispatcher([ComfySim(runTime: .milliseconds(1500)), ComfySim(runTime: .milliseconds(1500))]) { dispatcher, sims in
             let task = GenerationTask(request: request())
             _ = try dispatcher.submit(task)
             #expect(await TestSupport.eventually { dispatcher.view(id: task.id)?.task.status == .running })
