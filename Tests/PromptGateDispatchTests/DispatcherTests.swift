@@ -33,7 +33,7 @@ func withDispatcher(
         }
         let dispatcher = try Dispatcher(
             settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph), workflowName: workflow,
-            targets: targets, threadPool: pool)
+            targets: targets)
         let loop = Task { await dispatcher.run() }
         defer { loop.cancel() }
         if waitForBackends {

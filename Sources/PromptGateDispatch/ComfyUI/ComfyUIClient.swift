@@ -102,12 +102,31 @@ public struct ComfyUIClient: Sendable {
 
     /// `GET /view` for one output file.
     public func view(_ output: ComfyUIOutput) async throws(ComfyUIError) -> [UInt8] {
+        let response = try await send("GET", Self.viewPath(output))
+        guard response.status == 200 else { throw .retryable("GET /view answered \(response.status)") }
+        return response.body
+    }
+
+    /// `GET /view` for one output file, handing the bytes to `save` on the transport's thread (a blocking
+    /// file write without another thread hop).
+    public func view(_ output: ComfyUIOutput, save: @escaping @Sendable ([UInt8]) throws -> Void) async throws(ComfyUIError) {
+        do {
+            try await transport.send("GET", Self.viewPath(output), timeout: requestTimeout) { response in
+                guard response.status == 200 else { throw ComfyUIError.retryable("GET /view answered \(response.status)") }
+                try save(response.body)
+            }
+        } catch let error as ComfyUIError {
+            throw error
+        } catch {
+            throw .retryable("GET /view: \(error)")
+        }
+    }
+
+    static func viewPath(_ output: ComfyUIOutput) -> String {
         let query = [("filename", output.filename), ("subfolder", output.subfolder), ("type", output.type)]
             .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? "")" }
             .joined(separator: "&")
-        let response = try await send("GET", "/view?\(query)")
-        guard response.status == 200 else { throw .retryable("GET /view answered \(response.status)") }
-        return response.body
+        return "/view?\(query)"
     }
 
     /// `GET /object_info`: every node class the server has, with its inputs (for validating workflows).

@@ -42,8 +42,17 @@ public final class CurlTransport: Sendable {
 
     /// Performs a request off the cooperative pool.
     public func send(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(30)) async throws -> Response {
+        try await send(method, path, body: body, timeout: timeout) { $0 }
+    }
+
+    /// Performs a request off the cooperative pool and hands the response to `then` on the same pool thread,
+    /// for blocking follow-up work (writing a downloaded file) without another hop.
+    public func send<T: Sendable>(
+        _ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(30),
+        then: @escaping @Sendable (Response) throws -> T
+    ) async throws -> T {
         let url = baseURL + path
-        return try await pool.runIfActive { try self.perform(method, url: url, body: body, timeout: timeout) }
+        return try await pool.runIfActive { try then(self.perform(method, url: url, body: body, timeout: timeout)) }
     }
 
     /// The blocking call (runs on the thread pool).

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOPosix
 import PromptGateCore
 import Synchronization
 
@@ -45,6 +44,7 @@ public final class Dispatcher: Sendable {
     /// The answer to a submission.
     public struct Submission: Sendable {
         public var task: GenerationTask
+        /// 1-based place in the queue, as `view` reports it.
         public var position: Int
         /// Seconds until it is expected to finish.
         public var estimatedSeconds: Int
@@ -73,7 +73,6 @@ public final class Dispatcher: Sendable {
     public let output: OutputFolder
     private let clients: [String: ComfyUIClient]
     private let events: [String: ComfyUIEvents]
-    private let threadPool: NIOThreadPool
     private let observer: (any DispatchObserver)?
     private let logger: Logger
     private let state: Mutex<State>
@@ -82,10 +81,9 @@ public final class Dispatcher: Sendable {
 
     /// - Parameters:
     ///   - targets: the backends, in preference order for ties.
-    ///   - threadPool: where blocking file writes run (the transports' pool is a good choice).
     public init(
         settings: DispatchSettings, workflow: Workflow, binding: WorkflowBinding, workflowName: String, targets: [Target],
-        store: any TaskStore = InMemoryTaskStore(), estimator: RunTimeEstimator = RunTimeEstimator(), threadPool: NIOThreadPool,
+        store: any TaskStore = InMemoryTaskStore(), estimator: RunTimeEstimator = RunTimeEstimator(),
         observer: (any DispatchObserver)? = nil, logger: Logger = Logger(label: "promptgate.dispatch")
     ) throws {
         self.settings = settings
@@ -94,7 +92,6 @@ public final class Dispatcher: Sendable {
         self.workflowName = workflowName
         self.store = store
         self.estimator = estimator
-        self.threadPool = threadPool
         self.observer = observer
         self.logger = logger
         output = try OutputFolder(path: settings.outputDirectory)
@@ -111,7 +108,7 @@ public final class Dispatcher: Sendable {
     /// - Throws: `DispatchError` `queue_full` (429, with Retry-After) when `max_queue_size` tasks wait.
     public func submit(_ task: GenerationTask) throws(DispatchError) -> Submission {
         let now = Date()
-        let position: Int = try state.withLock { state throws(DispatchError) -> Int in
+        let (position, running) = try state.withLock { state throws(DispatchError) -> (Int, Int) in
             guard !state.queue.isFull else {
                 let slots = max(1, min(settings.maxConcurrent, pool.availableSlots))
                 let retryAfter = max(1, Int((estimator.average(workflow: workflowName) / Double(slots)).rounded(.up)))
@@ -124,11 +121,13 @@ public final class Dispatcher: Sendable {
             }
             state.queue.push(id: task.id, priority: task.priority, at: now)
             state.queuedSince[task.id] = .now
-            return (state.queue.position(of: task.id, now: now) ?? state.queue.count) + state.running.count
+            return (state.queue.position(of: task.id, now: now) ?? state.queue.count, state.running.count)
         }
         wakeup.yield()
-        let slots = max(1, min(settings.maxConcurrent, max(pool.availableSlots, 1)))
-        return Submission(task: task, position: position, estimatedSeconds: estimator.estimate(workflow: workflowName, position: position, slots: slots))
+        // Runs ahead of it: the queue in front, and what is running now.
+        let slots = max(1, min(settings.maxConcurrent, pool.availableSlots))
+        let estimate = estimator.estimate(workflow: workflowName, position: position + running, slots: slots)
+        return Submission(task: task, position: position, estimatedSeconds: estimate)
     }
 
     /// A task with its queue position and progress, or nil.
@@ -424,9 +423,8 @@ public final class Dispatcher: Sendable {
         for (index, item) in outputs.enumerated() {
             let name = OutputFolder.name(task: task.id, index: index, source: item.filename)
             do {
-                let bytes = try await client.view(item)
                 let folder = output
-                try await threadPool.runIfActive { try folder.write(bytes, name: name) }
+                try await client.view(item) { bytes in try folder.write(bytes, name: name) }
             } catch {
                 output.remove(images.map(\.file))
                 return .retry(TaskReason(code: "comfyui.unavailable", message: "could not fetch output \(item.filename): \(error)"))

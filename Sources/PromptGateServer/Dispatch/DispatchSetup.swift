@@ -70,7 +70,7 @@ public struct DispatchSetup: Sendable {
         do {
             let dispatcher = try Dispatcher(
                 settings: settings, workflow: workflow, binding: binding, workflowName: (source as NSString).lastPathComponent,
-                targets: targets, threadPool: threadPool, observer: observer, logger: logger)
+                targets: targets, observer: observer, logger: logger)
             return DispatchSetup(dispatcher: dispatcher, workflowSource: source, threadPool: threadPool)
         } catch {
             try? threadPool.syncShutdownGracefully()
