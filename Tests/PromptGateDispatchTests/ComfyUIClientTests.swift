@@ -37,6 +37,8 @@ func withFakeComfyUI(_ body: (CurlTransport, Received) async throws -> Void) asy
             json = #"{"done": {"outputs": {"9": {"images": [{"filename": "a_00001_.png", "subfolder": "promptgate", "type": "output"}, {"filename": "a_00002_.png", "subfolder": "promptgate", "type": "output"}]}}, "status": {"status_str": "success", "completed": true, "messages": [["execution_start", {}], ["execution_success", {}]]}}}"#
         case "broken":
             json = #"{"broken": {"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": [["execution_start", {}], ["execution_error", {"node_id": "8", "exception_message": "boom"}]]}}}"#
+        case "mixed":
+            json = #"{"mixed": {"prompt": [1, "mixed", {"3": {"class_type": "KSampler", "inputs": {}}}, {}, ["9"]], "outputs": {"12": {"text": ["a caption"], "gifs": [{"filename": "b_00001_.webp", "subfolder": "", "type": "output", "format": "image/webp"}]}, "13": "odd", "9": {"images": [{"filename": "a_00001_.png", "subfolder": "x", "type": "temp"}], "animated": [false]}}, "status": {"status_str": "success", "completed": true, "messages": [["execution_start", {"prompt_id": "mixed"}], ["execution_success", {"prompt_id": "mixed"}]]}, "meta": {}}}"#
         case "garbage":
             json = "<html>"
         default:
@@ -103,6 +105,11 @@ struct ComfyUIClientTests {
                 Issue.record("garbage must be retryable")
                 return
             }
+            // Other output kinds and shapes (text, gifs, a node value that is not an object) are read or skipped.
+            let mixed = try #require(try await client.history(promptID: "mixed"))
+            #expect(mixed.outcome == "execution_success")
+            #expect(mixed.outputs.map(\.filename) == ["a_00001_.png", "b_00001_.webp"])
+            #expect(mixed.outputs.map(\.type) == ["temp", "output"] && mixed.outputs.map(\.node) == ["9", "12"])
             try await client.interrupt(promptID: "done")
         }
     }

@@ -68,36 +68,93 @@ public struct ComfyUIClient: Sendable {
     /// `GET /history/{id}`: nil while the prompt is queued or running (ComfyUI answers `{}` then).
     public func history(promptID: String) async throws(ComfyUIError) -> ComfyUIHistory? {
         let response = try await send("GET", "/history/\(promptID)")
-        guard response.status == 200, let object = Self.object(response.body) else {
+        // Typed decoding skips the stored graph (the whole workflow, in every entry) instead of building it.
+        guard response.status == 200, let entries = try? Self.decoder.decode([String: HistoryEntry].self, from: Data(response.body)) else {
             throw .retryable("GET /history answered \(response.status) or not JSON")
         }
-        guard case .object(let entry)? = object[promptID] else { return nil }
+        guard let entry = entries[promptID] else { return nil }
         var outcome = "execution_error"
         var failure: JSONValue? = nil
-        if case .object(let status)? = entry["status"], case .array(let messages)? = status["messages"] {
-            for message in messages {
-                guard case .array(let pair) = message, case .string(let event)? = pair.first else { continue }
-                if ["execution_success", "execution_error", "execution_interrupted"].contains(event) { outcome = event }
-                if event == "execution_error", pair.count > 1 { failure = pair[1] }
-            }
+        for message in entry.status?.messages ?? [] {
+            guard let event = message.event else { continue }
+            if ["execution_success", "execution_error", "execution_interrupted"].contains(event) { outcome = event }
+            if event == "execution_error" { failure = message.data }
         }
         var outputs: [ComfyUIOutput] = []
-        if case .object(let nodes)? = entry["outputs"] {
-            for (node, value) in nodes.sorted(by: { Workflow.idOrder($0.key, $1.key) }) {
-                guard case .object(let kinds) = value else { continue }
-                for (_, files) in kinds.sorted(by: { $0.key < $1.key }) {
-                    guard case .array(let list) = files else { continue }
-                    for file in list {
-                        guard case .object(let fields) = file, case .string(let name)? = fields["filename"] else { continue }
-                        var subfolder = "", type = "output"
-                        if case .string(let s)? = fields["subfolder"] { subfolder = s }
-                        if case .string(let t)? = fields["type"] { type = t }
-                        outputs.append(ComfyUIOutput(node: node, filename: name, subfolder: subfolder, type: type))
-                    }
+        for (node, kinds) in (entry.outputs ?? [:]).sorted(by: { Workflow.idOrder($0.key, $1.key) }) {
+            for (_, files) in kinds.lists.sorted(by: { $0.key < $1.key }) {
+                for file in files.compactMap(\.file) {
+                    outputs.append(ComfyUIOutput(node: node, filename: file.filename, subfolder: file.subfolder ?? "", type: file.type ?? "output"))
                 }
             }
         }
         return ComfyUIHistory(outcome: outcome, outputs: outputs, error: failure)
+    }
+
+    private static let decoder = JSONDecoder()
+
+    /// The parts of a `/history` entry the dispatcher reads; unknown keys and shapes are skipped, never fatal
+    /// (node outputs may be `images`, `gifs`, `text`...; only entries with a `filename` are files).
+    struct HistoryEntry: Decodable {
+        struct Status: Decodable {
+            var messages: [Message]?
+        }
+
+        /// `[event, data]`; data is kept only for the terminal events.
+        struct Message: Decodable {
+            var event: String?
+            var data: JSONValue?
+
+            init(from decoder: any Decoder) throws {
+                var pair = try decoder.unkeyedContainer()
+                event = try? pair.decode(String.self)
+                if let event, event.hasPrefix("execution_"), event != "execution_start", event != "execution_cached", !pair.isAtEnd {
+                    data = try? pair.decode(JSONValue.self)
+                }
+            }
+        }
+
+        struct File: Decodable {
+            var filename: String
+            var subfolder: String?
+            var type: String?
+        }
+
+        /// One item of an output list: a file, or something else (text, numbers) that is skipped.
+        struct Item: Decodable {
+            var file: File?
+            init(from decoder: any Decoder) throws { file = try? File(from: decoder) }
+        }
+
+        /// Output kind → items; kinds whose value is not a list are skipped.
+        struct Kinds: Decodable {
+            var lists: [String: [Item]] = [:]
+
+            init(from decoder: any Decoder) throws {
+                guard let container = try? decoder.container(keyedBy: AnyKey.self) else { return }
+                for key in container.allKeys {
+                    if let items = try? container.decode([Item].self, forKey: key) { lists[key.stringValue] = items }
+                }
+            }
+        }
+
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        var status: Status?
+        var outputs: [String: Kinds]?
+
+        enum CodingKeys: String, CodingKey { case status, outputs }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            status = try? container.decodeIfPresent(Status.self, forKey: .status)
+            outputs = try? container.decodeIfPresent([String: Kinds].self, forKey: .outputs)
+        }
     }
 
     /// `GET /view` for one output file.
