@@ -14,13 +14,19 @@ public struct SimFaults: Sendable, Equatable {
     public var malformedJSON = false
     /// Runs end with `execution_error` instead of success (`execution_error`).
     public var executionError = false
+    /// Every HTTP request is answered by closing the connection (`drop_connections`).
+    public var dropConnections = false
 
-    public init(latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false, executionError: Bool = false) {
+    public init(
+        latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false, executionError: Bool = false,
+        dropConnections: Bool = false
+    ) {
         self.latency = latency
         self.http500 = http500
         self.hang = hang
         self.malformedJSON = malformedJSON
         self.executionError = executionError
+        self.dropConnections = dropConnections
     }
 
     /// Reads the control endpoint's body; keys left out are off.
@@ -33,11 +39,12 @@ public struct SimFaults: Sendable, Equatable {
             case ("hang", .bool(let on)): hang = on
             case ("malformed_json", .bool(let on)): malformedJSON = on
             case ("execution_error", .bool(let on)): executionError = on
+            case ("drop_connections", .bool(let on)): dropConnections = on
             case ("latency_ms", _): throw SimFaultsError(message: "latency_ms: expected a non-negative number of milliseconds")
-            case ("http_500", _), ("hang", _), ("malformed_json", _), ("execution_error", _):
+            case ("http_500", _), ("hang", _), ("malformed_json", _), ("execution_error", _), ("drop_connections", _):
                 throw SimFaultsError(message: "\(key): expected true or false")
             default:
-                throw SimFaultsError(message: "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error)")
+                throw SimFaultsError(message: "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error, drop_connections)")
             }
         }
     }

@@ -152,3 +152,49 @@ struct ComfySimWebSocketTests {
         #expect(types.last == "executing")
     }
 }
+
+@Suite("ComfySim faults", .serialized)
+struct ComfySimFaultTests {
+    @Test func controlEndpointSetsFaultsAndRefusesUnknownOnes() async throws {
+        let sim = ComfySim()
+        try await LoopbackSims.with([sim]) { running in
+            let pool = NIOThreadPool(numberOfThreads: 2)
+            pool.start()
+            let transport = CurlTransport(baseURL: running.urls[0], threadPool: pool)
+            let set = try await transport.send("POST", "/sim/faults", body: Array(#"{"latency_ms": 300}"#.utf8))
+            #expect(set.status == 200 && sim.faults.latency == .milliseconds(300))
+            let start = ContinuousClock.now
+            #expect(try await transport.send("GET", "/system_stats").status == 200)
+            #expect(ContinuousClock.now - start >= .milliseconds(300))
+            for (body, message) in [(#"{"bogus": true}"#, "unknown fault 'bogus'"), (#"{"hang": "yes"}"#, "hang: expected true or false"), ("[1]", "JSON object")] {
+                let refused = try await transport.send("POST", "/sim/faults", body: Array(body.utf8))
+                #expect(refused.status == 400 && String(decoding: refused.body, as: UTF8.self).contains(message), "\(body)")
+            }
+            #expect(try await transport.send("POST", "/sim/faults", body: Array("{}".utf8)).status == 200)
+            #expect(sim.faults == SimFaults())
+            try await pool.shutdownGracefully()
+        }
+    }
+
+    @Test func droppedConnectionsAreRetryableAndTheTaskMovesOn() async throws {
+        let flaky = ComfySim(runTime: .milliseconds(5)), steady = ComfySim(runTime: .milliseconds(5))
+        try await withDispatcher([flaky, steady], configure: { $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+            flaky.setFaults(SimFaults(dropConnections: true))
+            let probe = ComfyUIClient(
+                transport: CurlTransport(baseURL: dispatcher.pool.backends[0].url, threadPool: NIOThreadPool.singleton), clientID: "probe")
+            do throws(ComfyUIError) {
+                _ = try await probe.systemStats()
+                Issue.record("a dropped connection answered")
+            } catch {
+                guard case .retryable = error else { Issue.record("\(error)"); return }
+            }
+            let tasks = (0..<4).map { GenerationTask(request: request("fox \($0)")) }
+            for task in tasks { _ = try dispatcher.submit(task) }
+            for task in tasks {
+                let done = try await finished(dispatcher, task.id)
+                #expect(done.status == .completed && done.backend == "sim1")
+            }
+        }
+    }
+}
+
