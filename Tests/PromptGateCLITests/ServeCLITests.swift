@@ -15,11 +15,16 @@ struct ServeCLITests {
         /// The working directory (the default output folder lands here, not in the package).
         let workdir: URL
 
-        init(config: String) throws {
+        convenience init(config: String) throws {
+            try self.init(arguments: ["serve", "--config", config, "--port", "0"])
+        }
+
+        /// Starts the binary and waits for its "listening on http://127.0.0.1:<port>" banner (serve, comfy-sim).
+        init(arguments: [String]) throws {
             workdir = try TestSupport.temporaryDirectory()
             process.executableURL = TestSupport.binary
             process.currentDirectoryURL = workdir
-            process.arguments = ["serve", "--config", config, "--port", "0"]
+            process.arguments = arguments
             process.standardOutput = stdout
             process.standardError = stderr
             try process.run()
@@ -36,12 +41,17 @@ struct ServeCLITests {
             }
         }
 
-        func post(_ body: String) async throws -> [String: Any] {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/moderate")!)
+        func post(_ body: String, to path: String = "/api/v1/moderate") async throws -> [String: Any] {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
             request.httpMethod = "POST"
             request.httpBody = Data(body.utf8)
             let (data, _) = try await URLSession.shared.data(for: request)
             return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        }
+
+        func get(_ path: String) async throws -> (status: Int, body: Data) {
+            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
         }
 
         func stop() -> (status: Int32, stderr: String) {
@@ -124,5 +134,40 @@ struct ServeCLITests {
         let server = try Server(config: example.path)
         #expect(server.port > 0)
         #expect(server.stop().status == 0)
+    }
+
+    @Test func generateRoundTripThroughTheBinaries() async throws {
+        let sim = try Server(arguments: ["comfy-sim", "--port", "0", "--run-seconds", "0.2"])
+        defer { _ = sim.stop() }
+        #expect(sim.port > 0)
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.yaml")
+        try """
+            comfyui: {base_url: "http://127.0.0.1:\(sim.port)", health_interval: 0.1}
+            workflow: {path: workflows/sd15-lora-txt2img.api.json}
+            logging: {level: info}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let server = try Server(config: config.path)
+        #expect(server.port > 0)
+        var id = ""
+        for _ in 0..<100 where id.isEmpty {  // until the backend has been checked
+            id = try await server.post(#"{"prompt": "a lighthouse at dusk", "seed": 5}"#, to: "/api/v1/generate")["task_id"] as? String ?? ""
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var task: [String: Any] = [:]
+        for _ in 0..<200 {
+            task = (try JSONSerialization.jsonObject(with: try await server.get("/api/v1/task/\(id)").body) as? [String: Any]) ?? [:]
+            if task["status"] as? String == "completed" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(task["status"] as? String == "completed", "\(task)")
+        let image = try #require(((task["result"] as? [String: Any])?["images"] as? [[String: Any]])?.first?["filename"] as? String)
+        let png = try await server.get("/output/\(image)")
+        #expect(png.status == 200 && png.body.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+        let (status, log) = server.stop()
+        #expect(status == 0)  // SIGTERM with the dispatcher running
+        #expect(log.contains("backend ready"))
+        #expect(log.contains(#""route":"/api/v1/generate""#) && log.contains("task completed"))
     }
 }
