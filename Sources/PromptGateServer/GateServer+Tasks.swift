@@ -12,7 +12,9 @@ extension GateServer {
     func generate(_ request: Request, context: GateRequestContext) async throws -> Response {
         let (prompt, includeTrace) = try await screen(request, context: context)
         if prompt.verdict.isBlocked {
-            throw BlockedError(verdict: ModerationResponse(context: prompt, includeTrace: includeTrace))
+            throw BlockedError(
+                verdict: ModerationResponse(context: prompt, includeTrace: includeTrace),
+                responseHeaders: prompt.rateLimit.map { [("RateLimit-Policy", $0.policyHeader), ("RateLimit", $0.stateHeader)] } ?? [])
         }
         let preset = holder.current.presets[prompt.request.preset ?? config.defaultPreset]
         var task = GenerationTask(request: prompt.request, priority: prompt.request.priority ?? .normal)
@@ -124,6 +126,8 @@ extension GateServer {
 /// A prompt the policy blocked on `/generate`: 422 with the verdict (reasons, spans) in `details`.
 struct BlockedError: PromptGateError {
     var verdict: ModerationResponse
+    /// The caller's rate-limit state, as on every answer.
+    var responseHeaders: [(name: String, value: String)]
     var code: String { "policy.blocked" }
     var httpStatus: Int { 422 }
     var message: String {

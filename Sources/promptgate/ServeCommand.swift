@@ -9,7 +9,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the HTTP API (generate, task, moderate, output, health, status, metrics, openapi) and the dispatcher.",
-        discussion: "Without --config every setting has its default: 127.0.0.1:8000, bundled rules and presets, no auth. SIGHUP reloads rules and presets; SIGTERM/SIGINT stop gracefully."
+        discussion: "Without --config every setting has its default: 127.0.0.1:8000, bundled rules, presets and workflow (Nunchaku FLUX.1-dev), ComfyUI at http://localhost:8188 (try `promptgate comfy-sim`), no auth. SIGHUP reloads rules and presets; SIGTERM/SIGINT stop gracefully."
     )
 
     @Option(help: ArgumentHelp("Configuration file (see config.example.yaml).", valueName: "path"))

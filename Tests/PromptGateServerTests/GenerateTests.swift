@@ -86,9 +86,10 @@ struct GenerateTests {
     }
 
     @Test func blockedPromptIs422WithTheVerdictAndNothingIsQueued() async throws {
-        try await withGateway { server, base, sims in
+        try await withGateway(configure: { $0.security.rateLimitEnabled = true }) { server, base, sims in
             let blocked = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a bloody massacre in the street"}"#)
             #expect(blocked.status == 422 && blocked.errorCode == "policy.blocked")
+            #expect(blocked.header("RateLimit")?.hasPrefix(#""default";r="#) == true)  // as on every answer
             let details = try #require((blocked.json["error"] as? [String: Any])?["details"] as? [String: Any])
             #expect(details["decision"] as? String == "block")
             let reason = try #require((details["reasons"] as? [[String: Any]])?.first)
