@@ -81,6 +81,16 @@ public final class ComfySim: Sendable {
         0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 
+    /// Forgets every prompt, queued, running and finished, as a restarted ComfyUI does (history lives in memory).
+    public func restart() {
+        jobs.withLock { state in
+            for id in state.list.keys { state.list[id]?.interruptRequested = true }
+            state.list = [:]
+            state.pending = []
+            state.pendingStart = 0
+        }
+    }
+
     /// Changes the injected faults (see `SimFaults`).
     public func setFaults(_ faults: SimFaults) { faultState.withLock { $0 = faults } }
 
@@ -202,11 +212,12 @@ public final class ComfySim: Sendable {
             }
             guard let id = next, let job = jobs.withLock({ $0.list[id] }) else { return }
             let outcome = await run(job)
-            jobs.withLock { state in
+            let known = jobs.withLock { state -> Bool in
                 state.list[id]?.state = .done
                 state.list[id]?.outcome = outcome
+                return state.list[id] != nil
             }
-            finishEvents(job, outcome: outcome)
+            if known { finishEvents(job, outcome: outcome) }  // a restart forgot it: nothing more is said
         }
     }
 
@@ -234,20 +245,23 @@ public final class ComfySim: Sendable {
                 // The sampler takes the run time; an interrupt is noticed at the next step, as in ComfyUI.
                 let due = start + runTime * (Double(step) / Double(steps))
                 while ContinuousClock.now < due {
-                    if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+                    if stopped(job.id) { return "execution_interrupted" }
                     try? await Task.sleep(for: min(.milliseconds(5), due - ContinuousClock.now))
                 }
-                if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+                if stopped(job.id) { return "execution_interrupted" }
                 events.sendStep(.progress(step, of: steps, node: node, prompt: job.id), to: client)
             }
         }
         while ContinuousClock.now < deadline {
-            if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+            if stopped(job.id) { return "execution_interrupted" }
             try? await Task.sleep(for: min(.milliseconds(5), deadline - ContinuousClock.now))
         }
-        if jobs.withLock({ $0.list[job.id]?.interruptRequested ?? false }) { return "execution_interrupted" }
+        if stopped(job.id) { return "execution_interrupted" }
         return faults.executionError ? "execution_error" : "execution_success"
     }
+
+    /// Interrupted, or forgotten by a restart.
+    private func stopped(_ id: String) -> Bool { jobs.withLock { $0.list[id]?.interruptRequested ?? true } }
 
     /// The end of a run: executed per output, then success / error / interrupted, a status broadcast, and
     /// `executing` with `node: null` last (history is already written by then, as in ComfyUI).

@@ -344,3 +344,19 @@ struct DispatcherTests {
         }
     }
 }
+
+@Suite("Dispatcher recovery", .serialized)
+struct DispatcherRecoveryTests {
+    @Test func aPromptTheBackendForgotIsRetried() async throws {
+        let sim = ComfySim(runTime: .seconds(2))
+        try await withDispatcher([sim], configure: { $0.presenceInterval = .milliseconds(200) }) { dispatcher, _ in
+            let task = GenerationTask(request: request())
+            _ = try dispatcher.submit(task)
+            #expect(await TestSupport.eventually { dispatcher.view(id: task.id)?.task.status == .running })
+            try await Task.sleep(for: .milliseconds(100))
+            sim.restart()  // ComfyUI restarted: /history says {} for ever, /queue does not list the prompt
+            let done = try await finished(dispatcher, task.id, timeout: .seconds(15))
+            #expect(done.status == .completed && done.attempts == 2)
+        }
+    }
+}

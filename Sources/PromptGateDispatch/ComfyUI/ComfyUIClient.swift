@@ -210,6 +210,29 @@ public struct ComfyUIClient: Sendable {
         guard response.status == 200 else { throw .retryable("POST /interrupt answered \(response.status)") }
     }
 
+    /// `GET /queue`: the prompt ids running and waiting on the server (each item's graph is skipped).
+    public func queued() async throws(ComfyUIError) -> Set<String> {
+        let response = try await send("GET", "/queue")
+        guard response.status == 200, let queue = try? Self.decoder.decode(QueueState.self, from: Data(response.body)) else {
+            throw .retryable("GET /queue answered \(response.status) or not JSON")
+        }
+        return Set((queue.queue_running ?? []).compactMap(\.id) + (queue.queue_pending ?? []).compactMap(\.id))
+    }
+
+    /// `{"queue_running": [item], "queue_pending": [item]}`, item = `[number, prompt_id, graph, extra, outputs]`.
+    struct QueueState: Decodable {
+        struct Item: Decodable {
+            var id: String?
+            init(from decoder: any Decoder) throws {
+                var fields = try decoder.unkeyedContainer()
+                _ = try? fields.decode(Double.self)
+                id = try? fields.decode(String.self)
+            }
+        }
+        var queue_running: [Item]?
+        var queue_pending: [Item]?
+    }
+
     /// `POST /queue` deleting a prompt that is still pending there (a running one needs `interrupt`).
     public func deleteQueued(promptID: String) async throws(ComfyUIError) {
         let response = try await send("POST", "/queue", body: ["delete": [.string(promptID)]])

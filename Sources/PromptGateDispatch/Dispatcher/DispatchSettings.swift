@@ -28,6 +28,9 @@ public struct DispatchSettings: Sendable {
     /// `/history` polling: the first look is immediate, the second waits `pollInterval.lowerBound`, later ones back off
     /// (doubling) up to the upper bound.
     public var pollInterval: ClosedRange<Duration> = .milliseconds(1) ... .milliseconds(500)
+    /// How often a running prompt is looked for in the server's `/queue` while `/history` has nothing for it
+    /// (a restarted ComfyUI forgets its queue; the task is then retried).
+    public var presenceInterval: Duration = .seconds(2)
     /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
     public var loraFiles: [String] = []
 

@@ -361,6 +361,7 @@ public final class Dispatcher: Sendable {
         // The first look is immediate (a cached or instant run is already done), then the interval backs off.
         var interval = Duration.zero
         var failures = 0
+        var lastSeen = ContinuousClock.now
         while true {
             if store.task(id: task.id)?.status != .running {
                 await stopOnBackend(client, promptID: promptID)
@@ -393,7 +394,20 @@ public final class Dispatcher: Sendable {
                 if failures >= 3 { return .retry(TaskReason(code: "comfyui.unavailable", message: "lost contact while the run was in progress: \(error)")) }
                 continue
             }
-            guard let history else { continue }
+            guard let history else {
+                // `/history` says `{}` both for "not yet" and "never heard of it" (a restarted server forgets
+                // everything): every few seconds, make sure the server still holds the prompt.
+                if ContinuousClock.now - lastSeen >= settings.presenceInterval {
+                    switch await presence(promptID, client: client) {
+                    case .present: lastSeen = .now
+                    case .finished: interval = .zero  // look at the history again at once
+                    case .unknown: break  // the server did not answer; the failure count above handles that
+                    case .lost:
+                        return .retry(TaskReason(code: "comfyui.lost", message: "the backend no longer knows the prompt (restarted or cleared its queue)"))
+                    }
+                }
+                continue
+            }
             switch history.outcome {
             case "execution_success":
                 return await collect(history, task: task, client: client)
@@ -408,6 +422,19 @@ public final class Dispatcher: Sendable {
                 }
                 return .failed(TaskReason(code: "comfyui.execution_error", message: message, details: history.error.map(Self.trimmed)))
             }
+        }
+    }
+
+    private enum Presence { case present, finished, lost, unknown }
+
+    /// Whether the server still has the prompt: in its queue, or (a race with the end of the run) in its history.
+    private func presence(_ promptID: String, client: ComfyUIClient) async -> Presence {
+        guard let queued = try? await client.queued() else { return .unknown }
+        if queued.contains(promptID) { return .present }
+        do {
+            return try await client.history(promptID: promptID) == nil ? .lost : .finished
+        } catch {
+            return .unknown
         }
     }
 
