@@ -46,6 +46,10 @@ public final class GateServer: Sendable {
             let state = try GateState.build(config: config, limiter: limiter)
             holder.replace(with: state)
             logger.notice("reloaded rules and presets", metadata: ["rules": "\(state.ruleCount)", "presets": "\(state.presets.count)"])
+            // New presets may name LoRA files the backends must have.
+            let dispatcher = dispatch.dispatcher
+            let files = DispatchSetup.loraFiles(config: config, presets: state.presets)
+            Task { await dispatcher.updateLoraFiles(files) }
             return .success(state)
         } catch {
             logger.error("reload failed; keeping the previous rules and presets", metadata: ["error": "\(error)"])

@@ -359,4 +359,16 @@ struct DispatcherRecoveryTests {
             #expect(done.status == .completed && done.attempts == 2)
         }
     }
+
+    @Test func reloadedLoraFilesAreCheckedAgainstTheBackends() async throws {
+        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+            #expect(dispatcher.pool.snapshot[0].state.label == "up")
+            await dispatcher.updateLoraFiles(["brand_new_style.safetensors"])  // a reloaded preset names it
+            let state = dispatcher.pool.snapshot[0].state
+            #expect(state.label == "ineligible" && state.ineligibleReason?.contains("brand_new_style.safetensors") == true)
+            await dispatcher.updateLoraFiles(["product_style.safetensors"])  // one the server has
+            #expect(dispatcher.pool.snapshot[0].state.label == "up")
+        }
+    }
 }
+

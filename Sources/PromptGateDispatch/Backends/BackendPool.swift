@@ -27,6 +27,8 @@ public final class BackendPool: Sendable {
         public var ineligibleReason: String?
         /// The last health check's failure.
         public var lastError: String?
+        /// What the workflow needs changed (a reload): check again at the next round, keeping the backend in use.
+        var recheck = false
 
         public var isAvailable: Bool { isValidated && !isDown && ineligibleReason == nil }
 
@@ -104,13 +106,22 @@ public final class BackendPool: Sendable {
         states.withLock { states in
             states[name]?.isValidated = true
             states[name]?.ineligibleReason = problem
+            states[name]?.recheck = false
         }
     }
 
     /// Whether a backend needs its `/object_info` check (never checked, recovered, or ineligible: a fixed
     /// server becomes eligible without a restart).
     public func needsValidation(_ name: String) -> Bool {
-        states.withLock { state in state[name].map { !$0.isValidated || $0.ineligibleReason != nil } ?? false }
+        states.withLock { state in state[name].map { !$0.isValidated || $0.ineligibleReason != nil || $0.recheck } ?? false }
+    }
+
+    /// Asks for every backend's `/object_info` check again (what the workflow needs changed); backends stay in
+    /// use until their check says otherwise.
+    public func requestRevalidation() {
+        states.withLock { states in
+            for name in states.keys { states[name]?.recheck = true }
+        }
     }
 
     /// Slots on available backends (for estimates).

@@ -76,6 +76,8 @@ public final class Dispatcher: Sendable {
     private let observer: (any DispatchObserver)?
     private let logger: Logger
     private let state: Mutex<State>
+    /// LoRA files every backend must have (`settings.loraFiles` at start, replaced on reload).
+    private let loraFiles: Mutex<[String]>
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
 
@@ -99,6 +101,7 @@ public final class Dispatcher: Sendable {
         clients = Dictionary(targets.map { ($0.backend.name, $0.client) }, uniquingKeysWith: { first, _ in first })
         events = Dictionary(targets.compactMap { target in target.events.map { (target.backend.name, $0) } }, uniquingKeysWith: { first, _ in first })
         state = Mutex(State(queue: TaskQueue(capacity: settings.maxQueueSize, agingInterval: settings.agingInterval)))
+        loraFiles = Mutex(settings.loraFiles)
         (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -476,6 +479,19 @@ public final class Dispatcher: Sendable {
 
     // MARK: - Health and expiry
 
+    /// Replaces the LoRA files every backend must have (presets reloaded); when they changed, every backend is
+    /// checked against `/object_info` again right away.
+    public func updateLoraFiles(_ files: [String]) async {
+        let changed = loraFiles.withLock { current -> Bool in
+            guard current != files else { return false }
+            current = files
+            return true
+        }
+        guard changed else { return }
+        pool.requestRevalidation()
+        await checkBackends()
+    }
+
     /// One round of health checks, and `/object_info` validation where needed (start-up, recovery, ineligible).
     public func checkBackends() async {
         await withTaskGroup(of: Void.self) { group in
@@ -502,7 +518,7 @@ public final class Dispatcher: Sendable {
         guard pool.needsValidation(name) else { return }
         do {
             let info = try await client.objectInfo()
-            let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: settings.loraFiles)
+            let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: loraFiles.withLock { $0 })
             let problem = problems.isEmpty ? nil : problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
             let was = pool.snapshot.first { $0.backend.name == name }?.state
             pool.recordValidation(name, problem: problem)

@@ -45,9 +45,7 @@ public struct DispatchSetup: Sendable {
         settings.failureThreshold = config.comfyui.failureThreshold
         settings.outputDirectory = config.server.outputDir
         settings.outputNode = config.workflow.outputNode
-        var loraFiles = Set(presets.values.flatMap { $0.loras.available.values })
-        for path in config.models.loras { loraFiles.insert((path as NSString).lastPathComponent) }
-        settings.loraFiles = loraFiles.sorted()
+        settings.loraFiles = loraFiles(config: config, presets: presets)
 
         let backends =
             config.backends.isEmpty
@@ -76,6 +74,14 @@ public struct DispatchSetup: Sendable {
             try? threadPool.syncShutdownGracefully()
             throw problem(config, "server.output_dir", "cannot create the output folder \(config.server.outputDir): \(error)")
         }
+    }
+
+    /// Every LoRA file a preset can resolve a name to, plus `models.loras` (file names only: ComfyUI lists
+    /// LoRAs relative to its loras folder).
+    static func loraFiles(config: ServiceConfig, presets: [String: Preset]) -> [String] {
+        var files = Set(presets.values.flatMap { $0.loras.available.values })
+        for path in config.models.loras { files.insert((path as NSString).lastPathComponent) }
+        return files.sorted()
     }
 
     static func loadWorkflow(_ path: String, source: String) throws -> (Workflow, String) {
