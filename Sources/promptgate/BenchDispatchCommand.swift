@@ -125,7 +125,8 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     func directRoundTrips(sim: String, pool: NIOThreadPool) async throws -> [Double] {
         let transport = CurlTransport(baseURL: sim, threadPool: pool)
         let client = ComfyUIClient(transport: transport, clientID: "bench")
-        let workflow = try Workflow(json: BundledWorkflows.named(BundledWorkflows.defaultName)!.data)
+        guard let bundled = BundledWorkflows.named(BundledWorkflows.defaultName) else { throw ValidationError("no bundled workflow") }
+        let workflow = try Workflow(json: bundled.data)
         let binding = try WorkflowBinding(inferringFrom: workflow)
         var times: [Double] = []
         for index in 0..<(roundTrips + 10) {
