@@ -116,6 +116,7 @@ extension GateServer {
                 [
                     "name": .string(backend.name), "url": .string(backend.url), "state": .string(state.label),
                     "in_flight": .number(Double(state.inFlight)), "max_in_flight": .number(Double(backend.maxInFlight)),
+                    "websocket": dispatcher.isListening(to: backend.name).map { .string($0 ? "connected" : "disconnected") } ?? "off",
                     "reason": (state.ineligibleReason ?? state.lastError).map { .string($0) } ?? .null,
                 ]
             }),

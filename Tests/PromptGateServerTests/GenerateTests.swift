@@ -38,7 +38,7 @@ func awaitTask(_ base: URL, _ id: String, headers: [String: String] = [:]) async
 @Suite("Generate, task and output routes", .serialized)
 struct GenerateTests {
     @Test func generateToImageRoundTrip() async throws {
-        try await withGateway { _, base, sims in
+        try await withGateway { server, base, sims in
             let accepted = try await send(
                 base, "POST", "/api/v1/generate",
                 body: #"{"prompt": "portrait of a red fox", "seed": 42, "style": "anime", "loras": [{"name": "ghibsky", "weight": 1.0}], "priority": "high"}"#)
@@ -82,6 +82,12 @@ struct GenerateTests {
             #expect((dispatch["binding"] as? [String: [String]])?["width"] == ["27.width", "30.width"])
             let backends = try #require(dispatch["backends"] as? [[String: Any]])
             #expect(backends.map { $0["state"] as? String } == ["up"])
+            #expect(server.dispatch.dispatcher.isListening(to: "sim0") != nil)
+            let connected = await TestSupport.eventually {
+                let backends = ((try? await send(base, "GET", "/status"))?.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]]
+                return backends?.first?["websocket"] as? String == "connected"
+            }
+            #expect(connected)
         }
     }
 

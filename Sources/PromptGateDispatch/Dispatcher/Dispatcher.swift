@@ -189,6 +189,9 @@ public final class Dispatcher: Sendable {
         return cancelled
     }
 
+    /// Whether a backend's WebSocket is open now; nil when the dispatcher does not listen to it.
+    public func isListening(to backend: String) -> Bool? { events[backend]?.isConnected }
+
     /// Queue depth by priority, running count and backends (for `/status` and metrics).
     public var snapshot: (queued: [Priority: Int], running: Int, delayed: Int, backends: [(backend: BackendPool.Backend, state: BackendPool.State)]) {
         let (queued, running, delayed) = state.withLock { state -> ([Priority: Int], Int, Int) in
