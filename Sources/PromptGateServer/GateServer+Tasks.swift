@@ -10,13 +10,13 @@ import PromptGateDispatch
 extension GateServer {
     /// `POST /api/v1/generate`: access → policy → optimizers → queue → 202 with the task id.
     func generate(_ request: Request, context: GateRequestContext) async throws -> Response {
-        let (prompt, includeTrace) = try await screen(request, context: context)
+        let (prompt, includeTrace, state) = try await screen(request, context: context)
         if prompt.verdict.isBlocked {
             throw BlockedError(
                 verdict: ModerationResponse(context: prompt, includeTrace: includeTrace),
                 responseHeaders: prompt.rateLimit.map { [("RateLimit-Policy", $0.policyHeader), ("RateLimit", $0.stateHeader)] } ?? [])
         }
-        let preset = holder.current.presets[prompt.request.preset ?? config.defaultPreset]
+        let preset = state.presets[prompt.request.preset ?? config.defaultPreset]
         var task = GenerationTask(request: prompt.request, priority: prompt.request.priority ?? .normal)
         task.loras = prompt.request.loras.map { lora in
             WorkflowPatcher.LoraFile(file: preset?.loras.available[lora.name] ?? lora.name, weight: lora.weight)
@@ -69,11 +69,7 @@ extension GateServer {
 
     /// The address and key checks (no rate limit) for reading tasks and images; the caller, when keys are on.
     func readCaller(_ request: Request, context: GateRequestContext) throws -> Caller? {
-        let identity = PromptRequest(
-            prompt: "", ip: clientAddress(request, context: context),
-            apiKey: APIKeyStore.presentedKey(
-                authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!]))
-        let prompt = PromptContext(request: identity)
+        let prompt = PromptContext(request: identity(request, context: context))
         do {
             try holder.current.readAccess.run(prompt)
         } catch let error as AccessError {

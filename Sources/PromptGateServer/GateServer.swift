@@ -95,18 +95,16 @@ public final class GateServer: Sendable {
     // MARK: - Routes
 
     func moderate(_ request: Request, context: GateRequestContext) async throws -> Response {
-        let (prompt, includeTrace) = try await screen(request, context: context)
+        let (prompt, includeTrace, _) = try await screen(request, context: context)
         return withRateLimitHeaders(Self.json(ModerationResponse(context: prompt, includeTrace: includeTrace)), prompt)
     }
 
     /// Access (address, key, rate limit), then the body, then policy and the caller's preset: what
     /// `/moderate` answers and what `/generate` queues. Access comes first, so an unknown caller learns
-    /// nothing about the body's validity.
-    func screen(_ request: Request, context: GateRequestContext) async throws -> (PromptContext, includeTrace: Bool) {
-        let identity = PromptRequest(
-            prompt: "", ip: clientAddress(request, context: context),
-            apiKey: APIKeyStore.presentedKey(
-                authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!]))
+    /// nothing about the body's validity. Returns the rules-and-presets snapshot it used, so the caller goes on
+    /// with the same one even if a reload swaps it meanwhile.
+    func screen(_ request: Request, context: GateRequestContext) async throws -> (PromptContext, includeTrace: Bool, state: GateState) {
+        let identity = identity(request, context: context)
         let prompt = PromptContext(request: identity)
         let includeTrace = request.uri.query != nil && (request.uri.queryParameters["trace"].map { $0 == "1" || $0 == "true" } ?? false)
         prompt.recordsNotes = includeTrace
@@ -132,7 +130,7 @@ public final class GateServer: Sendable {
         try state.pipelines.pipeline(for: prompt.request).run(prompt)
         metrics.verdict(prompt)
         context.log.decision = prompt.verdict.decision.rawValue
-        return (prompt, includeTrace)
+        return (prompt, includeTrace, state)
     }
 
     func withRateLimitHeaders(_ response: Response, _ prompt: PromptContext) -> Response {
@@ -144,9 +142,7 @@ public final class GateServer: Sendable {
     }
 
     func adminReload(_ request: Request, context: GateRequestContext) async throws -> Response {
-        let presented = APIKeyStore.presentedKey(
-            authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!])
-        guard let presented else {
+        guard let presented = presentedKey(request) else {
             throw AccessError.unauthorized("auth.missing_key", "an admin API key is required")
         }
         guard let key = APIKeyStore(keys: config.security.apiKeys).authenticate(presented) else {
@@ -197,6 +193,16 @@ public final class GateServer: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Who is asking, before the body is read: the client address and the API key presented (if any).
+    func identity(_ request: Request, context: GateRequestContext) -> PromptRequest {
+        PromptRequest(prompt: "", ip: clientAddress(request, context: context), apiKey: presentedKey(request))
+    }
+
+    /// The key from `Authorization: Bearer` or `X-API-Key`.
+    func presentedKey(_ request: Request) -> String? {
+        APIKeyStore.presentedKey(authorization: request.headers[.authorization], apiKeyHeader: request.headers[HTTPField.Name("X-API-Key")!])
+    }
 
     /// The client address: the socket peer, or the right-most untrusted X-Forwarded-For entry when the peer
     /// is a trusted proxy.

@@ -60,6 +60,12 @@ func request(_ prompt: String = "a red fox in the snow", seed: UInt32 = 7) -> Pr
     return request
 }
 
+/// A node input of a graph as ComfyUI received it.
+func value(_ graph: [String: JSONValue], _ node: String, _ name: String) -> JSONValue? {
+    guard case .object(let fields)? = graph[node], case .object(let inputs)? = fields["inputs"] else { return nil }
+    return inputs[name]
+}
+
 /// Waits until the task has ended and returns it.
 func finished(_ dispatcher: Dispatcher, _ id: String, timeout: Duration = .seconds(10)) async throws -> GenerationTask {
     let ended = await TestSupport.eventually(timeout: timeout) { dispatcher.view(id: id)?.task.status.isTerminal == true }
@@ -88,10 +94,7 @@ struct DispatcherTests {
 
             // What ComfyUI received: the request's values where the binding says, and a two-loader LoRA chain.
             let graph = try #require(sims.sims[0].received(promptID: task.id))
-            func input(_ node: String, _ name: String) -> JSONValue? {
-                guard case .object(let fields)? = graph[node], case .object(let inputs)? = fields["inputs"] else { return nil }
-                return inputs[name]
-            }
+            let input = { (node: String, name: String) in value(graph, node, name) }
             #expect(input("6", "text") == "a red fox in the snow")
             #expect(input("25", "noise_seed") == 7)
             #expect(input("27", "height") == 768 && input("30", "height") == 768)
@@ -117,10 +120,7 @@ struct DispatcherTests {
             _ = try dispatcher.submit(task)
             #expect(try await finished(dispatcher, task.id).status == .completed)
             let graph = try #require(sims.sims[0].received(promptID: task.id))
-            func input(_ node: String, _ name: String) -> JSONValue? {
-                guard case .object(let fields)? = graph[node], case .object(let inputs)? = fields["inputs"] else { return nil }
-                return inputs[name]
-            }
+            let input = { (node: String, name: String) in value(graph, node, name) }
             #expect(input("3", "seed") == 99 && input("3", "cfg") == 7 && input("3", "steps") == 20)
             #expect(input("6", "text") == "a lighthouse at dusk" && input("7", "text") == "blurry")
             #expect(input("5", "width") == 1024 && input("5", "height") == 768)

@@ -9,7 +9,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         // Most common shapes first: every failed attempt builds a DecodingError, which showed up in profiles.
-        if let object = try? decoder.container(keyedBy: AnyKey.self) {
+        if let object = try? decoder.container(keyedBy: AnyCodingKey.self) {
             var fields: [String: JSONValue] = [:]
             for key in object.allKeys { fields[key.stringValue] = try object.decode(JSONValue.self, forKey: key) }
             self = .object(fields)
@@ -27,13 +27,6 @@ public enum JSONValue: Sendable, Equatable, Codable {
         } else {
             self = .array(try container.decode([JSONValue].self))
         }
-    }
-
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 
     public func encode(to encoder: any Encoder) throws {

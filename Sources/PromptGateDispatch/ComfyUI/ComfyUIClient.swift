@@ -131,18 +131,11 @@ public struct ComfyUIClient: Sendable {
             var lists: [String: [Item]] = [:]
 
             init(from decoder: any Decoder) throws {
-                guard let container = try? decoder.container(keyedBy: AnyKey.self) else { return }
+                guard let container = try? decoder.container(keyedBy: AnyCodingKey.self) else { return }
                 for key in container.allKeys {
                     if let items = try? container.decode([Item].self, forKey: key) { lists[key.stringValue] = items }
                 }
             }
-        }
-
-        struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
         }
 
         var status: Status?

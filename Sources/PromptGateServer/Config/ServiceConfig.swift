@@ -55,16 +55,8 @@ public struct ServiceConfig: Sendable {
         public var taskRetention = 86400
     }
 
-    public struct Backend: Sendable, Equatable {
-        public var name: String
-        public var url: String
-        public var maxInFlight: Int
-        public init(name: String, url: String, maxInFlight: Int = 1) {
-            self.name = name
-            self.url = url
-            self.maxInFlight = maxInFlight
-        }
-    }
+    /// A ComfyUI server (`backends` entries), as the dispatcher's pool holds it.
+    public typealias Backend = BackendPool.Backend
 
     public struct Logging: Sendable {
         public var level = Logger.Level.info

@@ -50,7 +50,7 @@ public struct DispatchSetup: Sendable {
         let backends =
             config.backends.isEmpty
             ? [BackendPool.Backend(name: "default", url: config.comfyui.baseURL, maxInFlight: queue.maxConcurrent)]
-            : config.backends.map { BackendPool.Backend(name: $0.name, url: $0.url, maxInFlight: $0.maxInFlight) }
+            : config.backends
         let threadPool = NIOThreadPool(numberOfThreads: max(4, min(64, queue.maxConcurrent + 2 * backends.count)))
         threadPool.start()
         let timeout = Duration.milliseconds(Int64(config.comfyui.requestTimeout * 1000))

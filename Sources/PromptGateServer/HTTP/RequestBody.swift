@@ -29,16 +29,9 @@ struct RequestBody: Decodable {
 
         enum CodingKeys: String, CodingKey, CaseIterable { case name, weight, requested_weight }
 
-        private struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-
         init(from decoder: any Decoder) throws {
             // An unknown LoRA field must reach the generic path, which names it in the error.
-            let all = try decoder.container(keyedBy: AnyKey.self)
+            let all = try decoder.container(keyedBy: AnyCodingKey.self)
             if all.allKeys.contains(where: { CodingKeys(stringValue: $0.stringValue) == nil }) {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown LoRA field"))
             }
