@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "promptgate", targets: ["promptgate"]),
         .library(name: "PromptGateCore", targets: ["PromptGateCore"]),
+        .library(name: "PromptGateFilter", targets: ["PromptGateFilter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,6 +53,10 @@ let package = Package(
                 .embedInCode("Resources/presets"),
             ]
         ),
+        // The Unix filter front end: prompts on stdin, verdicts on stdout, in order, on every core.
+        .target(name: "PromptGateFilter", dependencies: ["PromptGateCore"]),
+        // The generated corpus `promptgate bench` measures on.
+        .target(name: "PromptGateBench", dependencies: ["PromptGateCore"]),
         // Access control in front of policy: IP allowlist (CIDR, trusted proxies), API keys, GCRA rate limits.
         .target(
             name: "PromptGateAccess",
@@ -72,6 +77,7 @@ let package = Package(
             dependencies: [
                 "PromptGateCore", "CCurl",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],
@@ -111,6 +117,8 @@ let package = Package(
             name: "promptgate",
             dependencies: [
                 "PromptGateCore",
+                "PromptGateFilter",
+                "PromptGateBench",
                 "PromptGateServer",
                 "PromptGateDispatch",
                 "ComfySim",
@@ -129,7 +137,11 @@ let package = Package(
         ),
         .testTarget(
             name: "PromptGateCoreTests",
-            dependencies: ["PromptGateCore", "PromptGateTestSupport"]
+            dependencies: ["PromptGateCore", "PromptGateBench", "PromptGateTestSupport"]
+        ),
+        .testTarget(
+            name: "PromptGateFilterTests",
+            dependencies: ["PromptGateFilter", "PromptGateTestSupport"]
         ),
         .testTarget(
             name: "PromptGateAccessTests",

@@ -1,34 +1,39 @@
 import PromptGateCore
 
-/// A request refused before policy: unknown address (403), missing or wrong API key (401), over its rate
-/// limit (429). Carries the response headers the refusal needs.
+/// A request refused by access: unknown address, missing or wrong API key, not an admin key, over its rate
+/// limit. Carries the caller's rate-limit state, so even a refusal can report where the bucket stands.
 public struct AccessError: PromptGateError, Equatable {
     public var code: String
-    public var httpStatus: Int
+    public var kind: ErrorKind
     public var message: String
-    /// Extra response headers (`WWW-Authenticate`, `Retry-After`).
-    public var headers: [(name: String, value: String)]
-    public var responseHeaders: [(name: String, value: String)] { headers }
+    /// The bucket after this request (set on a rate-limit refusal).
+    public var rateLimit: RateLimitStatus?
+    public var retryAfter: Int? { rateLimit?.retryAfter }
 
-    public init(code: String, httpStatus: Int, message: String, headers: [(name: String, value: String)] = []) {
+    /// - Parameters:
+    ///   - code: the stable code (`access.ip_not_allowed`, `auth.missing_key`, …).
+    ///   - kind: the failure class.
+    ///   - message: what is wrong.
+    ///   - rateLimit: the bucket's state, for a rate-limit refusal.
+    public init(code: String, kind: ErrorKind, message: String, rateLimit: RateLimitStatus? = nil) {
         self.code = code
-        self.httpStatus = httpStatus
+        self.kind = kind
         self.message = message
-        self.headers = headers
+        self.rateLimit = rateLimit
     }
 
-    public static func == (lhs: AccessError, rhs: AccessError) -> Bool {
-        lhs.code == rhs.code && lhs.httpStatus == rhs.httpStatus && lhs.message == rhs.message
-            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
-    }
-
+    /// The client address is outside the allowlist (or could not be determined).
     public static func forbidden(_ message: String) -> AccessError {
-        AccessError(code: "access.ip_not_allowed", httpStatus: 403, message: message, headers: [])
+        AccessError(code: "access.ip_not_allowed", kind: .forbidden, message: message)
     }
 
+    /// No key, or a key that is not valid (`auth.missing_key`, `auth.invalid_key`).
     public static func unauthorized(_ code: String, _ message: String) -> AccessError {
-        AccessError(
-            code: code, httpStatus: 401, message: message,
-            headers: [("WWW-Authenticate", #"Bearer realm="promptgate""# + (code == "auth.invalid_key" ? #", error="invalid_token""# : ""))])
+        AccessError(code: code, kind: .unauthenticated, message: message)
+    }
+
+    /// A valid key without the admin right.
+    public static func notAdmin(_ name: String) -> AccessError {
+        AccessError(code: "auth.not_admin", kind: .forbidden, message: "key '\(name)' is not an admin key")
     }
 }

@@ -79,7 +79,7 @@ public final class GateMetrics: Sendable {
     }
 
     /// Sets the gauges from the dispatcher's state (called before each scrape).
-    func observe(_ snapshot: (queued: [Priority: Int], running: Int, delayed: Int, backends: [(backend: BackendPool.Backend, state: BackendPool.State)])) {
+    func observe(_ snapshot: Dispatcher.Snapshot) {
         for priority in Priority.allCases {
             registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)]).set(Double(snapshot.queued[priority] ?? 0))
         }

@@ -1,44 +1,51 @@
-import Synchronization
 import Foundation
 import PromptGateAccess
 import PromptGateCore
+import Synchronization
 
-/// Everything built from the rule packs and presets: the access pipeline in front, one policy+optimizer
-/// pipeline per preset. Immutable; a reload builds a new one and swaps it in (`GateStateHolder`).
+/// Everything built from configuration, rule packs and presets that a reload may change: the access rules,
+/// one policy+optimizer pipeline per preset. Immutable; a reload builds a new one and swaps it in
+/// (`GateStateHolder`); requests in flight keep the one they started with.
 public struct GateState: Sendable {
-    public let access: Pipeline
-    /// Access for reading tasks and images: the address and key checks without the rate limit (polling a
-    /// task must not use up the budget for new prompts).
-    public let readAccess: Pipeline
+    /// Who may call (the limiter inside is shared across reloads, so a reload does not reset budgets).
+    public let access: AccessControl
+    /// The pipelines, one per preset.
     public let pipelines: PipelineSet
+    /// The loaded presets by name.
     public let presets: [String: Preset]
+    /// Rules loaded from the packs.
     public let ruleCount: Int
+    /// When this state was built.
     public let loadedAt: Date
 
-    /// Builds from configuration; throws on any rule, preset or stage problem (the old state stays in use).
+    /// Builds from configuration.
+    /// - Parameters:
+    ///   - config: the service configuration.
+    ///   - limiter: the rate limiter's state, kept across reloads.
+    /// - Throws: on any rule, preset or stage problem (the old state stays in use).
     public static func build(config: ServiceConfig, limiter: RateLimiter) throws -> GateState {
         let policy = PolicyConfig(rulePaths: config.rulePaths)
         let presets = try PresetLoader.load(paths: config.presetPaths)
         let pipelines = try PipelineBuilder(config: policy).build(presets: presets, defaultPreset: config.defaultPreset)
-        let ruleCount = pipelines.packRuleCount
-        var stages: [any Stage] = []
         let security = config.security
-        if !security.ipAllowlist.isEmpty { stages.append(IPAllowStage(allowed: security.ipAllowlist)) }
-        if security.enabled { stages.append(APIKeyStage(store: APIKeyStore(keys: security.apiKeys))) }
-        let readAccess = Pipeline(stages: stages)
-        if security.rateLimitEnabled {
-            var policies: [String: RateLimitPolicy] = [:]
-            for key in security.apiKeys { if let policy = key.rateLimit { policies[key.name] = policy } }
-            stages.append(RateLimitStage(limiter: limiter, policy: security.rateLimit, policies: policies))
-        }
-        return GateState(access: Pipeline(stages: stages), readAccess: readAccess, pipelines: pipelines, presets: presets, ruleCount: ruleCount, loadedAt: Date())
+        let access = AccessControl(
+            allowlist: security.ipAllowlist, keys: APIKeyStore(keys: security.apiKeys), requiresKey: security.enabled,
+            limiter: security.rateLimitEnabled ? limiter : nil, policy: security.rateLimit)
+        return GateState(
+            access: access, pipelines: pipelines, presets: presets, ruleCount: pipelines.packRuleCount, loadedAt: Date())
     }
 }
 
 /// Holds the current `GateState`; requests take a snapshot, reloads swap it atomically.
 public final class GateStateHolder: Sendable {
     private let state: Mutex<GateState>
+
+    /// - Parameter state: the first state.
     public init(_ state: GateState) { self.state = Mutex(state) }
+
+    /// The state now.
     public var current: GateState { state.withLock { $0 } }
+
+    /// Swaps in a new state.
     public func replace(with new: GateState) { state.withLock { $0 = new } }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import PromptGateBench
 import PromptGateCore
 
 struct BenchCommand: ParsableCommand {

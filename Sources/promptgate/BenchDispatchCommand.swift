@@ -91,13 +91,13 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     ) async throws -> T {
         var config = ServiceConfig()
         config.server.port = 0
-        config.server.outputDir = output
+        config.dispatch.outputDirectory = output
         config.security.rateLimitEnabled = false
         config.logging.level = .error
-        config.comfyui.websocket = websocket
-        config.queue.maxConcurrent = 64
-        config.queue.maxQueueSize = tasks + 100
-        config.backends = backends.enumerated().map { .init(name: "sim\($0.offset)", url: $0.element, maxInFlight: 16) }
+        config.dispatch.websocket = websocket
+        config.dispatch.maxConcurrent = 64
+        config.dispatch.maxQueueSize = tasks + 100
+        config.dispatch.backends = backends.enumerated().map { BackendPool.Backend(name: "sim\($0.offset)", url: $0.element, maxInFlight: 16) }
         let server = try GateServer(config: config, logger: Self.quiet)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = server.makeApplication(onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
@@ -196,12 +196,17 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         }
         let dispatcher = server.dispatch.dispatcher
         let deadline = ContinuousClock.now + .seconds(300)
-        while ids.contains(where: { dispatcher.view(id: $0)?.task.status.isTerminal != true }) {
+        func statuses() async -> [TaskStatus?] {
+            var statuses: [TaskStatus?] = []
+            for id in ids { statuses.append(await dispatcher.view(id: id)?.task.status) }
+            return statuses
+        }
+        while await statuses().contains(where: { $0?.isTerminal != true }) {
             guard ContinuousClock.now < deadline else { throw ValidationError("tasks did not finish within 300 s") }
             try await Task.sleep(for: .milliseconds(5))
         }
         let seconds = Self.milliseconds(ContinuousClock.now - start) / 1000
-        return (seconds, ids.filter { dispatcher.view(id: $0)?.task.status == .completed }.count)
+        return (seconds, await statuses().filter { $0 == .completed }.count)
     }
 
     static func milliseconds(_ duration: Duration) -> Double {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PromptGateCore
+import PromptGateFilter
 
 extension InputFormat: ExpressibleByArgument {}
 extension OutputFormat: ExpressibleByArgument {}

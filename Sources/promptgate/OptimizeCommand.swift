@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PromptGateCore
+import PromptGateFilter
 
 struct OptimizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,7 +55,7 @@ struct OptimizeCommand: ParsableCommand {
         let context = PromptContext(request: parsed)
         try set.pipeline(for: parsed).run(context)
         var record = VerdictRecord(line: 1, context: context, includeTrace: trace)
-        if !context.verdict.isBlocked { record.request = context.request.jsonObject }
+        if !context.verdict.isBlocked { record.request = context.request }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         print(String(decoding: try encoder.encode(record), as: UTF8.self))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PromptGateCore
+import PromptGateDispatch
 import PromptGateServer
 import ServiceLifecycle
 

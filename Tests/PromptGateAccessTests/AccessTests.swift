@@ -141,61 +141,64 @@ struct RateLimiterTests {
         #expect(limiter.trackedKeys <= 1001)
     }
 
-    @Test func stageSetsHeadersAndRefusesWithRetryAfter() throws {
-        let limiter = RateLimiter()
-        let stage = RateLimitStage(
-            limiter: limiter, policy: RateLimitPolicy(requestsPerMinute: 60, burst: 1), clock: { 50 * 1_000_000_000 })
-        let pipeline = Pipeline(stages: [stage])
-        let first = PromptContext(request: PromptRequest(prompt: "x", ip: "1.2.3.4"))
-        try pipeline.run(first)
-        #expect(first.rateLimit?.policyHeader == #""default";q=2;w=2"#)
-        #expect(first.rateLimit?.stateHeader == #""default";r=1;t=1"#)
-        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "1.2.3.4")))
-        let third = PromptContext(request: PromptRequest(prompt: "x", ip: "1.2.3.4"))
+    @Test func limitReportsTheBucketAndRefusesWithRetryAfter() throws {
+        let access = AccessControl(
+            limiter: RateLimiter(), policy: RateLimitPolicy(requestsPerMinute: 60, burst: 1), clock: { 50 * 1_000_000_000 })
+        var trace: [TraceEntry] = []
+        let first = try access.admit(address: "1.2.3.4", presentedKey: nil, level: .submit, trace: &trace)
+        #expect(first.rateLimit == RateLimitStatus(policy: "default", quota: 2, window: 2, remaining: 1, reset: 1))
+        #expect(trace.map(\.stage) == ["rate_limit"] && trace[0].passed)
+        _ = try access.admit(address: "1.2.3.4", presentedKey: nil, level: .submit, trace: &trace)
         do {
-            try pipeline.run(third)
+            _ = try access.admit(address: "1.2.3.4", presentedKey: nil, level: .submit, trace: &trace)
             Issue.record("third request allowed")
-        } catch let error as AccessError {
-            #expect(error.httpStatus == 429)
+        } catch {
+            #expect(error.kind == .rateLimited)
             #expect(error.code == "rate_limited")
-            #expect(error.headers.first { $0.name == "Retry-After" }?.value == "1")
-            #expect(third.rateLimit?.retryAfter == 1)
+            #expect(error.retryAfter == 1)
+            #expect(error.rateLimit?.retryAfter == 1)
         }
-        // Another client address is another bucket.
-        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "5.6.7.8")))
+        // Reading does not count against the budget; another client address is another bucket.
+        _ = try access.admit(address: "1.2.3.4", presentedKey: nil, level: .read, trace: &trace)
+        _ = try access.admit(address: "5.6.7.8", presentedKey: nil, level: .submit, trace: &trace)
     }
 }
 
-@Suite("Access stages")
+@Suite("Access control")
 struct AccessStageTests {
     @Test func ipAllowlist() throws {
-        let stage = IPAllowStage(allowed: CIDRSet([try CIDR.parse("192.168.1.0/24").get()]))
-        let pipeline = Pipeline(stages: [stage])
-        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "192.168.1.20")))
-        try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: "::ffff:192.168.1.20")))
+        let access = AccessControl(allowlist: CIDRSet([try CIDR.parse("192.168.1.0/24").get()]))
+        var trace: [TraceEntry] = []
+        for level in [AccessControl.Level.submit, .read, .operations] {
+            _ = try access.admit(address: "192.168.1.20", presentedKey: nil, level: level, trace: &trace)
+            _ = try access.admit(address: "::ffff:192.168.1.20", presentedKey: nil, level: level, trace: &trace)
+        }
         for ip in ["192.168.2.1", "garbage", nil] as [String?] {
-            #expect(throws: AccessError.self) { try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", ip: ip))) }
+            #expect(throws: AccessError.forbidden(ip == "192.168.2.1" ? "client address 192.168.2.1 is not allowed" : "the client address could not be determined (\(ip ?? "none"))")) {
+                try access.admit(address: ip, presentedKey: nil, level: .read, trace: &trace)
+            }
         }
         // No allowlist: everyone.
-        try Pipeline(stages: [IPAllowStage(allowed: CIDRSet([]))]).run(PromptContext(request: PromptRequest(prompt: "x")))
+        _ = try AccessControl().admit(address: nil, presentedKey: nil, level: .submit, trace: &trace)
     }
 
     @Test func apiKeySelectsCallerAndPreset() throws {
         let store = APIKeyStore(keys: [APIKey(name: "shop", secret: "k1", preset: "fashion-shop")!])
-        let pipeline = Pipeline(stages: [APIKeyStage(store: store)])
-        let context = PromptContext(request: PromptRequest(prompt: "x", apiKey: "k1"))
-        try pipeline.run(context)
-        #expect(context.caller == Caller(name: "shop", preset: "fashion-shop"))
-        #expect(context.request.preset == "fashion-shop")
+        let access = AccessControl(keys: store, requiresKey: true)
+        var trace: [TraceEntry] = []
+        let caller = try access.admit(address: "1.2.3.4", presentedKey: "k1", level: .submit, trace: &trace)
+        #expect(caller == Caller(address: "1.2.3.4", keyName: "shop", preset: "fashion-shop"))
         for key in [nil, "k2"] as [String?] {
             do {
-                try pipeline.run(PromptContext(request: PromptRequest(prompt: "x", apiKey: key)))
+                _ = try access.admit(address: "1.2.3.4", presentedKey: key, level: .read, trace: &trace)
                 Issue.record("accepted \(String(describing: key))")
-            } catch let error as AccessError {
-                #expect(error.httpStatus == 401)
-                #expect(error.headers.first?.name == "WWW-Authenticate")
-                #expect(error.headers.first?.value.hasPrefix("Bearer") == true)
+            } catch {
+                #expect(error.kind == .unauthenticated)
+                #expect(error.code == (key == nil ? "auth.missing_key" : "auth.invalid_key"))
             }
         }
+        // Admin routes need an admin key, even with keys off.
+        #expect(throws: AccessError.notAdmin("shop")) { try access.admit(address: nil, presentedKey: "k1", level: .admin, trace: &trace) }
+        #expect(throws: AccessError.self) { try AccessControl().admit(address: nil, presentedKey: nil, level: .admin, trace: &trace) }
     }
 }

@@ -1,3 +1,4 @@
+import PromptGateBench
 import PromptGateCore
 import PromptGateTestSupport
 import Testing
@@ -196,7 +197,7 @@ struct OptimizerTests {
         } catch let error as RequestError {
             #expect(error.field == field, "\(error)")
             #expect(error.message.contains(text), "\(error)")
-            #expect(error.httpStatus == 422)
+            #expect(error.kind == .invalidInput)
         } catch {
             Issue.record("\(error)")
         }

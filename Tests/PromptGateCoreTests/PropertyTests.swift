@@ -1,3 +1,4 @@
+import PromptGateBench
 import PromptGateCore
 import PromptGateTestSupport
 import Testing

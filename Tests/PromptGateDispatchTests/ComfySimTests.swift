@@ -43,7 +43,7 @@ struct ComfySimTests {
             try await client.queue(patched, promptID: taskID)
             #expect(try await client.history(promptID: taskID) == nil)  // still running
             let history = try #require(try await waitForHistory(client, taskID))
-            #expect(history.outcome == "execution_success")
+            #expect(history.outcome == .success)
             let output = try #require(history.outputs.first)
             #expect(output.subfolder == "promptgate" && output.filename == "\(taskID)_00001_.png")
             #expect(try await client.view(output) == ComfySim.png)
@@ -81,7 +81,7 @@ struct ComfySimTests {
                 history = try await client.history(promptID: id)
             }
             let ended = try #require(history)
-            #expect(ended.outcome == "execution_interrupted")
+            #expect(ended.outcome == .interrupted)
             #expect(ended.outputs.isEmpty)
         }
     }
@@ -189,7 +189,7 @@ struct ComfySimFaultTests {
                 guard case .retryable = error else { Issue.record("\(error)"); return }
             }
             let tasks = (0..<4).map { GenerationTask(request: request("fox \($0)")) }
-            for task in tasks { _ = try dispatcher.submit(task) }
+            for task in tasks { _ = try await dispatcher.submit(task) }
             for task in tasks {
                 let done = try await finished(dispatcher, task.id)
                 #expect(done.status == .completed && done.backend == "sim1")

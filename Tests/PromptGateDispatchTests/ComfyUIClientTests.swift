@@ -94,11 +94,11 @@ struct ComfyUIClientTests {
             let client = ComfyUIClient(transport: transport, clientID: "c")
             #expect(try await client.history(promptID: "pending") == nil)
             let done = try #require(try await client.history(promptID: "done"))
-            #expect(done.outcome == "execution_success")
+            #expect(done.outcome == .success)
             #expect(done.outputs.map(\.filename) == ["a_00001_.png", "a_00002_.png"])  // every output, not only the first
             #expect(try await client.view(done.outputs[1]) == Array("PNG:a_00002_.png".utf8))
             let broken = try #require(try await client.history(promptID: "broken"))
-            #expect(broken.outcome == "execution_error")
+            #expect(broken.outcome == .error)
             guard case .object(let failure)? = broken.error else { Issue.record("no error data"); return }
             #expect(failure["exception_message"] == "boom")
             guard case .retryable? = await Self.failure({ _ = try await client.history(promptID: "garbage") }) else {
@@ -107,7 +107,7 @@ struct ComfyUIClientTests {
             }
             // Other output kinds and shapes (text, gifs, a node value that is not an object) are read or skipped.
             let mixed = try #require(try await client.history(promptID: "mixed"))
-            #expect(mixed.outcome == "execution_success")
+            #expect(mixed.outcome == .success)
             #expect(mixed.outputs.map(\.filename) == ["a_00001_.png", "b_00001_.webp"])
             #expect(mixed.outputs.map(\.type) == ["temp", "output"] && mixed.outputs.map(\.node) == ["9", "12"])
             try await client.interrupt(promptID: "done")

@@ -68,8 +68,8 @@ func value(_ graph: [String: JSONValue], _ node: String, _ name: String) -> JSON
 
 /// Waits until the task has ended and returns it.
 func finished(_ dispatcher: Dispatcher, _ id: String, timeout: Duration = .seconds(10)) async throws -> GenerationTask {
-    let ended = await TestSupport.eventually(timeout: timeout) { dispatcher.view(id: id)?.task.status.isTerminal == true }
-    let task = try #require(dispatcher.view(id: id)?.task)
+    let ended = await TestSupport.eventually(timeout: timeout) { await dispatcher.view(id: id)?.task.status.isTerminal == true }
+    let task = try #require(await dispatcher.view(id: id)?.task)
     #expect(ended, "task \(id) is still \(task.status)")
     return task
 }
@@ -80,7 +80,7 @@ struct DispatcherTests {
         try await withDispatcher([ComfySim(runTime: .milliseconds(20))]) { dispatcher, sims in
             var task = GenerationTask(request: request())
             task.loras = [.init(file: "Ghibsky_Illustration.safetensors", weight: 0.6), .init(file: "FLUX.1-Turbo-Alpha.safetensors", weight: 1.2)]
-            let submission = try dispatcher.submit(task)
+            let submission = try await dispatcher.submit(task)
             #expect(submission.position == 1)
             #expect(submission.estimatedSeconds == 30)  // nothing measured yet: the initial guess
             let done = try await finished(dispatcher, task.id)
@@ -117,7 +117,7 @@ struct DispatcherTests {
             sd.cfgScale = 7
             var task = GenerationTask(request: sd)
             task.loras = [.init(file: "example_lora.safetensors", weight: 0.7)]
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             #expect(try await finished(dispatcher, task.id).status == .completed)
             let graph = try #require(sims.sims[0].received(promptID: task.id))
             let input = { (node: String, name: String) in value(graph, node, name) }
@@ -134,13 +134,14 @@ struct DispatcherTests {
     @Test func higherPriorityRunsFirstAndLowIsNotStarved() async throws {
         try await withDispatcher([ComfySim(runTime: .milliseconds(500))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
             let first = GenerationTask(request: request("first"))
-            _ = try dispatcher.submit(first)
-            #expect(await TestSupport.eventually { dispatcher.view(id: first.id)?.task.status == .running })
+            _ = try await dispatcher.submit(first)
+            #expect(await TestSupport.eventually { await dispatcher.view(id: first.id)?.task.status == .running })
             let low = GenerationTask(request: request("low"), priority: .low)
             let normal = GenerationTask(request: request("normal"), priority: .normal)
             let high = GenerationTask(request: request("high"), priority: .high)
-            for task in [low, normal, high] { _ = try dispatcher.submit(task) }
-            #expect(dispatcher.view(id: high.id)?.position == 1 && dispatcher.view(id: low.id)?.position == 3)
+            for task in [low, normal, high] { _ = try await dispatcher.submit(task) }
+            let highPosition = await dispatcher.view(id: high.id)?.position, lowPosition = await dispatcher.view(id: low.id)?.position
+            #expect(highPosition == 1 && lowPosition == 3)
             for task in [low, normal, high] { #expect(try await finished(dispatcher, task.id).status == .completed) }
             #expect(sims.sims[0].receivedOrder == [first.id, high.id, normal.id, low.id])
         }
@@ -161,33 +162,33 @@ struct DispatcherTests {
             #expect(state.label == "ineligible")
             #expect(state.ineligibleReason?.contains("NunchakuFluxDiTLoader is not installed") == true)
             let a = GenerationTask(request: request()), b = GenerationTask(request: request())
-            _ = try dispatcher.submit(a)
-            _ = try dispatcher.submit(b)
-            #expect(throws: DispatchError.self) { try dispatcher.submit(GenerationTask(request: request())) }
+            _ = try await dispatcher.submit(a)
+            _ = try await dispatcher.submit(b)
+            await #expect(throws: DispatchError.self) { try await dispatcher.submit(GenerationTask(request: request())) }
             do throws(DispatchError) {
-                _ = try dispatcher.submit(GenerationTask(request: request()))
+                _ = try await dispatcher.submit(GenerationTask(request: request()))
                 Issue.record("a full queue accepted a task")
             } catch {
-                #expect(error.code == "queue_full" && error.httpStatus == 429)
-                #expect(error.responseHeaders.first?.name == "Retry-After" && (Int(error.responseHeaders.first?.value ?? "") ?? 0) >= 1)
+                #expect(error.code == "queue_full" && error.kind == .rateLimited)
+                #expect((error.retryAfter ?? 0) >= 1)
             }
             let expired = try await finished(dispatcher, a.id, timeout: .seconds(5))
             #expect(expired.status == .expired && expired.reason?.code == "queue_timeout")
             #expect(try await finished(dispatcher, b.id).status == .expired)
-            _ = try dispatcher.submit(GenerationTask(request: request()))  // room again
+            _ = try await dispatcher.submit(GenerationTask(request: request()))  // room again
         }
     }
 
     @Test func generationTimeoutInterruptsTheRunAndFails() async throws {
         try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.generationTimeout = .milliseconds(300) }) { dispatcher, sims in
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             let failed = try await finished(dispatcher, task.id)
             #expect(failed.status == .failed && failed.reason?.code == "generation_timeout")
             // The sim saw the interrupt: the run ended as interrupted, and the next task runs at once.
             let next = GenerationTask(request: request("next"))
-            _ = try dispatcher.submit(next)
-            #expect(await TestSupport.eventually(timeout: .seconds(3)) { dispatcher.view(id: next.id)?.task.status == .running })
+            _ = try await dispatcher.submit(next)
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { await dispatcher.view(id: next.id)?.task.status == .running })
             _ = sims
         }
     }
@@ -196,9 +197,9 @@ struct DispatcherTests {
         try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
             let running = GenerationTask(request: request("running"))
             let queued = GenerationTask(request: request("queued"))
-            _ = try dispatcher.submit(running)
-            _ = try dispatcher.submit(queued)
-            #expect(await TestSupport.eventually { dispatcher.view(id: running.id)?.task.status == .running })
+            _ = try await dispatcher.submit(running)
+            _ = try await dispatcher.submit(queued)
+            #expect(await TestSupport.eventually { await dispatcher.view(id: running.id)?.task.status == .running })
             let cancelledQueued = try await dispatcher.cancel(id: queued.id)
             #expect(cancelledQueued.status == .cancelled && cancelledQueued.reason?.code == "cancelled")
             let cancelledRunning = try await dispatcher.cancel(id: running.id)
@@ -206,8 +207,8 @@ struct DispatcherTests {
             #expect(sims.sims[0].receivedOrder == [running.id])  // the queued one never reached ComfyUI
             // The backend is free again: a new task starts right away instead of waiting 30 s.
             let next = GenerationTask(request: request("next"))
-            _ = try dispatcher.submit(next)
-            #expect(await TestSupport.eventually(timeout: .seconds(3)) { dispatcher.view(id: next.id)?.task.status == .running })
+            _ = try await dispatcher.submit(next)
+            #expect(await TestSupport.eventually(timeout: .seconds(3)) { await dispatcher.view(id: next.id)?.task.status == .running })
             await #expect { try await dispatcher.cancel(id: running.id) } throws: { ($0 as? DispatchError)?.code == "task.finished" }
             await #expect(throws: DispatchError.notFound("nope")) { try await dispatcher.cancel(id: "nope") }
         }
@@ -216,9 +217,9 @@ struct DispatcherTests {
     @Test func retryMovesToAnotherBackendWhenOneDiesMidTask() async throws {
         try await withDispatcher([ComfySim(runTime: .milliseconds(1500)), ComfySim(runTime: .milliseconds(1500))]) { dispatcher, sims in
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
-            #expect(await TestSupport.eventually { dispatcher.view(id: task.id)?.task.status == .running })
-            let first = try #require(dispatcher.view(id: task.id)?.task.backend)
+            _ = try await dispatcher.submit(task)
+            #expect(await TestSupport.eventually { await dispatcher.view(id: task.id)?.task.status == .running })
+            let first = try #require(await dispatcher.view(id: task.id)?.task.backend)
             await sims.stop(first == "sim0" ? 0 : 1)  // the server goes away mid-run
             let done = try await finished(dispatcher, task.id)
             #expect(done.status == .completed)
@@ -231,7 +232,7 @@ struct DispatcherTests {
         try await withDispatcher([sim], configure: { $0.maxRetries = 2; $0.healthInterval = .seconds(60) }) { dispatcher, _ in
             sim.setFaults(SimFaults(http500: true))
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             let failed = try await finished(dispatcher, task.id)
             #expect(failed.status == .failed && failed.attempts == 3)
             #expect(failed.reason?.code == "comfyui.unavailable")
@@ -244,11 +245,11 @@ struct DispatcherTests {
         try await withDispatcher([sim], configure: { $0.maxRetries = 1; $0.healthInterval = .seconds(60) }) { dispatcher, _ in
             sim.setFaults(SimFaults(malformedJSON: true))
             let garbled = GenerationTask(request: request())
-            _ = try dispatcher.submit(garbled)
+            _ = try await dispatcher.submit(garbled)
             #expect(try await finished(dispatcher, garbled.id).reason?.code == "comfyui.unavailable")
             sim.setFaults(SimFaults(hang: true))  // the client's 2 s request timeout ends each call
             let hung = GenerationTask(request: request())
-            _ = try dispatcher.submit(hung)
+            _ = try await dispatcher.submit(hung)
             let failed = try await finished(dispatcher, hung.id, timeout: .seconds(15))
             #expect(failed.reason?.code == "comfyui.unavailable" && failed.attempts == 2)
             sim.setFaults(SimFaults())
@@ -260,7 +261,7 @@ struct DispatcherTests {
         try await withDispatcher([sim]) { dispatcher, sims in
             var missing = GenerationTask(request: request())
             missing.loras = [.init(file: "not-installed.safetensors", weight: 1)]
-            _ = try dispatcher.submit(missing)
+            _ = try await dispatcher.submit(missing)
             let rejected = try await finished(dispatcher, missing.id)
             #expect(rejected.status == .failed && rejected.attempts == 1)  // not retried
             #expect(rejected.reason?.code == "comfyui.rejected")
@@ -273,7 +274,7 @@ struct DispatcherTests {
 
             sims.sims[0].setFaults(SimFaults(executionError: true))
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             let failed = try await finished(dispatcher, task.id)
             #expect(failed.status == .failed && failed.reason?.code == "comfyui.execution_error")
             #expect(failed.reason?.message.contains("CUDA out of memory (simulated)") == true)
@@ -287,7 +288,7 @@ struct DispatcherTests {
             #expect(states[0].label == "ineligible" && states[0].ineligibleReason?.contains("svdq-int4-flux.1-dev") == true)
             #expect(states[1].label == "up")
             let tasks = (0..<6).map { GenerationTask(request: request("fox \($0)")) }
-            for task in tasks { _ = try dispatcher.submit(task) }
+            for task in tasks { _ = try await dispatcher.submit(task) }
             for task in tasks { #expect(try await finished(dispatcher, task.id).backend == "sim1") }
             #expect(sims.sims[0].receivedOrder.isEmpty)
         }
@@ -300,9 +301,9 @@ struct DispatcherTests {
             #expect(await TestSupport.eventually { dispatcher.pool.snapshot[0].state.isDown })
             #expect(dispatcher.pool.snapshot[0].state.lastError?.contains("500") == true)
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             try await Task.sleep(for: .milliseconds(100))
-            #expect(dispatcher.view(id: task.id)?.task.status == .queued)  // a down backend gets no work
+            #expect(await dispatcher.view(id: task.id)?.task.status == .queued)  // a down backend gets no work
             sim.setFaults(SimFaults())
             #expect(try await finished(dispatcher, task.id).status == .completed)
         }
@@ -311,15 +312,15 @@ struct DispatcherTests {
     @Test func endedTasksAndTheirImagesGoAfterRetention() async throws {
         try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.taskRetention = .milliseconds(100) }) { dispatcher, _ in
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             let done = try await finished(dispatcher, task.id)
             let path = try #require(dispatcher.output.file(named: done.images[0].file))
             #expect(FileManager.default.fileExists(atPath: path))
-            dispatcher.removeOldTasks()
-            #expect(dispatcher.view(id: task.id) != nil)  // not old enough yet
+            await dispatcher.removeOldTasks()
+            #expect(await dispatcher.view(id: task.id) != nil)  // not old enough yet
             try await Task.sleep(for: .milliseconds(150))
-            dispatcher.removeOldTasks()
-            #expect(dispatcher.view(id: task.id) == nil)
+            await dispatcher.removeOldTasks()
+            #expect(await dispatcher.view(id: task.id) == nil)
             #expect(!FileManager.default.fileExists(atPath: path))
         }
     }
@@ -331,13 +332,13 @@ struct DispatcherTests {
         }) { dispatcher, _ in
             let task = GenerationTask(request: request())  // 20 steps
             let submitted = ContinuousClock.now
-            _ = try dispatcher.submit(task)
+            _ = try await dispatcher.submit(task)
             var seen: Set<Double> = []
-            while dispatcher.view(id: task.id)?.task.status.isTerminal == false {
-                if let progress = dispatcher.view(id: task.id)?.progress, dispatcher.view(id: task.id)?.task.status == .running { seen.insert(progress) }
+            while await dispatcher.view(id: task.id)?.task.status.isTerminal == false {
+                if let progress = await dispatcher.view(id: task.id)?.progress, await dispatcher.view(id: task.id)?.task.status == .running { seen.insert(progress) }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(dispatcher.view(id: task.id)?.task.status == .completed)
+            #expect(await dispatcher.view(id: task.id)?.task.status == .completed)
             #expect(ContinuousClock.now - submitted < .seconds(3))  // not the 5 s poll
             // Step fractions from `progress` events (k/20), not only the time-based estimate.
             #expect(seen.contains { $0 > 0 && ($0 * 20).rounded() == $0 * 20 }, "\(seen.sorted())")
@@ -351,8 +352,8 @@ struct DispatcherRecoveryTests {
         let sim = ComfySim(runTime: .seconds(2))
         try await withDispatcher([sim], configure: { $0.presenceInterval = .milliseconds(200) }) { dispatcher, _ in
             let task = GenerationTask(request: request())
-            _ = try dispatcher.submit(task)
-            #expect(await TestSupport.eventually { dispatcher.view(id: task.id)?.task.status == .running })
+            _ = try await dispatcher.submit(task)
+            #expect(await TestSupport.eventually { await dispatcher.view(id: task.id)?.task.status == .running })
             try await Task.sleep(for: .milliseconds(100))
             sim.restart()  // ComfyUI restarted: /history says {} for ever, /queue does not list the prompt
             let done = try await finished(dispatcher, task.id, timeout: .seconds(15))

@@ -2,6 +2,7 @@ import ComfySim
 import Foundation
 import PromptGateAccess
 import PromptGateCore
+import PromptGateDispatch
 @testable import PromptGateServer
 import PromptGateTestSupport
 import Testing
@@ -14,8 +15,8 @@ func withGateway(
     try await LoopbackSims.with(sims) { running in
         var config = ServiceConfig()
         config.security.rateLimitEnabled = false
-        config.comfyui.healthInterval = 0.05
-        config.backends = running.urls.enumerated().map { .init(name: "sim\($0.offset)", url: $0.element, maxInFlight: 2) }
+        config.dispatch.healthInterval = .milliseconds(50)
+        config.dispatch.backends = running.urls.enumerated().map { BackendPool.Backend(name: "sim\($0.offset)", url: $0.element, maxInFlight: 2) }
         configure(&config)
         try await withServer(config) { server, base in
             let ready = await TestSupport.eventually { server.dispatch.dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" } }
@@ -110,7 +111,7 @@ struct GenerateTests {
     @Test func queueFullIs429WithRetryAfter() async throws {
         var classes = ComfySim.defaultClasses
         classes.remove("SaveImage")
-        try await withGateway([ComfySim(classes: classes)], configure: { $0.queue.maxQueueSize = 1 }) { _, base, _ in
+        try await withGateway([ComfySim(classes: classes)], configure: { $0.dispatch.maxQueueSize = 1 }) { _, base, _ in
             let status = try await send(base, "GET", "/status")
             let backend = try #require(((status.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]])?.first)
             #expect(backend["state"] as? String == "ineligible" && (backend["reason"] as? String)?.contains("SaveImage") == true)

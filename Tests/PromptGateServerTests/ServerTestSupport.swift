@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Hummingbird
+import PromptGateDispatch
 @testable import PromptGateServer
 import PromptGateTestSupport
 
@@ -24,7 +25,7 @@ func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, 
     config.server.port = 0
     let output = try TestSupport.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: output) }
-    if config.server.outputDir == ServiceConfig.Server().outputDir { config.server.outputDir = output.path }
+    if config.dispatch.outputDirectory == DispatchSettings().outputDirectory { config.dispatch.outputDirectory = output.path }
     let server = try GateServer(config: config)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let app = server.makeApplication(onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })

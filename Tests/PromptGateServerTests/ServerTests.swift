@@ -22,11 +22,11 @@ struct ServerTests {
             let openapi = try await send(base, "GET", "/openapi.json")
             #expect(openapi.json["openapi"] as? String == "3.1.0")
             let paths = try #require(openapi.json["paths"] as? [String: [String: Any]])
-            for (route, methods) in GateServer.routes {
+            for (route, methods) in Endpoint.methodsByPath {
                 let documented = try #require(paths[route], "route \(route) is missing from /openapi.json")
                 for method in methods { #expect(documented[method.rawValue.lowercased()] != nil, "\(method) \(route)") }
             }
-            #expect(Set(paths.keys) == Set(GateServer.routes.keys))
+            #expect(Set(paths.keys) == Set(Endpoint.methodsByPath.keys))
         }
     }
 
@@ -215,7 +215,7 @@ struct ServiceConfigTests {
         let config = ServiceConfig()
         #expect(config.server.host == "127.0.0.1" && config.server.port == 8000)
         #expect(!config.security.enabled)
-        #expect(config.queue.maxConcurrent == 2)
+        #expect(config.dispatch.maxConcurrent == 2)
     }
 
     @Test func theShapeUsersAlreadyWrite() throws {
@@ -248,9 +248,9 @@ struct ServiceConfigTests {
         #expect(config.security.apiKeys[1].rateLimit == RateLimitPolicy(requestsPerMinute: 600, burst: 50))
         #expect(config.security.ipAllowlist.contains(IPAddress("10.9.9.9")!))
         #expect(config.logging.level == .info && config.logging.logPrompts)
-        #expect(config.backends.first?.name == "gpu0")
+        #expect(config.dispatch.backends.first?.name == "gpu0")
         #expect(config.defaultPreset == "fashion-shop")
-        #expect(config.queue.generationTimeout == 300)
+        #expect(config.dispatch.generationTimeout == .seconds(300))
     }
 
     @Test func dispatcherKeys() throws {
@@ -261,11 +261,11 @@ struct ServiceConfigTests {
             queue: {task_retention: 3600}
             """
         let config = try ServiceConfig.parse(yaml, file: "config.yaml")
-        #expect(config.server.outputDir == "/var/lib/promptgate/images" && config.server.publicURL == "https://gen.example.com")
-        #expect(config.comfyui.healthInterval == 2.5 && config.comfyui.failureThreshold == 5 && config.comfyui.requestTimeout == 60)
-        #expect(config.workflow.bindings[.seed] == [.init(node: "3", input: "seed")])
-        #expect(config.workflow.bindings[.width]?.map(\.description) == ["5.width", "9.width"])
-        #expect(config.queue.taskRetention == 3600)
+        #expect(config.dispatch.outputDirectory == "/var/lib/promptgate/images" && config.server.publicURL == "https://gen.example.com")
+        #expect(config.dispatch.healthInterval == .milliseconds(2500) && config.dispatch.failureThreshold == 5 && config.dispatch.requestTimeout == .seconds(60))
+        #expect(config.dispatch.bindings[.seed] == [.init(node: "3", input: "seed")])
+        #expect(config.dispatch.bindings[.width]?.map(\.description) == ["5.width", "9.width"])
+        #expect(config.dispatch.taskRetention == .seconds(3600))
         #expect(try ServiceConfig.parse("server: {public_url: null}\n", file: "c.yaml").server.publicURL == nil)
     }
 

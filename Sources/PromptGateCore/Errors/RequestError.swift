@@ -1,5 +1,5 @@
-/// A request field that is missing, of the wrong type, or out of range. HTTP answers 422 with the field;
-/// the filter writes an error record for the line.
+/// A request field that is missing, of the wrong type, or out of range. HTTP answers 422 with the field in
+/// `details`; the filter writes an error record for the line.
 public struct RequestError: PromptGateError, Equatable {
     /// Stable code: `request.missing_field`, `request.wrong_type`, `request.out_of_range`,
     /// `request.unknown_name`, `request.invalid_value`.
@@ -7,14 +7,24 @@ public struct RequestError: PromptGateError, Equatable {
     /// The field, as a JSON path (`loras[1].weight`).
     public var field: String
     public var detail: String
-    public var httpStatus: Int { 422 }
-    public var message: String { "field '\(field)' \(detail)" }
+    public var kind: ErrorKind { .invalidInput }
+    /// The field, or nothing when the request as a whole is wrong.
+    public var details: JSONValue? { field.isEmpty ? nil : ["field": .string(field)] }
+    public var message: String { field.isEmpty ? "the request \(detail)" : "field '\(field)' \(detail)" }
 
     public init(code: String, field: String, detail: String) {
         self.code = code
         self.field = field
         self.detail = detail
     }
+
+    /// The request is JSON but not an object.
+    static func notAnObject(found: String) -> RequestError {
+        RequestError(code: "request.wrong_type", field: "", detail: "must be a JSON object, found \(found)")
+    }
+
+    /// Whether this says the request was not an object at all (no field to name).
+    public var isNotAnObject: Bool { field.isEmpty && code == "request.wrong_type" }
 
     static func missing(_ field: String) -> RequestError {
         RequestError(code: "request.missing_field", field: field, detail: "is missing")

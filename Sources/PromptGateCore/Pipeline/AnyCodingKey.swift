@@ -3,5 +3,6 @@ package struct AnyCodingKey: CodingKey {
     package var stringValue: String
     package var intValue: Int? { nil }
     package init(stringValue: String) { self.stringValue = stringValue }
+    package init(_ stringValue: String) { self.stringValue = stringValue }
     package init?(intValue: Int) { nil }
 }

@@ -25,7 +25,7 @@ public struct PolicyConfig: Sendable, Equatable {
 public struct UnknownStageError: PromptGateError {
     public var name: String
     public var code: String { "config.unknown_stage" }
-    public var httpStatus: Int { 500 }
+    public var kind: ErrorKind { .internal }
     public var message: String {
         "unknown stage '\(name)' (known: \(PipelineBuilder.knownStages.joined(separator: ", ")))"
     }
@@ -107,13 +107,23 @@ public struct PipelineSet: Sendable {
     /// Rules loaded from the packs (brand rules of presets not counted).
     public let packRuleCount: Int
 
-    /// The pipeline for the request's preset (or the default one).
-    /// - Throws: `RequestError` on field `preset` when the request names a preset that is not loaded.
-    public func pipeline(for request: PromptRequest) throws(RequestError) -> Pipeline {
+    /// The one place a request's preset is decided: the request's own `preset`, else the one its caller's
+    /// key selects (written into the request, so answers show it), else the default.
+    /// - Returns: the preset's name and its pipeline.
+    /// - Throws: `RequestError` on field `preset` when that names a preset that is not loaded.
+    public func select(for request: inout PromptRequest, caller: Caller) throws(RequestError) -> (preset: String, pipeline: Pipeline) {
+        if request.preset == nil { request.preset = caller.preset }
         let name = request.preset ?? defaultPreset
         guard let pipeline = pipelines[name] else {
             throw .unknownName("preset", name, known: Array(pipelines.keys))
         }
-        return pipeline
+        return (name, pipeline)
+    }
+
+    /// The pipeline for a request without a caller (`select` with an anonymous one).
+    /// - Throws: `RequestError` on field `preset` when the request names a preset that is not loaded.
+    public func pipeline(for request: PromptRequest) throws(RequestError) -> Pipeline {
+        var request = request
+        return try select(for: &request, caller: Caller()).pipeline
     }
 }

@@ -6,10 +6,8 @@ public final class PromptContext {
     public var request: PromptRequest
     public var verdict = Verdict()
     public var trace: [TraceEntry] = []
-    /// Who is calling, once an access stage has authenticated the request.
-    public var caller: Caller?
-    /// The rate-limit state of this request's bucket (front ends turn it into `RateLimit` headers).
-    public var rateLimit: RateLimitStatus?
+    /// Who is calling, as the front end's access step decided it (anonymous for the Unix filter).
+    public let caller: Caller
     /// Warnings that do not change the decision (e.g. a negative prompt the model ignores).
     public var warnings: [Warning] = []
     /// Index in `trace` of the stage running now (set by the pipeline), for `note(_:)`.
@@ -19,9 +17,15 @@ public final class PromptContext {
     /// Phrase lookups on the prompt, kept while the prompt is unchanged (optimizers share it).
     private var promptPhrases: (prompt: String, haystack: PhraseList.Haystack)?
 
-    public init(request: PromptRequest) {
+    /// - Parameters:
+    ///   - request: the request to judge and optimize.
+    ///   - caller: who sent it.
+    ///   - trace: entries already recorded by the front end (its access steps), before the pipeline's own.
+    public init(request: PromptRequest, caller: Caller = Caller(), trace: [TraceEntry] = []) {
         self.request = request
-        trace.reserveCapacity(4)
+        self.caller = caller
+        self.trace = trace
+        self.trace.reserveCapacity(trace.count + 12)
     }
 
     /// Whether stages write notes into the trace. Front ends that do not show the trace turn it off, and

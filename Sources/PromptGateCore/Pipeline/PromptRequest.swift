@@ -1,6 +1,7 @@
-/// The generation request the pipeline works on (HTTP and CLI alike); front ends build it from a JSON body
-/// or an input line (`PromptRequest+JSON`). Optional parameters left nil are filled by the `defaults`
-/// optimizer from the preset.
+/// The generation request the pipeline works on (HTTP and CLI alike). Its JSON form is declared once, in
+/// `PromptRequest.Field` (`RequestSchema.swift`): HTTP bodies, the filter's JSONL lines, the optimized
+/// request in answers, task metadata and the OpenAPI schema all follow that table. Optional parameters left
+/// nil are filled by the `defaults` optimizer from the preset.
 public struct PromptRequest: Sendable, Equatable {
     /// Caller-supplied id, echoed in the verdict (a string or a number in JSON).
     public var id: JSONValue?
@@ -25,25 +26,25 @@ public struct PromptRequest: Sendable, Equatable {
     /// The preset (brand) to optimize for; nil means the front end's default.
     public var preset: String?
     public var priority: Priority?
-    /// Client address, when the front end knows it.
-    public var ip: String?
-    /// API key presented by the caller, when any.
-    public var apiKey: String?
     /// Every other field of the request, carried through untouched.
     public var params: [String: JSONValue]
     /// Fields whose bytes were not valid UTF-8, with the offset of the first bad byte. The text then holds
     /// U+FFFD replacements and the length stage refuses the request.
     public var invalidUTF8: [PromptField: Int]
 
+    /// - Parameters:
+    ///   - id: the caller's id, echoed in answers.
+    ///   - prompt: the prompt text.
+    ///   - negativePrompt: what to avoid.
+    ///   - params: fields the pipeline does not interpret, carried through.
+    ///   - invalidUTF8: fields whose bytes were not valid UTF-8, with the first bad offset.
     public init(
-        id: JSONValue? = nil, prompt: String, negativePrompt: String = "", ip: String? = nil, apiKey: String? = nil,
-        params: [String: JSONValue] = [:], invalidUTF8: [PromptField: Int] = [:]
+        id: JSONValue? = nil, prompt: String, negativePrompt: String = "", params: [String: JSONValue] = [:],
+        invalidUTF8: [PromptField: Int] = [:]
     ) {
         self.id = id
         self.prompt = prompt
         self.negativePrompt = negativePrompt
-        self.ip = ip
-        self.apiKey = apiKey
         self.params = params
         self.invalidUTF8 = invalidUTF8
         self.loras = []
@@ -96,21 +97,23 @@ public struct PromptRequest: Sendable, Equatable {
 }
 
 /// A LoRA to apply with its strength.
-public struct LoRA: Sendable, Equatable, Codable {
+public struct LoRA: Sendable, Equatable {
+    /// The alias (or file) the preset resolves to a LoRA file.
     public var name: String
+    /// The strength applied.
     public var weight: Double
     /// The weight asked for before keyword reweighting and clamping; reweighting always starts from it, so
     /// optimizing an already optimized request changes nothing.
     public var requestedWeight: Double?
 
+    /// - Parameters:
+    ///   - name: the alias or file.
+    ///   - weight: the strength.
+    ///   - requestedWeight: the weight asked for before reweighting.
     public init(name: String, weight: Double = 1.0, requestedWeight: Double? = nil) {
         self.name = name
         self.weight = weight
         self.requestedWeight = requestedWeight
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case name, weight, requestedWeight = "requested_weight"
     }
 }
 

@@ -17,25 +17,52 @@ public final class BackendPool: Sendable {
         }
     }
 
+    /// Whether a backend may get work, and if not, why.
+    public enum Condition: Sendable, Equatable {
+        /// Not validated against the workflow since start (or since it was last down).
+        case checking
+        /// Healthy and able to run the workflow.
+        case up
+        /// Failed `failureThreshold` health checks in a row.
+        case down
+        /// Healthy, but `/object_info` says it cannot run the workflow (the reason).
+        case ineligible(String)
+
+        /// `up`, `down`, `ineligible` or `checking`, for `/status`.
+        public var label: String {
+            switch self {
+            case .checking: "checking"
+            case .up: "up"
+            case .down: "down"
+            case .ineligible: "ineligible"
+            }
+        }
+    }
+
+    /// What the pool knows about one backend.
     public struct State: Sendable, Equatable {
+        /// Tasks running there now.
         public var inFlight = 0
+        /// Failed health checks in a row.
         public var consecutiveFailures = 0
-        public var isDown = false
-        /// The workflow has been checked against this backend's `/object_info` since it was last down.
-        public var isValidated = false
-        /// Why the workflow cannot run there (from `/object_info`), or nil.
-        public var ineligibleReason: String?
+        /// Whether it gets work.
+        public var condition = Condition.checking
         /// The last health check's failure.
         public var lastError: String?
         /// What the workflow needs changed (a reload): check again at the next round, keeping the backend in use.
         var recheck = false
 
-        public var isAvailable: Bool { isValidated && !isDown && ineligibleReason == nil }
-
-        /// `up`, `down`, `ineligible` or `checking` (not validated yet), for `/status`.
-        public var label: String {
-            isDown ? "down" : ineligibleReason != nil ? "ineligible" : isValidated ? "up" : "checking"
+        /// Whether new work may go there.
+        public var isAvailable: Bool { condition == .up }
+        /// Whether it is marked down.
+        public var isDown: Bool { condition == .down }
+        /// Why the workflow cannot run there, when it cannot.
+        public var ineligibleReason: String? {
+            if case .ineligible(let reason) = condition { return reason }
+            return nil
         }
+        /// The condition's name (`up`, `down`, `ineligible`, `checking`).
+        public var label: String { condition.label }
     }
 
     public let backends: [Backend]
@@ -86,15 +113,12 @@ public final class BackendPool: Sendable {
             let wasDown = state.isDown
             if ok {
                 state.consecutiveFailures = 0
-                state.isDown = false
                 state.lastError = nil
+                if wasDown { state.condition = .checking }
             } else {
                 state.consecutiveFailures += 1
                 state.lastError = error
-                if state.consecutiveFailures >= failureThreshold {
-                    state.isDown = true
-                    state.isValidated = false
-                }
+                if state.consecutiveFailures >= failureThreshold { state.condition = .down }
             }
             states[name] = state
             return wasDown != state.isDown
@@ -104,16 +128,25 @@ public final class BackendPool: Sendable {
     /// Records the `/object_info` check: nil when the backend can run the workflow, else why not.
     public func recordValidation(_ name: String, problem: String?) {
         states.withLock { states in
-            states[name]?.isValidated = true
-            states[name]?.ineligibleReason = problem
-            states[name]?.recheck = false
+            guard var state = states[name] else { return }
+            // A check that finished after the backend went down says nothing about it now.
+            if !state.isDown { state.condition = problem.map { .ineligible($0) } ?? .up }
+            state.recheck = false
+            states[name] = state
         }
     }
 
     /// Whether a backend needs its `/object_info` check (never checked, recovered, or ineligible: a fixed
     /// server becomes eligible without a restart).
     public func needsValidation(_ name: String) -> Bool {
-        states.withLock { state in state[name].map { !$0.isValidated || $0.ineligibleReason != nil || $0.recheck } ?? false }
+        states.withLock { states in
+            guard let state = states[name] else { return false }
+            switch state.condition {
+            case .checking, .ineligible: return true
+            case .up: return state.recheck
+            case .down: return false
+            }
+        }
     }
 
     /// Asks for every backend's `/object_info` check again (what the workflow needs changed); backends stay in

@@ -20,8 +20,15 @@ public struct ComfyUIOutput: Sendable, Equatable {
 
 /// A finished prompt as `/history` records it.
 public struct ComfyUIHistory: Sendable, Equatable {
-    /// `execution_success`, `execution_error` or `execution_interrupted` (from the status messages).
-    public var outcome: String
+    /// How a finished prompt ended, from the last of ComfyUI's status messages that says.
+    public enum Outcome: String, Sendable, Equatable {
+        case success = "execution_success"
+        case error = "execution_error"
+        case interrupted = "execution_interrupted"
+    }
+
+    /// How the prompt ended (`error` when the history says nothing about it).
+    public var outcome: Outcome
     public var outputs: [ComfyUIOutput]
     /// The `execution_error` data (node, exception message) when it failed.
     public var error: JSONValue?
@@ -73,11 +80,11 @@ public struct ComfyUIClient: Sendable {
             throw .retryable("GET /history answered \(response.status) or not JSON")
         }
         guard let entry = entries[promptID] else { return nil }
-        var outcome = "execution_error"
+        var outcome = ComfyUIHistory.Outcome.error
         var failure: JSONValue? = nil
         for message in entry.status?.messages ?? [] {
             guard let event = message.event else { continue }
-            if ["execution_success", "execution_error", "execution_interrupted"].contains(event) { outcome = event }
+            if let ended = ComfyUIHistory.Outcome(rawValue: event) { outcome = ended }
             if event == "execution_error" { failure = message.data }
         }
         var outputs: [ComfyUIOutput] = []

@@ -1,29 +1,42 @@
 import PromptGateCore
 
-/// A dispatcher refusal a caller can get: queue full (429 + Retry-After), unknown task (404), a task that
-/// has already ended (409).
+/// A dispatcher refusal a caller can get: queue full (retry later), unknown task, a task that has already
+/// ended, a store that failed.
 public struct DispatchError: PromptGateError, Equatable {
     public var code: String
-    public var httpStatus: Int
+    public var kind: ErrorKind
     public var message: String
     /// Seconds to wait before trying again (queue full).
     public var retryAfter: Int?
 
-    public var responseHeaders: [(name: String, value: String)] {
-        retryAfter.map { [("Retry-After", String($0))] } ?? []
+    /// - Parameters:
+    ///   - code: the stable code.
+    ///   - kind: the failure class.
+    ///   - message: what is wrong.
+    ///   - retryAfter: seconds to wait before trying again.
+    public init(code: String, kind: ErrorKind, message: String, retryAfter: Int? = nil) {
+        self.code = code
+        self.kind = kind
+        self.message = message
+        self.retryAfter = retryAfter
     }
 
     static func queueFull(capacity: Int, retryAfter: Int) -> DispatchError {
         DispatchError(
-            code: "queue_full", httpStatus: 429,
+            code: "queue_full", kind: .rateLimited,
             message: "the queue is full (\(capacity) tasks waiting); try again in about \(retryAfter) s", retryAfter: retryAfter)
     }
 
+    /// No such task (or not visible to the caller).
     public static func notFound(_ id: String) -> DispatchError {
-        DispatchError(code: "task.not_found", httpStatus: 404, message: "no task \(id)")
+        DispatchError(code: "task.not_found", kind: .notFound, message: "no task \(id)")
     }
 
     static func finished(_ task: GenerationTask) -> DispatchError {
-        DispatchError(code: "task.finished", httpStatus: 409, message: "task \(task.id) has already ended (\(task.status.rawValue))")
+        DispatchError(code: "task.finished", kind: .conflict, message: "task \(task.id) has already ended (\(task.status.rawValue))")
+    }
+
+    static func store(_ error: TaskStoreError) -> DispatchError {
+        DispatchError(code: error.code, kind: .internal, message: error.message)
     }
 }

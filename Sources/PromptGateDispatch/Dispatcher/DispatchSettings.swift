@@ -1,9 +1,15 @@
-/// How the dispatcher queues and runs tasks (`queue` and `workflow` in config.yaml).
+/// Everything the dispatcher is configured with, and the one place its defaults are declared: the `queue`,
+/// `comfyui`, `workflow` and `backends` sections of config.yaml and `server.output_dir`. The server's
+/// configuration reader fills it; `DispatchSetup` builds the dispatcher from it.
 public struct DispatchSettings: Sendable {
+    // MARK: queue
+
     /// Tasks running at once over all backends (each backend also has its own `max_in_flight`).
     public var maxConcurrent = 2
     /// Queued tasks; a full queue refuses new ones (429 `queue_full`).
     public var maxQueueSize = 100
+    /// `queue.priority_levels` as configured (1–3).
+    public var priorityLevels = 3
     /// One run's limit: past it the run is interrupted on the backend and the task fails.
     public var generationTimeout: Duration = .seconds(300)
     /// How long a task may wait in the queue before it expires.
@@ -14,25 +20,59 @@ public struct DispatchSettings: Sendable {
     public var maxRetries = 3
     /// Wait before a retry is queued again.
     public var retryDelay: Duration = .seconds(10)
+    /// A low-priority task that waited this long ranks like a fresh normal one (seconds).
+    public var agingInterval: Double = 30
+
+    // MARK: comfyui
+
+    /// The single backend used when `backends` is empty.
+    public var baseURL = "http://localhost:8188"
+    /// Prefix of the `client_id` the dispatcher uses per backend.
+    public var clientID = "promptgate"
     /// Health checks (`/system_stats`) per backend.
     public var healthInterval: Duration = .seconds(5)
     /// Failed checks in a row before a backend is marked down.
     public var failureThreshold = 3
-    /// A low-priority task that waited this long ranks like a fresh normal one (seconds).
-    public var agingInterval: Double = 30
-    /// Where images fetched from the backends are written (served by `GET /output/{file}`).
-    public var outputDirectory = "output"
+    /// Limit for one HTTP call to ComfyUI.
+    public var requestTimeout: Duration = .seconds(30)
+    /// Listen on ComfyUI's WebSocket for progress and early completion (polling `/history` alone when false).
+    public var websocket = true
+
+    // MARK: workflow
+
+    /// The `workflow.path` default; when no such file exists the bundled Nunchaku FLUX graph is used.
+    public static let defaultWorkflowPath = "./flux_workflow_api.json"
+    /// An API-format workflow file, or the name of a bundled one.
+    public var workflowPath = DispatchSettings.defaultWorkflowPath
     /// `workflow.output_node`: class or node id whose outputs are the task's result; when no node matches,
     /// every saved output is.
     public var outputNode = "SaveImage"
+    /// Explicit field → node inputs, overriding what is inferred from the graph.
+    public var bindings: [WorkflowBinding.Field: [WorkflowBinding.Input]] = [:]
+
+    // MARK: backends and files
+
+    /// The ComfyUI servers; empty means one backend at `baseURL` with `maxConcurrent` slots.
+    public var backends: [BackendPool.Backend] = []
+    /// Where images fetched from the backends are written (served by `GET /output/{file}`).
+    public var outputDirectory = "output"
+    /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
+    public var loraFiles: [String] = []
+
+    // MARK: tuning (not in config.yaml)
+
     /// `/history` polling: the first look is immediate, the second waits `pollInterval.lowerBound`, later ones back off
     /// (doubling) up to the upper bound.
     public var pollInterval: ClosedRange<Duration> = .milliseconds(1) ... .milliseconds(500)
     /// How often a running prompt is looked for in the server's `/queue` while `/history` has nothing for it
     /// (a restarted ComfyUI forgets its queue; the task is then retried).
     public var presenceInterval: Duration = .seconds(2)
-    /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
-    public var loraFiles: [String] = []
 
+    /// Every setting at its default.
     public init() {}
+
+    /// The backends to use: `backends`, or the single `comfyui.base_url` one.
+    public var effectiveBackends: [BackendPool.Backend] {
+        backends.isEmpty ? [BackendPool.Backend(name: "default", url: baseURL, maxInFlight: maxConcurrent)] : backends
+    }
 }

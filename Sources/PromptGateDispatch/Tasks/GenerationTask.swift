@@ -73,3 +73,21 @@ public struct GenerationTask: Sendable, Equatable {
         self.createdAt = createdAt
     }
 }
+
+extension GenerationTask {
+    /// The task for a request the pipeline let through: its priority, its LoRA names resolved to files by
+    /// the preset that optimized it (a name the preset does not list is passed on as a file name), the
+    /// preset's model, and the caller's key name as the owner (never the key itself).
+    /// - Parameters:
+    ///   - context: the screened request (not blocked).
+    ///   - preset: the preset its pipeline ran with.
+    public init(screened context: PromptContext, preset: Preset?) {
+        let request = context.request
+        self.init(request: request, priority: request.priority ?? .normal)
+        loras = request.loras.map { lora in
+            WorkflowPatcher.LoraFile(file: preset?.loras.available[lora.name] ?? lora.name, weight: lora.weight)
+        }
+        model = preset?.model.name
+        caller = context.caller.keyName
+    }
+}

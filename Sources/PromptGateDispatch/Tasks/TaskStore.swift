@@ -2,29 +2,40 @@ import Foundation
 import Synchronization
 
 /// Where tasks live. Every state change goes through `transition`, which refuses moves the state machine
-/// does not allow; an in-memory store now, a durable (SQLite) one can implement the same protocol.
+/// (`TaskStatus.canMove(to:)`) does not allow. The protocol is async, so a database-backed store can do
+/// its I/O without blocking the cooperative pool; `InMemoryTaskStore` is the implementation today.
 public protocol TaskStore: Sendable {
-    func insert(_ task: GenerationTask) throws(TaskStoreError)
-    func task(id: String) -> GenerationTask?
+    /// Stores a new task.
+    /// - Throws: `task.duplicate` when the id exists.
+    func insert(_ task: GenerationTask) async throws(TaskStoreError)
+    /// The task with this id, or nil.
+    func task(id: String) async -> GenerationTask?
     /// Moves a task to `status`, letting `update` record details (backend, reason, times) in the same step.
+    /// - Returns: the task as stored after the move.
+    /// - Throws: `task.not_found`, or `task.invalid_transition` for a move the state machine refuses.
     @discardableResult
-    func transition(id: String, to status: TaskStatus, _ update: (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask
-    /// Tasks in a status (for recovery and metrics).
-    func tasks(in status: TaskStatus) -> [GenerationTask]
+    func transition(
+        id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void
+    ) async throws(TaskStoreError) -> GenerationTask
+    /// Tasks in a status, oldest first (for recovery and metrics).
+    func tasks(in status: TaskStatus) async -> [GenerationTask]
     /// Forgets tasks that ended before `cutoff` (retention); returns them so their files can go too.
-    func removeEnded(before cutoff: Date) -> [GenerationTask]
+    func removeEnded(before cutoff: Date) async -> [GenerationTask]
 }
 
 /// A store operation that cannot be done.
 public struct TaskStoreError: Error, Equatable, Sendable {
+    /// `task.not_found`, `task.invalid_transition`, `task.duplicate`.
     public var code: String
+    /// What went wrong, with the task id.
     public var message: String
 }
 
-/// Tasks in memory, behind one lock.
+/// Tasks in memory, behind one lock: gone on restart.
 public final class InMemoryTaskStore: TaskStore {
     private let state = Mutex<[String: GenerationTask]>([:])
 
+    /// An empty store.
     public init() {}
 
     public func insert(_ task: GenerationTask) throws(TaskStoreError) {
@@ -39,7 +50,7 @@ public final class InMemoryTaskStore: TaskStore {
     public func task(id: String) -> GenerationTask? { state.withLock { $0[id] } }
 
     @discardableResult
-    public func transition(id: String, to status: TaskStatus, _ update: (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask {
+    public func transition(id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask {
         let result: Result<GenerationTask, TaskStoreError> = state.withLock { tasks in
             guard var task = tasks[id] else { return .failure(TaskStoreError(code: "task.not_found", message: "no task \(id)")) }
             guard task.status.canMove(to: status) else {

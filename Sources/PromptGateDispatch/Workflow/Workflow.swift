@@ -83,5 +83,5 @@ public struct Workflow: Sendable, Equatable {
 public struct WorkflowError: PromptGateError, Equatable {
     public var code: String
     public var message: String
-    public var httpStatus: Int { 500 }
+    public var kind: ErrorKind { .internal }
 }

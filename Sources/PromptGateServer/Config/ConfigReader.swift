@@ -14,7 +14,7 @@ struct ConfigReader {
         ]
         guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
         if let s = section(sections["server"], ["host", "port", "workers", "max_body_bytes", "output_dir", "public_url"]) {
-            config.server.outputDir = string(s["output_dir"]) ?? config.server.outputDir
+            config.dispatch.outputDirectory = string(s["output_dir"]) ?? config.dispatch.outputDirectory
             config.server.publicURL = url(s["public_url"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             config.server.host = string(s["host"]) ?? config.server.host
             config.server.port = int(s["port"], 0...65535) ?? config.server.port
@@ -22,16 +22,16 @@ struct ConfigReader {
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
         if let s = section(sections["comfyui"], ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout", "websocket"]) {
-            config.comfyui.baseURL = url(s["base_url"]) ?? config.comfyui.baseURL
-            config.comfyui.clientID = string(s["client_id"]) ?? config.comfyui.clientID
-            config.comfyui.healthInterval = number(s["health_interval"], 0.05...3600) ?? config.comfyui.healthInterval
-            config.comfyui.failureThreshold = int(s["failure_threshold"], 1...100) ?? config.comfyui.failureThreshold
-            config.comfyui.requestTimeout = number(s["request_timeout"], 0.1...3600) ?? config.comfyui.requestTimeout
-            config.comfyui.websocket = s["websocket"]?.bool(problems: &problems) ?? config.comfyui.websocket
+            config.dispatch.baseURL = url(s["base_url"]) ?? config.dispatch.baseURL
+            config.dispatch.clientID = string(s["client_id"]) ?? config.dispatch.clientID
+            config.dispatch.healthInterval = duration(s["health_interval"], 0.05...3600) ?? config.dispatch.healthInterval
+            config.dispatch.failureThreshold = int(s["failure_threshold"], 1...100) ?? config.dispatch.failureThreshold
+            config.dispatch.requestTimeout = duration(s["request_timeout"], 0.1...3600) ?? config.dispatch.requestTimeout
+            config.dispatch.websocket = s["websocket"]?.bool(problems: &problems) ?? config.dispatch.websocket
         }
         if let s = section(sections["workflow"], ["path", "output_node", "bindings"]) {
-            config.workflow.path = string(s["path"]) ?? config.workflow.path
-            config.workflow.outputNode = string(s["output_node"]) ?? config.workflow.outputNode
+            config.dispatch.workflowPath = string(s["path"]) ?? config.dispatch.workflowPath
+            config.dispatch.outputNode = string(s["output_node"]) ?? config.dispatch.outputNode
             if let b = section(s["bindings"], Set(WorkflowBinding.Field.allCases.map(\.rawValue))) {
                 for (key, cursor) in b {
                     guard let field = WorkflowBinding.Field(rawValue: key) else { continue }
@@ -47,7 +47,7 @@ struct ConfigReader {
                         }
                         inputs.append(WorkflowBinding.Input(node: String(parts[0]), input: String(parts[1])))
                     }
-                    if !inputs.isEmpty { config.workflow.bindings[field] = inputs }
+                    if !inputs.isEmpty { config.dispatch.bindings[field] = inputs }
                 }
             }
         }
@@ -55,15 +55,16 @@ struct ConfigReader {
             sections["queue"],
             ["max_concurrent", "max_queue_size", "priority_levels", "generation_timeout", "queue_timeout", "max_retries", "retry_delay", "timeout", "task_retention"])
         {
-            config.queue.maxConcurrent = int(s["max_concurrent"], 1...1024) ?? config.queue.maxConcurrent
-            config.queue.maxQueueSize = int(s["max_queue_size"], 1...1_000_000) ?? config.queue.maxQueueSize
-            config.queue.priorityLevels = int(s["priority_levels"], 1...3) ?? config.queue.priorityLevels
+            config.dispatch.maxConcurrent = int(s["max_concurrent"], 1...1024) ?? config.dispatch.maxConcurrent
+            config.dispatch.maxQueueSize = int(s["max_queue_size"], 1...1_000_000) ?? config.dispatch.maxQueueSize
+            config.dispatch.priorityLevels = int(s["priority_levels"], 1...3) ?? config.dispatch.priorityLevels
             // `timeout` is the older name; `generation_timeout` wins when both are given.
-            config.queue.generationTimeout = int(s["generation_timeout"], 1...86400) ?? int(s["timeout"], 1...86400) ?? config.queue.generationTimeout
-            config.queue.queueTimeout = int(s["queue_timeout"], 1...604_800) ?? config.queue.queueTimeout
-            config.queue.maxRetries = int(s["max_retries"], 0...100) ?? config.queue.maxRetries
-            config.queue.retryDelay = int(s["retry_delay"], 0...3600) ?? config.queue.retryDelay
-            config.queue.taskRetention = int(s["task_retention"], 1...31_536_000) ?? config.queue.taskRetention
+            config.dispatch.generationTimeout =
+                seconds(s["generation_timeout"], 1...86400) ?? seconds(s["timeout"], 1...86400) ?? config.dispatch.generationTimeout
+            config.dispatch.queueTimeout = seconds(s["queue_timeout"], 1...604_800) ?? config.dispatch.queueTimeout
+            config.dispatch.maxRetries = int(s["max_retries"], 0...100) ?? config.dispatch.maxRetries
+            config.dispatch.retryDelay = seconds(s["retry_delay"], 0...3600) ?? config.dispatch.retryDelay
+            config.dispatch.taskRetention = seconds(s["task_retention"], 1...31_536_000) ?? config.dispatch.taskRetention
         }
         if let s = section(sections["models"], ["flux_model", "loras"]) {
             config.models = (string(s["flux_model"]), s["loras"]?.strings(problems: &problems) ?? [])
@@ -113,7 +114,7 @@ struct ConfigReader {
                     problems.append(item.problem("a backend needs 'name' and 'url'"))
                     continue
                 }
-                config.backends.append(.init(name: name, url: url, maxInFlight: int(b["max_in_flight"], 1...1024) ?? 1))
+                config.dispatch.backends.append(.init(name: name, url: url, maxInFlight: int(b["max_in_flight"], 1...1024) ?? 1))
             }
         }
         config.rulePaths = sections["rules"]?.strings(problems: &problems) ?? []
@@ -202,6 +203,16 @@ struct ConfigReader {
             return nil
         }
         return value
+    }
+
+    /// Whole seconds as a duration.
+    private mutating func seconds(_ cursor: YAMLCursor?, _ range: ClosedRange<Int>) -> Duration? {
+        int(cursor, range).map { .seconds($0) }
+    }
+
+    /// Seconds (fractions allowed) as a duration.
+    private mutating func duration(_ cursor: YAMLCursor?, _ range: ClosedRange<Double>) -> Duration? {
+        number(cursor, range).map { .milliseconds(Int64(($0 * 1000).rounded())) }
     }
 
     private mutating func oneOf(_ cursor: YAMLCursor?, _ allowed: [String], caseInsensitive: Bool = false) -> String? {

@@ -9,50 +9,19 @@ import PromptGateDispatch
 /// presets, trusted proxies, per-key settings). Every field has a default, so no file at all is a valid
 /// configuration. `config.example.yaml` documents every key.
 public struct ServiceConfig: Sendable {
+    /// `server`: where and how the HTTP API listens.
     public struct Server: Sendable {
+        /// Address to listen on.
         public var host = "127.0.0.1"
+        /// Port to listen on (0 picks a free one).
         public var port = 8000
+        /// `server.workers` as configured (the server uses every core through NIO's event loops).
         public var workers = 2
         /// Largest accepted request body (413 above it).
         public var maxBodyBytes = 64 * 1024
-        /// Folder generated images are kept in and served from (`GET /output/{file}`).
-        public var outputDir = "output"
         /// Base of the image URLs in task results (e.g. `https://images.example.com`); without it the URL is
         /// built from the request's Host header.
         public var publicURL: String?
-    }
-
-    public struct ComfyUI: Sendable {
-        public var baseURL = "http://localhost:8188"
-        public var clientID = "promptgate"
-        /// Seconds between health checks (`GET /system_stats`) per backend.
-        public var healthInterval = 5.0
-        /// Consecutive failed checks before a backend is marked down.
-        public var failureThreshold = 3
-        /// Limit for one HTTP call to ComfyUI (seconds).
-        public var requestTimeout = 30.0
-        /// Listen on ComfyUI's WebSocket for progress and early completion (polling `/history` alone when false).
-        public var websocket = true
-    }
-
-    public struct Workflow: Sendable {
-        public static let defaultPath = "./flux_workflow_api.json"
-        public var path = Workflow.defaultPath
-        public var outputNode = "SaveImage"
-        /// Explicit field → node inputs, overriding what is inferred from the graph.
-        public var bindings: [WorkflowBinding.Field: [WorkflowBinding.Input]] = [:]
-    }
-
-    public struct Queue: Sendable {
-        public var maxConcurrent = 2
-        public var maxQueueSize = 100
-        public var priorityLevels = 3
-        public var generationTimeout = 300
-        public var queueTimeout = 3600
-        public var maxRetries = 3
-        public var retryDelay = 10
-        /// Seconds ended tasks and their images are kept.
-        public var taskRetention = 86400
     }
 
     /// A ComfyUI server (`backends` entries), as the dispatcher's pool holds it.
@@ -80,16 +49,15 @@ public struct ServiceConfig: Sendable {
     }
 
     public var server = Server()
-    public var comfyui = ComfyUI()
-    public var workflow = Workflow()
-    public var queue = Queue()
+    /// `queue`, `comfyui`, `workflow`, `backends` and `server.output_dir`: the dispatcher's own settings,
+    /// with their defaults declared in `DispatchSettings`.
+    public var dispatch = DispatchSettings()
     public var models: (fluxModel: String?, loras: [String]) = (nil, [])
     public var defaultParams: (steps: Int?, cfgScale: Double?, sampler: String?, scheduler: String?) = (nil, nil, nil, nil)
     public var gpu: (devices: [Int], strategy: String) = ([], "round_robin")
     public var cache: (enabled: Bool, backend: String, ttl: Int) = (true, "memory", 86400)
     public var logging = Logging()
     public var security = Security()
-    public var backends: [Backend] = []
     /// Rule pack files or folders; empty: the bundled packs.
     public var rulePaths: [String] = []
     /// Extra preset files or folders, and the preset used when neither the request nor its key names one.
@@ -126,9 +94,3 @@ public struct ServiceConfig: Sendable {
     }
 }
 
-/// The configuration did not load; lists every problem.
-public struct ConfigError: LoadProblemsError {
-    public var problems: [LoadProblem]
-    public var code: String { "config.invalid" }
-    public static let subject = "configuration"
-}

@@ -1,11 +1,13 @@
-import HTTPTypes
 import Foundation
-import NIOCore
+import HTTPTypes
 import Hummingbird
-import PromptGateAccess
+import Logging
+import NIOCore
 import PromptGateCore
 
-/// The one error body every route uses: `{"error": {"code", "message", "details"}}`.
+/// The one error body every route uses: `{"error": {"code", "message", "details"}}`, and the one place an
+/// error becomes an HTTP answer: its `kind` decides the status, `retryAfter` becomes `Retry-After`, an
+/// authentication failure gets `WWW-Authenticate`.
 struct ErrorEnvelope: Encodable {
     struct Body: Encodable {
         var code: String
@@ -15,13 +17,78 @@ struct ErrorEnvelope: Encodable {
 
     var error: Body
 
-    /// A JSON response for `code` with `status` and optional extra headers.
+    /// The status each kind of failure answers with.
+    static func status(_ kind: ErrorKind) -> HTTPResponse.Status {
+        switch kind {
+        case .malformedInput: .badRequest
+        case .invalidInput: .unprocessableContent
+        case .tooLarge: .contentTooLarge
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .rateLimited: .tooManyRequests
+        case .unavailable: .serviceUnavailable
+        case .internal: .internalServerError
+        }
+    }
+
+    /// The answer for a domain error.
+    static func response(for error: any PromptGateError) -> Response {
+        var headers: [(String, String)] = []
+        if let retry = error.retryAfter { headers.append(("Retry-After", String(retry))) }
+        if error.kind == .unauthenticated {
+            let invalid = error.code == "auth.invalid_key" ? #", error="invalid_token""# : ""
+            headers.append(("WWW-Authenticate", #"Bearer realm="promptgate""# + invalid))
+        }
+        return response(
+            status: status(error.kind), code: error.code, message: error.message, details: error.details, headers: headers)
+    }
+
+    /// The answer for anything a handler or Hummingbird threw: domain errors by their kind, Hummingbird's own
+    /// (unknown route 404, wrong method 405, body too large 413) by fixed codes, anything else as a 500
+    /// that does not leak internals.
+    static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+        switch error {
+        case let error as any PromptGateError:
+            return response(for: error)
+        case is NIOTooManyBytesError:
+            return response(
+                status: .contentTooLarge, code: "request.too_large",
+                message: "the request body is larger than the limit (server.max_body_bytes)")
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound:
+                let path = request.uri.path
+                if let methods = Endpoint.methods(for: path), !methods.contains(request.method) {
+                    let allowed = methods.map(\.rawValue).joined(separator: ", ")
+                    return response(
+                        status: .methodNotAllowed, code: "http.method_not_allowed",
+                        message: "\(request.method) is not allowed on \(path); use \(allowed)", headers: [("Allow", allowed)])
+                }
+                return response(status: .notFound, code: "http.not_found", message: "no route for \(path)")
+            case .contentTooLarge:
+                return response(status: .contentTooLarge, code: "request.too_large", message: error.body ?? "request body is too large")
+            default:
+                return response(status: error.status, code: "http.\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
+            }
+        default:
+            logger.error("unexpected error", metadata: ["error": "\(error)"])
+            return response(status: .internalServerError, code: "internal", message: "internal error")
+        }
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// A JSON error response for `code` with `status` and optional extra headers.
     static func response(
         status: HTTPResponse.Status, code: String, message: String, details: JSONValue? = nil,
         headers: [(name: String, value: String)] = []
     ) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(ErrorEnvelope(error: Body(code: code, message: message, details: details)))) ?? Data()
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
@@ -32,58 +99,15 @@ struct ErrorEnvelope: Encodable {
     }
 }
 
-/// Turns every error into the envelope: domain errors by their code and status, Hummingbird's own (unknown
-/// route 404, wrong method 405, body too large 413) by fixed codes, anything else as a 500 that does not
-/// leak internals.
+/// Turns every error into the envelope (see `ErrorEnvelope.response(for:request:logger:)`).
 struct ErrorEnvelopeMiddleware: RouterMiddleware {
     typealias Context = GateRequestContext
-    /// Path → methods it answers, to tell 405 from 404.
-    let routes: [String: [HTTPRequest.Method]]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as any PromptGateError {
-            var details: JSONValue? = nil
-            let headers = error.responseHeaders
-            if let requestError = error as? RequestError { details = ["field": .string(requestError.field)] }
-            if let line = error as? InputLineError { details = ["line": .number(Double(line.line))] }
-            if let blocked = error as? BlockedError { details = blocked.details }
-            return ErrorEnvelope.response(
-                status: .init(code: error.httpStatus), code: error.code, message: error.message, details: details, headers: headers)
-        } catch is NIOTooManyBytesError {
-            return ErrorEnvelope.response(status: .contentTooLarge, code: "request.too_large", message: "the request body is larger than the limit (server.max_body_bytes)")
-        } catch let error as HTTPError {
-            switch error.status {
-            case .notFound:
-                let path = request.uri.path
-                if let methods = Self.methods(for: path, in: routes), !methods.contains(request.method) {
-                    return ErrorEnvelope.response(
-                        status: .methodNotAllowed, code: "http.method_not_allowed",
-                        message: "\(request.method) is not allowed on \(path); use \(methods.map(\.rawValue).joined(separator: ", "))",
-                        headers: [("Allow", methods.map(\.rawValue).joined(separator: ", "))])
-                }
-                return ErrorEnvelope.response(status: .notFound, code: "http.not_found", message: "no route for \(path)")
-            case .contentTooLarge:
-                return ErrorEnvelope.response(status: .contentTooLarge, code: "request.too_large", message: error.body ?? "request body is too large")
-            default:
-                return ErrorEnvelope.response(status: error.status, code: "http.\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
-            }
         } catch {
-            context.logger.error("unexpected error", metadata: ["error": "\(error)"])
-            return ErrorEnvelope.response(status: .internalServerError, code: "internal", message: "internal error")
+            return ErrorEnvelope.response(for: error, request: request, logger: context.logger)
         }
-    }
-
-    /// The methods of the route a path matches (`{name}` matches one segment).
-    static func methods(for path: String, in routes: [String: [HTTPRequest.Method]]) -> [HTTPRequest.Method]? {
-        if let exact = routes[path] { return exact }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        for (route, methods) in routes where route.contains("{") {
-            let pattern = route.split(separator: "/", omittingEmptySubsequences: false)
-            guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return methods }
-        }
-        return nil
     }
 }

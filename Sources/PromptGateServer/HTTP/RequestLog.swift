@@ -18,15 +18,13 @@ struct AccessLogMiddleware: RouterMiddleware {
     typealias Context = GateRequestContext
     let metrics: GateMetrics
     let logPrompts: Bool
-    static let routes = Set(GateServer.routes.keys)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        // Unmatched paths share one label, so arbitrary URLs cannot blow up the metric's cardinality.
-        let route = context.endpointPath.flatMap { Self.routes.contains($0) ? $0 : nil } ?? "unmatched"
+        let route = Endpoint.label(context.endpointPath)
         metrics.request(route: route, status: response.status.code)
         // Build the line only when it will be written (under load at `warning` this is per-request work saved).
         guard context.logger.logLevel <= .info else { return response }

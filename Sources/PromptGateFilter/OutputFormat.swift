@@ -1,3 +1,4 @@
+import PromptGateCore
 /// How `promptgate filter` renders verdicts.
 public enum OutputFormat: String, Sendable, CaseIterable {
     /// One JSON verdict record per input line, in input order.

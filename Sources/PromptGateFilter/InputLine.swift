@@ -1,3 +1,4 @@
+import PromptGateCore
 import Foundation
 
 /// How `promptgate filter` reads each input line.
@@ -15,7 +16,8 @@ public struct InputLineError: PromptGateError, Equatable {
     public var line: Int
     public var code: String
     public var detail: String
-    public var httpStatus: Int { code == "input.malformed_json" ? 400 : 422 }
+    public var kind: ErrorKind { code == "input.malformed_json" ? .malformedInput : .invalidInput }
+    public var details: JSONValue? { ["line": .number(Double(line))] }
     public var message: String { "line \(line): \(detail)" }
 }
 
@@ -38,26 +40,24 @@ public enum InputLine {
         if let bad = PromptRequest.decode(body).1 {
             return .failure(InputLineError(line: line, code: "input.invalid_utf8", detail: "not valid UTF-8 (first bad byte at offset \(bad))"))
         }
-        let object: [String: JSONValue]
         do {
-            let value = try JSONDecoder().decode(JSONValue.self, from: Data(body))
-            guard case .object(let fields) = value else {
-                return .failure(InputLineError(line: line, code: "input.not_an_object", detail: "expected a JSON object, found \(value.typeName)"))
+            return .success(try decoder.decode(PromptRequest.self, from: Data(body)))
+        } catch let error as RequestError {
+            if error.isNotAnObject {
+                return .failure(InputLineError(line: line, code: "input.not_an_object", detail: "expected a JSON object, found \(Self.typeName(body))"))
             }
-            object = fields
+            return .failure(InputLineError(line: line, code: error.code, detail: error.message))
         } catch {
             return .failure(InputLineError(line: line, code: "input.malformed_json", detail: "malformed JSON (\(describe(error)))"))
         }
-        return request(from: object, line: line)
     }
 
-    /// Builds a request from a decoded JSON object, naming the field on a type error.
-    public static func request(from object: [String: JSONValue], line: Int) -> Result<PromptRequest, InputLineError> {
-        do {
-            return .success(try PromptRequest(json: object))
-        } catch {
-            return .failure(InputLineError(line: line, code: error.code, detail: error.message))
-        }
+    /// Decoders are cheap to share while their options stay unchanged.
+    private static let decoder = JSONDecoder()
+
+    /// The JSON type of a line that is valid JSON but not an object.
+    private static func typeName(_ body: ArraySlice<UInt8>) -> String {
+        (try? decoder.decode(JSONValue.self, from: Data(body)))?.typeName ?? "something else"
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -1,5 +1,6 @@
 import Foundation
-@testable import PromptGateCore
+import PromptGateCore
+@testable import PromptGateFilter
 import PromptGateTestSupport
 import Testing
 

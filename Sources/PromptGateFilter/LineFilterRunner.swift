@@ -1,3 +1,4 @@
+import PromptGateCore
 import Dispatch
 import Foundation
 
@@ -179,7 +180,7 @@ public struct LineFilterRunner: Sendable {
                 return Outcome(decision: decision, rendered: text)
             case .jsonl:
                 var record = VerdictRecord(line: line, context: context, includeTrace: includeTrace)
-                if optimized && decision != .block { record.request = context.request.jsonObject }
+                if optimized && decision != .block { record.request = context.request }
                 return Outcome(decision: decision, rendered: encode(record, encoder: encoder))
             }
         }

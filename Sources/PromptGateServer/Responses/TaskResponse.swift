@@ -4,7 +4,7 @@ import PromptGateDispatch
 
 /// The body of `GET /api/v1/task/{id}` (and of `DELETE`): status, queue position, progress, timings, and
 /// the result (images with URL, seed and file name, plus the generation metadata) or the error.
-struct TaskResponse: Encodable {
+struct TaskResponse: JSONResponse {
     struct Image: Encodable {
         var url: String
         var seed: UInt32?
@@ -12,20 +12,20 @@ struct TaskResponse: Encodable {
         var node: String
     }
 
+    /// The request as it ran (every field of the request schema, `loras` with their files), the preset's
+    /// model and the backend.
     struct Metadata: Encodable {
-        var prompt: String
-        var negative_prompt: String
-        var width: Int?
-        var height: Int?
-        var steps: Int?
-        var cfg_scale: Double?
-        var seed: UInt32?
-        var sampler: String?
-        var scheduler: String?
+        var request: PromptRequest
         var loras: [LoraUsed]
-        var preset: String?
         var model: String?
         var backend: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: AnyCodingKey.self)
+            try request.encodeFields(into: &container, loras: loras)
+            try container.encodeIfPresent(model, forKey: AnyCodingKey("model"))
+            try container.encodeIfPresent(backend, forKey: AnyCodingKey("backend"))
+        }
     }
 
     struct LoraUsed: Encodable {
@@ -75,10 +75,7 @@ struct TaskResponse: Encodable {
             let loras = zip(request.loras, task.loras).map { LoraUsed(name: $0.name, file: $1.file, weight: $1.weight) }
             result = Result(
                 images: task.images.map { Image(url: "\(imageBase)/output/\($0.file)", seed: $0.seed, filename: $0.file, node: $0.node) },
-                metadata: Metadata(
-                    prompt: request.prompt, negative_prompt: request.negativePrompt, width: request.width, height: request.height,
-                    steps: request.steps, cfg_scale: request.cfgScale, seed: request.seed, sampler: request.sampler,
-                    scheduler: request.scheduler, loras: loras, preset: request.preset, model: task.model, backend: task.backend))
+                metadata: Metadata(request: request, loras: loras, model: task.model, backend: task.backend))
         }
         // A queued task carries the reason of its last failed attempt while it waits for a retry.
         if let reason = task.reason, task.status != .completed {

@@ -1,6 +1,7 @@
+import PromptGateCore
 /// Reading input or writing output failed.
 public struct FilterIOError: PromptGateError {
     public var message: String
     public var code: String { "io.error" }
-    public var httpStatus: Int { 500 }
+    public var kind: ErrorKind { .internal }
 }

@@ -1,3 +1,4 @@
+import PromptGateCore
 import Foundation
 
 /// One output record of `promptgate filter --output jsonl`: the line number, the caller's id, the decision
@@ -11,7 +12,7 @@ public struct VerdictRecord: Encodable {
     public var trace: [TraceEntry]?
     public var error: ErrorBody?
     /// The optimized request, when optimizers ran and the prompt was let through.
-    public var request: [String: JSONValue]?
+    public var request: PromptRequest?
     public var carried: [String: JSONValue]
 
     /// The `error` member of an error record.

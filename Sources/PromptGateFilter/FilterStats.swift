@@ -1,3 +1,4 @@
+import PromptGateCore
 /// Counts of what a filter run saw.
 public struct FilterStats: Sendable, Equatable {
     public var lines = 0

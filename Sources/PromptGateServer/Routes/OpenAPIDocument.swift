@@ -1,7 +1,7 @@
 import PromptGateCore
 
-/// The OpenAPI 3.1 description of every route (`GET /openapi.json`). A test checks it lists exactly the
-/// routes the router serves.
+/// The OpenAPI 3.1 description of every route (`GET /openapi.json`): paths from the route table
+/// (`Endpoint`), the request schema from `PromptRequest.Field`.
 enum OpenAPIDocument {
     static let errorResponse: JSONValue = [
         "description": "Error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
@@ -23,22 +23,8 @@ enum OpenAPIDocument {
                 "apiKey": ["type": "apiKey", "in": "header", "name": "X-API-Key"],
             ],
             "schemas": [
-                "GenerationRequest": [
-                    "type": "object", "required": ["prompt"],
-                    "properties": [
-                        "prompt": ["type": "string"], "negative_prompt": ["type": "string"], "id": ["type": ["string", "number"]],
-                        "width": ["type": "integer"], "height": ["type": "integer"], "steps": ["type": "integer", "minimum": 1],
-                        "cfg_scale": ["type": "number"], "seed": ["type": "integer", "minimum": 0, "maximum": 4_294_967_295],
-                        "sampler": ["type": "string"], "scheduler": ["type": "string"],
-                        "loras": ["type": "array", "items": ["$ref": "#/components/schemas/LoRA"]],
-                        "style": ["type": "string"], "template": ["type": "string"], "preset": ["type": "string"],
-                        "priority": ["type": "string", "enum": ["high", "normal", "low"]],
-                    ],
-                ],
-                "LoRA": [
-                    "type": "object", "required": ["name"],
-                    "properties": ["name": ["type": "string"], "weight": ["type": "number"], "requested_weight": ["type": "number"]],
-                ],
+                "GenerationRequest": PromptRequest.jsonSchema(loraReference: "#/components/schemas/LoRA"),
+                "LoRA": PromptRequest.loraSchema,
                 "Span": [
                     "type": "object",
                     "properties": [
@@ -100,7 +86,12 @@ enum OpenAPIDocument {
                                         ],
                                     ],
                                 ],
-                                "metadata": ["type": "object"],
+                                "metadata": [
+                                    "allOf": [
+                                        ["$ref": "#/components/schemas/GenerationRequest"],
+                                        ["type": "object", "properties": ["model": ["type": "string"], "backend": ["type": "string"]]],
+                                    ]
+                                ],
                             ],
                         ],
                         "error": [
@@ -120,67 +111,73 @@ enum OpenAPIDocument {
                 ],
             ],
         ],
-        "paths": [
-            "/api/v1/moderate": [
-                "post": [
-                    "summary": "Judge a request and return the optimized request that would be generated",
-                    "security": [["bearer": []], ["apiKey": []], [:]],
-                    "parameters": [["name": "trace", "in": "query", "schema": ["type": "boolean"]]],
-                    "requestBody": ["required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/GenerationRequest"]]]],
-                    "responses": [
-                        "200": jsonResponse("Verdict (a blocked prompt is a 200 with decision block)", "ModerationResponse"),
-                        "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse, "422": errorResponse,
-                        "429": errorResponse,
-                    ],
-                ]
-            ],
-            "/api/v1/generate": [
-                "post": [
-                    "summary": "Judge, optimize and queue a generation",
-                    "security": [["bearer": []], ["apiKey": []], [:]],
-                    "requestBody": ["required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/GenerationRequest"]]]],
-                    "responses": [
-                        "202": jsonResponse("Queued", "Accepted"),
-                        "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse,
-                        "422": jsonResponse("Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
-                        "429": jsonResponse("Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
-                    ],
-                ]
-            ],
-            "/api/v1/task/{id}": [
-                "parameters": [["name": "id", "in": "path", "required": true, "schema": ["type": "string"]]],
-                "get": [
-                    "summary": "Task status, queue position, progress, result images or error",
-                    "security": [["bearer": []], ["apiKey": []], [:]],
-                    "responses": ["200": jsonResponse("The task", "Task"), "401": errorResponse, "403": errorResponse, "404": errorResponse],
-                ],
-                "delete": [
-                    "summary": "Cancel: a queued task leaves the queue, a running one is interrupted on its backend",
-                    "security": [["bearer": []], ["apiKey": []], [:]],
-                    "responses": [
-                        "200": jsonResponse("The cancelled task", "Task"), "401": errorResponse, "404": errorResponse,
-                        "409": jsonResponse("The task has already ended", "Error"),
-                    ],
-                ],
-            ],
-            "/output/{file}": [
-                "get": [
-                    "summary": "An image a task produced",
-                    "security": [["bearer": []], ["apiKey": []], [:]],
-                    "parameters": [["name": "file", "in": "path", "required": true, "schema": ["type": "string"]]],
-                    "responses": ["200": ["description": "The file, content type from its extension"], "404": errorResponse],
-                ]
-            ],
-            "/health": ["get": ["summary": "Liveness", "responses": ["200": ["description": "Alive"]]]],
-            "/status": ["get": ["summary": "Version, uptime, rule and preset counts, configuration without secrets", "responses": ["200": ["description": "Status"]]]],
-            "/metrics": ["get": ["summary": "Prometheus metrics", "responses": ["200": ["description": "Prometheus text format"]]]],
-            "/openapi.json": ["get": ["summary": "This document", "responses": ["200": ["description": "OpenAPI 3.1"]]]],
-            "/admin/reload": [
-                "post": [
-                    "summary": "Reload rules and presets (admin key)", "security": [["bearer": []], ["apiKey": []]],
-                    "responses": ["200": ["description": "Reloaded"], "401": errorResponse, "403": errorResponse, "422": errorResponse],
-                ]
-            ],
-        ],
+        "paths": paths,
     ]
+
+    /// Every route of the route table, grouped by path.
+    static var paths: JSONValue {
+        var paths: [String: [String: JSONValue]] = [:]
+        for endpoint in Endpoint.allCases {
+            var operation = operation(endpoint)
+            operation["summary"] = .string(endpoint.summary)
+            if let level = endpoint.group.access, level != .operations {
+                operation["security"] = level == .admin ? [["bearer": []], ["apiKey": []]] : [["bearer": []], ["apiKey": []], [:]]
+            }
+            paths[endpoint.path, default: [:]][endpoint.method.rawValue.lowercased()] = .object(operation)
+            if endpoint.path.contains("{id}") {
+                paths[endpoint.path]?["parameters"] = [["name": "id", "in": "path", "required": true, "schema": ["type": "string"]]]
+            }
+        }
+        return .object(paths.mapValues { .object($0) })
+    }
+
+    static let generationBody: JSONValue = [
+        "required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/GenerationRequest"]]],
+    ]
+
+    /// What each endpoint takes and answers.
+    static func operation(_ endpoint: Endpoint) -> [String: JSONValue] {
+        switch endpoint {
+        case .moderate:
+            return [
+                "parameters": [["name": "trace", "in": "query", "schema": ["type": "boolean"]]],
+                "requestBody": generationBody,
+                "responses": [
+                    "200": jsonResponse("Verdict (a blocked prompt is a 200 with decision block)", "ModerationResponse"),
+                    "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse, "422": errorResponse,
+                    "429": errorResponse,
+                ],
+            ]
+        case .generate:
+            return [
+                "requestBody": generationBody,
+                "responses": [
+                    "202": jsonResponse("Queued", "Accepted"),
+                    "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse,
+                    "422": jsonResponse("Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
+                    "429": jsonResponse("Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
+                ],
+            ]
+        case .task:
+            return ["responses": ["200": jsonResponse("The task", "Task"), "401": errorResponse, "403": errorResponse, "404": errorResponse]]
+        case .cancelTask:
+            return [
+                "responses": [
+                    "200": jsonResponse("The cancelled task", "Task"), "401": errorResponse, "404": errorResponse,
+                    "409": jsonResponse("The task has already ended", "Error"),
+                ]
+            ]
+        case .output:
+            return [
+                "parameters": [["name": "file", "in": "path", "required": true, "schema": ["type": "string"]]],
+                "responses": ["200": ["description": "The file, content type from its extension"], "404": errorResponse],
+            ]
+        case .health: return ["responses": ["200": ["description": "Alive"]]]
+        case .status: return ["responses": ["200": ["description": "Status"], "403": errorResponse]]
+        case .metrics: return ["responses": ["200": ["description": "Prometheus text format"], "403": errorResponse]]
+        case .openAPI: return ["responses": ["200": ["description": "OpenAPI 3.1"]]]
+        case .reload:
+            return ["responses": ["200": ["description": "Reloaded"], "401": errorResponse, "403": errorResponse, "422": errorResponse]]
+        }
+    }
 }

@@ -1,0 +1,144 @@
+import Dispatch
+import PromptGateCore
+
+/// Who may call, decided once per request before anything reads its body: the IP allowlist, the API key,
+/// the rate limit. Built from configuration (build, then freeze); the front end presents what it saw (the
+/// client address, the key) and gets back a `Caller`, or an `AccessError`.
+public struct AccessControl: Sendable {
+    /// How much a route demands.
+    public enum Level: Sendable, Equatable {
+        /// New work (moderate, generate): address, key, rate limit.
+        case submit
+        /// Reading what one submitted (tasks, images): address and key, no rate limit, so polling does not
+        /// use up the budget for new prompts.
+        case read
+        /// Administration: address and an admin key, which is required even when keys are off.
+        case admin
+        /// Operations (status, metrics): the address only.
+        case operations
+    }
+
+    /// Addresses allowed in; empty allows every address.
+    public let allowlist: CIDRSet
+    /// The configured keys.
+    public let keys: APIKeyStore
+    /// Whether every caller needs a key (`security.enabled`).
+    public let requiresKey: Bool
+    /// The shared limiter; nil turns rate limits off.
+    public let limiter: RateLimiter?
+    /// The limit for callers whose key has none of its own (and for callers without keys, per address).
+    public let policy: RateLimitPolicy
+    let clock: @Sendable () -> UInt64
+
+    /// - Parameters:
+    ///   - allowlist: addresses allowed in (empty: all).
+    ///   - keys: the configured keys.
+    ///   - requiresKey: whether every caller needs a key.
+    ///   - limiter: the limiter state (shared across reloads); nil for no rate limit.
+    ///   - policy: the default rate limit.
+    ///   - clock: nanoseconds on any monotonic origin (tests pass their own).
+    public init(
+        allowlist: CIDRSet = CIDRSet([]), keys: APIKeyStore = APIKeyStore(keys: []), requiresKey: Bool = false,
+        limiter: RateLimiter? = nil, policy: RateLimitPolicy = RateLimitPolicy(requestsPerMinute: 60, burst: 10),
+        clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
+    ) {
+        self.allowlist = allowlist
+        self.keys = keys
+        self.requiresKey = requiresKey
+        self.limiter = limiter
+        self.policy = policy
+        self.clock = clock
+    }
+
+    /// Decides one request.
+    /// - Parameters:
+    ///   - address: the client address the front end resolved (nil or unparsable: refused when an
+    ///     allowlist is set).
+    ///   - presentedKey: the key from `Authorization: Bearer` or `X-API-Key`, if any.
+    ///   - level: what the route demands.
+    ///   - trace: receives one entry per check that ran (`ip_allow`, `api_key`, `rate_limit`).
+    /// - Returns: the caller, with its key's name, preset and rate-limit state.
+    /// - Throws: `AccessError`: 403 `access.ip_not_allowed`, 401 `auth.missing_key`/`auth.invalid_key`,
+    ///   403 `auth.not_admin`, 429 `rate_limited` (with the bucket's state).
+    public func admit(
+        address: String?, presentedKey: String?, level: Level, trace: inout [TraceEntry]
+    ) throws(AccessError) -> Caller {
+        var caller = Caller(address: address)
+        if !allowlist.isEmpty {
+            try timed("ip_allow", &trace) { () throws(AccessError) in try checkAddress(address) }
+        }
+        let needsKey = level == .admin || (requiresKey && level != .operations)
+        if needsKey {
+            try timed("api_key", &trace) { () throws(AccessError) in
+                let key = try authenticate(presentedKey, admin: level == .admin)
+                caller.keyName = key.name
+                caller.preset = key.preset
+                caller.isAdmin = key.isAdmin
+            }
+        }
+        if level == .submit, let limiter {
+            try timed("rate_limit", &trace) { () throws(AccessError) in
+                caller.rateLimit = try limit(caller, limiter: limiter)
+            }
+        }
+        return caller
+    }
+
+    private func checkAddress(_ address: String?) throws(AccessError) {
+        guard let text = address, let parsed = IPAddress(text) else {
+            throw .forbidden("the client address could not be determined (\(address ?? "none"))")
+        }
+        guard allowlist.contains(parsed) else { throw .forbidden("client address \(parsed) is not allowed") }
+    }
+
+    private func authenticate(_ presented: String?, admin: Bool) throws(AccessError) -> APIKey {
+        guard let presented else {
+            throw .unauthorized(
+                "auth.missing_key",
+                admin ? "an admin API key is required" : "an API key is required (Authorization: Bearer <key> or X-API-Key)")
+        }
+        guard let key = keys.authenticate(presented) else { throw .unauthorized("auth.invalid_key", "the API key is not valid") }
+        if admin, !key.isAdmin { throw .notAdmin(key.name) }
+        return key
+    }
+
+    /// GCRA per key name (per address without keys); the answer's state goes into the caller either way.
+    private func limit(_ caller: Caller, limiter: RateLimiter) throws(AccessError) -> RateLimitStatus {
+        let bucket: String
+        var policy = self.policy
+        if let name = caller.keyName {
+            bucket = "key:" + name
+            policy = keys.key(named: name)?.rateLimit ?? policy
+        } else {
+            bucket = "ip:" + (caller.address ?? "unknown")
+        }
+        let decision = limiter.check(key: bucket, policy: policy, now: clock())
+        var status = RateLimitStatus(
+            policy: "default", quota: policy.burst + 1, window: Self.seconds(policy.tolerance),
+            remaining: decision.remaining, reset: Self.seconds(decision.resetAfter))
+        guard decision.allowed else {
+            let retry = max(1, Self.seconds(decision.retryAfter))
+            status.retryAfter = retry
+            throw AccessError(
+                code: "rate_limited", kind: .rateLimited,
+                message: "rate limit exceeded: \(policy.requestsPerMinute) requests per minute, burst \(policy.burst); retry in \(retry) s",
+                rateLimit: status)
+        }
+        return status
+    }
+
+    /// Runs one check and records its time; a check that throws is recorded as not passed.
+    private func timed(_ name: String, _ trace: inout [TraceEntry], _ check: () throws(AccessError) -> Void) throws(AccessError) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var entry = TraceEntry(stage: name, nanoseconds: 0, passed: false)
+        defer {
+            entry.nanoseconds = Int64(truncatingIfNeeded: DispatchTime.now().uptimeNanoseconds &- start)
+            trace.append(entry)
+        }
+        try check()
+        entry.passed = true
+    }
+
+    /// Whole seconds, rounded up (a client told 0 would retry at once).
+    static func seconds(_ nanoseconds: UInt64) -> Int { Int((nanoseconds + 999_999_999) / 1_000_000_000) }
+}

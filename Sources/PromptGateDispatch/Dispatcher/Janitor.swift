@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import PromptGateCore
+
+/// Ends what time ends: tasks that waited longer than `queue_timeout` expire, and tasks that ended longer
+/// than `task_retention` ago are forgotten together with their images.
+struct Janitor: Sendable {
+    let scheduler: Scheduler
+    let store: any TaskStore
+    let output: OutputFolder
+    let settings: DispatchSettings
+    let observer: (any DispatchObserver)?
+    let logger: Logger
+
+    /// Expires and sweeps until cancelled: expiry every second (or a quarter of `queue_timeout`), retention
+    /// every 30 s (or a quarter of `task_retention`).
+    func run() async {
+        let step = min(Duration.seconds(1), settings.queueTimeout / 4)
+        var lastSweep = ContinuousClock.now
+        while !Task.isCancelled {
+            await expireWaiting()
+            if ContinuousClock.now - lastSweep > min(.seconds(30), settings.taskRetention / 4) {
+                await removeOldTasks()
+                lastSweep = .now
+            }
+            try? await Task.sleep(for: step)
+        }
+    }
+
+    /// Expires tasks that waited longer than `queue_timeout`.
+    func expireWaiting() async {
+        let now = Date()
+        let timeout = settings.queueTimeout
+        for id in scheduler.removeExpired(olderThan: timeout.seconds, now: now) {
+            guard
+                let expired = try? await store.transition(
+                    id: id, to: .expired,
+                    { task in
+                        task.reason = TaskReason(
+                            code: "queue_timeout", message: "waited longer than queue.queue_timeout (\(timeout)) for a backend")
+                        task.finishedAt = now
+                    })
+            else { continue }
+            observer?.taskEnded(expired, ran: nil)
+            logger.warning("task expired in the queue", metadata: ["task": "\(id)"])
+        }
+    }
+
+    /// Forgets tasks that ended longer than `task_retention` ago and deletes their images.
+    func removeOldTasks() async {
+        let old = await store.removeEnded(before: Date().addingTimeInterval(-settings.taskRetention.seconds))
+        guard !old.isEmpty else { return }
+        let files = old.flatMap { $0.images.map(\.file) }
+        output.remove(files)
+        logger.info("removed ended tasks past retention", metadata: ["tasks": "\(old.count)", "files": "\(files.count)"])
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import PromptGateCore
+import Synchronization
+
+/// Which task runs next, and where: the aging priority queue, the running set, the retry bookkeeping
+/// (backends a task failed on, tasks waiting out `retry_delay`), and the slot choice on the backend pool.
+///
+/// Concurrency: everything sits behind one `Mutex`; the pool has its own lock, taken inside this one and
+/// never the other way round. Nothing here calls out (no store, no observer) while holding the lock.
+final class Scheduler: Sendable {
+    /// A task taken from the queue, with the backend slot reserved for it.
+    struct Start: Sendable {
+        var id: String
+        var backend: BackendPool.Backend
+        /// Time since it entered the queue (this attempt).
+        var waited: Duration
+    }
+
+    /// Queue depth per priority and the running and retry-waiting counts.
+    struct Counts: Sendable {
+        var queued: [Priority: Int]
+        var running: Int
+        var delayed: Int
+    }
+
+    private struct State {
+        var queue: TaskQueue
+        /// Running task id → when its attempt started.
+        var running: [String: ContinuousClock.Instant] = [:]
+        /// Task id → backends its attempts failed on.
+        var failedOn: [String: Set<String>] = [:]
+        /// Task ids waiting out `retry_delay` before they are queued again.
+        var delayed: Set<String> = []
+        /// When each queued task entered the queue (wait histogram).
+        var queuedSince: [String: ContinuousClock.Instant] = [:]
+    }
+
+    let pool: BackendPool
+    let maxConcurrent: Int
+    private let state: Mutex<State>
+
+    init(pool: BackendPool, capacity: Int, agingInterval: Double, maxConcurrent: Int) {
+        self.pool = pool
+        self.maxConcurrent = maxConcurrent
+        state = Mutex(State(queue: TaskQueue(capacity: capacity, agingInterval: agingInterval)))
+    }
+
+    /// The queue's capacity (`max_queue_size`).
+    var capacity: Int { state.withLock { $0.queue.capacity } }
+
+    /// Whether a new task would be refused.
+    var isFull: Bool { state.withLock { $0.queue.isFull } }
+
+    /// Queues a task that is already stored (the caller checked `isFull` before storing it; submissions
+    /// racing past that check may exceed the capacity by their number, never dropping a stored task).
+    /// - Returns: its 1-based position and the number of tasks running now.
+    func enqueue(id: String, priority: Priority, at time: Date) -> (position: Int, running: Int) {
+        state.withLock { state in
+            state.queue.forcePush(id: id, priority: priority, at: time)
+            state.queuedSince[id] = .now
+            return (state.queue.position(of: id, now: time) ?? state.queue.count, state.running.count)
+        }
+    }
+
+    /// The next queued task and the backend it goes to, with the slot reserved; nil when nothing can start.
+    /// Usually the head of the queue goes; only tasks that failed somewhere may need to look further.
+    func next() -> Start? {
+        state.withLock { state -> Start? in
+            guard state.running.count < maxConcurrent else { return nil }
+            let now = Date()
+            guard let head = state.queue.first(now: now) else { return nil }
+            let candidates = state.failedOn[state.queue.entries[head].id] == nil ? [head] : state.queue.order(now: now)
+            for index in candidates {
+                let entry = state.queue.entries[index]
+                guard let backend = pool.acquire(avoiding: state.failedOn[entry.id] ?? []) else {
+                    // Nothing has room for a task without history either: stop looking.
+                    if state.failedOn[entry.id] == nil { return nil }
+                    continue
+                }
+                state.queue.remove(id: entry.id)
+                state.running[entry.id] = .now
+                let since = state.queuedSince.removeValue(forKey: entry.id) ?? .now
+                return Start(id: entry.id, backend: backend, waited: .now - since)
+            }
+            return nil
+        }
+    }
+
+    /// An attempt is over: frees the backend slot; `ended` forgets the task's retry history too.
+    func finish(_ id: String, on backend: String, ended: Bool) {
+        pool.release(backend)
+        state.withLock { state in
+            state.running[id] = nil
+            if ended { state.failedOn[id] = nil }
+        }
+    }
+
+    /// Records a failed attempt and holds the task out of the queue until `requeue` (after `retry_delay`).
+    func holdForRetry(_ id: String, failedOn backend: String) {
+        state.withLock { state in
+            state.failedOn[id, default: []].insert(backend)
+            state.delayed.insert(id)
+        }
+    }
+
+    /// Puts a held task back in the queue; false when it was cancelled meanwhile. Retries may exceed the
+    /// capacity by the few tasks in flight: an accepted task is never dropped.
+    func requeue(_ id: String, priority: Priority, at time: Date) -> Bool {
+        state.withLock { state in
+            guard state.delayed.remove(id) != nil else { return false }
+            state.queue.forcePush(id: id, priority: priority, at: time)
+            state.queuedSince[id] = .now
+            return true
+        }
+    }
+
+    /// Takes a task out of every list (cancelled); returns whether an attempt of it is running now.
+    @discardableResult
+    func remove(_ id: String) -> Bool {
+        state.withLock { state in
+            state.queue.remove(id: id)
+            state.delayed.remove(id)
+            state.queuedSince[id] = nil
+            state.failedOn[id] = nil
+            return state.running[id] != nil
+        }
+    }
+
+    /// Whether an attempt of the task is running now.
+    func isRunning(_ id: String) -> Bool { state.withLock { $0.running[id] != nil } }
+
+    /// Takes out and returns the tasks that waited longer than `timeout` seconds.
+    func removeExpired(olderThan timeout: TimeInterval, now: Date) -> [String] {
+        state.withLock { state in
+            let ids = state.queue.waiting(longerThan: timeout, now: now).map(\.id)
+            for id in ids {
+                state.queue.remove(id: id)
+                state.queuedSince[id] = nil
+                state.failedOn[id] = nil
+            }
+            return ids
+        }
+    }
+
+    /// 1-based position in the queue, or nil when not queued.
+    func position(of id: String) -> Int? { state.withLock { $0.queue.position(of: id, now: Date()) } }
+
+    /// When the task's current attempt started, while it runs.
+    func runningSince(_ id: String) -> ContinuousClock.Instant? { state.withLock { $0.running[id] } }
+
+    /// How many tasks wait, run and wait for a retry.
+    var counts: Counts {
+        state.withLock { state in
+            var queued: [Priority: Int] = [.high: 0, .normal: 0, .low: 0]
+            for entry in state.queue.entries { queued[entry.priority, default: 0] += 1 }
+            return Counts(queued: queued, running: state.running.count, delayed: state.delayed.count)
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import PromptGateCore
+
+/// One attempt of one task on one backend, as a state machine: queue the patched workflow, follow it (the
+/// backend's WebSocket for progress and early completion, `/history` as the source of truth, `/queue` to
+/// notice a backend that forgot the prompt), then collect every output into the output folder.
+struct TaskRun: Sendable {
+    /// How an attempt ended.
+    enum Outcome: Sendable, Equatable {
+        /// The images were fetched.
+        case completed([TaskImage])
+        /// Final: the backend refused the workflow, the run raised, or it ran out of time.
+        case failed(TaskReason)
+        /// Worth another attempt, maybe on another backend.
+        case retry(TaskReason)
+        /// Cancelled by the caller (already recorded), or the dispatcher is shutting down.
+        case abandoned
+    }
+
+    /// Whether the backend still holds a prompt `/history` knows nothing of.
+    private enum Presence { case present, finished, lost, unknown }
+
+    let settings: DispatchSettings
+    let workflow: Workflow
+    let binding: WorkflowBinding
+    let store: any TaskStore
+    let output: OutputFolder
+    let client: ComfyUIClient
+    /// The backend's WebSocket; nil: `/history` polling alone.
+    let events: ComfyUIEvents?
+
+    /// Runs the attempt to its end.
+    /// - Parameters:
+    ///   - task: the task as stored when it went `running`.
+    ///   - promptID: this attempt's ComfyUI `prompt_id` (stored before it is sent).
+    func run(_ task: GenerationTask, promptID: String) async -> Outcome {
+        events?.watch(promptID)
+        defer { events?.forget(promptID) }
+        if let refused = await queue(task, promptID: promptID) { return refused }
+        return await follow(task, promptID: promptID)
+    }
+
+    /// `POST /prompt` with the patched workflow; nil when it was accepted.
+    private func queue(_ task: GenerationTask, promptID: String) async -> Outcome? {
+        let patched = WorkflowPatcher.apply(task.request, loras: task.loras, taskID: promptID, to: workflow, binding: binding)
+        do {
+            try await client.queue(patched, promptID: promptID)
+            return nil
+        } catch {
+            switch error {
+            case .rejected(let type, let message, let nodeErrors):
+                return .failed(TaskReason(
+                    code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)", details: nodeErrors))
+            case .retryable(let message):
+                return .retry(TaskReason(code: "comfyui.unavailable", message: message))
+            }
+        }
+    }
+
+    /// Waits for the prompt to end: the first `/history` look is immediate (a cached or instant run is
+    /// already done), then the interval backs off; the socket's end-of-run event wakes the wait early.
+    private func follow(_ task: GenerationTask, promptID: String) async -> Outcome {
+        let deadline = ContinuousClock.now + settings.generationTimeout
+        var interval = Duration.zero
+        var failures = 0
+        var lastSeen = ContinuousClock.now
+        while true {
+            if await store.task(id: task.id)?.status != .running {
+                await stopOnBackend(promptID)
+                return .abandoned
+            }
+            if ContinuousClock.now >= deadline {
+                await stopOnBackend(promptID)
+                return .failed(TaskReason(
+                    code: "generation_timeout",
+                    message: "the run took longer than queue.generation_timeout (\(settings.generationTimeout)) and was interrupted"))
+            }
+            if interval > .zero {
+                let wait = min(interval, deadline - ContinuousClock.now)
+                if let events { await events.wait(for: promptID, upTo: wait) } else { try? await Task.sleep(for: wait) }
+                if Task.isCancelled { return .abandoned }  // shutting down
+            }
+            interval = interval == .zero ? settings.pollInterval.lowerBound : min(settings.pollInterval.upperBound, interval * 2)
+            let history: ComfyUIHistory?
+            do {
+                history = try await client.history(promptID: promptID)
+                failures = 0
+            } catch {
+                failures += 1
+                // A few misses in a row: the backend is gone; stop waiting and try elsewhere.
+                if failures >= 3 {
+                    return .retry(TaskReason(code: "comfyui.unavailable", message: "lost contact while the run was in progress: \(error)"))
+                }
+                continue
+            }
+            guard let history else {
+                // `/history` says `{}` both for "not yet" and "never heard of it" (a restarted server forgets
+                // everything): every few seconds, make sure the server still holds the prompt.
+                guard ContinuousClock.now - lastSeen >= settings.presenceInterval else { continue }
+                switch await presence(promptID) {
+                case .present: lastSeen = .now
+                case .finished: interval = .zero  // look at the history again at once
+                case .unknown: break  // the server did not answer; the failure count above handles that
+                case .lost:
+                    return .retry(TaskReason(code: "comfyui.lost", message: "the backend no longer knows the prompt (restarted or cleared its queue)"))
+                }
+                continue
+            }
+            return await ended(history, task: task)
+        }
+    }
+
+    /// What a finished history entry means for the task.
+    private func ended(_ history: ComfyUIHistory, task: GenerationTask) async -> Outcome {
+        switch history.outcome {
+        case .success:
+            return await collect(history, task: task)
+        case .interrupted:
+            if await store.task(id: task.id)?.status != .running { return .abandoned }
+            return .failed(TaskReason(code: "comfyui.interrupted", message: "the run was interrupted on the backend"))
+        case .error:
+            var message = "the run failed on the backend"
+            if case .object(let data)? = history.error {
+                if case .string(let text)? = data["exception_message"] { message = text.trimmingCharacters(in: .whitespacesAndNewlines) }
+                if case .string(let node)? = data["node_id"], case .string(let type)? = data["node_type"] { message += " (node \(node), \(type))" }
+            }
+            return .failed(TaskReason(code: "comfyui.execution_error", message: message, details: history.error.map(Self.trimmed)))
+        }
+    }
+
+    /// Whether the server still has the prompt: in its queue, or (a race with the end of the run) in its history.
+    private func presence(_ promptID: String) async -> Presence {
+        guard let queued = try? await client.queued() else { return .unknown }
+        if queued.contains(promptID) { return .present }
+        do {
+            return try await client.history(promptID: promptID) == nil ? .lost : .finished
+        } catch {
+            return .unknown
+        }
+    }
+
+    /// Fetches every output of the finished prompt (of `output_node` when it names some) into the output folder.
+    private func collect(_ history: ComfyUIHistory, task: GenerationTask) async -> Outcome {
+        let saved = history.outputs.filter { $0.type == "output" }
+        let chosen = saved.filter { $0.node == settings.outputNode || workflow.nodes[$0.node]?.classType == settings.outputNode }
+        let outputs = chosen.isEmpty ? saved : chosen
+        guard !outputs.isEmpty else {
+            return .failed(TaskReason(code: "comfyui.no_output", message: "the run finished without saving an image"))
+        }
+        var images: [TaskImage] = []
+        for (index, item) in outputs.enumerated() {
+            let name = OutputFolder.name(task: task.id, index: index, source: item.filename)
+            do {
+                let folder = output
+                try await client.view(item) { bytes in try folder.write(bytes, name: name) }
+            } catch {
+                output.remove(images.map(\.file))
+                return .retry(TaskReason(code: "comfyui.unavailable", message: "could not fetch output \(item.filename): \(error)"))
+            }
+            images.append(TaskImage(file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed))
+        }
+        return .completed(images)
+    }
+
+    /// Removes a prompt from the backend's pending queue and interrupts it if it runs (best effort).
+    func stopOnBackend(_ promptID: String) async {
+        try? await client.deleteQueued(promptID: promptID)
+        try? await client.interrupt(promptID: promptID)
+    }
+
+    /// ComfyUI's error data without the bulky parts (traceback, tensor reprs in current_inputs).
+    static func trimmed(_ value: JSONValue) -> JSONValue {
+        guard case .object(var object) = value else { return value }
+        for key in ["traceback", "current_inputs", "current_outputs", "executed", "timestamp"] { object[key] = nil }
+        return .object(object)
+    }
+}

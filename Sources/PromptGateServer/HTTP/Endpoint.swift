@@ -1,0 +1,127 @@
+import HTTPTypes
+import Hummingbird
+import PromptGateAccess
+
+/// The route table, declared once: every route's method, path, the access it demands and its OpenAPI
+/// summary. The route collections register their handlers by endpoint; 404 versus 405, the access log's
+/// route label and the OpenAPI `paths` all derive from this list.
+public enum Endpoint: String, CaseIterable, Sendable {
+    case moderate, generate, task, cancelTask, output, health, status, metrics, openAPI, reload
+
+    /// The HTTP method.
+    public var method: HTTPRequest.Method {
+        switch self {
+        case .moderate, .generate, .reload: .post
+        case .cancelTask: .delete
+        case .task, .output, .health, .status, .metrics, .openAPI: .get
+        }
+    }
+
+    /// The full path, with `{name}` parameters.
+    public var path: String { group.prefix + relativePath }
+
+    /// The route group it belongs to (one access middleware each).
+    public var group: RouteGroup {
+        switch self {
+        case .moderate, .generate: .prompts
+        case .task, .cancelTask: .tasks
+        case .output: .outputs
+        case .reload: .admin
+        case .status, .metrics: .operations
+        case .health, .openAPI: .open
+        }
+    }
+
+    /// The path inside its group.
+    var relativePath: String {
+        switch self {
+        case .moderate: "/moderate"
+        case .generate: "/generate"
+        case .task, .cancelTask: "/{id}"
+        case .output: "/{file}"
+        case .health: "/health"
+        case .status: "/status"
+        case .metrics: "/metrics"
+        case .openAPI: "/openapi.json"
+        case .reload: "/reload"
+        }
+    }
+
+    /// One line for the OpenAPI document.
+    var summary: String {
+        switch self {
+        case .moderate: "Judge a request and return the optimized request that would be generated"
+        case .generate: "Judge, optimize and queue a generation"
+        case .task: "Task status, queue position, progress, result images or error"
+        case .cancelTask: "Cancel: a queued task leaves the queue, a running one is interrupted on its backend"
+        case .output: "An image a task produced"
+        case .health: "Liveness"
+        case .status: "Version, uptime, rule and preset counts, configuration without secrets, dispatcher state"
+        case .metrics: "Prometheus metrics"
+        case .openAPI: "This document"
+        case .reload: "Reload rules and presets (admin key)"
+        }
+    }
+
+    /// Every path with the methods it answers (for 405 and `Allow`).
+    static let methodsByPath: [String: [HTTPRequest.Method]] = Dictionary(
+        grouping: allCases, by: \.path
+    ).mapValues { $0.map(\.method) }
+
+    /// The route label of a matched path (`context.endpointPath`), or `unmatched`, so arbitrary URLs cannot
+    /// blow up a metric's cardinality.
+    static func label(_ matched: String?) -> String {
+        guard let matched, methodsByPath[matched] != nil else { return "unmatched" }
+        return matched
+    }
+
+    /// The methods of the route a path matches (`{name}` matches one segment); nil when none does.
+    static func methods(for path: String) -> [HTTPRequest.Method]? {
+        if let exact = methodsByPath[path] { return exact }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (route, methods) in methodsByPath where route.contains("{") {
+            let pattern = route.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == segments.count else { continue }
+            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return methods }
+        }
+        return nil
+    }
+}
+
+/// A set of routes under one prefix, behind one access level.
+public enum RouteGroup: String, CaseIterable, Sendable {
+    case prompts, tasks, outputs, admin, operations, open
+
+    /// The path prefix.
+    var prefix: String {
+        switch self {
+        case .prompts: "/api/v1"
+        case .tasks: "/api/v1/task"
+        case .outputs: "/output"
+        case .admin: "/admin"
+        case .operations, .open: ""
+        }
+    }
+
+    /// What its access middleware demands; nil: no access check.
+    var access: AccessControl.Level? {
+        switch self {
+        case .prompts: .submit
+        case .tasks, .outputs: .read
+        case .admin: .admin
+        case .operations: .operations
+        case .open: nil
+        }
+    }
+}
+
+extension RouteCollection where Context == GateRequestContext {
+    /// Registers `handler` for an endpoint of this collection's group (paths are relative to the group).
+    @discardableResult
+    func on<Output: ResponseGenerator>(
+        _ endpoint: Endpoint,
+        use handler: @escaping @Sendable (Request, GateRequestContext) async throws -> Output
+    ) -> Self {
+        on(RouterPath(endpoint.relativePath), method: endpoint.method, use: handler)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PromptGateCore
+import PromptGateDispatch
+
+/// `/health` and `/openapi.json` (open), `/status` and `/metrics` (behind the address allowlist), and
+/// `/admin/reload` (admin key).
+struct OperationsRoutes {
+    let server: GateServer
+
+    var open: RouteCollection<GateRequestContext> {
+        RouteCollection(context: GateRequestContext.self)
+            .on(.health) { _, _ in JSONDocument(value: ["status": "ok"]) }
+            .on(.openAPI) { _, _ in JSONDocument(value: OpenAPIDocument.document) }
+    }
+
+    var operations: RouteCollection<GateRequestContext> {
+        RouteCollection(context: GateRequestContext.self)
+            .on(.status) { _, _ in JSONDocument(value: status()) }
+            .on(.metrics) { _, _ in metrics() }
+    }
+
+    var admin: RouteCollection<GateRequestContext> {
+        RouteCollection(context: GateRequestContext.self)
+            .on(.reload) { _, _ in try reload() }
+    }
+
+    func metrics() -> Response {
+        server.metrics.observe(server.dispatch.dispatcher.snapshot)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: server.metrics.exposition())))
+    }
+
+    func reload() throws -> JSONDocument {
+        switch server.reload() {
+        case .success(let state):
+            return JSONDocument(value: [
+                "status": "reloaded", "rules": .number(Double(state.ruleCount)), "presets": .number(Double(state.presets.count)),
+            ])
+        case .failure(let error):
+            throw ReloadError(reason: "\(error)")
+        }
+    }
+
+    func status() -> JSONValue {
+        let state = server.holder.current
+        let config = server.config
+        let security = config.security
+        return [
+            "version": .string(PromptGateVersion.current),
+            "uptime_seconds": .number(Date().timeIntervalSince(server.startedAt).rounded()),
+            "rules": .number(Double(state.ruleCount)),
+            "presets": .array(state.presets.keys.sorted().map { .string($0) }),
+            "default_preset": .string(config.defaultPreset),
+            "loaded_at": .string(ISO8601DateFormatter().string(from: state.loadedAt)),
+            "config": [
+                "source": .string(config.source),
+                "listen": .string("\(config.server.host):\(config.server.port)"),
+                "max_body_bytes": .number(Double(config.server.maxBodyBytes)),
+                "auth": .bool(security.enabled),
+                "api_keys": .array(security.apiKeys.map { .string($0.name) }),  // names only, never secrets
+                "rate_limit": security.rateLimitEnabled
+                    ? [
+                        "requests_per_minute": .number(Double(security.rateLimit.requestsPerMinute)),
+                        "burst": .number(Double(security.rateLimit.burst)),
+                    ]
+                    : .null,
+                "ip_allowlist": .array(security.ipAllowlist.blocks.map { .string($0.description) }),
+                "trusted_proxies": .array(security.trustedProxies.blocks.map { .string($0.description) }),
+                "log_prompts": .bool(config.logging.logPrompts),
+                "comfyui": .string(config.dispatch.baseURL),
+            ],
+            "dispatch": dispatchStatus(),
+        ]
+    }
+
+    func dispatchStatus() -> JSONValue {
+        let dispatcher = server.dispatch.dispatcher
+        let snapshot = dispatcher.snapshot
+        let settings = dispatcher.settings
+        return [
+            "workflow": .string(server.dispatch.workflowSource),
+            "binding": .object(
+                Dictionary(
+                    uniqueKeysWithValues: dispatcher.binding.inputs.map { field, inputs in
+                        (field.rawValue, JSONValue.array(inputs.map { .string($0.description) }))
+                    })),
+            "queue": [
+                "high": .number(Double(snapshot.queued[.high] ?? 0)), "normal": .number(Double(snapshot.queued[.normal] ?? 0)),
+                "low": .number(Double(snapshot.queued[.low] ?? 0)), "retry_wait": .number(Double(snapshot.delayed)),
+                "running": .number(Double(snapshot.running)), "capacity": .number(Double(settings.maxQueueSize)),
+                "max_concurrent": .number(Double(settings.maxConcurrent)),
+            ],
+            "average_run_seconds": .number((dispatcher.estimator.average(workflow: dispatcher.workflowName) * 10).rounded() / 10),
+            "backends": .array(
+                snapshot.backends.map { backend, state in
+                    [
+                        "name": .string(backend.name), "url": .string(backend.url), "state": .string(state.label),
+                        "in_flight": .number(Double(state.inFlight)), "max_in_flight": .number(Double(backend.maxInFlight)),
+                        "websocket": dispatcher.isListening(to: backend.name).map { .string($0 ? "connected" : "disconnected") } ?? "off",
+                        "reason": (state.ineligibleReason ?? state.lastError).map { .string($0) } ?? .null,
+                    ]
+                }),
+        ]
+    }
+}
+
+/// A reload that failed; the previous rules and presets stay in use.
+struct ReloadError: PromptGateError {
+    var reason: String
+    var code: String { "reload.failed" }
+    var kind: ErrorKind { .invalidInput }
+    var message: String { "reload failed; the previous rules and presets stay in use: \(reason)" }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import PromptGateCore
+import PromptGateDispatch
+
+/// `/api/v1/moderate` and `/api/v1/generate`: one chain each, read as decode → run → render. The caller is
+/// already decided by the group's access middleware; the body is decoded once into the request schema;
+/// the preset's pipeline (policy, then optimizers) runs; `generate` then hands the result to the
+/// dispatcher, the chain's last stage.
+struct PromptRoutes {
+    let server: GateServer
+
+    var collection: RouteCollection<GateRequestContext> {
+        RouteCollection(context: GateRequestContext.self)
+            .on(.moderate) { request, context in try await moderate(request, context: context) }
+            .on(.generate) { request, context in try await generate(request, context: context) }
+    }
+
+    func moderate(_ request: Request, context: GateRequestContext) async throws -> ModerationResponse {
+        let screened = try await screen(request, context: context)
+        return ModerationResponse(context: screened.prompt, includeTrace: screened.includeTrace)
+    }
+
+    func generate(_ request: Request, context: GateRequestContext) async throws -> AcceptedResponse {
+        let screened = try await screen(request, context: context)
+        let prompt = screened.prompt
+        if prompt.verdict.isBlocked {
+            throw BlockedError(verdict: ModerationResponse(context: prompt, includeTrace: screened.includeTrace))
+        }
+        let task = GenerationTask(screened: prompt, preset: screened.state.presets[screened.preset])
+        let submission = try await server.dispatch.dispatcher.submit(task)
+        context.log.task = task.id
+        return AcceptedResponse(submission, warnings: prompt.warnings)
+    }
+
+    /// What `moderate` answers and `generate` queues: the decoded request through its preset's pipeline,
+    /// with the rules-and-presets snapshot it used (a reload meanwhile does not change the preset under it).
+    struct Screened {
+        var prompt: PromptContext
+        var preset: String
+        var state: GateState
+        var includeTrace: Bool
+    }
+
+    func screen(_ request: Request, context: GateRequestContext) async throws -> Screened {
+        let body = try await request.body.collect(upTo: server.config.server.maxBodyBytes)
+        var parsed = try Self.decode(body)
+        let state = server.holder.current
+        let (preset, pipeline) = try state.pipelines.select(for: &parsed, caller: context.caller)
+        let includeTrace = request.uri.queryParameters["trace"].map { $0 == "1" || $0 == "true" } ?? false
+        let prompt = PromptContext(request: parsed, caller: context.caller, trace: context.accessTrace)
+        prompt.recordsNotes = includeTrace
+        context.log.prompt = parsed.prompt
+        try pipeline.run(prompt)
+        server.metrics.verdict(prompt)
+        context.log.decision = prompt.verdict.decision.rawValue
+        return Screened(prompt: prompt, preset: preset, state: state, includeTrace: includeTrace)
+    }
+
+    private static let decoder = JSONDecoder()
+
+    /// The body as a request: malformed JSON is a 400, anything else wrong names the field (422).
+    static func decode(_ body: ByteBuffer) throws -> PromptRequest {
+        do {
+            return try decoder.decode(PromptRequest.self, from: Data(body.readableBytesView))
+        } catch let error as RequestError {
+            throw error
+        } catch {
+            throw MalformedBodyError()
+        }
+    }
+}
+
+/// A body that is not JSON.
+struct MalformedBodyError: PromptGateError {
+    var code: String { "request.malformed_json" }
+    var kind: ErrorKind { .malformedInput }
+    var message: String { "the request body is not valid JSON" }
+}
+
+/// A prompt the policy blocked on `/generate`: 422 with the verdict (reasons, spans) in `details`.
+struct BlockedError: PromptGateError {
+    var verdict: ModerationResponse
+    var code: String { "policy.blocked" }
+    var kind: ErrorKind { .invalidInput }
+    var message: String {
+        "the prompt was blocked by policy: " + verdict.reasons.filter { $0.action == .block }.map(\.ruleID).joined(separator: ", ")
+    }
+    var details: JSONValue? { JSONBody.value(verdict) }
+}
