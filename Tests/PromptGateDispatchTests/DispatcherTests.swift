@@ -200,6 +200,8 @@ struct DispatcherTests {
             _ = try await dispatcher.submit(running)
             _ = try await dispatcher.submit(queued)
             #expect(await TestSupport.eventually { await dispatcher.view(id: running.id)?.task.status == .running })
+            // `running` is stored before POST /prompt is sent: wait until the backend has it.
+            #expect(await TestSupport.eventually { sims.sims[0].receivedOrder.contains(running.id) })
             let cancelledQueued = try await dispatcher.cancel(id: queued.id)
             #expect(cancelledQueued.status == .cancelled && cancelledQueued.reason?.code == "cancelled")
             let cancelledRunning = try await dispatcher.cancel(id: running.id)

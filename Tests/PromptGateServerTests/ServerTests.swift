@@ -27,6 +27,12 @@ struct ServerTests {
                 for method in methods { #expect(documented[method.rawValue.lowercased()] != nil, "\(method) \(route)") }
             }
             #expect(Set(paths.keys) == Set(Endpoint.methodsByPath.keys))
+            // Every endpoint of the route table is served (no 404 http.not_found, no 405).
+            for endpoint in Endpoint.allCases {
+                let path = endpoint.path.replacingOccurrences(of: "{id}", with: "missing").replacingOccurrences(of: "{file}", with: "missing.png")
+                let answer = try await send(base, endpoint.method.rawValue, path, body: endpoint.method == .post ? "{}" : nil, headers: ["Authorization": "Bearer very-secret-key"])
+                #expect(answer.errorCode != "http.not_found" && answer.status != 405, "\(endpoint.method) \(path): \(answer.text)")
+            }
         }
     }
 
