@@ -54,9 +54,6 @@ public struct APIKeyStore: Sendable {
 
     public var isEmpty: Bool { keys.isEmpty }
 
-    /// The key with this name (names are unique in configuration).
-    public func key(named name: String) -> APIKey? { keys.first { $0.name == name } }
-
     /// The key matching `presented`, or nil.
     public func authenticate(_ presented: String) -> APIKey? {
         let digest = Array(SHA256.hash(data: Array(presented.utf8)))

@@ -28,6 +28,8 @@ public struct AccessControl: Sendable {
     public let limiter: RateLimiter?
     /// The limit for callers whose key has none of its own (and for callers without keys, per address).
     public let policy: RateLimitPolicy
+    /// Keys' own limits by key name, built once (no scan of the key list per request).
+    let policies: [String: RateLimitPolicy]
     let clock: @Sendable () -> UInt64
 
     /// - Parameters:
@@ -47,6 +49,8 @@ public struct AccessControl: Sendable {
         self.requiresKey = requiresKey
         self.limiter = limiter
         self.policy = policy
+        policies = Dictionary(
+            keys.keys.compactMap { key in key.rateLimit.map { (key.name, $0) } }, uniquingKeysWith: { first, _ in first })
         self.clock = clock
     }
 
@@ -108,7 +112,7 @@ public struct AccessControl: Sendable {
         var policy = self.policy
         if let name = caller.keyName {
             bucket = "key:" + name
-            policy = keys.key(named: name)?.rateLimit ?? policy
+            policy = policies[name] ?? policy
         } else {
             bucket = "ip:" + (caller.address ?? "unknown")
         }
