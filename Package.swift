@@ -87,7 +87,6 @@ let package = Package(
         .target(
             name: "ComfySim",
             dependencies: [
-                "PromptGateCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

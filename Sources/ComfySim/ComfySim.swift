@@ -4,7 +4,6 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
-import PromptGateCore
 import Synchronization
 
 /// A ComfyUI stand-in speaking the routes the dispatcher uses, with the shapes recorded from ComfyUI
@@ -21,7 +20,12 @@ public final class ComfySim: Sendable {
     struct Job {
         var id: String
         var number: Int
-        var prompt: [String: JSONValue]
+        /// The graph as received (JSON), echoed by `/history` and `/queue`.
+        var graph: Data
+        /// Each node's `class_type`, by node id.
+        var classes: [String: String]
+        /// The sampler's `steps` (20 when the graph has none).
+        var steps: Int
         var outputs: [(node: String, filename: String, subfolder: String)]
         var clientID: String?
         var state: State = .pending
@@ -41,7 +45,7 @@ public final class ComfySim: Sendable {
         var files: Set<String> = []
         var workerActive = false
         /// Every `/prompt` body's graph by prompt id, refused ones included (tests read them back).
-        var received: [String: [String: JSONValue]] = [:]
+        var received: [String: Data] = [:]
     }
 
     private let jobs = Mutex(Jobs())
@@ -96,8 +100,8 @@ public final class ComfySim: Sendable {
 
     public var faults: SimFaults { faultState.withLock { $0 } }
 
-    /// The graph `POST /prompt` received for a prompt id (after our patching, as ComfyUI saw it).
-    public func received(promptID: String) -> [String: JSONValue]? { jobs.withLock { $0.received[promptID] } }
+    /// The graph `POST /prompt` received for a prompt id (after our patching, as ComfyUI saw it), as JSON text.
+    public func received(promptID: String) -> Data? { jobs.withLock { $0.received[promptID] } }
 
     /// Prompt ids in the order they were received.
     public var receivedOrder: [String] { jobs.withLock { $0.order } }
@@ -108,7 +112,7 @@ public final class ComfySim: Sendable {
         router.add(middleware: FaultMiddleware(sim: self))
         router.post("/prompt") { request, _ in try await self.queuePrompt(request) }
         router.get("/prompt") { _, _ in
-            Self.json(["exec_info": ["queue_remaining": .number(Double(self.queueRemaining))]])
+            Self.json(["exec_info": ["queue_remaining": self.queueRemaining]])
         }
         router.get("/history/{id}") { _, context in self.history(id: context.parameters.get("id") ?? "") }
         router.get("/view") { request, _ in self.view(request) }
@@ -121,13 +125,13 @@ public final class ComfySim: Sendable {
         router.post("/interrupt") { request, _ in try await self.interrupt(request) }
         router.post("/sim/faults") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 16)
-            guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+            guard let object = SimJSON.object(Data(buffer: body)) else {
                 return Self.json(["error": "expected a JSON object of faults"], status: .badRequest)
             }
             do throws(SimFaultsError) {
                 self.setFaults(try SimFaults(json: object))
             } catch {
-                return Self.json(["error": .string(error.message)], status: .badRequest)
+                return Self.json(["error": error.message], status: .badRequest)
             }
             return Self.json(["status": "ok"])
         }
@@ -138,35 +142,38 @@ public final class ComfySim: Sendable {
 
     func queuePrompt(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 16 << 20)
-        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+        guard let object = SimJSON.object(Data(buffer: body)) else {
             return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
         }
-        guard case .object(let graph)? = object["prompt"] else {
+        guard let graph = object["prompt"] as? [String: Any] else {
             return Self.refusal("no_prompt", "No prompt provided", [:])
         }
-        var id = UUID().uuidString.lowercased()
-        if case .string(let given)? = object["prompt_id"] { id = given }
-        jobs.withLock { $0.received[id] = graph }
+        let id = SimJSON.string(object["prompt_id"]) ?? UUID().uuidString.lowercased()
+        let graphData = SimJSON.data(graph)
+        jobs.withLock { $0.received[id] = graphData }
         var outputs: [(String, String, String)] = []
-        var nodeErrors: [String: JSONValue] = [:]
+        var nodeErrors: [String: Any] = [:]
+        var nodeClasses: [String: String] = [:]
+        var steps = 20
         for (id, node) in graph.sorted(by: { $0.key < $1.key }) {
-            guard case .object(let fields) = node, case .string(let classType)? = fields["class_type"] else {
+            guard let fields = node as? [String: Any], let classType = SimJSON.string(fields["class_type"]) else {
                 return Self.refusal("invalid_prompt", "Cannot execute because a node is missing the class_type property.", [:])
             }
             guard classes.contains(classType) else {
                 return Self.refusal("invalid_prompt", "Cannot execute because node \(classType) does not exist.", [:])
             }
-            guard case .object(let inputs)? = fields["inputs"] else { continue }
+            nodeClasses[id] = classType
+            guard let inputs = fields["inputs"] as? [String: Any] else { continue }
+            if let n = SimJSON.number(inputs["steps"]) { steps = max(1, Int(n)) }
             for (name, value) in inputs {
-                guard let allowed = models[name], case .string(let text) = value, !allowed.contains(text) else { continue }
+                guard let allowed = models[name], let text = SimJSON.string(value), !allowed.contains(text) else { continue }
                 nodeErrors[id] = [
-                    "errors": [["type": "value_not_in_list", "message": "Value not in list", "details": .string("\(name): '\(text)' not in \(allowed)")]],
-                    "class_type": .string(classType),
+                    "errors": [["type": "value_not_in_list", "message": "Value not in list", "details": "\(name): '\(text)' not in \(allowed)"]],
+                    "class_type": classType,
                 ]
             }
             if classType == "SaveImage" {
-                var prefix = "ComfyUI"
-                if case .string(let p)? = inputs["filename_prefix"] { prefix = p }
+                let prefix = SimJSON.string(inputs["filename_prefix"]) ?? "ComfyUI"
                 let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
                 let subfolder = parts.dropLast().joined(separator: "/")
                 outputs.append((id, "\(parts.last ?? "ComfyUI")_00001_.png", subfolder))
@@ -176,9 +183,9 @@ public final class ComfySim: Sendable {
         if outputs.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
         let (number, startWorker) = jobs.withLock { state -> (Int, Bool) in
             state.counter += 1
-            var clientID: String? = nil
-            if case .string(let client)? = object["client_id"] { clientID = client }
-            state.list[id] = Job(id: id, number: state.counter, prompt: graph, outputs: outputs, clientID: clientID)
+            state.list[id] = Job(
+                id: id, number: state.counter, graph: graphData, classes: nodeClasses, steps: steps, outputs: outputs,
+                clientID: SimJSON.string(object["client_id"]))
             state.order.append(id)
             state.pending.append(id)
             for output in outputs { state.files.insert(output.1) }
@@ -187,7 +194,7 @@ public final class ComfySim: Sendable {
             return (state.counter, start)
         }
         if startWorker { Task { await self.work() } }
-        return Self.json(["prompt_id": .string(id), "number": .number(Double(number)), "node_errors": [:]])
+        return Self.json(["prompt_id": id, "number": number, "node_errors": [String: Any]()])
     }
 
     /// ComfyUI's prompt worker: one prompt at a time, lowest `number` first; an interrupt ends the running one
@@ -225,20 +232,14 @@ public final class ComfySim: Sendable {
     /// node executing, sampler progress, executed for outputs), spread over `runTime`; an interrupt ends it.
     private func run(_ job: Job) async -> String {
         let client = job.clientID
-        let prompt = JSONValue.string(job.id)
-        events.send("execution_start", ["prompt_id": prompt, "timestamp": SimEventHub.timestamp()], to: client)
-        events.send("execution_cached", ["nodes": [], "prompt_id": prompt, "timestamp": SimEventHub.timestamp()], to: client)
-        let sampler = job.prompt.first { _, node in
-            guard case .object(let fields) = node, case .string(let type)? = fields["class_type"] else { return false }
-            return type.hasPrefix("KSampler") || type == "SamplerCustomAdvanced"
-        }?.key
-        var steps = 20
-        for (_, node) in job.prompt {
-            if case .object(let fields) = node, case .object(let inputs)? = fields["inputs"], case .number(let n)? = inputs["steps"] { steps = max(1, Int(n)) }
-        }
+        let prompt = job.id
+        events.send("execution_start", ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
+        events.send("execution_cached", ["nodes": [Any](), "prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
+        let sampler = job.classes.first { _, type in type.hasPrefix("KSampler") || type == "SamplerCustomAdvanced" }?.key
+        let steps = job.steps
         let start = ContinuousClock.now
         let deadline = start + runTime
-        for (node, _) in job.prompt.sorted(by: { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }) {
+        for (node, _) in job.classes.sorted(by: { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }) {
             events.sendStep(.executing(node, prompt: job.id), to: client)
             guard node == sampler else { continue }
             for step in 1...steps {
@@ -267,54 +268,55 @@ public final class ComfySim: Sendable {
     /// `executing` with `node: null` last (history is already written by then, as in ComfyUI).
     private func finishEvents(_ job: Job, outcome: String) {
         let client = job.clientID
-        let prompt = JSONValue.string(job.id)
+        let prompt = job.id
         switch outcome {
         case "execution_success":
             for output in job.outputs {
                 events.send(
                     "executed",
                     [
-                        "node": .string(output.node), "display_node": .string(output.node), "prompt_id": prompt,
-                        "output": ["images": [["filename": .string(output.filename), "subfolder": .string(output.subfolder), "type": "output"]]],
+                        "node": output.node, "display_node": output.node, "prompt_id": prompt,
+                        "output": ["images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]],
                     ], to: client)
             }
-            events.send(outcome, ["prompt_id": prompt, "timestamp": SimEventHub.timestamp()], to: client)
+            events.send(outcome, ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
         case "execution_error":
             events.send(outcome, Self.errorData(job), to: client)
         default:
-            events.send(outcome, ["prompt_id": prompt, "node_id": .null, "node_type": .null, "executed": [], "timestamp": SimEventHub.timestamp()], to: client)
+            events.send(
+                outcome, ["prompt_id": prompt, "node_id": NSNull(), "node_type": NSNull(), "executed": [Any](), "timestamp": SimJSON.timestamp()],
+                to: client)
         }
-        events.send("status", ["status": ["exec_info": ["queue_remaining": .number(Double(queueRemaining))]]], to: nil)
+        events.send("status", ["status": ["exec_info": ["queue_remaining": queueRemaining]]], to: nil)
         events.sendStep(.executing(nil, prompt: job.id), to: client)
     }
 
     var queueRemaining: Int { jobs.withLock { $0.list.values.filter { $0.state != .done }.count } }
 
-    static func errorData(_ job: Job) -> JSONValue {
+    static func errorData(_ job: Job) -> [String: Any] {
         [
-            "prompt_id": .string(job.id), "node_id": .string(job.prompt.keys.sorted().first ?? "1"), "node_type": "KSampler",
-            "executed": [], "exception_message": "CUDA out of memory (simulated)", "exception_type": "torch.OutOfMemoryError",
-            "traceback": [], "current_inputs": [:], "current_outputs": [], "timestamp": SimEventHub.timestamp(),
+            "prompt_id": job.id, "node_id": job.classes.keys.sorted().first ?? "1", "node_type": "KSampler",
+            "executed": [Any](), "exception_message": "CUDA out of memory (simulated)", "exception_type": "torch.OutOfMemoryError",
+            "traceback": [Any](), "current_inputs": [String: Any](), "current_outputs": [Any](), "timestamp": SimJSON.timestamp(),
         ]
     }
 
     func history(id: String) -> Response {
-        guard let job = jobs.withLock({ $0.list[id] }), job.state == .done else { return Self.json([String: JSONValue]()) }
-        var outputs: [String: JSONValue] = [:]
+        guard let job = jobs.withLock({ $0.list[id] }), job.state == .done else { return Self.json([String: Any]()) }
+        var outputs: [String: Any] = [:]
         if job.outcome == "execution_success" {
             for output in job.outputs {
-                outputs[output.node] = ["images": [["filename": .string(output.filename), "subfolder": .string(output.subfolder), "type": "output"]]]
+                outputs[output.node] = ["images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]]
             }
         }
         let success = job.outcome == "execution_success"
-        var last: JSONValue = ["prompt_id": .string(id)]
-        if job.outcome == "execution_error" { last = Self.errorData(job) }
-        let entry: JSONValue = [
-            "prompt": [.number(Double(job.number)), .string(id), .object(job.prompt), [:], []],
-            "outputs": .object(outputs),
+        let last = job.outcome == "execution_error" ? Self.errorData(job) : ["prompt_id": id]
+        let entry: [String: Any] = [
+            "prompt": Self.queueEntry(job),
+            "outputs": outputs,
             "status": [
-                "status_str": .string(success ? "success" : "error"), "completed": .bool(success),
-                "messages": [["execution_start", ["prompt_id": .string(id)]], [.string(job.outcome), last]],
+                "status_str": success ? "success" : "error", "completed": success,
+                "messages": [["execution_start", ["prompt_id": id]], [job.outcome, last]],
             ],
         ]
         return Self.json([id: entry])
@@ -329,34 +331,35 @@ public final class ComfySim: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.png)))
     }
 
-    func objectInfo() -> [String: JSONValue] {
-        var info: [String: JSONValue] = [:]
+    func objectInfo() -> [String: Any] {
+        var info: [String: Any] = [:]
         for name in classes {
-            var required: [String: JSONValue] = [:]
-            for (input, files) in models { required[input] = [.array(files.map { .string($0) }), [:]] }
-            info[name] = ["input": ["required": .object(required)], "name": .string(name)]
+            var required: [String: Any] = [:]
+            for (input, files) in models { required[input] = [files, [String: Any]()] }
+            info[name] = ["input": ["required": required], "name": name]
         }
         return info
     }
 
+    /// `[number, prompt_id, graph, extra_data, outputs_to_execute]`, as `/queue` and `/history` list a prompt.
+    static func queueEntry(_ job: Job) -> [Any] {
+        [job.number, job.id, (try? JSONSerialization.jsonObject(with: job.graph)) ?? [String: Any](), [String: Any](), [Any]()]
+    }
+
     func queue() -> Response {
-        let (running, pending) = jobs.withLock { state -> ([JSONValue], [JSONValue]) in
+        let (running, pending) = jobs.withLock { state -> ([Job], [Job]) in
             let items = state.order.compactMap { state.list[$0] }
-            let entry = { (job: Job) -> JSONValue in [.number(Double(job.number)), .string(job.id), .object(job.prompt), [:], []] }
-            return (items.filter { $0.state == .running }.map(entry), items.filter { $0.state == .pending }.map(entry))
+            return (items.filter { $0.state == .running }, items.filter { $0.state == .pending })
         }
-        return Self.json(["queue_running": .array(running), "queue_pending": .array(pending)])
+        return Self.json(["queue_running": running.map(Self.queueEntry), "queue_pending": pending.map(Self.queueEntry)])
     }
 
     /// `POST /queue` with `{"delete": [ids]}` (pending only) or `{"clear": true}`.
     func editQueue(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 1 << 16)
-        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
-            return Response(status: .internalServerError)
-        }
-        var ids: Set<String>? = nil
-        if case .array(let list)? = object["delete"] { ids = Set(list.compactMap { if case .string(let s) = $0 { s } else { nil } }) }
-        let clear = object["clear"] == .bool(true)
+        guard let object = SimJSON.object(Data(buffer: body)) else { return Response(status: .internalServerError) }
+        let ids = (object["delete"] as? [Any]).map { Set($0.compactMap(SimJSON.string)) }
+        let clear = SimJSON.bool(object["clear"]) == true
         jobs.withLock { state in
             for (id, job) in state.list where job.state == .pending && (clear || ids?.contains(id) == true) {
                 state.list[id] = nil
@@ -368,12 +371,7 @@ public final class ComfySim: Sendable {
 
     func interrupt(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 1 << 16)
-        var target: String? = nil
-        if case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
-            case .string(let id)? = object["prompt_id"]
-        {
-            target = id
-        }
+        let target = SimJSON.object(Data(buffer: body)).flatMap { SimJSON.string($0["prompt_id"]) }
         jobs.withLock { state in
             for id in state.order where state.list[id]?.state == .running && (target == nil || target == id) {
                 state.list[id]?.interruptRequested = true
@@ -384,12 +382,14 @@ public final class ComfySim: Sendable {
 
     // MARK: - Helpers
 
-    static func refusal(_ type: String, _ message: String, _ nodeErrors: [String: JSONValue]) -> Response {
-        json(["error": ["type": .string(type), "message": .string(message), "details": "", "extra_info": [:]], "node_errors": .object(nodeErrors)], status: .badRequest)
+    static func refusal(_ type: String, _ message: String, _ nodeErrors: [String: Any]) -> Response {
+        json(
+            ["error": ["type": type, "message": message, "details": "", "extra_info": [String: Any]()], "node_errors": nodeErrors],
+            status: .badRequest)
     }
 
-    static func json(_ value: [String: JSONValue], status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+    static func json(_ value: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let data = SimJSON.data(value)
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -412,8 +412,10 @@ extension ComfySim {
                     ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
                 return .upgrade([:]) { inbound, outbound, _ in
                     let (id, stream) = events.add(clientID: clientID)
-                    let hello: JSONValue = ["type": "status", "data": ["status": ["exec_info": ["queue_remaining": .number(Double(self.queueRemaining))]], "sid": .string(clientID)]]
-                    try await outbound.write(.text(String(decoding: try JSONEncoder().encode(hello), as: UTF8.self)))
+                    let hello: [String: Any] = [
+                        "type": "status", "data": ["status": ["exec_info": ["queue_remaining": self.queueRemaining]], "sid": clientID],
+                    ]
+                    try await outbound.write(.text(SimJSON.text(hello)))
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             // The client closing (or going away) ends the socket's stream, which ends the writer.

@@ -1,5 +1,4 @@
 import Foundation
-import PromptGateCore
 import Synchronization
 
 /// The WebSocket side of ComfySim: sockets by `clientId`, and the events of a run sent in ComfyUI's order.
@@ -22,14 +21,14 @@ final class SimEventHub: Sendable {
 
     /// Sends `{"type", "data"}` to every socket of `clientID` (nil: to everyone, like ComfyUI's broadcasts).
     /// Nothing is built when nobody listens.
-    func send(_ type: String, _ data: @autoclosure () -> JSONValue, to clientID: String?) {
+    func send(_ type: String, _ data: @autoclosure () -> [String: Any], to clientID: String?) {
         let targets = listeners(clientID)
-        guard !targets.isEmpty, let bytes = try? Self.encoder.encode(["type": .string(type), "data": data()] as JSONValue) else { return }
-        let text = String(decoding: bytes, as: UTF8.self)
+        guard !targets.isEmpty else { return }
+        let text = SimJSON.text(["type": type, "data": data()])
         for target in targets { target.yield(text) }
     }
 
-    /// `progress` and `executing`, the frequent events, with concrete types (cheaper than a JSONValue tree).
+    /// `progress` and `executing`, the frequent events, with concrete types (cheaper than a dictionary).
     func sendStep(_ event: Step, to clientID: String?) {
         let targets = listeners(clientID)
         guard !targets.isEmpty, let bytes = try? Self.encoder.encode(event) else { return }
@@ -80,6 +79,4 @@ final class SimEventHub: Sendable {
     }
 
     private static let encoder = JSONEncoder()
-
-    static func timestamp() -> JSONValue { .number((Date().timeIntervalSince1970 * 1000).rounded()) }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import PromptGateCore
 
 /// Faults ComfySim can inject, for tests of retries, timeouts and failure mapping. Set them with
 /// `ComfySim.setFaults(_:)` in process or `POST /sim/faults` with the JSON keys below.
@@ -31,20 +30,23 @@ public struct SimFaults: Sendable, Equatable {
 
     /// Reads the control endpoint's body; keys left out are off.
     /// - Throws: a message naming the key when a value has the wrong type or a key is unknown.
-    init(json object: [String: JSONValue]) throws(SimFaultsError) {
+    init(json object: [String: Any]) throws(SimFaultsError) {
+        let switches: [String: WritableKeyPath<SimFaults, Bool>] = [
+            "http_500": \.http500, "hang": \.hang, "malformed_json": \.malformedJSON, "execution_error": \.executionError,
+            "drop_connections": \.dropConnections,
+        ]
         for (key, value) in object {
-            switch (key, value) {
-            case ("latency_ms", .number(let ms)) where ms >= 0: latency = .milliseconds(Int64(ms))
-            case ("http_500", .bool(let on)): http500 = on
-            case ("hang", .bool(let on)): hang = on
-            case ("malformed_json", .bool(let on)): malformedJSON = on
-            case ("execution_error", .bool(let on)): executionError = on
-            case ("drop_connections", .bool(let on)): dropConnections = on
-            case ("latency_ms", _): throw SimFaultsError(message: "latency_ms: expected a non-negative number of milliseconds")
-            case ("http_500", _), ("hang", _), ("malformed_json", _), ("execution_error", _), ("drop_connections", _):
-                throw SimFaultsError(message: "\(key): expected true or false")
-            default:
-                throw SimFaultsError(message: "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error, drop_connections)")
+            if key == "latency_ms" {
+                guard let ms = SimJSON.number(value), ms >= 0 else {
+                    throw SimFaultsError(message: "latency_ms: expected a non-negative number of milliseconds")
+                }
+                latency = .milliseconds(Int64(ms))
+            } else if let path = switches[key] {
+                guard let on = SimJSON.bool(value) else { throw SimFaultsError(message: "\(key): expected true or false") }
+                self[keyPath: path] = on
+            } else {
+                throw SimFaultsError(
+                    message: "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error, drop_connections)")
             }
         }
     }

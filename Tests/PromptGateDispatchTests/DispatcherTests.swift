@@ -93,7 +93,7 @@ struct DispatcherTests {
             #expect(dispatcher.estimator.average(workflow: "nunchaku-flux.1-dev.api.json") < 30)  // measured now
 
             // What ComfyUI received: the request's values where the binding says, and a two-loader LoRA chain.
-            let graph = try #require(sims.sims[0].received(promptID: task.id))
+            let graph = try #require(sims.sims[0].receivedGraph(promptID: task.id))
             let input = { (node: String, name: String) in value(graph, node, name) }
             #expect(input("6", "text") == "a red fox in the snow")
             #expect(input("25", "noise_seed") == 7)
@@ -119,7 +119,7 @@ struct DispatcherTests {
             task.loras = [.init(file: "example_lora.safetensors", weight: 0.7)]
             _ = try await dispatcher.submit(task)
             #expect(try await finished(dispatcher, task.id).status == .completed)
-            let graph = try #require(sims.sims[0].received(promptID: task.id))
+            let graph = try #require(sims.sims[0].receivedGraph(promptID: task.id))
             let input = { (node: String, name: String) in value(graph, node, name) }
             #expect(input("3", "seed") == 99 && input("3", "cfg") == 7 && input("3", "steps") == 20)
             #expect(input("6", "text") == "a lighthouse at dusk" && input("7", "text") == "blurry")

@@ -69,7 +69,7 @@ struct GenerateTests {
             #expect(image.status == 200 && image.header("Content-Type") == "image/png")
             #expect(image.body == Data(ComfySim.png))
             // ComfyUI got the optimized prompt.
-            let graph = try #require(sims.sims.compactMap { $0.received(promptID: id) }.first)
+            let graph = try #require(sims.sims.compactMap { $0.receivedGraph(promptID: id) }.first)
             #expect("\(graph["6"] ?? .null)".contains("portrait of a red fox, anime style"))
             // Metrics and status saw it.
             let metrics = try await send(base, "GET", "/metrics").text

@@ -2,6 +2,7 @@ import ComfySim
 import Foundation
 import Hummingbird
 import Logging
+import PromptGateCore
 
 /// ComfySim servers on 127.0.0.1 and ephemeral ports, for tests that need real ComfyUI-speaking backends.
 /// Each runs in its own task, so a test can stop one mid-run (a backend that dies).
@@ -64,5 +65,12 @@ extension TestSupport {
             try? await Task.sleep(for: .milliseconds(10))
         }
         return try await condition()
+    }
+}
+
+extension ComfySim {
+    /// The graph `POST /prompt` received for a prompt id, read with the gateway's JSON type for assertions.
+    public func receivedGraph(promptID: String) -> [String: JSONValue]? {
+        received(promptID: promptID).flatMap { try? JSONDecoder().decode([String: JSONValue].self, from: $0) }
     }
 }

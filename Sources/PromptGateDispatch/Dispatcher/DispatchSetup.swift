@@ -123,7 +123,7 @@ public struct DispatchService: Service {
 
     /// Runs until graceful shutdown.
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown { await setup.dispatcher.run() }
+        await cancelWhenGracefulShutdown { await setup.dispatcher.run() }
         await setup.shutdown()
     }
 }
