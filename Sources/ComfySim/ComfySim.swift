@@ -53,7 +53,8 @@ public final class ComfySim: Sendable {
     let events = SimEventHub()
 
     public static let defaultClasses: Set<String> = [
-        "KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "RandomNoise", "BasicScheduler", "KSamplerSelect", "BasicGuider",
+        "KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "RandomNoise", "BasicScheduler", "KSamplerSelect",
+        "BasicGuider",
         "CFGGuider", "FluxGuidance", "CLIPTextEncode", "EmptyLatentImage", "EmptySD3LatentImage", "ModelSamplingFlux",
         "CheckpointLoaderSimple", "LoraLoader", "VAELoader", "VAEDecode", "SaveImage", "PreviewImage", "EmptyImage",
         "NunchakuFluxDiTLoader", "NunchakuFluxLoraLoader", "NunchakuTextEncoderLoader", "NunchakuTextEncoderLoaderV2",
@@ -63,15 +64,20 @@ public final class ComfySim: Sendable {
     public static let defaultModels: [String: [String]] = [
         "ckpt_name": ["v1-5-pruned-emaonly.safetensors"],
         "lora_name": [
-            "example_lora.safetensors", "flux1-turbo.safetensors", "diffusers-ghibsky.safetensors", "FLUX.1-Turbo-Alpha.safetensors",
-            "Ghibsky_Illustration.safetensors", "product_style.safetensors", "fashion_fabric_v2.safetensors", "fashion_pose.safetensors",
+            "example_lora.safetensors", "flux1-turbo.safetensors", "diffusers-ghibsky.safetensors",
+            "FLUX.1-Turbo-Alpha.safetensors",
+            "Ghibsky_Illustration.safetensors", "product_style.safetensors", "fashion_fabric_v2.safetensors",
+            "fashion_pose.safetensors",
             "metal_gloss.safetensors",
         ],
         "model_path": ["svdq-int4-flux.1-dev"], "vae_name": ["ae.safetensors"],
         "text_encoder1": ["t5xxl_fp16.safetensors"], "text_encoder2": ["clip_l.safetensors"],
     ]
 
-    public init(models: [String: [String]] = ComfySim.defaultModels, classes: Set<String> = ComfySim.defaultClasses, runTime: Duration = .milliseconds(50)) {
+    public init(
+        models: [String: [String]] = ComfySim.defaultModels, classes: Set<String> = ComfySim.defaultClasses,
+        runTime: Duration = .milliseconds(50)
+    ) {
         self.models = models
         self.classes = classes
         self.runTime = runTime
@@ -79,9 +85,12 @@ public final class ComfySim: Sendable {
 
     /// A 1×1 PNG, what every "generated" image holds.
     public static let png: [UInt8] = [
-        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
-        0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41,
-        0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+        0x00, 0x01,
+        0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49,
+        0x44, 0x41,
+        0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D,
+        0x00, 0x00,
         0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 
@@ -143,7 +152,8 @@ public final class ComfySim: Sendable {
     func queuePrompt(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 16 << 20)
         guard let object = SimJSON.object(Data(buffer: body)) else {
-            return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
+            return Response(
+                status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
         }
         guard let graph = object["prompt"] as? [String: Any] else {
             return Self.refusal("no_prompt", "No prompt provided", [:])
@@ -157,7 +167,8 @@ public final class ComfySim: Sendable {
         var steps = 20
         for (id, node) in graph.sorted(by: { $0.key < $1.key }) {
             guard let fields = node as? [String: Any], let classType = SimJSON.string(fields["class_type"]) else {
-                return Self.refusal("invalid_prompt", "Cannot execute because a node is missing the class_type property.", [:])
+                return Self.refusal(
+                    "invalid_prompt", "Cannot execute because a node is missing the class_type property.", [:])
             }
             guard classes.contains(classType) else {
                 return Self.refusal("invalid_prompt", "Cannot execute because node \(classType) does not exist.", [:])
@@ -166,9 +177,16 @@ public final class ComfySim: Sendable {
             guard let inputs = fields["inputs"] as? [String: Any] else { continue }
             if let n = SimJSON.number(inputs["steps"]) { steps = max(1, Int(n)) }
             for (name, value) in inputs {
-                guard let allowed = models[name], let text = SimJSON.string(value), !allowed.contains(text) else { continue }
+                guard let allowed = models[name], let text = SimJSON.string(value), !allowed.contains(text) else {
+                    continue
+                }
                 nodeErrors[id] = [
-                    "errors": [["type": "value_not_in_list", "message": "Value not in list", "details": "\(name): '\(text)' not in \(allowed)"]],
+                    "errors": [
+                        [
+                            "type": "value_not_in_list", "message": "Value not in list",
+                            "details": "\(name): '\(text)' not in \(allowed)",
+                        ]
+                    ],
                     "class_type": classType,
                 ]
             }
@@ -179,7 +197,9 @@ public final class ComfySim: Sendable {
                 outputs.append((id, "\(parts.last ?? "ComfyUI")_00001_.png", subfolder))
             }
         }
-        if !nodeErrors.isEmpty { return Self.refusal("prompt_outputs_failed_validation", "Prompt outputs failed validation", nodeErrors) }
+        if !nodeErrors.isEmpty {
+            return Self.refusal("prompt_outputs_failed_validation", "Prompt outputs failed validation", nodeErrors)
+        }
         if outputs.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
         let (number, startWorker) = jobs.withLock { state -> (Int, Bool) in
             state.counter += 1
@@ -234,12 +254,16 @@ public final class ComfySim: Sendable {
         let client = job.clientID
         let prompt = job.id
         events.send("execution_start", ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
-        events.send("execution_cached", ["nodes": [Any](), "prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
-        let sampler = job.classes.first { _, type in type.hasPrefix("KSampler") || type == "SamplerCustomAdvanced" }?.key
+        events.send(
+            "execution_cached", ["nodes": [Any](), "prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
+        let sampler = job.classes.first { _, type in type.hasPrefix("KSampler") || type == "SamplerCustomAdvanced" }?
+            .key
         let steps = job.steps
         let start = ContinuousClock.now
         let deadline = start + runTime
-        for (node, _) in job.classes.sorted(by: { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }) {
+        for (node, _) in job.classes.sorted(by: {
+            $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key
+        }) {
             events.sendStep(.executing(node, prompt: job.id), to: client)
             guard node == sampler else { continue }
             for step in 1...steps {
@@ -276,7 +300,9 @@ public final class ComfySim: Sendable {
                     "executed",
                     [
                         "node": output.node, "display_node": output.node, "prompt_id": prompt,
-                        "output": ["images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]],
+                        "output": [
+                            "images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]
+                        ],
                     ], to: client)
             }
             events.send(outcome, ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
@@ -284,7 +310,11 @@ public final class ComfySim: Sendable {
             events.send(outcome, Self.errorData(job), to: client)
         default:
             events.send(
-                outcome, ["prompt_id": prompt, "node_id": NSNull(), "node_type": NSNull(), "executed": [Any](), "timestamp": SimJSON.timestamp()],
+                outcome,
+                [
+                    "prompt_id": prompt, "node_id": NSNull(), "node_type": NSNull(), "executed": [Any](),
+                    "timestamp": SimJSON.timestamp(),
+                ],
                 to: client)
         }
         events.send("status", ["status": ["exec_info": ["queue_remaining": queueRemaining]]], to: nil)
@@ -296,8 +326,10 @@ public final class ComfySim: Sendable {
     static func errorData(_ job: Job) -> [String: Any] {
         [
             "prompt_id": job.id, "node_id": job.classes.keys.sorted().first ?? "1", "node_type": "KSampler",
-            "executed": [Any](), "exception_message": "CUDA out of memory (simulated)", "exception_type": "torch.OutOfMemoryError",
-            "traceback": [Any](), "current_inputs": [String: Any](), "current_outputs": [Any](), "timestamp": SimJSON.timestamp(),
+            "executed": [Any](), "exception_message": "CUDA out of memory (simulated)",
+            "exception_type": "torch.OutOfMemoryError",
+            "traceback": [Any](), "current_inputs": [String: Any](), "current_outputs": [Any](),
+            "timestamp": SimJSON.timestamp(),
         ]
     }
 
@@ -306,7 +338,9 @@ public final class ComfySim: Sendable {
         var outputs: [String: Any] = [:]
         if job.outcome == "execution_success" {
             for output in job.outputs {
-                outputs[output.node] = ["images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]]
+                outputs[output.node] = [
+                    "images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]
+                ]
             }
         }
         let success = job.outcome == "execution_success"
@@ -343,7 +377,10 @@ public final class ComfySim: Sendable {
 
     /// `[number, prompt_id, graph, extra_data, outputs_to_execute]`, as `/queue` and `/history` list a prompt.
     static func queueEntry(_ job: Job) -> [Any] {
-        [job.number, job.id, (try? JSONSerialization.jsonObject(with: job.graph)) ?? [String: Any](), [String: Any](), [Any]()]
+        [
+            job.number, job.id, (try? JSONSerialization.jsonObject(with: job.graph)) ?? [String: Any](),
+            [String: Any](), [Any](),
+        ]
     }
 
     func queue() -> Response {
@@ -384,7 +421,10 @@ public final class ComfySim: Sendable {
 
     static func refusal(_ type: String, _ message: String, _ nodeErrors: [String: Any]) -> Response {
         json(
-            ["error": ["type": type, "message": message, "details": "", "extra_info": [String: Any]()], "node_errors": nodeErrors],
+            [
+                "error": ["type": type, "message": message, "details": "", "extra_info": [String: Any]()],
+                "node_errors": nodeErrors,
+            ],
             status: .badRequest)
     }
 
@@ -406,14 +446,17 @@ extension ComfySim {
         let events = self.events
         return Application(
             router: makeRouter(),
-            server: .http1WebSocketUpgrade(additionalChannelHandlers: [DropConnectionHandler(sim: self)]) { head, _, _ in
+            server: .http1WebSocketUpgrade(additionalChannelHandlers: [DropConnectionHandler(sim: self)]) {
+                head, _, _ in
                 guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
-                let clientID = URLComponents(string: path)?.queryItems?.first { $0.name == "clientId" }?.value
+                let clientID =
+                    URLComponents(string: path)?.queryItems?.first { $0.name == "clientId" }?.value
                     ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
                 return .upgrade([:]) { inbound, outbound, _ in
                     let (id, stream) = events.add(clientID: clientID)
                     let hello: [String: Any] = [
-                        "type": "status", "data": ["status": ["exec_info": ["queue_remaining": self.queueRemaining]], "sid": clientID],
+                        "type": "status",
+                        "data": ["status": ["exec_info": ["queue_remaining": self.queueRemaining]], "sid": clientID],
                     ]
                     try await outbound.write(.text(SimJSON.text(hello)))
                     try await withThrowingTaskGroup(of: Void.self) { group in

@@ -6,13 +6,16 @@ struct FaultMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let sim: ComfySim
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if request.uri.path.hasPrefix("/sim/") { return try await next(request, context) }
         let faults = sim.faults
         if faults.hang { try await Task.sleep(for: .seconds(3600)) }
         if faults.latency > .zero { try await Task.sleep(for: faults.latency) }
         if faults.http500 {
-            return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
+            return Response(
+                status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
         }
         let response = try await next(request, context)
         if faults.malformedJSON, response.headers[.contentType]?.hasPrefix("application/json") == true {

@@ -17,7 +17,8 @@ public struct SimFaults: Sendable, Equatable {
     public var dropConnections = false
 
     public init(
-        latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false, executionError: Bool = false,
+        latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false,
+        executionError: Bool = false,
         dropConnections: Bool = false
     ) {
         self.latency = latency
@@ -32,7 +33,8 @@ public struct SimFaults: Sendable, Equatable {
     /// - Throws: a message naming the key when a value has the wrong type or a key is unknown.
     init(json object: [String: Any]) throws(SimFaultsError) {
         let switches: [String: WritableKeyPath<SimFaults, Bool>] = [
-            "http_500": \.http500, "hang": \.hang, "malformed_json": \.malformedJSON, "execution_error": \.executionError,
+            "http_500": \.http500, "hang": \.hang, "malformed_json": \.malformedJSON,
+            "execution_error": \.executionError,
             "drop_connections": \.dropConnections,
         ]
         for (key, value) in object {
@@ -42,11 +44,15 @@ public struct SimFaults: Sendable, Equatable {
                 }
                 latency = .milliseconds(Int64(ms))
             } else if let path = switches[key] {
-                guard let on = SimJSON.bool(value) else { throw SimFaultsError(message: "\(key): expected true or false") }
+                guard let on = SimJSON.bool(value) else {
+                    throw SimFaultsError(message: "\(key): expected true or false")
+                }
                 self[keyPath: path] = on
             } else {
                 throw SimFaultsError(
-                    message: "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error, drop_connections)")
+                    message:
+                        "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error, drop_connections)"
+                )
             }
         }
     }

@@ -11,7 +11,8 @@ enum SimJSON {
 
     /// Serializes a value built from dictionaries, arrays, strings, numbers, `Bool` and `NSNull`.
     static func data(_ value: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])) ?? Data("{}".utf8)
+        (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]))
+            ?? Data("{}".utf8)
     }
 
     static func text(_ value: Any) -> String { String(decoding: data(value), as: UTF8.self) }

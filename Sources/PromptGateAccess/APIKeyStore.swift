@@ -10,7 +10,9 @@ public struct APIKey: Sendable, Equatable {
     public var isAdmin: Bool
 
     /// From a plaintext key (hashed at once) or a `sha256:<64 hex>` digest.
-    public init?(name: String, secret: String, preset: String? = nil, rateLimit: RateLimitPolicy? = nil, isAdmin: Bool = false) {
+    public init?(
+        name: String, secret: String, preset: String? = nil, rateLimit: RateLimitPolicy? = nil, isAdmin: Bool = false
+    ) {
         if secret.hasPrefix("sha256:") {
             guard let digest = Self.hex(String(secret.dropFirst(7))), digest.count == 32 else { return nil }
             self.digest = digest

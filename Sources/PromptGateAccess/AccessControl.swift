@@ -50,7 +50,8 @@ public struct AccessControl: Sendable {
         self.limiter = limiter
         self.policy = policy
         policies = Dictionary(
-            keys.keys.compactMap { key in key.rateLimit.map { (key.name, $0) } }, uniquingKeysWith: { first, _ in first })
+            keys.keys.compactMap { key in key.rateLimit.map { (key.name, $0) } },
+            uniquingKeysWith: { first, _ in first })
         self.clock = clock
     }
 
@@ -99,9 +100,13 @@ public struct AccessControl: Sendable {
         guard let presented else {
             throw .unauthorized(
                 "auth.missing_key",
-                admin ? "an admin API key is required" : "an API key is required (Authorization: Bearer <key> or X-API-Key)")
+                admin
+                    ? "an admin API key is required"
+                    : "an API key is required (Authorization: Bearer <key> or X-API-Key)")
         }
-        guard let key = keys.authenticate(presented) else { throw .unauthorized("auth.invalid_key", "the API key is not valid") }
+        guard let key = keys.authenticate(presented) else {
+            throw .unauthorized("auth.invalid_key", "the API key is not valid")
+        }
         if admin, !key.isAdmin { throw .notAdmin(key.name) }
         return key
     }
@@ -125,14 +130,17 @@ public struct AccessControl: Sendable {
             status.retryAfter = retry
             throw AccessError(
                 code: "rate_limited", kind: .rateLimited,
-                message: "rate limit exceeded: \(policy.requestsPerMinute) requests per minute, burst \(policy.burst); retry in \(retry) s",
+                message:
+                    "rate limit exceeded: \(policy.requestsPerMinute) requests per minute, burst \(policy.burst); retry in \(retry) s",
                 rateLimit: status)
         }
         return status
     }
 
     /// Runs one check and records its time; a check that throws is recorded as not passed.
-    private func timed(_ name: String, _ trace: inout [TraceEntry], _ check: () throws(AccessError) -> Void) throws(AccessError) {
+    private func timed(_ name: String, _ trace: inout [TraceEntry], _ check: () throws(AccessError) -> Void)
+        throws(AccessError)
+    {
         let start = DispatchTime.now().uptimeNanoseconds
         var entry = TraceEntry(stage: name, nanoseconds: 0, passed: false)
         defer {

@@ -85,7 +85,9 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         }
         let block = CIDR(address: address, prefix: prefix)
         if let network = block.masked(address), network != address {
-            return .failure(CIDRError(text: text, reason: "host bits are set (did you mean \(CIDR(address: network, prefix: prefix))?)"))
+            return .failure(
+                CIDRError(
+                    text: text, reason: "host bits are set (did you mean \(CIDR(address: network, prefix: prefix))?)"))
         }
         return .success(block)
     }

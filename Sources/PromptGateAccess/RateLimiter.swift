@@ -48,7 +48,9 @@ public final class RateLimiter: Sendable {
         let tolerance = policy.tolerance
         return state.withLock { state in
             state.operations += 1
-            if state.operations % 1024 == 0 || state.arrivals.count > maxKeys { Self.sweep(&state, now: now, maxKeys: maxKeys) }
+            if state.operations % 1024 == 0 || state.arrivals.count > maxKeys {
+                Self.sweep(&state, now: now, maxKeys: maxKeys)
+            }
             let arrival = max(state.arrivals[key] ?? now, now)
             let next = arrival + emission
             let allowAt = next > tolerance ? next - tolerance : 0

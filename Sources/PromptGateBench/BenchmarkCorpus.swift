@@ -16,7 +16,9 @@ public enum BenchmarkCorpus {
             "(masterpiece:1.2)", "[vivid colors]", "octane render", "35mm film grain", "ultra sharp focus",
         ]
         let chinese = ["一只可爱的小猫在窗台上晒太阳，高清，细节丰富", "夕阳下的古镇街道，水彩风格", "未来城市的夜景，赛博朋克风格，霓虹灯"]
-        let hits = ["blood everywhere", "a nude figure", "m.u.r.d.e.r scene", "p0rn poster", "血腥的场面", "色 情 图片", "k i l l them"]
+        let hits = [
+            "blood everywhere", "a nude figure", "m.u.r.d.e.r scene", "p0rn poster", "血腥的场面", "色 情 图片", "k i l l them",
+        ]
         let tricks = ["\u{200B}", "\u{00AD}", "ｆｕｌｌ ｗｉｄｔｈ", "Сyrillic", "café\u{301}"]
         var corpus: [String] = []
         corpus.reserveCapacity(count)
@@ -24,7 +26,9 @@ public enum BenchmarkCorpus {
             let roll = rng.next() % 100
             var prompt: String
             if roll < 15 {
-                prompt = chinese[Int(rng.next() % UInt64(chinese.count))] + "，" + details[Int(rng.next() % UInt64(details.count))]
+                prompt =
+                    chinese[Int(rng.next() % UInt64(chinese.count))] + "，"
+                    + details[Int(rng.next() % UInt64(details.count))]
             } else {
                 prompt = subjects[Int(rng.next() % UInt64(subjects.count))]
             }

@@ -24,7 +24,9 @@ public struct InputLineError: PromptGateError, Equatable {
 /// Turns one input line into a request.
 public enum InputLine {
     /// Parses `bytes` (one line, without its newline) numbered `line` (1-based).
-    public static func parse(_ bytes: ArraySlice<UInt8>, line: Int, format: InputFormat) -> Result<PromptRequest, InputLineError> {
+    public static func parse(_ bytes: ArraySlice<UInt8>, line: Int, format: InputFormat) -> Result<
+        PromptRequest, InputLineError
+    > {
         var body = bytes
         if body.last == UInt8(ascii: "\r") { body = body.dropLast() }
         let isJSON: Bool
@@ -38,17 +40,24 @@ public enum InputLine {
             return .success(PromptRequest(prompt: text, invalidUTF8: bad.map { [.prompt: $0] } ?? [:]))
         }
         if let bad = PromptRequest.decode(body).1 {
-            return .failure(InputLineError(line: line, code: "input.invalid_utf8", detail: "not valid UTF-8 (first bad byte at offset \(bad))"))
+            return .failure(
+                InputLineError(
+                    line: line, code: "input.invalid_utf8", detail: "not valid UTF-8 (first bad byte at offset \(bad))")
+            )
         }
         do {
             return .success(try decoder.decode(PromptRequest.self, from: Data(body)))
         } catch let error as RequestError {
             if error.isNotAnObject {
-                return .failure(InputLineError(line: line, code: "input.not_an_object", detail: "expected a JSON object, found \(Self.typeName(body))"))
+                return .failure(
+                    InputLineError(
+                        line: line, code: "input.not_an_object",
+                        detail: "expected a JSON object, found \(Self.typeName(body))"))
             }
             return .failure(InputLineError(line: line, code: error.code, detail: error.message))
         } catch {
-            return .failure(InputLineError(line: line, code: "input.malformed_json", detail: "malformed JSON (\(describe(error)))"))
+            return .failure(
+                InputLineError(line: line, code: "input.malformed_json", detail: "malformed JSON (\(describe(error)))"))
         }
     }
 

@@ -47,41 +47,74 @@ public final class GateMetrics: Sendable {
 
     private func histogram(stage: String) -> DurationHistogram {
         if let cached = histograms.withLock({ $0[stage] }) { return cached }
-        let made = registry.makeDurationHistogram(descriptor: stageSeconds, labels: [("stage", stage)], buckets: Self.buckets)
+        let made = registry.makeDurationHistogram(
+            descriptor: stageSeconds, labels: [("stage", stage)], buckets: Self.buckets)
         histograms.withLock { $0[stage] = made }
         return made
     }
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        requests = MetricNameDescriptor(namespace: "promptgate", subsystem: "http", metricName: "requests", unitName: "total", helpText: "HTTP requests by route and status")
-        verdicts = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "verdicts", unitName: "total", helpText: "Verdicts by decision")
-        categories = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "reasons", unitName: "total", helpText: "Block and flag reasons by category")
-        ruleHits = MetricNameDescriptor(namespace: "promptgate", subsystem: "policy", metricName: "rule_hits", unitName: "total", helpText: "Rule hits by rule id (topk() gives the top rules)")
-        stageSeconds = MetricNameDescriptor(namespace: "promptgate", subsystem: "pipeline", metricName: "stage_duration", unitName: "seconds", helpText: "Time spent in each pipeline stage")
-        refused = MetricNameDescriptor(namespace: "promptgate", subsystem: "access", metricName: "refused", unitName: "total", helpText: "Requests refused before policy, by reason (ip, auth, rate_limited)")
-        tasksEnded = MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "ended", unitName: "total", helpText: "Tasks by terminal state (completed, failed, cancelled, expired)")
-        queueDepth = MetricNameDescriptor(namespace: "promptgate", subsystem: "queue", metricName: "depth", helpText: "Tasks waiting, by priority")
-        backendUp = MetricNameDescriptor(namespace: "promptgate", subsystem: "backend", metricName: "up", helpText: "1 when the backend passes its health checks")
-        backendInFlight = MetricNameDescriptor(namespace: "promptgate", subsystem: "backend", metricName: "in_flight", helpText: "Tasks running on the backend")
-        backendEligible = MetricNameDescriptor(namespace: "promptgate", subsystem: "backend", metricName: "eligible", helpText: "1 when the workflow validated against the backend's object_info")
+        requests = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "http", metricName: "requests", unitName: "total",
+            helpText: "HTTP requests by route and status")
+        verdicts = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "policy", metricName: "verdicts", unitName: "total",
+            helpText: "Verdicts by decision")
+        categories = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "policy", metricName: "reasons", unitName: "total",
+            helpText: "Block and flag reasons by category")
+        ruleHits = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "policy", metricName: "rule_hits", unitName: "total",
+            helpText: "Rule hits by rule id (topk() gives the top rules)")
+        stageSeconds = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "pipeline", metricName: "stage_duration", unitName: "seconds",
+            helpText: "Time spent in each pipeline stage")
+        refused = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "access", metricName: "refused", unitName: "total",
+            helpText: "Requests refused before policy, by reason (ip, auth, rate_limited)")
+        tasksEnded = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "tasks", metricName: "ended", unitName: "total",
+            helpText: "Tasks by terminal state (completed, failed, cancelled, expired)")
+        queueDepth = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "queue", metricName: "depth", helpText: "Tasks waiting, by priority")
+        backendUp = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "backend", metricName: "up",
+            helpText: "1 when the backend passes its health checks")
+        backendInFlight = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "backend", metricName: "in_flight",
+            helpText: "Tasks running on the backend")
+        backendEligible = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "backend", metricName: "eligible",
+            helpText: "1 when the workflow validated against the backend's object_info")
         waitSeconds = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "wait", unitName: "seconds", helpText: "Time tasks waited in the queue"),
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "tasks", metricName: "wait", unitName: "seconds",
+                helpText: "Time tasks waited in the queue"),
             buckets: Self.taskBuckets)
         runSeconds = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "run", unitName: "seconds", helpText: "Time of a run on a backend, fetching images included"),
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "tasks", metricName: "run", unitName: "seconds",
+                helpText: "Time of a run on a backend, fetching images included"),
             buckets: Self.taskBuckets)
-        tasksRunning = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
+        tasksRunning = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
         // Present from the start so dashboards see zeros rather than gaps.
-        for reason in ["ip", "auth", "rate_limited"] { _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)]) }
+        for reason in ["ip", "auth", "rate_limited"] {
+            _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)])
+        }
         for status in ["completed", "failed", "cancelled", "expired"] { _ = counter(tasksEnded, [("status", status)]) }
-        for priority in Priority.allCases { _ = registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)]) }
+        for priority in Priority.allCases {
+            _ = registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)])
+        }
     }
 
     /// Sets the gauges from the dispatcher's state (called before each scrape).
     func observe(_ snapshot: Dispatcher.Snapshot) {
         for priority in Priority.allCases {
-            registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)]).set(Double(snapshot.queued[priority] ?? 0))
+            registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)]).set(
+                Double(snapshot.queued[priority] ?? 0))
         }
         tasksRunning.set(Double(snapshot.running))
         for (backend, state) in snapshot.backends {

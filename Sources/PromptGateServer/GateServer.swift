@@ -26,7 +26,9 @@ public final class GateServer: Sendable {
     ///   - metrics: where metrics go.
     ///   - logger: the server's logger.
     /// - Throws: when rules, presets or the workflow do not load.
-    public init(config: ServiceConfig, metrics: GateMetrics = GateMetrics(), logger: Logger = Logger(label: "promptgate")) throws {
+    public init(
+        config: ServiceConfig, metrics: GateMetrics = GateMetrics(), logger: Logger = Logger(label: "promptgate")
+    ) throws {
         self.config = config
         self.metrics = metrics
         self.logger = logger
@@ -44,7 +46,9 @@ public final class GateServer: Sendable {
         do {
             let state = try GateState.build(config: config, limiter: limiter)
             holder.replace(with: state)
-            logger.notice("reloaded rules and presets", metadata: ["rules": "\(state.ruleCount)", "presets": "\(state.presets.count)"])
+            logger.notice(
+                "reloaded rules and presets",
+                metadata: ["rules": "\(state.ruleCount)", "presets": "\(state.presets.count)"])
             // New presets may name LoRA files the backends must have.
             let dispatcher = dispatch.dispatcher
             let files = DispatchSetup.loraFiles(models: config.models.loras, presets: state.presets)
@@ -62,15 +66,21 @@ public final class GateServer: Sendable {
         // The access log wraps the error envelope, so refused and failed requests are logged and counted too.
         router.add(middleware: AccessLogMiddleware(metrics: metrics, logPrompts: config.logging.logPrompts))
         router.add(middleware: ErrorEnvelopeMiddleware())
-        let prompts = PromptRoutes(server: self), tasks = TaskRoutes(server: self), operations = OperationsRoutes(server: self)
+        let prompts = PromptRoutes(server: self), tasks = TaskRoutes(server: self),
+            operations = OperationsRoutes(server: self)
         let collections: [(RouteGroup, RouteCollection<GateRequestContext>)] = [
-            (.prompts, prompts.collection), (.tasks, tasks.tasks), (.outputs, tasks.outputs), (.admin, operations.admin),
+            (.prompts, prompts.collection), (.tasks, tasks.tasks), (.outputs, tasks.outputs),
+            (.admin, operations.admin),
             (.operations, operations.operations), (.open, operations.open),
         ]
         for (group, routes) in collections {
             if let level = group.access {
                 router.group(RouterPath(group.prefix))
-                    .add(middleware: AccessMiddleware(level: level, holder: holder, trustedProxies: config.security.trustedProxies, metrics: metrics))
+                    .add(
+                        middleware: AccessMiddleware(
+                            level: level, holder: holder, trustedProxies: config.security.trustedProxies,
+                            metrics: metrics)
+                    )
                     .addRoutes(routes)
             } else {
                 router.addRoutes(routes, atPath: RouterPath(group.prefix))
@@ -86,7 +96,8 @@ public final class GateServer: Sendable {
     {
         Application(
             router: makeRouter(),
-            configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "promptgate"),
+            configuration: .init(
+                address: .hostname(config.server.host, port: config.server.port), serverName: "promptgate"),
             onServerRunning: onServerRunning, logger: logger)
     }
 }

@@ -32,7 +32,8 @@ public struct GateState: Sendable {
             allowlist: security.ipAllowlist, keys: APIKeyStore(keys: security.apiKeys), requiresKey: security.enabled,
             limiter: security.rateLimitEnabled ? limiter : nil, policy: security.rateLimit)
         return GateState(
-            access: access, pipelines: pipelines, presets: presets, ruleCount: pipelines.packRuleCount, loadedAt: Date())
+            access: access, pipelines: pipelines, presets: presets, ruleCount: pipelines.packRuleCount, loadedAt: Date()
+        )
     }
 }
 

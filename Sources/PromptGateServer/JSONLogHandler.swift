@@ -10,7 +10,8 @@ public struct JSONLogHandler: LogHandler {
     let extra: [String: String]
     let output: FileHandle
 
-    public init(label: String, level: Logger.Level, extra: [String: String] = [:], output: FileHandle = .standardError) {
+    public init(label: String, level: Logger.Level, extra: [String: String] = [:], output: FileHandle = .standardError)
+    {
         self.label = label
         logLevel = level
         self.extra = extra
@@ -24,7 +25,9 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: String] = extra
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = "\(value)"
+        }
         object["time"] = Date().formatted(.iso8601)
         object["level"] = event.level.rawValue
         object["label"] = label

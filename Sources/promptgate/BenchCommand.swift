@@ -20,14 +20,18 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var rules: RuleOptions
 
-    @Option(help: ArgumentHelp("Also measure policy plus this preset's optimizers, and report what they add.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Also measure policy plus this preset's optimizers, and report what they add.", valueName: "name"))
     var preset: String?
 
     @Flag(help: "With --preset, measure only policy plus optimizers (for profiling).")
     var presetOnly = false
 
     func validate() throws {
-        guard count > 0, threads > 0, repeats > 0 else { throw ValidationError("--count, --threads and --repeats must be positive") }
+        guard count > 0, threads > 0, repeats > 0 else {
+            throw ValidationError("--count, --threads and --repeats must be positive")
+        }
     }
 
     func run() throws {
@@ -44,11 +48,15 @@ struct BenchCommand: ParsableCommand {
         let setup = ContinuousClock.now - setupStart
         let corpus = BenchmarkCorpus.generate(count: count)
         let bytes = corpus.reduce(0) { $0 + $1.utf8.count }
-        print("corpus: \(corpus.count) prompts, \(String(format: "%.1f", Double(bytes) / Double(corpus.count))) bytes average")
+        print(
+            "corpus: \(corpus.count) prompts, \(String(format: "%.1f", Double(bytes) / Double(corpus.count))) bytes average"
+        )
         print("setup (tables, rule compilation): \(Self.format(setup))")
         var blocked = 0
         var perThread: [String: Double] = [:]
-        let runs = (presetOnly && optimized != nil ? [] : [("policy", pipeline)]) + (optimized.map { [("policy+\(preset ?? "")", $0)] } ?? [])
+        let runs =
+            (presetOnly && optimized != nil ? [] : [("policy", pipeline)])
+            + (optimized.map { [("policy+\(preset ?? "")", $0)] } ?? [])
         for (label, measured) in runs {
             for threadCount in Set([1, threads]).sorted() {
                 var best = Duration.seconds(1_000_000)
@@ -81,10 +89,14 @@ struct BenchCommand: ParsableCommand {
                     totals[entry.stage, default: 0] += entry.nanoseconds
                 }
             }
-            let line = order.map { "\($0) \(String(format: "%.2f", Double(totals[$0]!) / Double(corpus.count) / 1000))" }
+            let line = order.map {
+                "\($0) \(String(format: "%.2f", Double(totals[$0]!) / Double(corpus.count) / 1000))"
+            }
             print("per stage (µs/prompt, from the trace): " + line.joined(separator: ", "))
         }
-        print("blocked: \(blocked) of \(corpus.count) (\(String(format: "%.1f", 100 * Double(blocked) / Double(corpus.count)))%)")
+        print(
+            "blocked: \(blocked) of \(corpus.count) (\(String(format: "%.1f", 100 * Double(blocked) / Double(corpus.count)))%)"
+        )
     }
 
     static func measure(_ pipeline: Pipeline, _ corpus: [String], threads: Int) throws -> (Duration, Int) {
@@ -122,4 +134,3 @@ private final class Counter: @unchecked Sendable {
     func set(_ index: Int, _ value: Int) { slots[index] = value }
     var total: Int { slots.reduce(0, +) }
 }
-

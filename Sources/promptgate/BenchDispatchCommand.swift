@@ -35,7 +35,11 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     @Option(help: "Client poll interval in milliseconds (both sides).")
     var pollMs = 1.0
 
-    @Flag(inversion: .prefixedNo, help: "Let the dispatcher listen on the simulators' WebSocket (comfyui.websocket); --no-websocket polls /history only.")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Let the dispatcher listen on the simulators' WebSocket (comfyui.websocket); --no-websocket polls /history only."
+    )
     var websocket = true
 
     func validate() throws {
@@ -47,32 +51,43 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     func run() async throws {
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("promptgate-bench-\(UUID().uuidString)")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "promptgate-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }
         let sims = (0..<max(1, backends)).map { _ in ComfySim(runTime: .zero) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var urls: [String] = []
             for sim in sims {
                 let (ports, continuation) = AsyncStream<Int>.makeStream()
-                let app = sim.makeApplication(port: 0, logger: Self.quiet, onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
+                let app = sim.makeApplication(
+                    port: 0, logger: Self.quiet, onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
                 group.addTask { try await app.run() }
                 var iterator = ports.makeAsyncIterator()
                 urls.append("http://127.0.0.1:\(await iterator.next() ?? 0)")
             }
             // 1. Overhead, against one simulator.
             let direct = try await directRoundTrips(sim: urls[0], pool: pool)
-            let through = try await withGate(backends: [urls[0]], output: output.path + "/a", pool: pool, group: &group) { base, _ in
+            let through = try await withGate(backends: [urls[0]], output: output.path + "/a", pool: pool, group: &group)
+            { base, _ in
                 try await gateRoundTrips(base: base, pool: pool)
             }
             let medianDirect = Self.median(direct), medianThrough = Self.median(through)
-            print(String(format: "round trip, median of %d: direct %.2f ms, through PromptGate %.2f ms, overhead %.2f ms (p90 %.2f vs %.2f ms)",
-                roundTrips, medianDirect, medianThrough, medianThrough - medianDirect, Self.percentile(direct, 0.9), Self.percentile(through, 0.9)))
+            print(
+                String(
+                    format:
+                        "round trip, median of %d: direct %.2f ms, through PromptGate %.2f ms, overhead %.2f ms (p90 %.2f vs %.2f ms)",
+                    roundTrips, medianDirect, medianThrough, medianThrough - medianDirect, Self.percentile(direct, 0.9),
+                    Self.percentile(through, 0.9)))
             // 2. Throughput, through the queue to every simulator.
-            let (seconds, completed) = try await withGate(backends: urls, output: output.path + "/b", pool: pool, group: &group) { base, server in
+            let (seconds, completed) = try await withGate(
+                backends: urls, output: output.path + "/b", pool: pool, group: &group
+            ) { base, server in
                 try await throughput(base: base, server: server, pool: pool)
             }
-            print(String(format: "throughput: %d tasks through %d simulators in %.2f s = %.0f tasks/s (%d completed)",
-                tasks, urls.count, seconds, Double(tasks) / seconds, completed))
+            print(
+                String(
+                    format: "throughput: %d tasks through %d simulators in %.2f s = %.0f tasks/s (%d completed)",
+                    tasks, urls.count, seconds, Double(tasks) / seconds, completed))
             group.cancelAll()
         }
         try await pool.shutdownGracefully()
@@ -97,7 +112,9 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         config.dispatch.websocket = websocket
         config.dispatch.maxConcurrent = 64
         config.dispatch.maxQueueSize = tasks + 100
-        config.dispatch.backends = backends.enumerated().map { BackendPool.Backend(name: "sim\($0.offset)", url: $0.element, maxInFlight: 16) }
+        config.dispatch.backends = backends.enumerated().map {
+            BackendPool.Backend(name: "sim\($0.offset)", url: $0.element, maxInFlight: 16)
+        }
         let server = try GateServer(config: config, logger: Self.quiet)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = server.makeApplication(onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) })
@@ -125,7 +142,9 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     func directRoundTrips(sim: String, pool: NIOThreadPool) async throws -> [Double] {
         let transport = CurlTransport(baseURL: sim, threadPool: pool)
         let client = ComfyUIClient(transport: transport, clientID: "bench")
-        guard let bundled = BundledWorkflows.named(BundledWorkflows.defaultName) else { throw ValidationError("no bundled workflow") }
+        guard let bundled = BundledWorkflows.named(BundledWorkflows.defaultName) else {
+            throw ValidationError("no bundled workflow")
+        }
         let workflow = try Workflow(json: bundled.data)
         let binding = try WorkflowBinding(inferringFrom: workflow)
         var times: [Double] = []
@@ -134,7 +153,8 @@ struct BenchDispatchCommand: AsyncParsableCommand {
             let id = UUID().uuidString.lowercased()
             var request = PromptRequest(prompt: "a red fox in the snow, high quality")
             request.seed = UInt32(index)
-            try await client.queue(WorkflowPatcher.apply(request, loras: [], taskID: id, to: workflow, binding: binding), promptID: id)
+            try await client.queue(
+                WorkflowPatcher.apply(request, loras: [], taskID: id, to: workflow, binding: binding), promptID: id)
             var history: ComfyUIHistory? = nil
             while history == nil {
                 try await Task.sleep(for: .milliseconds(pollMs))
@@ -156,13 +176,19 @@ struct BenchDispatchCommand: AsyncParsableCommand {
             while true {
                 try await Task.sleep(for: .milliseconds(pollMs))
                 let task = try await transport.send("GET", "/api/v1/task/\(id)")
-                guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(task.body)) else { continue }
+                guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(task.body)) else {
+                    continue
+                }
                 guard object["status"] == "completed" else {
-                    if object["status"] != "queued" && object["status"] != "running" { throw ValidationError("task \(id) ended \(object)") }
+                    if object["status"] != "queued" && object["status"] != "running" {
+                        throw ValidationError("task \(id) ended \(object)")
+                    }
                     continue
                 }
                 if case .object(let result)? = object["result"], case .array(let list)? = result["images"] {
-                    for case .object(let image) in list { if case .string(let file)? = image["filename"] { images.append(file) } }
+                    for case .object(let image) in list {
+                        if case .string(let file)? = image["filename"] { images.append(file) }
+                    }
                 }
                 break
             }
@@ -175,9 +201,12 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     func submit(_ transport: CurlTransport, seed: Int) async throws -> String {
         let body = Array(#"{"prompt": "a red fox in the snow", "seed": \#(seed)}"#.utf8)
         let answer = try await transport.send("POST", "/api/v1/generate", body: body)
-        guard answer.status == 202, case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(answer.body)),
+        guard answer.status == 202,
+            case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(answer.body)),
             case .string(let id)? = object["task_id"]
-        else { throw ValidationError("generate answered \(answer.status): \(String(decoding: answer.body, as: UTF8.self))") }
+        else {
+            throw ValidationError("generate answered \(answer.status): \(String(decoding: answer.body, as: UTF8.self))")
+        }
         return id
     }
 
@@ -188,7 +217,10 @@ struct BenchDispatchCommand: AsyncParsableCommand {
             let share = (tasks + clients - 1) / clients
             for client in 0..<clients {
                 let range = (client * share)..<min(tasks, (client + 1) * share)
-                group.addTask { var ids: [String] = []; for seed in range { ids.append(try await submit(transport, seed: seed)) }; return ids }
+                group.addTask {
+                    var ids: [String] = []; for seed in range { ids.append(try await submit(transport, seed: seed)) };
+                    return ids
+                }
             }
             var all: [String] = []
             for try await part in group { all += part }

@@ -18,7 +18,9 @@ struct ComfySimCommand: AsyncParsableCommand {
     var runSeconds = 0.05
 
     func validate() throws {
-        guard runSeconds >= 0, runSeconds.isFinite else { throw ValidationError("--run-seconds must be a non-negative number") }
+        guard runSeconds >= 0, runSeconds.isFinite else {
+            throw ValidationError("--run-seconds must be a non-negative number")
+        }
     }
 
     func run() async throws {

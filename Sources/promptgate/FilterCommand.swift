@@ -18,10 +18,16 @@ struct FilterCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Input lines: text (one prompt per line), jsonl (objects with prompt, negative_prompt, id, ...), or auto (per line).")
+    @Option(
+        help:
+            "Input lines: text (one prompt per line), jsonl (objects with prompt, negative_prompt, id, ...), or auto (per line)."
+    )
     var input: InputFormat = .auto
 
-    @Option(help: "Output: jsonl (a verdict per line, with the optimized request when a preset is used) or text (only the prompts that pass, like grep -v; optimized when a preset is used).")
+    @Option(
+        help:
+            "Output: jsonl (a verdict per line, with the optimized request when a preset is used) or text (only the prompts that pass, like grep -v; optimized when a preset is used)."
+    )
     var output: OutputFormat = .jsonl
 
     @Option(help: "Keep only one kind: allow (let through, including flagged), flag, or block.")

@@ -16,7 +16,10 @@ struct OptimizeCommand: ParsableCommand {
     @Argument(help: "The prompt (words are joined with spaces).")
     var prompt: [String] = []
 
-    @Option(help: "A whole request as a JSON object (prompt, negative_prompt, width, height, steps, cfg_scale, seed, sampler, scheduler, loras, style, template, preset, priority).")
+    @Option(
+        help:
+            "A whole request as a JSON object (prompt, negative_prompt, width, height, steps, cfg_scale, seed, sampler, scheduler, loras, style, template, preset, priority)."
+    )
     var request: String?
 
     @Option(help: "Style name (shorthand for the request field).")
@@ -51,7 +54,8 @@ struct OptimizeCommand: ParsableCommand {
         if let template { object["template"] = .string(template) }
         let parsed = try PromptRequest(json: object)
         let (loaded, name) = try presets.isEnabled ? presets.load() : (PresetLoader.load(), "default")
-        let set = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths)).build(presets: loaded, defaultPreset: name)
+        let set = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths)).build(
+            presets: loaded, defaultPreset: name)
         let context = PromptContext(request: parsed)
         try set.pipeline(for: parsed).run(context)
         var record = VerdictRecord(line: 1, context: context, includeTrace: trace)

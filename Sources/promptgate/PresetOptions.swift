@@ -3,15 +3,21 @@ import PromptGateCore
 
 /// Options shared by commands that optimize with presets.
 struct PresetOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Optimize with this preset (bundled or from --presets) after the policy filters.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Optimize with this preset (bundled or from --presets) after the policy filters.", valueName: "name"))
     var preset: String?
 
-    @Option(help: ArgumentHelp("Load a preset file and optimize with it (it may extend bundled presets).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Load a preset file and optimize with it (it may extend bundled presets).", valueName: "path"))
     var presetFile: String?
 
     @Option(
         name: .customLong("presets"),
-        help: ArgumentHelp("Extra preset files or folders to load (repeatable); they replace bundled ones of the same name.", valueName: "path"))
+        help: ArgumentHelp(
+            "Extra preset files or folders to load (repeatable); they replace bundled ones of the same name.",
+            valueName: "path"))
     var paths: [String] = []
 
     /// Whether optimizers should run at all.

@@ -20,7 +20,8 @@ struct PresetsCommand: ParsableCommand {
 
         func run() throws {
             let presets = try PresetLoader.load(paths: paths)
-            let set = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths)).build(presets: presets, defaultPreset: "default")
+            let set = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths)).build(
+                presets: presets, defaultPreset: "default")
             let report = PresetTester.run(Array(presets.values), pipelines: set)
             for failure in report.failures { print("FAIL \(failure)") }
             print("\(report.presets) presets, \(report.examples) examples, \(report.failures.count) failures")
@@ -39,10 +40,16 @@ struct PresetsCommand: ParsableCommand {
             for preset in presets.values.sorted(by: { $0.name < $1.name }) {
                 let extends = preset.parent.map { " (extends \($0))" } ?? ""
                 print("\(preset.name)\(extends): \(preset.description ?? "")")
-                print("  \(preset.defaults.width)×\(preset.defaults.height), \(preset.defaults.steps) steps, cfg \(preset.defaults.cfgScale), \(preset.defaults.sampler)/\(preset.defaults.scheduler); model \(preset.model.name)")
-                print("  styles: \(preset.styles.keys.sorted().joined(separator: ", "))\(preset.defaultStyle.map { " (default \($0))" } ?? "")")
+                print(
+                    "  \(preset.defaults.width)×\(preset.defaults.height), \(preset.defaults.steps) steps, cfg \(preset.defaults.cfgScale), \(preset.defaults.sampler)/\(preset.defaults.scheduler); model \(preset.model.name)"
+                )
+                print(
+                    "  styles: \(preset.styles.keys.sorted().joined(separator: ", "))\(preset.defaultStyle.map { " (default \($0))" } ?? "")"
+                )
                 print("  templates: \(preset.templates.keys.sorted().joined(separator: ", "))")
-                print("  LoRAs: \(preset.loras.available.keys.sorted().joined(separator: ", ")); optimizers: \(preset.optimizers.joined(separator: " → "))")
+                print(
+                    "  LoRAs: \(preset.loras.available.keys.sorted().joined(separator: ", ")); optimizers: \(preset.optimizers.joined(separator: " → "))"
+                )
             }
         }
     }

@@ -11,7 +11,10 @@ struct PromptGateCommand: AsyncParsableCommand {
         commandName: "promptgate",
         abstract: "The front door of a text-to-image farm: policy filters, optimizers, dispatcher.",
         version: PromptGateVersion.current,
-        subcommands: [FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self, ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, ComfySimCommand.self]
+        subcommands: [
+            FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self,
+            ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, ComfySimCommand.self,
+        ]
     )
 
     static func main() async {
@@ -53,7 +56,8 @@ struct PromptGateCommand: AsyncParsableCommand {
 struct RuleOptions: ParsableArguments {
     @Option(
         name: .customLong("rules"),
-        help: ArgumentHelp("A rule pack file or folder (repeatable). When given, only these load; default: the bundled packs.",
-                           valueName: "path"))
+        help: ArgumentHelp(
+            "A rule pack file or folder (repeatable). When given, only these load; default: the bundled packs.",
+            valueName: "path"))
     var paths: [String] = []
 }

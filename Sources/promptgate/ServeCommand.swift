@@ -9,8 +9,10 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP API (generate, task, moderate, output, health, status, metrics, openapi) and the dispatcher.",
-        discussion: "Without --config every setting has its default: 127.0.0.1:8000, bundled rules, presets and workflow (Nunchaku FLUX.1-dev), ComfyUI at http://localhost:8188 (try `promptgate comfy-sim`), no auth. SIGHUP reloads rules and presets; SIGTERM/SIGINT stop gracefully."
+        abstract:
+            "Run the HTTP API (generate, task, moderate, output, health, status, metrics, openapi) and the dispatcher.",
+        discussion:
+            "Without --config every setting has its default: 127.0.0.1:8000, bundled rules, presets and workflow (Nunchaku FLUX.1-dev), ComfyUI at http://localhost:8188 (try `promptgate comfy-sim`), no auth. SIGHUP reloads rules and presets; SIGTERM/SIGINT stop gracefully."
     )
 
     @Option(help: ArgumentHelp("Configuration file (see config.example.yaml).", valueName: "path"))
@@ -28,7 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let host { settings.server.host = host }
         let logging = settings.logging
         LoggingSystem.bootstrap { label in
-            if logging.format == "json" { return JSONLogHandler(label: label, level: logging.level, extra: logging.extraFields) }
+            if logging.format == "json" {
+                return JSONLogHandler(label: label, level: logging.level, extra: logging.extraFields)
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logging.level
             return handler

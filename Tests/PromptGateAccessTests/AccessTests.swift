@@ -33,7 +33,8 @@ struct AddressTests {
 
     @Test(arguments: [
         ("10.0.0.1/8", "host bits are set (did you mean 10.0.0.0/8?)"), ("10.0.0.0/33", "prefix length must be 0…32"),
-        ("::ffff:10.0.0.0/104", "IPv4-mapped"), ("nonsense/8", "not an IPv4 or IPv6 address"), ("2001:db8::/129", "0…128"),
+        ("::ffff:10.0.0.0/104", "IPv4-mapped"), ("nonsense/8", "not an IPv4 or IPv6 address"),
+        ("2001:db8::/129", "0…128"),
     ])
     func badBlocksSayWhy(text: String, reason: String) {
         guard case .failure(let error) = CIDR.parse(text) else {
@@ -89,7 +90,9 @@ struct APIKeyTests {
 
     @Test func digestEntryMatchesItsPlaintext() throws {
         let plain = try #require(APIKey(name: "p", secret: "correct horse battery staple"))
-        let hex = plain.digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let hex = plain.digest.map {
+            String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16)
+        }.joined()
         #expect(hex == "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a")  // sha256sum of the phrase
         let stored = try #require(APIKey(name: "bob", secret: "sha256:" + hex.uppercased()))
         #expect(APIKeyStore(keys: [stored]).authenticate("correct horse battery staple")?.name == "bob")
@@ -143,7 +146,8 @@ struct RateLimiterTests {
 
     @Test func limitReportsTheBucketAndRefusesWithRetryAfter() throws {
         let access = AccessControl(
-            limiter: RateLimiter(), policy: RateLimitPolicy(requestsPerMinute: 60, burst: 1), clock: { 50 * 1_000_000_000 })
+            limiter: RateLimiter(), policy: RateLimitPolicy(requestsPerMinute: 60, burst: 1),
+            clock: { 50 * 1_000_000_000 })
         var trace: [TraceEntry] = []
         let first = try access.admit(address: "1.2.3.4", presentedKey: nil, level: .submit, trace: &trace)
         #expect(first.rateLimit == RateLimitStatus(policy: "default", quota: 2, window: 2, remaining: 1, reset: 1))
@@ -174,7 +178,12 @@ struct AccessStageTests {
             _ = try access.admit(address: "::ffff:192.168.1.20", presentedKey: nil, level: level, trace: &trace)
         }
         for ip in ["192.168.2.1", "garbage", nil] as [String?] {
-            #expect(throws: AccessError.forbidden(ip == "192.168.2.1" ? "client address 192.168.2.1 is not allowed" : "the client address could not be determined (\(ip ?? "none"))")) {
+            #expect(
+                throws: AccessError.forbidden(
+                    ip == "192.168.2.1"
+                        ? "client address 192.168.2.1 is not allowed"
+                        : "the client address could not be determined (\(ip ?? "none"))")
+            ) {
                 try access.admit(address: ip, presentedKey: nil, level: .read, trace: &trace)
             }
         }
@@ -198,7 +207,11 @@ struct AccessStageTests {
             }
         }
         // Admin routes need an admin key, even with keys off.
-        #expect(throws: AccessError.notAdmin("shop")) { try access.admit(address: nil, presentedKey: "k1", level: .admin, trace: &trace) }
-        #expect(throws: AccessError.self) { try AccessControl().admit(address: nil, presentedKey: nil, level: .admin, trace: &trace) }
+        #expect(throws: AccessError.notAdmin("shop")) {
+            try access.admit(address: nil, presentedKey: "k1", level: .admin, trace: &trace)
+        }
+        #expect(throws: AccessError.self) {
+            try AccessControl().admit(address: nil, presentedKey: nil, level: .admin, trace: &trace)
+        }
     }
 }

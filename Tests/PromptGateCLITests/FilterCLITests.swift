@@ -50,7 +50,9 @@ struct FilterCLITests {
     }
 
     @Test func jsonlInputCarriesFieldsThrough() throws {
-        let input = #"{"id": 7, "prompt": "a calm sea", "negative_prompt": "blurry", "user": "alice", "decision": "spoof"}"# + "\n"
+        let input =
+            #"{"id": 7, "prompt": "a calm sea", "negative_prompt": "blurry", "user": "alice", "decision": "spoof"}"#
+            + "\n"
         let result = try TestSupport.run(["filter", "--input", "jsonl"], input: input)
         let record = try #require(try records(result.stdout).first)
         #expect(record["id"] as? Int == 7)
@@ -73,7 +75,8 @@ struct FilterCLITests {
         let result = try TestSupport.run(["filter"], input: input)
         #expect(result.status == 2)
         let out = try records(result.stdout)
-        #expect(out.map { $0["decision"] as? String } == ["allow", "error", "error", "error", "allow", "error", "allow"])
+        #expect(
+            out.map { $0["decision"] as? String } == ["allow", "error", "error", "error", "allow", "error", "allow"])
         func error(_ i: Int) -> [String: String]? { out[i]["error"] as? [String: String] }
         #expect(error(1)?["code"] == "request.wrong_type")
         #expect(error(1)?["message"] == "line 2: field 'prompt' must be a string, found number")
@@ -83,9 +86,10 @@ struct FilterCLITests {
         #expect(error(5)?["message"] == "line 6: field 'negative_prompt' must be a string, found number")
         // "[1, 2]" is not an object, so in auto mode it is a text prompt; in jsonl mode it is an error.
         let strict = try TestSupport.run(["filter", "--input", "jsonl"], input: "[1, 2]\n")
-        #expect(try records(strict.stdout).first?["error"] as? [String: String] == [
-            "code": "input.not_an_object", "message": "line 1: expected a JSON object, found array",
-        ])
+        #expect(
+            try records(strict.stdout).first?["error"] as? [String: String] == [
+                "code": "input.not_an_object", "message": "line 1: expected a JSON object, found array",
+            ])
         #expect(strict.status == 2)
     }
 
@@ -162,7 +166,8 @@ struct FilterCLITests {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let pack = folder.appendingPathComponent("broken.yaml")
-        try "rules:\n  - id: bad\n    category: x\n    pattern: '(unclosed'\n".write(to: pack, atomically: true, encoding: .utf8)
+        try "rules:\n  - id: bad\n    category: x\n    pattern: '(unclosed'\n".write(
+            to: pack, atomically: true, encoding: .utf8)
         let result = try TestSupport.run(["filter", "--rules", pack.path], input: "a fox\n")
         #expect(result.status == 2)
         #expect(result.stdout.isEmpty)
@@ -173,8 +178,10 @@ struct FilterCLITests {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let pack = folder.appendingPathComponent("fruit.yaml")
-        try "rules:\n  - id: no-apples\n    category: fruit\n    terms: [apple]\n".write(to: pack, atomically: true, encoding: .utf8)
-        let result = try TestSupport.run(["filter", "--rules", pack.path, "--output", "text"], input: "an apple\nblood\n")
+        try "rules:\n  - id: no-apples\n    category: fruit\n    terms: [apple]\n".write(
+            to: pack, atomically: true, encoding: .utf8)
+        let result = try TestSupport.run(
+            ["filter", "--rules", pack.path, "--output", "text"], input: "an apple\nblood\n")
         #expect(result.stdoutLines == ["blood"])
     }
 
@@ -239,14 +246,14 @@ struct RulesCLITests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let pack = folder.appendingPathComponent("fruit.yaml")
         try """
-            rules:
-              - id: no-apples
-                category: fruit
-                terms: [apple]
-                examples:
-                  match: [an apple, a pear]
-                  allow: [pineapple]
-            """.write(to: pack, atomically: true, encoding: .utf8)
+        rules:
+          - id: no-apples
+            category: fruit
+            terms: [apple]
+            examples:
+              match: [an apple, a pear]
+              allow: [pineapple]
+        """.write(to: pack, atomically: true, encoding: .utf8)
         let result = try TestSupport.run(["rules", "test", pack.path], input: "")
         #expect(result.status == 1)
         #expect(result.stdout.contains("FAIL \(pack.path): rule no-apples: match example did not match: 'a pear'"))

@@ -32,7 +32,8 @@ struct PresetCLITests {
     }
 
     @Test func textOutputPrintsOptimizedPrompts() throws {
-        let result = try TestSupport.run(["filter", "--preset", "default", "--output", "text"], input: "a red fox\nblood\n")
+        let result = try TestSupport.run(
+            ["filter", "--preset", "default", "--output", "text"], input: "a red fox\nblood\n")
         #expect(result.stdoutLines == ["a red fox, high quality, highly detailed, sharp focus, 8k"])
     }
 
@@ -56,14 +57,18 @@ struct PresetCLITests {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("bakery.yaml")
-        try "name: bakery\nextends: default\nquality_words: [warm light, crusty bread]\n".write(to: file, atomically: true, encoding: .utf8)
+        try "name: bakery\nextends: default\nquality_words: [warm light, crusty bread]\n".write(
+            to: file, atomically: true, encoding: .utf8)
         let result = try TestSupport.run(["filter", "--preset-file", file.path, "--output", "text"], input: "a loaf\n")
         #expect(result.stdoutLines == ["a loaf, warm light, crusty bread"])
     }
 
     @Test func optimizeCommand() throws {
         let result = try TestSupport.run(
-            ["optimize", "--preset", "fashion-shop", "--template", "clothing", "a", "linen", "dress", "<lora:product_style:3>"], input: "")
+            [
+                "optimize", "--preset", "fashion-shop", "--template", "clothing", "a", "linen", "dress",
+                "<lora:product_style:3>",
+            ], input: "")
         #expect(result.status == 0)
         let record = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let request = try #require(record["request"] as? [String: Any])

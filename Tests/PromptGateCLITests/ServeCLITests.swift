@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import PromptGateTestSupport
 import Testing
@@ -50,7 +50,8 @@ struct ServeCLITests {
         }
 
         func get(_ path: String) async throws -> (status: Int, body: Data) {
-            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            let (data, response) = try await URLSession.shared.data(
+                from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
         }
 
@@ -58,7 +59,10 @@ struct ServeCLITests {
             if process.isRunning { process.terminate() }  // SIGTERM
             process.waitUntilExit()
             try? FileManager.default.removeItem(at: workdir)
-            return (process.terminationStatus, String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            return (
+                process.terminationStatus,
+                String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            )
         }
     }
 
@@ -68,13 +72,15 @@ struct ServeCLITests {
         let rules = folder.appendingPathComponent("rules")
         try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
         let pack = rules.appendingPathComponent("pack.yaml")
-        try "rules:\n  - id: apples\n    category: fruit\n    terms: [apple]\n".write(to: pack, atomically: true, encoding: .utf8)
+        try "rules:\n  - id: apples\n    category: fruit\n    terms: [apple]\n".write(
+            to: pack, atomically: true, encoding: .utf8)
         let config = folder.appendingPathComponent("config.yaml")
         try "rules: [\"\(rules.path)\"]\nlogging: {level: info}\n".write(to: config, atomically: true, encoding: .utf8)
         let server = try Server(config: config.path)
         #expect(server.port > 0)
         #expect(try await server.post(#"{"prompt": "an apple secret-prompt-text"}"#)["decision"] as? String == "block")
-        try "rules:\n  - id: pears\n    category: fruit\n    terms: [pear]\n".write(to: pack, atomically: true, encoding: .utf8)
+        try "rules:\n  - id: pears\n    category: fruit\n    terms: [pear]\n".write(
+            to: pack, atomically: true, encoding: .utf8)
         kill(server.process.processIdentifier, SIGHUP)
         var reloaded = false
         for _ in 0..<50 where !reloaded {
@@ -105,7 +111,8 @@ struct ServeCLITests {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let config = folder.appendingPathComponent("config.yaml")
-        try "server: {port: 99999}\nsecurity: {ip_whitelist: [\"10.0.0.1/8\"]}\n".write(to: config, atomically: true, encoding: .utf8)
+        try "server: {port: 99999}\nsecurity: {ip_whitelist: [\"10.0.0.1/8\"]}\n".write(
+            to: config, atomically: true, encoding: .utf8)
         let result = try TestSupport.run(["serve", "--config", config.path], input: "")
         #expect(result.status == 2)
         #expect(result.stderr.contains("config.yaml: server.port: expected an integer from 0 to 65535"))
@@ -119,7 +126,10 @@ struct ServeCLITests {
         for (yaml, expected) in [
             ("workflow: {path: /no/such/workflow.json}", "workflow.path: cannot read /no/such/workflow.json"),
             ("workflow: {path: \"\(ui.path)\"}", "Save (API Format)"),
-            ("workflow: {bindings: {seed: \"25.seed\"}}", "workflow.bindings: <bundled>/workflows/nunchaku-flux.1-dev.api.json: seed: node 25 (RandomNoise) has no input 'seed'"),
+            (
+                "workflow: {bindings: {seed: \"25.seed\"}}",
+                "workflow.bindings: <bundled>/workflows/nunchaku-flux.1-dev.api.json: seed: node 25 (RandomNoise) has no input 'seed'"
+            ),
             ("workflow: {bindings: {steps: \"17\"}}", "workflow.bindings.steps: expected 'node id.input name'"),
         ] {
             try yaml.write(to: config, atomically: true, encoding: .utf8)
@@ -144,25 +154,30 @@ struct ServeCLITests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let config = folder.appendingPathComponent("config.yaml")
         try """
-            comfyui: {base_url: "http://127.0.0.1:\(sim.port)", health_interval: 0.1}
-            workflow: {path: workflows/sd15-lora-txt2img.api.json}
-            logging: {level: info}
-            """.write(to: config, atomically: true, encoding: .utf8)
+        comfyui: {base_url: "http://127.0.0.1:\(sim.port)", health_interval: 0.1}
+        workflow: {path: workflows/sd15-lora-txt2img.api.json}
+        logging: {level: info}
+        """.write(to: config, atomically: true, encoding: .utf8)
         let server = try Server(config: config.path)
         #expect(server.port > 0)
         var id = ""
         for _ in 0..<100 where id.isEmpty {  // until the backend has been checked
-            id = try await server.post(#"{"prompt": "a lighthouse at dusk", "seed": 5}"#, to: "/api/v1/generate")["task_id"] as? String ?? ""
+            id =
+                try await server.post(#"{"prompt": "a lighthouse at dusk", "seed": 5}"#, to: "/api/v1/generate")[
+                    "task_id"] as? String ?? ""
             try await Task.sleep(for: .milliseconds(50))
         }
         var task: [String: Any] = [:]
         for _ in 0..<200 {
-            task = (try JSONSerialization.jsonObject(with: try await server.get("/api/v1/task/\(id)").body) as? [String: Any]) ?? [:]
+            task =
+                (try JSONSerialization.jsonObject(with: try await server.get("/api/v1/task/\(id)").body)
+                    as? [String: Any]) ?? [:]
             if task["status"] as? String == "completed" { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(task["status"] as? String == "completed", "\(task)")
-        let image = try #require(((task["result"] as? [String: Any])?["images"] as? [[String: Any]])?.first?["filename"] as? String)
+        let image = try #require(
+            ((task["result"] as? [String: Any])?["images"] as? [[String: Any]])?.first?["filename"] as? String)
         let png = try await server.get("/output/\(image)")
         #expect(png.status == 200 && png.body.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
         let (status, log) = server.stop()

@@ -118,7 +118,9 @@ struct FalsePositiveTests {
     ])
     func allowed(prompt: String) {
         let verdict = TestSupport.judge(prompt).verdict
-        #expect(verdict.decision != .block, "\(prompt): \(verdict.reasons.map { "\($0.ruleID) \($0.view?.rawValue ?? "") \($0.matched ?? "")" })")
+        #expect(
+            verdict.decision != .block,
+            "\(prompt): \(verdict.reasons.map { "\($0.ruleID) \($0.view?.rawValue ?? "") \($0.matched ?? "")" })")
     }
 }
 
@@ -127,13 +129,15 @@ struct ViewSelectionTests {
     @Test(arguments: [ViewKind.raw, .folded, .joined, .skeleton])
     func singleViewRuleStillMatchesWhenViewsAreIdentical(view: ViewKind) throws {
         // For "an apple" raw, folded and joined are the same text; a rule on one view must still run.
-        let rules = try TestSupport.rules(yaml: "rules:\n  - id: t\n    category: x\n    terms: [apple]\n    views: [\(view.rawValue)]\n")
+        let rules = try TestSupport.rules(
+            yaml: "rules:\n  - id: t\n    category: x\n    terms: [apple]\n    views: [\(view.rawValue)]\n")
         let hits = rules.scan(NormalizedText("an apple"), field: .prompt).hits
         #expect(hits.map(\.view) == [view])
     }
 
     @Test func viewsNotNamedAreNotUsed() throws {
-        let rules = try TestSupport.rules(yaml: "rules:\n  - id: t\n    category: x\n    terms: [apple]\n    views: [raw]\n")
+        let rules = try TestSupport.rules(
+            yaml: "rules:\n  - id: t\n    category: x\n    terms: [apple]\n    views: [raw]\n")
         #expect(rules.scan(NormalizedText("a.p.p.l.e"), field: .prompt).hits.isEmpty)
         #expect(rules.scan(NormalizedText("APPLE"), field: .prompt).hits.count == 1)  // raw is caseless
     }

@@ -45,13 +45,20 @@ struct OptimizerTests {
             presetYAML: ["test": testPreset, "empty": "name: empty\nextends: test\n"], defaultPreset: "empty")
         // The length stage refuses an empty prompt before optimizers; without it the words stand alone.
         let lengthless = try PipelineBuilder(config: PolicyConfig(stages: ["blocklist"]))
-            .build(presets: PresetLoader.parse(sources: BundledPresets.files + [("test.yaml", testPreset)]), defaultPreset: "test")
-        #expect(try TestSupport.optimize(["prompt": ""], pipelines: lengthless).request.prompt == "high quality, 8k, 高清")
-        #expect(try TestSupport.optimize(["prompt": ""], pipelines: pipelines).verdict.reasons.first?.ruleID == "length.too_short")
+            .build(
+                presets: PresetLoader.parse(sources: BundledPresets.files + [("test.yaml", testPreset)]),
+                defaultPreset: "test")
+        #expect(
+            try TestSupport.optimize(["prompt": ""], pipelines: lengthless).request.prompt == "high quality, 8k, 高清")
+        #expect(
+            try TestSupport.optimize(["prompt": ""], pipelines: pipelines).verdict.reasons.first?.ruleID
+                == "length.too_short")
     }
 
     @Test func styleWordsAndUnknownStyle() throws {
-        #expect(try prompt(["prompt": "a fox", "style": "anime"]) == "a fox, anime style, cel shading, high quality, 8k, 高清")
+        #expect(
+            try prompt(["prompt": "a fox", "style": "anime"]) == "a fox, anime style, cel shading, high quality, 8k, 高清"
+        )
         #expect(try prompt(["prompt": "山水", "style": "cn"]) == "山水，水墨画，留白，high quality, 8k, 高清")
         #expect(try prompt(["prompt": "水墨画的山", "style": "cn"]) == "水墨画的山，留白，high quality, 8k, 高清")
         #expect(throws: RequestError.self) { try run(["prompt": "a fox", "style": "cubism"]) }
@@ -83,7 +90,8 @@ struct OptimizerTests {
         ("16:9", 1360, 768), ("1:1", 1024, 1024), ("4:3", 1184, 880), ("3:4", 880, 1184), ("9:16", 768, 1360),
     ])
     func aspectRatiosFitTheBudgetAndGrid(ratio: String, width: Int, height: Int) throws {
-        let size = try #require(AspectRatio(ratio)?.size(area: 1024 * 1024, multiple: 16, width: 256...2048, height: 256...2048))
+        let size = try #require(
+            AspectRatio(ratio)?.size(area: 1024 * 1024, multiple: 16, width: 256...2048, height: 256...2048))
         #expect(size.width == width && size.height == height)
         #expect(size.width * size.height <= 1024 * 1024)
     }
@@ -113,22 +121,34 @@ struct OptimizerTests {
 
     @Test func keywordRulesMultiplyAddSetThenClamp() throws {
         let portrait = try run(["prompt": "a Portrait of a man", "loras": [["name": "b_lora", "weight": 1.0]]])
-        #expect(portrait.request.loras == [
-            LoRA(name: "b_lora", weight: 1.2, requestedWeight: 1.0), LoRA(name: "a_lora", weight: 0.6, requestedWeight: 0.5),
-        ])
+        #expect(
+            portrait.request.loras == [
+                LoRA(name: "b_lora", weight: 1.2, requestedWeight: 1.0),
+                LoRA(name: "a_lora", weight: 0.6, requestedWeight: 0.5),
+            ])
         // Full-width keyword still matches; add then clamp at 2.0 with a warning.
-        let landscape = try run(["prompt": "ｌａｎｄｓｃａｐｅ at ｎｉｇｈｔ", "loras": [["name": "b_lora", "weight": 1.9], ["name": "style_x", "weight": 0.2]]])
+        let landscape = try run([
+            "prompt": "ｌａｎｄｓｃａｐｅ at ｎｉｇｈｔ",
+            "loras": [["name": "b_lora", "weight": 1.9], ["name": "style_x", "weight": 0.2]],
+        ])
         #expect(landscape.request.loras.map(\.weight) == [2.0, 1.7, 0.5])
         #expect(landscape.warnings.map(\.code) == ["lora.clamped"])
         // Chinese keyword.
-        #expect(try run(["prompt": "一幅风景画", "loras": [["name": "b_lora", "weight": 1.0]]]).request.loras.first?.weight == 1.3)
+        #expect(
+            try run(["prompt": "一幅风景画", "loras": [["name": "b_lora", "weight": 1.0]]]).request.loras.first?.weight
+                == 1.3)
         // Below the range is clamped up.
-        #expect(try run(["prompt": "x", "loras": [["name": "b_lora", "weight": 0.0]]]).request.loras.first?.weight == 0.1)
+        #expect(
+            try run(["prompt": "x", "loras": [["name": "b_lora", "weight": 0.0]]]).request.loras.first?.weight == 0.1)
     }
 
     @Test func nonFiniteAndUnknownLorasAreRefused() throws {
-        #expect(throws: RequestError.self) { try PromptRequest(json: ["prompt": "x", "loras": [["name": "b_lora", "weight": .number(.nan)]]]) }
-        #expect(throws: RequestError.self) { try PromptRequest(json: ["prompt": "x", "loras": [["name": "b_lora", "weight": .number(.infinity)]]]) }
+        #expect(throws: RequestError.self) {
+            try PromptRequest(json: ["prompt": "x", "loras": [["name": "b_lora", "weight": .number(.nan)]]])
+        }
+        #expect(throws: RequestError.self) {
+            try PromptRequest(json: ["prompt": "x", "loras": [["name": "b_lora", "weight": .number(.infinity)]]])
+        }
         do {
             _ = try run(["prompt": "x", "loras": [["name": "nope", "weight": 1]]])
             Issue.record("accepted an unknown LoRA")
@@ -145,12 +165,16 @@ struct OptimizerTests {
         #expect(try run(["prompt": "x"]).warnings.isEmpty)
         // A classic-CFG model merges the defaults, once.
         let sd = try TestSupport.pipelines(
-            presetYAML: ["sd": "name: sd\nextends: default\nmodel: {name: sd15, guidance: cfg}\ndefaults: {cfg_scale: 7.0}\nnegative_prompt: [blurry, low quality]\n"],
+            presetYAML: [
+                "sd":
+                    "name: sd\nextends: default\nmodel: {name: sd15, guidance: cfg}\ndefaults: {cfg_scale: 7.0}\nnegative_prompt: [blurry, low quality]\n"
+            ],
             defaultPreset: "sd")
         let merged = try TestSupport.optimize(["prompt": "x", "negative_prompt": "Blurry, ugly"], pipelines: sd)
         #expect(merged.request.negativePrompt == "Blurry, ugly, low quality")
         #expect(merged.warnings.isEmpty)
-        let lowCFG = try TestSupport.optimize(["prompt": "x", "negative_prompt": "ugly", "cfg_scale": 1.0], pipelines: sd)
+        let lowCFG = try TestSupport.optimize(
+            ["prompt": "x", "negative_prompt": "ugly", "cfg_scale": 1.0], pipelines: sd)
         #expect(lowCFG.request.negativePrompt == "ugly")
         #expect(lowCFG.warnings.map(\.code) == ["negative_prompt.ignored"])
     }
@@ -185,7 +209,7 @@ struct OptimizerTests {
         (["loras": [["weight": 1]]], "loras[0].name", "is missing"),
         (["loras": [["name": "b_lora", "strength": 1]]], "loras[0].strength", "not a LoRA field"),
         (["width": "big"], "width", "a number"),
-        ]
+    ]
 
     @Test(arguments: invalidRequests)
     func validationNamesTheField(extra: [String: JSONValue], field: String, text: String) {
@@ -221,14 +245,17 @@ struct OptimizerTests {
         #expect(notes["style"] == ["style 'anime': added anime style, cel shading"])
         #expect(notes["quality"] == ["added high quality, 8k, 高清"])
         #expect(notes["lora_weights"]?.contains("b_lora 1.0 → 1.2 (keyword rule 1)") == true)
-        #expect(context.trace.map(\.stage) == [
-            "length", "blocklist", "validate", "lora_tags", "template", "style", "quality", "negative", "lora_weights", "defaults",
-        ])
+        #expect(
+            context.trace.map(\.stage) == [
+                "length", "blocklist", "validate", "lora_tags", "template", "style", "quality", "negative",
+                "lora_weights", "defaults",
+            ])
     }
 
     @Test func presetDecidesOrderAndOnOff() throws {
         let pipelines = try TestSupport.pipelines(
-            presetYAML: ["test": testPreset, "lean": "name: lean\nextends: test\noptimizers: [defaults, quality]\n"], defaultPreset: "lean")
+            presetYAML: ["test": testPreset, "lean": "name: lean\nextends: test\noptimizers: [defaults, quality]\n"],
+            defaultPreset: "lean")
         let context = try TestSupport.optimize(["prompt": "a <lora:b_lora:1>", "style": "anime"], pipelines: pipelines)
         #expect(context.trace.suffix(2).map(\.stage) == ["defaults", "quality"])
         #expect(context.request.prompt == "a <lora:b_lora:1>, high quality, 8k, 高清")  // tags and style stages are off
@@ -240,7 +267,8 @@ struct IdempotenceTests {
     static let fragments = [
         "a cat", "portrait of a woman", "landscape", "8K", "High Quality", "高清", "风景", "超高清", "(masterpiece:1.2)",
         "night city", "水墨画", "cel shading", "anime style", "sharp focus", "highly detailed", "a dog,", "，", "ｌａｎｄｓｃａｐｅ",
-        "true-to-life colors", "soft studio lighting", "<lora:b_lora:0.8>", "<lora:a_lora>", "movie poster of", "bold title",
+        "true-to-life colors", "soft studio lighting", "<lora:b_lora:0.8>", "<lora:a_lora>", "movie poster of",
+        "bold title",
     ]
 
     @Test func optimizingTwiceChangesNothing() throws {
@@ -249,14 +277,22 @@ struct IdempotenceTests {
         let presetNames = ["test", "default", "fashion-shop", "electronics-brand"]
         for _ in 0..<1500 {
             var parts: [String] = []
-            for _ in 0..<Int(1 + rng.next() % 5) { parts.append(Self.fragments[Int(rng.next() % UInt64(Self.fragments.count))]) }
+            for _ in 0..<Int(1 + rng.next() % 5) {
+                parts.append(Self.fragments[Int(rng.next() % UInt64(Self.fragments.count))])
+            }
             let preset = presetNames[Int(rng.next() % 4)]
-            var json: [String: JSONValue] = ["prompt": .string(parts.joined(separator: rng.next() % 2 == 0 ? ", " : " ")), "preset": .string(preset)]
+            var json: [String: JSONValue] = [
+                "prompt": .string(parts.joined(separator: rng.next() % 2 == 0 ? ", " : " ")), "preset": .string(preset),
+            ]
             if preset == "test" {
                 if rng.next() % 3 == 0 { json["style"] = .string(["anime", "cn"][Int(rng.next() % 2)]) }
                 if rng.next() % 3 == 0 { json["template"] = .string(["poster", "banner"][Int(rng.next() % 2)]) }
-                if rng.next() % 2 == 0 { json["loras"] = [["name": "b_lora", "weight": .number(Double(rng.next() % 30) / 10)]] }
-            } else if json["prompt"].map({ if case .string(let s) = $0 { s.contains("<lora:") } else { false } }) == true {
+                if rng.next() % 2 == 0 {
+                    json["loras"] = [["name": "b_lora", "weight": .number(Double(rng.next() % 30) / 10)]]
+                }
+            } else if json["prompt"].map({ if case .string(let s) = $0 { s.contains("<lora:") } else { false } })
+                == true
+            {
                 json["prompt"] = .string(parts.filter { !$0.hasPrefix("<lora") }.joined(separator: ", ") + " x")
             }
             let first = try TestSupport.optimize(json, pipelines: pipelines)
@@ -264,7 +300,9 @@ struct IdempotenceTests {
             let second = try TestSupport.optimize(first.request.jsonObject, pipelines: pipelines)
             #expect(second.request.jsonObject == first.request.jsonObject, "\(json)")
             // No stage reports adding anything the second time (weights are recomputed from requested_weight).
-            let changes = second.trace.flatMap(\.notes).filter { ["added", "moved", "base LoRA", "filled", "template"].contains(where: $0.hasPrefix) }
+            let changes = second.trace.flatMap(\.notes).filter {
+                ["added", "moved", "base LoRA", "filled", "template"].contains(where: $0.hasPrefix)
+            }
             #expect(changes.isEmpty, "\(json): \(changes)")
         }
     }

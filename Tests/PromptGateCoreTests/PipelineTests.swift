@@ -11,9 +11,12 @@ struct Recorder: Stage {
 
     func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         context.request.params["seen", default: .array([])] = .array(
-            (context.request.params["seen"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []) + [.string(name)])
+            (context.request.params["seen"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []) + [
+                .string(name)
+            ])
         if stop {
-            context.verdict.add(Reason(stage: name, ruleID: "\(name).stop", category: "test", severity: .low, action: action))
+            context.verdict.add(
+                Reason(stage: name, ruleID: "\(name).stop", category: "test", severity: .low, action: action))
             if action == .block { return }
         }
         try next(context)
@@ -55,7 +58,9 @@ struct PipelineTests {
         let pipeline = try PipelineBuilder(config: PolicyConfig(stages: ["blocklist"])).build()
         #expect(pipeline.stages.map(\.name) == ["blocklist"])
         #expect(try pipeline.run(PromptRequest(prompt: "")).verdict.decision == .allow)  // no length stage
-        #expect(throws: UnknownStageError.self) { try PipelineBuilder(config: PolicyConfig(stages: ["length", "magic"])).build() }
+        #expect(throws: UnknownStageError.self) {
+            try PipelineBuilder(config: PolicyConfig(stages: ["length", "magic"])).build()
+        }
     }
 
     @Test func viewsAreRebuiltWhenAStageRewritesThePrompt() {
@@ -71,7 +76,8 @@ struct PipelineTests {
 struct LengthFilterTests {
     let pipeline = Pipeline(stages: [
         LengthFilter(limits: [
-            .prompt: LengthLimit(minScalars: 2, maxScalars: 5, maxBytes: 8), .negativePrompt: LengthLimit(maxScalars: 3),
+            .prompt: LengthLimit(minScalars: 2, maxScalars: 5, maxBytes: 8),
+            .negativePrompt: LengthLimit(maxScalars: 3),
         ])
     ])
 
@@ -117,7 +123,8 @@ struct LengthFilterTests {
 
     @Test func defaultPromptLimitIs1000Characters() {
         #expect(TestSupport.judge(String(repeating: "a", count: 1000)).verdict.decision == .allow)
-        #expect(TestSupport.judge(String(repeating: "a", count: 1001)).verdict.reasons.first?.ruleID == "length.too_long")
+        #expect(
+            TestSupport.judge(String(repeating: "a", count: 1001)).verdict.reasons.first?.ruleID == "length.too_long")
     }
 }
 
@@ -136,7 +143,8 @@ struct EngineFailureTests {
     }
 
     @Test func sameInputPassesWithoutTheCatastrophe() throws {
-        let rules = try TestSupport.rules(yaml: "rules:\n  - id: ok\n    category: x\n    pattern: '^a+!$'\n", matchLimit: 1000)
+        let rules = try TestSupport.rules(
+            yaml: "rules:\n  - id: ok\n    category: x\n    pattern: '^a+!$'\n", matchLimit: 1000)
         let context = TestSupport.judge("aaab", pipeline: Pipeline(stages: [BlocklistFilter(rules: rules)]))
         #expect(context.verdict.decision == .allow)
     }
@@ -146,7 +154,8 @@ struct EngineFailureTests {
 struct PatternCalloutTests {
     @Test(arguments: ["(?C2)abc", "(?C1)abc(?C1)", "a(?C2)", "(?C\"text\")b"])
     func calloutsInRulePatternsDoNotCrash(pattern: String) throws {
-        let rules = try TestSupport.rules(yaml: "rules:\n  - id: p\n    category: x\n    pattern: '\(pattern)'\n    views: [raw, joined]\n")
+        let rules = try TestSupport.rules(
+            yaml: "rules:\n  - id: p\n    category: x\n    pattern: '\(pattern)'\n    views: [raw, joined]\n")
         _ = rules.scan(NormalizedText("xx abc, a b"), field: .prompt)
     }
 }

@@ -18,7 +18,10 @@ struct PresetLoadingTests {
         let presets = TestSupport.presets
         #expect(Set(presets.keys) == ["default", "fashion-shop", "electronics-brand"])
         let base = try #require(presets["default"]), fashion = try #require(presets["fashion-shop"])
-        #expect(base.defaults == GenerationDefaults(width: 1024, height: 1024, steps: 20, cfgScale: 3.5, sampler: "euler", scheduler: "normal"))
+        #expect(
+            base.defaults
+                == GenerationDefaults(
+                    width: 1024, height: 1024, steps: 20, cfgScale: 3.5, sampler: "euler", scheduler: "normal"))
         #expect(base.model.guidance == .flux)
         #expect(base.limits.multipleOf == 16)
         #expect(base.limits.loraWeight == 0.1...2.0)
@@ -35,10 +38,12 @@ struct PresetLoadingTests {
 
     @Test func everyPresetFileIsBundled() throws {
         let folder = TestSupport.packageRoot.appendingPathComponent("presets")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         #expect(files == BundledPresets.files.map { ($0.name as NSString).lastPathComponent }.sorted())
         for file in BundledPresets.files {
-            let onDisk = try String(contentsOf: folder.appendingPathComponent((file.name as NSString).lastPathComponent), encoding: .utf8)
+            let onDisk = try String(
+                contentsOf: folder.appendingPathComponent((file.name as NSString).lastPathComponent), encoding: .utf8)
             #expect(onDisk == file.text, "\(file.name) differs from the embedded copy; rebuild")
         }
     }
@@ -58,11 +63,26 @@ struct PresetLoadingTests {
         ("name: x\nextends: default\ndefaults: {sampler: magic}\n", "defaults.sampler", "not in limits.samplers"),
         ("name: x\nextends: default\nlimits: {steps: {min: 10, max: 5}}\n", "limits.steps", "min is above max"),
         ("name: x\nextends: default\noptimizers: [quality, polish]\n", "optimizers", "unknown optimizer 'polish'"),
-        ("name: x\nextends: default\nloras: {base: [{name: ghost, weight: 1}]}\n", "loras.base[0]", "not in loras.available"),
-        ("name: x\nextends: default\nloras: {rules: [{keywords: [a], loras: 'z*', multiply: 2}]}\n", "loras.rules[0].loras", "matches no LoRA"),
-        ("name: x\nextends: default\nloras: {rules: [{keywords: [a], multiply: 2, set: 1}]}\n", "loras.rules[0]", "exactly one of"),
-        ("name: x\nextends: default\ntemplates: {shoes: {prompt: p, aspect_ratio: wide}}\n", "templates.shoes.aspect_ratio", "not an aspect ratio"),
-        ("name: x\nextends: default\ntemplates: {shoes: {prompt: p, lora: {name: ghost}}}\n", "templates.shoes.lora", "not in loras.available"),
+        (
+            "name: x\nextends: default\nloras: {base: [{name: ghost, weight: 1}]}\n", "loras.base[0]",
+            "not in loras.available"
+        ),
+        (
+            "name: x\nextends: default\nloras: {rules: [{keywords: [a], loras: 'z*', multiply: 2}]}\n",
+            "loras.rules[0].loras", "matches no LoRA"
+        ),
+        (
+            "name: x\nextends: default\nloras: {rules: [{keywords: [a], multiply: 2, set: 1}]}\n", "loras.rules[0]",
+            "exactly one of"
+        ),
+        (
+            "name: x\nextends: default\ntemplates: {shoes: {prompt: p, aspect_ratio: wide}}\n",
+            "templates.shoes.aspect_ratio", "not an aspect ratio"
+        ),
+        (
+            "name: x\nextends: default\ntemplates: {shoes: {prompt: p, lora: {name: ghost}}}\n", "templates.shoes.lora",
+            "not in loras.available"
+        ),
         ("name: x\nmodel: {guidance: magic}\n", "model.guidance", "not one of cfg | flux"),
         ("name: x\n", "defaults.width", "is missing"),
         ("name: x\nextends: default\nexamples: [{input: {prompt: a}}]\n", "examples[0]", "needs 'expect'"),
@@ -99,7 +119,10 @@ struct PresetLoadingTests {
     }
 
     @Test func fileReplacesBundledPresetOfTheSameName() throws {
-        let presets = try PresetLoader.parse(sources: BundledPresets.files + [("mine.yaml", "name: fashion-shop\nextends: default\ndefaults: {steps: 9}\n")])
+        let presets = try PresetLoader.parse(
+            sources: BundledPresets.files + [
+                ("mine.yaml", "name: fashion-shop\nextends: default\ndefaults: {steps: 9}\n")
+            ])
         #expect(presets["fashion-shop"]?.defaults.steps == 9)
         #expect(presets["fashion-shop"]?.source == "mine.yaml")
     }
@@ -120,6 +143,9 @@ struct PresetLoadingTests {
         let set = try PipelineBuilder().build(presets: presets, defaultPreset: "x")
         let report = PresetTester.run([presets["x"]!], pipelines: set)
         #expect(report.examples == 2)
-        #expect(report.failures.map(\.problem) == ["width: expected 512, got 1024", "input: field 'prompt' must be a string, found number"])
+        #expect(
+            report.failures.map(\.problem) == [
+                "width: expected 512, got 1024", "input: field 'prompt' must be a string, found number",
+            ])
     }
 }

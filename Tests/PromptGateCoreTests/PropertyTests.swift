@@ -7,9 +7,10 @@ import Testing
 struct PropertyTests {
     /// Scalars chosen to stress the views: letters, separators, invisibles, marks, full-width, Han
     /// (simplified, traditional, compatibility), Cyrillic and Greek look-alikes, emoji, leet digits.
-    static let pool: [Unicode.Scalar] = Array(
-        "abcdefgiklmnoprstuvxyz MURDER PORN 0134579@$!|.-_*()[]{}:|,，。　屠杀殺色情血腥枪支暴力特调水架沙尘度这是网站"
-            .unicodeScalars)
+    static let pool: [Unicode.Scalar] =
+        Array(
+            "abcdefgiklmnoprstuvxyz MURDER PORN 0134579@$!|.-_*()[]{}:|,，。　屠杀殺色情血腥枪支暴力特调水架沙尘度这是网站"
+                .unicodeScalars)
         + [
             "\u{200B}", "\u{200D}", "\u{00AD}", "\u{FEFF}", "\u{2060}", "\u{E0041}", "\u{FE0F}", "\u{202E}", "\u{0301}",
             "\u{0336}", "\u{0489}", "\u{FF4D}", "\u{FF55}", "\u{0440}", "\u{043E}", "\u{0435}", "\u{03BF}", "\u{1F600}",

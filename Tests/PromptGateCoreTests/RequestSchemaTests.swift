@@ -5,7 +5,8 @@ import Testing
 /// The request schema is declared once; these check that decoding, encoding and the JSON Schema all follow it.
 @Suite("Request schema")
 struct RequestSchemaTests {
-    static let integerFields = PromptRequest.Field.allCases.compactMap { field -> (PromptRequest.Field, ClosedRange<Int>)? in
+    static let integerFields = PromptRequest.Field.allCases.compactMap {
+        field -> (PromptRequest.Field, ClosedRange<Int>)? in
         if case .integer(let range) = field.kind { return (field, range) }
         return nil
     }
@@ -22,7 +23,9 @@ struct RequestSchemaTests {
         _ = try PromptRequest(json: ["prompt": "x", field.rawValue: .number(Double(range.upperBound))])
         _ = try PromptRequest(json: ["prompt": "x", field.rawValue: .number(Double(range.lowerBound))])
         for outside in [range.lowerBound - 1, range.upperBound + 1] {
-            #expect(throws: RequestError.self) { try PromptRequest(json: ["prompt": "x", field.rawValue: .number(Double(outside))]) }
+            #expect(throws: RequestError.self) {
+                try PromptRequest(json: ["prompt": "x", field.rawValue: .number(Double(outside))])
+            }
         }
     }
 
@@ -35,7 +38,8 @@ struct RequestSchemaTests {
         #expect(root["required"] == ["prompt"])
         let json: [String: JSONValue] = [
             "prompt": "a fox", "negative_prompt": "blur", "width": 512, "height": 768, "steps": 12, "cfg_scale": 3.5,
-            "seed": 7, "sampler": "euler", "scheduler": "normal", "style": "anime", "template": "food", "preset": "default",
+            "seed": 7, "sampler": "euler", "scheduler": "normal", "style": "anime", "template": "food",
+            "preset": "default",
             "priority": "high", "loras": [["name": "a", "weight": 0.5]], "extra": "kept",
         ]
         let request = try PromptRequest(json: json)

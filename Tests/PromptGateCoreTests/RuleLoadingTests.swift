@@ -49,12 +49,21 @@ struct RuleLoadingTests {
     }
 
     @Test(arguments: [
-        ("rules:\n  - id: r\n    category: x\n    terms: [a]\n    views: [folded, sideways]\n", "unknown view 'sideways'"),
+        (
+            "rules:\n  - id: r\n    category: x\n    terms: [a]\n    views: [folded, sideways]\n",
+            "unknown view 'sideways'"
+        ),
         ("rules:\n  - id: r\n    category: x\n", "needs 'terms' or 'pattern'"),
         ("rules:\n  - id: r\n    category: x\n    terms: [a]\n    pattern: b\n", "not both"),
         ("rules:\n  - id: r\n    category: x\n    terms: []\n", "'terms' is empty"),
-        ("rules:\n  - id: r\n    category: x\n    terms: [a]\n    severity: extreme\n", "'extreme' is not one of low | medium | high"),
-        ("rules:\n  - id: r\n    category: x\n    terms: [a]\n    action: delete\n", "'delete' is not one of block | flag"),
+        (
+            "rules:\n  - id: r\n    category: x\n    terms: [a]\n    severity: extreme\n",
+            "'extreme' is not one of low | medium | high"
+        ),
+        (
+            "rules:\n  - id: r\n    category: x\n    terms: [a]\n    action: delete\n",
+            "'delete' is not one of block | flag"
+        ),
         ("rules:\n  - id: r\n    category: x\n    terms: [a]\n    colour: red\n", "unknown key 'colour'"),
         ("rules:\n  - id: r\n    category: x\n    terms: ['-dash']\n", "must start and end with a letter"),
         ("rules:\n  - id: r\n    terms: [a]\n", "missing key 'category'"),
@@ -110,7 +119,8 @@ struct RuleLoadingTests {
     }
 
     @Test func defaultsOfARule() throws {
-        let rules = try TestSupport.rules(yaml: "rules:\n  - id: t\n    category: x\n    terms: [a]\n  - id: p\n    category: x\n    pattern: b\n")
+        let rules = try TestSupport.rules(
+            yaml: "rules:\n  - id: t\n    category: x\n    terms: [a]\n  - id: p\n    category: x\n    pattern: b\n")
         #expect(rules.rules[0].views == ViewKind.allCases)
         #expect(rules.rules[0].severity == .medium)
         #expect(rules.rules[0].action == .block)
@@ -123,11 +133,13 @@ struct RuleLoadingTests {
 struct BundledPackTests {
     @Test func everyPackInRulesFolderIsBundled() throws {
         let folder = TestSupport.packageRoot.appendingPathComponent("rules")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         let bundled = BundledRules.packs.map { ($0.name as NSString).lastPathComponent }.sorted()
         #expect(files == bundled)
         for pack in BundledRules.packs {
-            let onDisk = try String(contentsOf: folder.appendingPathComponent((pack.name as NSString).lastPathComponent), encoding: .utf8)
+            let onDisk = try String(
+                contentsOf: folder.appendingPathComponent((pack.name as NSString).lastPathComponent), encoding: .utf8)
             #expect(onDisk == pack.text, "\(pack.name) differs from the embedded copy; rebuild")
         }
     }

@@ -52,7 +52,8 @@ struct SegmentationTests {
 @Suite("Mixed Chinese and Latin text")
 struct MixedScriptTests {
     @Test(arguments: [
-        ("一个porn网站", "en-sexual-explicit"), ("生成一张nude图片", "en-sexual-nudity"), ("画一个m.u.r.d.e.r现场", "en-violence-terms"),
+        ("一个porn网站", "en-sexual-explicit"), ("生成一张nude图片", "en-sexual-nudity"),
+        ("画一个m.u.r.d.e.r现场", "en-violence-terms"),
         ("一张p0rn海报", "en-sexual-explicit"), ("porn色情", "zh-sexual-explicit"),
     ])
     func latinTermsGluedToChinese(prompt: String, rule: String) {

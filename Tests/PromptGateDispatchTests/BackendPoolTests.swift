@@ -4,7 +4,10 @@ import Testing
 @Suite("Backend pool")
 struct BackendPoolTests {
     let pool = BackendPool(
-        backends: [.init(name: "gpu0", url: "http://10.0.0.1:8188", maxInFlight: 2), .init(name: "gpu1", url: "http://10.0.0.2:8188")],
+        backends: [
+            .init(name: "gpu0", url: "http://10.0.0.1:8188", maxInFlight: 2),
+            .init(name: "gpu1", url: "http://10.0.0.2:8188"),
+        ],
         failureThreshold: 2)
 
     init() {

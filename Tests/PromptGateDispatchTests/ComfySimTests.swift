@@ -33,7 +33,10 @@ struct ComfySimTests {
         // A run long enough that "still running" holds on a loaded machine.
         try await withComfySim(ComfySim(runTime: .seconds(1))) { client in
             let workflow = try sdWorkflow()
-            #expect(WorkflowValidator.problems(workflow, objectInfo: try await client.objectInfo(), loraFiles: ["example_lora.safetensors"]).isEmpty)
+            #expect(
+                WorkflowValidator.problems(
+                    workflow, objectInfo: try await client.objectInfo(), loraFiles: ["example_lora.safetensors"]
+                ).isEmpty)
             var request = PromptRequest(prompt: "a red fox")
             request.seed = 7
             let taskID = UUID().uuidString.lowercased()
@@ -90,17 +93,23 @@ struct ComfySimTests {
 @Suite("ComfySim WebSocket", .serialized)
 struct ComfySimWebSocketTests {
     /// The event types a socket with `clientId` receives while `body` runs, until `executing` with node null.
-    func events(_ sim: ComfySim, clientID: String, _ body: @escaping @Sendable (ComfyUIClient) async throws -> Void) async throws -> [(String, JSONValue)] {
+    func events(_ sim: ComfySim, clientID: String, _ body: @escaping @Sendable (ComfyUIClient) async throws -> Void)
+        async throws -> [(String, JSONValue)]
+    {
         try await LoopbackSims.with([sim]) { running in
             let url = running.urls[0]
             let received = Mutex<[(String, JSONValue)]>([])
             let pool = NIOThreadPool(numberOfThreads: 2)
             pool.start()
             let client = ComfyUIClient(transport: CurlTransport(baseURL: url, threadPool: pool), clientID: clientID)
-            try await WebSocketClient.connect(url: url.replacingOccurrences(of: "http://", with: "ws://") + "/ws?clientId=\(clientID)", logger: Logger(label: "test")) { inbound, _, _ in
+            try await WebSocketClient.connect(
+                url: url.replacingOccurrences(of: "http://", with: "ws://") + "/ws?clientId=\(clientID)",
+                logger: Logger(label: "test")
+            ) { inbound, _, _ in
                 var sent = false
                 for try await message in inbound.messages(maxSize: 1 << 20) {
-                    guard case .text(let text) = message, case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+                    guard case .text(let text) = message,
+                        case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
                         case .string(let type)? = object["type"]
                     else { continue }
                     let data = object["data"] ?? .null
@@ -137,7 +146,9 @@ struct ComfySimWebSocketTests {
         let success = try #require(run.firstIndex(of: "execution_success"))
         #expect(executed < success && run.last == "executing" && run[run.count - 2] == "status")
         #expect(run.lastIndex(of: "progress")! < executed)
-        if case .object(let output)? = seen.first(where: { $0.0 == "executed" })?.1 { #expect(output["prompt_id"] == .string(id)) }
+        if case .object(let output)? = seen.first(where: { $0.0 == "executed" })?.1 {
+            #expect(output["prompt_id"] == .string(id))
+        }
     }
 
     @Test func failedRunsSendExecutionErrorThenExecutingNull() async throws {
@@ -148,7 +159,8 @@ struct ComfySimWebSocketTests {
             try await client.queue(workflow, promptID: UUID().uuidString.lowercased())
         }
         let types = seen.map(\.0)
-        #expect(types.contains("execution_error") && !types.contains("execution_success") && !types.contains("executed"))
+        #expect(
+            types.contains("execution_error") && !types.contains("execution_success") && !types.contains("executed"))
         #expect(types.last == "executing")
     }
 }
@@ -166,9 +178,13 @@ struct ComfySimFaultTests {
             let start = ContinuousClock.now
             #expect(try await transport.send("GET", "/system_stats").status == 200)
             #expect(ContinuousClock.now - start >= .milliseconds(300))
-            for (body, message) in [(#"{"bogus": true}"#, "unknown fault 'bogus'"), (#"{"hang": "yes"}"#, "hang: expected true or false"), ("[1]", "JSON object")] {
+            for (body, message) in [
+                (#"{"bogus": true}"#, "unknown fault 'bogus'"), (#"{"hang": "yes"}"#, "hang: expected true or false"),
+                ("[1]", "JSON object"),
+            ] {
                 let refused = try await transport.send("POST", "/sim/faults", body: Array(body.utf8))
-                #expect(refused.status == 400 && String(decoding: refused.body, as: UTF8.self).contains(message), "\(body)")
+                #expect(
+                    refused.status == 400 && String(decoding: refused.body, as: UTF8.self).contains(message), "\(body)")
             }
             #expect(try await transport.send("POST", "/sim/faults", body: Array("{}".utf8)).status == 200)
             #expect(sim.faults == SimFaults())
@@ -181,7 +197,8 @@ struct ComfySimFaultTests {
         try await withDispatcher([flaky, steady], configure: { $0.healthInterval = .seconds(60) }) { dispatcher, _ in
             flaky.setFaults(SimFaults(dropConnections: true))
             let probe = ComfyUIClient(
-                transport: CurlTransport(baseURL: dispatcher.pool.backends[0].url, threadPool: NIOThreadPool.singleton), clientID: "probe")
+                transport: CurlTransport(baseURL: dispatcher.pool.backends[0].url, threadPool: NIOThreadPool.singleton),
+                clientID: "probe")
             do throws(ComfyUIError) {
                 _ = try await probe.systemStats()
                 Issue.record("a dropped connection answered")
@@ -197,4 +214,3 @@ struct ComfySimFaultTests {
         }
     }
 }
-

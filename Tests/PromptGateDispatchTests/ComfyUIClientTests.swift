@@ -23,22 +23,28 @@ func withFakeComfyUI(_ body: (CurlTransport, Received) async throws -> Void) asy
         let text = String(buffer: data)
         received.append(text)
         if text.contains("\"refuse-me\"") {
-            let refusal = #"{"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": ""}, "node_errors": {"4": {"errors": [{"type": "value_not_in_list", "message": "Value not in list", "details": "ckpt_name: 'x' not in []"}], "class_type": "CheckpointLoaderSimple"}}}"#
+            let refusal =
+                #"{"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": ""}, "node_errors": {"4": {"errors": [{"type": "value_not_in_list", "message": "Value not in list", "details": "ckpt_name: 'x' not in []"}], "class_type": "CheckpointLoaderSimple"}}}"#
             return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: refusal)))
         }
         if text.contains("\"crash-me\"") { return Response(status: .internalServerError) }
-        return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"prompt_id": "x", "number": 0, "node_errors": {}}"#)))
+        return Response(
+            status: .ok,
+            body: .init(byteBuffer: ByteBuffer(string: #"{"prompt_id": "x", "number": 0, "node_errors": {}}"#)))
     }
     router.get("/history/{id}") { _, context -> Response in
         let id = context.parameters.get("id") ?? ""
         let json: String
         switch id {
         case "done":
-            json = #"{"done": {"outputs": {"9": {"images": [{"filename": "a_00001_.png", "subfolder": "promptgate", "type": "output"}, {"filename": "a_00002_.png", "subfolder": "promptgate", "type": "output"}]}}, "status": {"status_str": "success", "completed": true, "messages": [["execution_start", {}], ["execution_success", {}]]}}}"#
+            json =
+                #"{"done": {"outputs": {"9": {"images": [{"filename": "a_00001_.png", "subfolder": "promptgate", "type": "output"}, {"filename": "a_00002_.png", "subfolder": "promptgate", "type": "output"}]}}, "status": {"status_str": "success", "completed": true, "messages": [["execution_start", {}], ["execution_success", {}]]}}}"#
         case "broken":
-            json = #"{"broken": {"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": [["execution_start", {}], ["execution_error", {"node_id": "8", "exception_message": "boom"}]]}}}"#
+            json =
+                #"{"broken": {"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": [["execution_start", {}], ["execution_error", {"node_id": "8", "exception_message": "boom"}]]}}}"#
         case "mixed":
-            json = #"{"mixed": {"prompt": [1, "mixed", {"3": {"class_type": "KSampler", "inputs": {}}}, {}, ["9"]], "outputs": {"12": {"text": ["a caption"], "gifs": [{"filename": "b_00001_.webp", "subfolder": "", "type": "output", "format": "image/webp"}]}, "13": "odd", "9": {"images": [{"filename": "a_00001_.png", "subfolder": "x", "type": "temp"}], "animated": [false]}}, "status": {"status_str": "success", "completed": true, "messages": [["execution_start", {"prompt_id": "mixed"}], ["execution_success", {"prompt_id": "mixed"}]]}, "meta": {}}}"#
+            json =
+                #"{"mixed": {"prompt": [1, "mixed", {"3": {"class_type": "KSampler", "inputs": {}}}, {}, ["9"]], "outputs": {"12": {"text": ["a caption"], "gifs": [{"filename": "b_00001_.webp", "subfolder": "", "type": "output", "format": "image/webp"}]}, "13": "odd", "9": {"images": [{"filename": "a_00001_.png", "subfolder": "x", "type": "temp"}], "animated": [false]}}, "status": {"status_str": "success", "completed": true, "messages": [["execution_start", {"prompt_id": "mixed"}], ["execution_success", {"prompt_id": "mixed"}]]}, "meta": {}}}"#
         case "garbage":
             json = "<html>"
         default:
@@ -66,7 +72,8 @@ struct ComfyUIClientTests {
         }
     }
 
-    let workflow = try! Workflow(json: Data(#"{"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x"}}}"#.utf8))
+    let workflow = try! Workflow(
+        json: Data(#"{"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x"}}}"#.utf8))
 
     @Test func queueSendsOurIDsAndMapsRefusals() async throws {
         try await withFakeComfyUI { transport, received in
@@ -77,12 +84,15 @@ struct ComfyUIClientTests {
             #expect(body.contains(#""client_id":"promptgate-test""#))
             #expect(body.contains(#""class_type":"SaveImage""#))
             let refusal = await Self.failure { try await client.queue(workflow, promptID: "refuse-me") }
-            guard case .rejected(let type, let message, let nodeErrors)? = refusal else { Issue.record("\(String(describing: refusal))"); return }
+            guard case .rejected(let type, let message, let nodeErrors)? = refusal else {
+                Issue.record("\(String(describing: refusal))"); return
+            }
             #expect(type == "prompt_outputs_failed_validation")
             #expect(message == "Prompt outputs failed validation")
             guard case .object(let nodes)? = nodeErrors else { Issue.record("no node errors"); return }
             #expect(nodes["4"] != nil)
-            guard case .retryable? = await Self.failure({ try await client.queue(workflow, promptID: "crash-me") }) else {
+            guard case .retryable? = await Self.failure({ try await client.queue(workflow, promptID: "crash-me") })
+            else {
                 Issue.record("a 500 must be retryable")
                 return
             }
@@ -95,7 +105,8 @@ struct ComfyUIClientTests {
             #expect(try await client.history(promptID: "pending") == nil)
             let done = try #require(try await client.history(promptID: "done"))
             #expect(done.outcome == .success)
-            #expect(done.outputs.map(\.filename) == ["a_00001_.png", "a_00002_.png"])  // every output, not only the first
+            // every output, not only the first
+            #expect(done.outputs.map(\.filename) == ["a_00001_.png", "a_00002_.png"])
             #expect(try await client.view(done.outputs[1]) == Array("PNG:a_00002_.png".utf8))
             let broken = try #require(try await client.history(promptID: "broken"))
             #expect(broken.outcome == .error)
@@ -118,10 +129,13 @@ struct ComfyUIClientTests {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         // Bind and close a socket to get a port nothing listens on.
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+            host: "127.0.0.1", port: 0
+        ).get()
         let port = channel.localAddress?.port ?? 1
         try await channel.close()
-        let client = ComfyUIClient(transport: CurlTransport(baseURL: "http://127.0.0.1:\(port)", threadPool: pool), clientID: "c")
+        let client = ComfyUIClient(
+            transport: CurlTransport(baseURL: "http://127.0.0.1:\(port)", threadPool: pool), clientID: "c")
         let failure = await Self.failure { _ = try await client.systemStats() }
         if case .retryable(let message)? = failure {
             #expect(message.contains("/system_stats"))

@@ -28,16 +28,21 @@ func withDispatcher(
         let targets = running.urls.enumerated().map { index, url in
             Dispatcher.Target(
                 backend: .init(name: "sim\(index)", url: url, maxInFlight: maxInFlight),
-                client: ComfyUIClient(transport: CurlTransport(baseURL: url, threadPool: pool), clientID: "test-\(index)", requestTimeout: .seconds(2)),
+                client: ComfyUIClient(
+                    transport: CurlTransport(baseURL: url, threadPool: pool), clientID: "test-\(index)",
+                    requestTimeout: .seconds(2)),
                 events: websocket ? ComfyUIEvents(baseURL: url, clientID: "test-\(index)") : nil)
         }
         let dispatcher = try Dispatcher(
-            settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph), workflowName: workflow,
+            settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph),
+            workflowName: workflow,
             targets: targets)
         let loop = Task { await dispatcher.run() }
         defer { loop.cancel() }
         if waitForBackends {
-            let ready = await TestSupport.eventually { dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" } }
+            let ready = await TestSupport.eventually {
+                dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" }
+            }
             #expect(ready, "backends were never checked")
         }
         try await body(dispatcher, running)
@@ -68,7 +73,9 @@ func value(_ graph: [String: JSONValue], _ node: String, _ name: String) -> JSON
 
 /// Waits until the task has ended and returns it.
 func finished(_ dispatcher: Dispatcher, _ id: String, timeout: Duration = .seconds(10)) async throws -> GenerationTask {
-    let ended = await TestSupport.eventually(timeout: timeout) { await dispatcher.view(id: id)?.task.status.isTerminal == true }
+    let ended = await TestSupport.eventually(timeout: timeout) {
+        await dispatcher.view(id: id)?.task.status.isTerminal == true
+    }
     let task = try #require(await dispatcher.view(id: id)?.task)
     #expect(ended, "task \(id) is still \(task.status)")
     return task
@@ -79,7 +86,10 @@ struct DispatcherTests {
     @Test func generateCompletesWithImagesOnDiskAndTheNunchakuGraphPatched() async throws {
         try await withDispatcher([ComfySim(runTime: .milliseconds(20))]) { dispatcher, sims in
             var task = GenerationTask(request: request())
-            task.loras = [.init(file: "Ghibsky_Illustration.safetensors", weight: 0.6), .init(file: "FLUX.1-Turbo-Alpha.safetensors", weight: 1.2)]
+            task.loras = [
+                .init(file: "Ghibsky_Illustration.safetensors", weight: 0.6),
+                .init(file: "FLUX.1-Turbo-Alpha.safetensors", weight: 1.2),
+            ]
             let submission = try await dispatcher.submit(task)
             #expect(submission.position == 1)
             #expect(submission.estimatedSeconds == 30)  // nothing measured yet: the initial guess
@@ -104,14 +114,16 @@ struct DispatcherTests {
                 return false
             }.keys.sorted { Int($0)! < Int($1)! }
             #expect(loaders == ["48", "49"])  // the two old loaders (46, 47) replaced, ids above the old maximum
-            #expect(input("48", "lora_name") == "Ghibsky_Illustration.safetensors" && input("48", "lora_strength") == 0.6)
+            #expect(
+                input("48", "lora_name") == "Ghibsky_Illustration.safetensors" && input("48", "lora_strength") == 0.6)
             #expect(input("48", "model") == ["45", 0] && input("49", "model") == ["48", 0])
             #expect(input("30", "model") == ["49", 0])  // the consumer reads the end of the chain
         }
     }
 
     @Test func sdWorkflowGetsKSamplerValuesAndALoraLoaderChainWithClip() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], workflow: "sd15-lora-txt2img.api.json") { dispatcher, sims in
+        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], workflow: "sd15-lora-txt2img.api.json") {
+            dispatcher, sims in
             var sd = request("a lighthouse at dusk", seed: 99)
             sd.negativePrompt = "blurry"
             sd.cfgScale = 7
@@ -126,13 +138,15 @@ struct DispatcherTests {
             #expect(input("5", "width") == 1024 && input("5", "height") == 768)
             #expect(input("11", "strength_model") == 0.7 && input("11", "strength_clip") == 0.7)
             #expect(input("11", "model") == ["4", 0] && input("11", "clip") == ["4", 1])
-            #expect(input("3", "model") == ["11", 0] && input("6", "clip") == ["11", 1] && input("7", "clip") == ["11", 1])
+            #expect(
+                input("3", "model") == ["11", 0] && input("6", "clip") == ["11", 1] && input("7", "clip") == ["11", 1])
             #expect(graph["10"] == nil)  // the graph's own LoRA loader replaced
         }
     }
 
     @Test func higherPriorityRunsFirstAndLowIsNotStarved() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(500))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
+        try await withDispatcher([ComfySim(runTime: .milliseconds(500))], configure: { $0.maxConcurrent = 1 }) {
+            dispatcher, sims in
             let first = GenerationTask(request: request("first"))
             _ = try await dispatcher.submit(first)
             #expect(await TestSupport.eventually { await dispatcher.view(id: first.id)?.task.status == .running })
@@ -140,7 +154,8 @@ struct DispatcherTests {
             let normal = GenerationTask(request: request("normal"), priority: .normal)
             let high = GenerationTask(request: request("high"), priority: .high)
             for task in [low, normal, high] { _ = try await dispatcher.submit(task) }
-            let highPosition = await dispatcher.view(id: high.id)?.position, lowPosition = await dispatcher.view(id: low.id)?.position
+            let highPosition = await dispatcher.view(id: high.id)?.position,
+                lowPosition = await dispatcher.view(id: low.id)?.position
             #expect(highPosition == 1 && lowPosition == 3)
             for task in [low, normal, high] { #expect(try await finished(dispatcher, task.id).status == .completed) }
             #expect(sims.sims[0].receivedOrder == [first.id, high.id, normal.id, low.id])
@@ -157,14 +172,21 @@ struct DispatcherTests {
         // A server without the Nunchaku loader: ineligible, so everything waits.
         var classes = ComfySim.defaultClasses
         classes.remove("NunchakuFluxDiTLoader")
-        try await withDispatcher([ComfySim(classes: classes)], configure: { $0.maxQueueSize = 2; $0.queueTimeout = .milliseconds(1000) }) { dispatcher, _ in
+        try await withDispatcher(
+            [ComfySim(classes: classes)],
+            configure: {
+                $0.maxQueueSize = 2; $0.queueTimeout = .milliseconds(1000)
+            }
+        ) { dispatcher, _ in
             let state = dispatcher.pool.snapshot[0].state
             #expect(state.label == "ineligible")
             #expect(state.ineligibleReason?.contains("NunchakuFluxDiTLoader is not installed") == true)
             let a = GenerationTask(request: request()), b = GenerationTask(request: request())
             _ = try await dispatcher.submit(a)
             _ = try await dispatcher.submit(b)
-            await #expect(throws: DispatchError.self) { try await dispatcher.submit(GenerationTask(request: request())) }
+            await #expect(throws: DispatchError.self) {
+                try await dispatcher.submit(GenerationTask(request: request()))
+            }
             do throws(DispatchError) {
                 _ = try await dispatcher.submit(GenerationTask(request: request()))
                 Issue.record("a full queue accepted a task")
@@ -180,7 +202,9 @@ struct DispatcherTests {
     }
 
     @Test func generationTimeoutInterruptsTheRunAndFails() async throws {
-        try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.generationTimeout = .milliseconds(300) }) { dispatcher, sims in
+        try await withDispatcher(
+            [ComfySim(runTime: .seconds(30))], configure: { $0.generationTimeout = .milliseconds(300) }
+        ) { dispatcher, sims in
             let task = GenerationTask(request: request())
             _ = try await dispatcher.submit(task)
             let failed = try await finished(dispatcher, task.id)
@@ -188,13 +212,17 @@ struct DispatcherTests {
             // The sim saw the interrupt: the run ended as interrupted, and the next task runs at once.
             let next = GenerationTask(request: request("next"))
             _ = try await dispatcher.submit(next)
-            #expect(await TestSupport.eventually(timeout: .seconds(3)) { await dispatcher.view(id: next.id)?.task.status == .running })
+            #expect(
+                await TestSupport.eventually(timeout: .seconds(3)) {
+                    await dispatcher.view(id: next.id)?.task.status == .running
+                })
             _ = sims
         }
     }
 
     @Test func cancelRemovesQueuedTasksAndInterruptsRunningOnes() async throws {
-        try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.maxConcurrent = 1 }) { dispatcher, sims in
+        try await withDispatcher([ComfySim(runTime: .seconds(30))], configure: { $0.maxConcurrent = 1 }) {
+            dispatcher, sims in
             let running = GenerationTask(request: request("running"))
             let queued = GenerationTask(request: request("queued"))
             _ = try await dispatcher.submit(running)
@@ -210,14 +238,20 @@ struct DispatcherTests {
             // The backend is free again: a new task starts right away instead of waiting 30 s.
             let next = GenerationTask(request: request("next"))
             _ = try await dispatcher.submit(next)
-            #expect(await TestSupport.eventually(timeout: .seconds(3)) { await dispatcher.view(id: next.id)?.task.status == .running })
-            await #expect { try await dispatcher.cancel(id: running.id) } throws: { ($0 as? DispatchError)?.code == "task.finished" }
+            #expect(
+                await TestSupport.eventually(timeout: .seconds(3)) {
+                    await dispatcher.view(id: next.id)?.task.status == .running
+                })
+            await #expect { try await dispatcher.cancel(id: running.id) } throws: {
+                ($0 as? DispatchError)?.code == "task.finished"
+            }
             await #expect(throws: DispatchError.notFound("nope")) { try await dispatcher.cancel(id: "nope") }
         }
     }
 
     @Test func retryMovesToAnotherBackendWhenOneDiesMidTask() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(1500)), ComfySim(runTime: .milliseconds(1500))]) { dispatcher, sims in
+        try await withDispatcher([ComfySim(runTime: .milliseconds(1500)), ComfySim(runTime: .milliseconds(1500))]) {
+            dispatcher, sims in
             let task = GenerationTask(request: request())
             _ = try await dispatcher.submit(task)
             #expect(await TestSupport.eventually { await dispatcher.view(id: task.id)?.task.status == .running })
@@ -231,7 +265,12 @@ struct DispatcherTests {
 
     @Test func retryableFailuresGiveUpAfterMaxRetries() async throws {
         let sim = ComfySim(runTime: .milliseconds(5))
-        try await withDispatcher([sim], configure: { $0.maxRetries = 2; $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+        try await withDispatcher(
+            [sim],
+            configure: {
+                $0.maxRetries = 2; $0.healthInterval = .seconds(60)
+            }
+        ) { dispatcher, _ in
             sim.setFaults(SimFaults(http500: true))
             let task = GenerationTask(request: request())
             _ = try await dispatcher.submit(task)
@@ -244,7 +283,12 @@ struct DispatcherTests {
 
     @Test func malformedAnswersAndHangsAreRetryable() async throws {
         let sim = ComfySim(runTime: .milliseconds(5))
-        try await withDispatcher([sim], configure: { $0.maxRetries = 1; $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+        try await withDispatcher(
+            [sim],
+            configure: {
+                $0.maxRetries = 1; $0.healthInterval = .seconds(60)
+            }
+        ) { dispatcher, _ in
             sim.setFaults(SimFaults(malformedJSON: true))
             let garbled = GenerationTask(request: request())
             _ = try await dispatcher.submit(garbled)
@@ -287,7 +331,8 @@ struct DispatcherTests {
         let broken = ComfySim(models: ["model_path": ["some-other-model"]])
         try await withDispatcher([broken, ComfySim(runTime: .milliseconds(5))], maxInFlight: 4) { dispatcher, sims in
             let states = dispatcher.pool.snapshot.map(\.state)
-            #expect(states[0].label == "ineligible" && states[0].ineligibleReason?.contains("svdq-int4-flux.1-dev") == true)
+            #expect(
+                states[0].label == "ineligible" && states[0].ineligibleReason?.contains("svdq-int4-flux.1-dev") == true)
             #expect(states[1].label == "up")
             let tasks = (0..<6).map { GenerationTask(request: request("fox \($0)")) }
             for task in tasks { _ = try await dispatcher.submit(task) }
@@ -312,7 +357,9 @@ struct DispatcherTests {
     }
 
     @Test func endedTasksAndTheirImagesGoAfterRetention() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.taskRetention = .milliseconds(100) }) { dispatcher, _ in
+        try await withDispatcher(
+            [ComfySim(runTime: .milliseconds(5))], configure: { $0.taskRetention = .milliseconds(100) }
+        ) { dispatcher, _ in
             let task = GenerationTask(request: request())
             _ = try await dispatcher.submit(task)
             let done = try await finished(dispatcher, task.id)
@@ -329,15 +376,22 @@ struct DispatcherTests {
 
     @Test func websocketEventsGiveSamplerProgressAndEndTheWaitEarly() async throws {
         // Slow polling, so only the WebSocket's `executing: null` can make the task finish quickly.
-        try await withDispatcher([ComfySim(runTime: .milliseconds(600))], websocket: true, configure: {
-            $0.pollInterval = .seconds(5) ... .seconds(5)
-        }) { dispatcher, _ in
+        try await withDispatcher(
+            [ComfySim(runTime: .milliseconds(600))], websocket: true,
+            configure: {
+                $0.pollInterval = .seconds(5) ... .seconds(5)
+            }
+        ) { dispatcher, _ in
             let task = GenerationTask(request: request())  // 20 steps
             let submitted = ContinuousClock.now
             _ = try await dispatcher.submit(task)
             var seen: Set<Double> = []
             while await dispatcher.view(id: task.id)?.task.status.isTerminal == false {
-                if let progress = await dispatcher.view(id: task.id)?.progress, await dispatcher.view(id: task.id)?.task.status == .running { seen.insert(progress) }
+                if let progress = await dispatcher.view(id: task.id)?.progress,
+                    await dispatcher.view(id: task.id)?.task.status == .running
+                {
+                    seen.insert(progress)
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(await dispatcher.view(id: task.id)?.task.status == .completed)
@@ -364,14 +418,15 @@ struct DispatcherRecoveryTests {
     }
 
     @Test func reloadedLoraFilesAreCheckedAgainstTheBackends() async throws {
-        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.healthInterval = .seconds(60) }) { dispatcher, _ in
+        try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.healthInterval = .seconds(60) })
+        { dispatcher, _ in
             #expect(dispatcher.pool.snapshot[0].state.label == "up")
             await dispatcher.updateLoraFiles(["brand_new_style.safetensors"])  // a reloaded preset names it
             let state = dispatcher.pool.snapshot[0].state
-            #expect(state.label == "ineligible" && state.ineligibleReason?.contains("brand_new_style.safetensors") == true)
+            #expect(
+                state.label == "ineligible" && state.ineligibleReason?.contains("brand_new_style.safetensors") == true)
             await dispatcher.updateLoraFiles(["product_style.safetensors"])  // one the server has
             #expect(dispatcher.pool.snapshot[0].state.label == "up")
         }
     }
 }
-

@@ -13,7 +13,9 @@ struct TaskTests {
         #expect(task.id == task.id.lowercased() && UUID(uuidString: task.id) != nil)
         try store.insert(task)
         #expect(throws: TaskStoreError.self) { try store.insert(task) }
-        try store.transition(id: task.id, to: .running) { $0.attempts += 1; $0.backend = "gpu0" }
+        try store.transition(id: task.id, to: .running) {
+            $0.attempts += 1; $0.backend = "gpu0"
+        }
         try store.transition(id: task.id, to: .queued) { _ in }  // a retryable failure
         try store.transition(id: task.id, to: .running) { $0.attempts += 1 }
         let done = try store.transition(id: task.id, to: .completed) { $0.finishedAt = Date() }

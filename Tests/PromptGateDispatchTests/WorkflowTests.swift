@@ -10,7 +10,9 @@ struct WorkflowTests {
         try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/\(name)").path)
     }
 
-    func value(_ workflow: Workflow, _ node: String, _ input: String) -> JSONValue? { workflow.nodes[node]?.inputs[input] }
+    func value(_ workflow: Workflow, _ node: String, _ input: String) -> JSONValue? {
+        workflow.nodes[node]?.inputs[input]
+    }
 
     @Test func nunchakuFluxBindingFollowsTheGraph() throws {
         let binding = try WorkflowBinding(inferringFrom: load("nunchaku-flux.1-dev.api.json"))
@@ -62,7 +64,8 @@ struct WorkflowTests {
     @Test func nunchakuLoraChainIsReplaced() throws {
         let workflow = try load("nunchaku-flux.1-dev.api.json")
         let patched = WorkflowPatcher.apply(
-            PromptRequest(prompt: "x"), loras: [.init(file: "a.safetensors", weight: 0.8), .init(file: "b.safetensors", weight: 1.2)],
+            PromptRequest(prompt: "x"),
+            loras: [.init(file: "a.safetensors", weight: 0.8), .init(file: "b.safetensors", weight: 1.2)],
             taskID: "t", to: workflow, binding: try WorkflowBinding(inferringFrom: workflow))
         let loaders = patched.nodes(of: "NunchakuFluxLoraLoader")
         #expect(loaders.count == 2)
@@ -73,20 +76,28 @@ struct WorkflowTests {
         #expect(second.inputs["model"] == [.string(loaders[0]), 0])
         // Every former consumer of the old chain now reads the new one.
         #expect(value(patched, "30", "model") == [.string(loaders[1]), 0])
-        #expect(!patched.nodes.values.contains { $0.inputs.values.contains(["46", 0]) || $0.inputs.values.contains(["47", 0]) })
+        #expect(
+            !patched.nodes.values.contains {
+                $0.inputs.values.contains(["46", 0]) || $0.inputs.values.contains(["47", 0])
+            })
     }
 
     @Test func sdLoraChainCarriesClip() throws {
         let workflow = try load("sd15-lora-txt2img.api.json")
         let patched = WorkflowPatcher.apply(
-            PromptRequest(prompt: "x"), loras: [.init(file: "style.safetensors", weight: 0.6)], taskID: "t", to: workflow,
+            PromptRequest(prompt: "x"), loras: [.init(file: "style.safetensors", weight: 0.6)], taskID: "t",
+            to: workflow,
             binding: try WorkflowBinding(inferringFrom: workflow))
         let loader = try #require(patched.nodes(of: "LoraLoader").first)
         #expect(patched.nodes["10"] == nil)
-        #expect(patched.nodes[loader]?.inputs["model"] == ["4", 0] && patched.nodes[loader]?.inputs["clip"] == ["4", 1])
-        #expect(patched.nodes[loader]?.inputs["strength_model"] == 0.6 && patched.nodes[loader]?.inputs["strength_clip"] == 0.6)
+        #expect(
+            patched.nodes[loader]?.inputs["model"] == ["4", 0] && patched.nodes[loader]?.inputs["clip"] == ["4", 1])
+        #expect(
+            patched.nodes[loader]?.inputs["strength_model"] == 0.6
+                && patched.nodes[loader]?.inputs["strength_clip"] == 0.6)
         #expect(value(patched, "3", "model") == [.string(loader), 0])
-        #expect(value(patched, "6", "clip") == [.string(loader), 1] && value(patched, "7", "clip") == [.string(loader), 1])
+        #expect(
+            value(patched, "6", "clip") == [.string(loader), 1] && value(patched, "7", "clip") == [.string(loader), 1])
         #expect(value(patched, "8", "vae") == ["4", 2])  // untouched
     }
 
@@ -139,7 +150,14 @@ struct WorkflowValidatorTests {
         func combo(_ values: [String]) -> JSONValue { [.array(values.map { .string($0) }), [:]] }
         let plain: JSONValue = ["input": ["required": [:]]]
         return [
-            "KSampler": ["input": ["required": ["sampler_name": combo(["euler", "dpmpp_2m"]), "scheduler": ["COMBO", ["options": ["normal", "karras"]]]]]],
+            "KSampler": [
+                "input": [
+                    "required": [
+                        "sampler_name": combo(["euler", "dpmpp_2m"]),
+                        "scheduler": ["COMBO", ["options": ["normal", "karras"]]],
+                    ]
+                ]
+            ],
             "CheckpointLoaderSimple": ["input": ["required": ["ckpt_name": combo(checkpoints)]]],
             "LoraLoader": ["input": ["required": ["lora_name": combo(loras)]]],
             "EmptyLatentImage": plain, "CLIPTextEncode": plain, "VAEDecode": plain, "SaveImage": plain,
@@ -147,25 +165,32 @@ struct WorkflowValidatorTests {
     }
 
     @Test func eligibleWhenEverythingIsThere() throws {
-        let workflow = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
-        let info = objectInfo(checkpoints: ["v1-5-pruned-emaonly.safetensors"], loras: ["example_lora.safetensors", "style.safetensors"])
+        let workflow = try Workflow(
+            path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
+        let info = objectInfo(
+            checkpoints: ["v1-5-pruned-emaonly.safetensors"], loras: ["example_lora.safetensors", "style.safetensors"])
         #expect(WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: ["style.safetensors"]).isEmpty)
     }
 
     @Test func missingModelsClassesAndLorasAreNamed() throws {
-        var workflow = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
+        var workflow = try Workflow(
+            path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
         workflow.nodes["3"]?.inputs["scheduler"] = "exotic"
         var info = objectInfo(checkpoints: [], loras: [])
         info["VAEDecode"] = nil
         let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: ["style.safetensors"])
         #expect(problems.contains("node 3 (KSampler): scheduler 'exotic' is not on this server (2 choices)"))
-        #expect(problems.contains("node 4 (CheckpointLoaderSimple): ckpt_name 'v1-5-pruned-emaonly.safetensors' is not on this server (0 choices)"))
+        #expect(
+            problems.contains(
+                "node 4 (CheckpointLoaderSimple): ckpt_name 'v1-5-pruned-emaonly.safetensors' is not on this server (0 choices)"
+            ))
         #expect(problems.contains("node 8: class VAEDecode is not installed on this server"))
         #expect(problems.contains("LoRA file 'style.safetensors' is not on this server (LoraLoader.lora_name)"))
     }
 
     @Test func nunchakuGraphOnAServerWithoutThePlugin() throws {
-        let workflow = try Workflow(path: TestSupport.packageRoot.appendingPathComponent("workflows/nunchaku-flux.1-dev.api.json").path)
+        let workflow = try Workflow(
+            path: TestSupport.packageRoot.appendingPathComponent("workflows/nunchaku-flux.1-dev.api.json").path)
         let problems = WorkflowValidator.problems(workflow, objectInfo: ["SaveImage": ["input": [:]]])
         #expect(problems.contains("node 45: class NunchakuFluxDiTLoader is not installed on this server"))
         #expect(problems.count == workflow.nodes.count - 1)
@@ -176,7 +201,8 @@ struct WorkflowValidatorTests {
 struct BundledWorkflowTests {
     @Test func everyFileInWorkflowsIsBundledAndBinds() throws {
         let folder = TestSupport.packageRoot.appendingPathComponent("workflows")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }
+            .sorted()
         #expect(BundledWorkflows.files.map(\.name).sorted() == files)
         for (name, data) in BundledWorkflows.files {
             #expect(FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) == data)
@@ -192,6 +218,8 @@ struct BundledWorkflowTests {
         for bad in ["../x.png", "..", ".png", "a/b.png", "a.b.png", "", "x\u{0}.png", "%2e%2e.png", "x.png/"] {
             #expect(folder.file(named: bad) == nil, "\(bad)")
         }
-        #expect(OutputFolder.contentType(for: "a.webp") == "image/webp" && OutputFolder.contentType(for: "a.bin") == "application/octet-stream")
+        #expect(
+            OutputFolder.contentType(for: "a.webp") == "image/webp"
+                && OutputFolder.contentType(for: "a.bin") == "application/octet-stream")
     }
 }

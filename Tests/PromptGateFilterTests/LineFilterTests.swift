@@ -34,7 +34,9 @@ struct LineFilterTests {
     @Test func parsesTextAndJSONLines() throws {
         let text = try InputLine.parse(ArraySlice("a fox\r".utf8), line: 1, format: .auto).get()
         #expect(text.prompt == "a fox")
-        let json = try InputLine.parse(ArraySlice(#"  {"prompt":"x","id":"7","extra":[1]}"#.utf8), line: 2, format: .auto).get()
+        let json = try InputLine.parse(
+            ArraySlice(#"  {"prompt":"x","id":"7","extra":[1]}"#.utf8), line: 2, format: .auto
+        ).get()
         #expect(json.prompt == "x")
         #expect(json.id == .string("7"))
         #expect(json.params == ["extra": .array([.number(1)])])

@@ -16,10 +16,14 @@ func withGateway(
         var config = ServiceConfig()
         config.security.rateLimitEnabled = false
         config.dispatch.healthInterval = .milliseconds(50)
-        config.dispatch.backends = running.urls.enumerated().map { BackendPool.Backend(name: "sim\($0.offset)", url: $0.element, maxInFlight: 2) }
+        config.dispatch.backends = running.urls.enumerated().map {
+            BackendPool.Backend(name: "sim\($0.offset)", url: $0.element, maxInFlight: 2)
+        }
         configure(&config)
         try await withServer(config) { server, base in
-            let ready = await TestSupport.eventually { server.dispatch.dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" } }
+            let ready = await TestSupport.eventually {
+                server.dispatch.dispatcher.pool.snapshot.allSatisfy { $0.state.label != "checking" }
+            }
             #expect(ready)
             try await body(server, base, running)
         }
@@ -42,7 +46,9 @@ struct GenerateTests {
         try await withGateway { server, base, sims in
             let accepted = try await send(
                 base, "POST", "/api/v1/generate",
-                body: #"{"prompt": "portrait of a red fox", "seed": 42, "style": "anime", "loras": [{"name": "ghibsky", "weight": 1.0}], "priority": "high"}"#)
+                body:
+                    #"{"prompt": "portrait of a red fox", "seed": 42, "style": "anime", "loras": [{"name": "ghibsky", "weight": 1.0}], "priority": "high"}"#
+            )
             #expect(accepted.status == 202)
             let id = try #require(accepted.json["task_id"] as? String)
             #expect(accepted.json["status"] as? String == "queued")
@@ -60,9 +66,12 @@ struct GenerateTests {
             let metadata = try #require(result["metadata"] as? [String: Any])
             #expect((metadata["prompt"] as? String)?.hasPrefix("portrait of a red fox, anime style") == true)
             #expect(metadata["model"] as? String == "nunchaku-flux.1-dev" && metadata["preset"] as? String == "default")
-            #expect(metadata["steps"] as? Int == 20 && metadata["cfg_scale"] as? Double == 3.5 && metadata["sampler"] as? String == "euler")
+            #expect(
+                metadata["steps"] as? Int == 20 && metadata["cfg_scale"] as? Double == 3.5
+                    && metadata["sampler"] as? String == "euler")
             let lora = try #require((metadata["loras"] as? [[String: Any]])?.first)
-            #expect(lora["file"] as? String == "Ghibsky_Illustration.safetensors" && lora["weight"] as? Double == 1.2)  // portrait ×1.2
+            // portrait ×1.2
+            #expect(lora["file"] as? String == "Ghibsky_Illustration.safetensors" && lora["weight"] as? Double == 1.2)
             #expect((metadata["backend"] as? String)?.hasPrefix("sim") == true)
             // The image itself, as ComfyUI made it.
             let image = try await send(base, "GET", "/output/\(id)_0.png")
@@ -75,7 +84,9 @@ struct GenerateTests {
             let metrics = try await send(base, "GET", "/metrics").text
             #expect(metrics.contains(#"promptgate_tasks_ended_total{status="completed"} 1"#))
             #expect(metrics.contains(#"promptgate_backend_up{backend="sim0"} 1"#))
-            #expect(metrics.contains("promptgate_tasks_wait_seconds_count 1") && metrics.contains("promptgate_tasks_run_seconds_count 1"))
+            #expect(
+                metrics.contains("promptgate_tasks_wait_seconds_count 1")
+                    && metrics.contains("promptgate_tasks_run_seconds_count 1"))
             #expect(metrics.contains(#"promptgate_queue_depth{priority="low"} 0"#))
             let status = try await send(base, "GET", "/status")
             let dispatch = try #require(status.json["dispatch"] as? [String: Any])
@@ -85,7 +96,9 @@ struct GenerateTests {
             #expect(backends.map { $0["state"] as? String } == ["up"])
             #expect(server.dispatch.dispatcher.isListening(to: "sim0") != nil)
             let connected = await TestSupport.eventually {
-                let backends = ((try? await send(base, "GET", "/status"))?.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]]
+                let backends =
+                    ((try? await send(base, "GET", "/status"))?.json["dispatch"] as? [String: Any])?["backends"]
+                    as? [[String: Any]]
                 return backends?.first?["websocket"] as? String == "connected"
             }
             #expect(connected)
@@ -94,7 +107,8 @@ struct GenerateTests {
 
     @Test func blockedPromptIs422WithTheVerdictAndNothingIsQueued() async throws {
         try await withGateway(configure: { $0.security.rateLimitEnabled = true }) { server, base, sims in
-            let blocked = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a bloody massacre in the street"}"#)
+            let blocked = try await send(
+                base, "POST", "/api/v1/generate", body: #"{"prompt": "a bloody massacre in the street"}"#)
             #expect(blocked.status == 422 && blocked.errorCode == "policy.blocked")
             #expect(blocked.header("RateLimit")?.hasPrefix(#""default";r="#) == true)  // as on every answer
             let details = try #require((blocked.json["error"] as? [String: Any])?["details"] as? [String: Any])
@@ -103,7 +117,8 @@ struct GenerateTests {
             #expect(reason["rule"] as? String != nil || reason["rule_id"] as? String != nil)
             #expect(sims.sims[0].receivedOrder.isEmpty)
             #expect(server.dispatch.dispatcher.snapshot.queued.values.reduce(0, +) == 0)
-            let invalid = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox", "priority": "urgent"}"#)
+            let invalid = try await send(
+                base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox", "priority": "urgent"}"#)
             #expect(invalid.status == 422 && invalid.errorCode == "request.invalid_value")
         }
     }
@@ -113,8 +128,11 @@ struct GenerateTests {
         classes.remove("SaveImage")
         try await withGateway([ComfySim(classes: classes)], configure: { $0.dispatch.maxQueueSize = 1 }) { _, base, _ in
             let status = try await send(base, "GET", "/status")
-            let backend = try #require(((status.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]])?.first)
-            #expect(backend["state"] as? String == "ineligible" && (backend["reason"] as? String)?.contains("SaveImage") == true)
+            let backend = try #require(
+                ((status.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]])?.first)
+            #expect(
+                backend["state"] as? String == "ineligible"
+                    && (backend["reason"] as? String)?.contains("SaveImage") == true)
             #expect(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).status == 202)
             let full = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#)
             #expect(full.status == 429 && full.errorCode == "queue_full")
@@ -125,8 +143,13 @@ struct GenerateTests {
     @Test func cancelFailureAndUnknownTasks() async throws {
         let sim = ComfySim(runTime: .seconds(30))
         try await withGateway([sim]) { _, base, _ in
-            let id = try #require(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).json["task_id"] as? String)
-            #expect(await TestSupport.eventually { (try? await send(base, "GET", "/api/v1/task/\(id)").json["status"] as? String) == "running" })
+            let id = try #require(
+                try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).json["task_id"]
+                    as? String)
+            #expect(
+                await TestSupport.eventually {
+                    (try? await send(base, "GET", "/api/v1/task/\(id)").json["status"] as? String) == "running"
+                })
             let running = try await send(base, "GET", "/api/v1/task/\(id)")
             #expect((running.json["progress"] as? Double ?? 1) < 1)
             let cancelled = try await send(base, "DELETE", "/api/v1/task/\(id)")
@@ -143,7 +166,9 @@ struct GenerateTests {
         let sim = ComfySim(runTime: .milliseconds(5))
         sim.setFaults(SimFaults(executionError: true))
         try await withGateway([sim]) { _, base, _ in
-            let id = try #require(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).json["task_id"] as? String)
+            let id = try #require(
+                try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).json["task_id"]
+                    as? String)
             let failed = try await awaitTask(base, id)
             #expect(failed.json["status"] as? String == "failed")
             let error = try #require(failed.json["error"] as? [String: Any])
@@ -172,11 +197,17 @@ struct GenerateTests {
         }) { _, base, _ in
             #expect(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).status == 401)
             let shop = ["Authorization": "Bearer shop-key-123456"]
-            let id = try #require(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#, headers: shop).json["task_id"] as? String)
+            let id = try #require(
+                try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#, headers: shop).json[
+                    "task_id"] as? String)
             #expect(try await awaitTask(base, id, headers: shop).json["status"] as? String == "completed")
             #expect(try await send(base, "GET", "/api/v1/task/\(id)").status == 401)
-            #expect(try await send(base, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "other-key-123456"]).status == 404)
-            #expect(try await send(base, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "ops-key-1234567"]).status == 200)
+            #expect(
+                try await send(base, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "other-key-123456"]).status
+                    == 404)
+            #expect(
+                try await send(base, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "ops-key-1234567"]).status
+                    == 200)
             #expect(try await send(base, "GET", "/output/\(id)_0.png").status == 401)
             #expect(try await send(base, "GET", "/output/\(id)_0.png", headers: shop).status == 200)
         }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import Hummingbird
 import PromptGateDispatch
@@ -19,16 +19,20 @@ struct HTTPResult {
 }
 
 /// Runs a live server on 127.0.0.1 and an ephemeral port for the duration of `body`, then stops it.
-func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, URL) async throws -> Void) async throws {
+func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, URL) async throws -> Void) async throws
+{
     var config = config
     config.server.host = "127.0.0.1"
     config.server.port = 0
     let output = try TestSupport.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: output) }
-    if config.dispatch.outputDirectory == DispatchSettings().outputDirectory { config.dispatch.outputDirectory = output.path }
+    if config.dispatch.outputDirectory == DispatchSettings().outputDirectory {
+        config.dispatch.outputDirectory = output.path
+    }
     let server = try GateServer(config: config)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let app = server.makeApplication(onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
+    let app = server.makeApplication(onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }
+    )
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.run() }
         group.addTask { try await DispatchService(setup: server.dispatch).run() }
@@ -45,7 +49,9 @@ func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, 
 }
 
 /// One HTTP request with URLSession (no keep-alive assumptions, loopback only).
-func send(_ base: URL, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> HTTPResult {
+func send(_ base: URL, _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:])
+    async throws -> HTTPResult
+{
     var request = URLRequest(url: URL(string: path, relativeTo: base)!)
     request.httpMethod = method
     if let body { request.httpBody = Data(body.utf8) }

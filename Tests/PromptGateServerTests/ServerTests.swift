@@ -29,21 +29,31 @@ struct ServerTests {
             #expect(Set(paths.keys) == Set(Endpoint.methodsByPath.keys))
             // Every endpoint of the route table is served (no 404 http.not_found, no 405).
             for endpoint in Endpoint.allCases {
-                let path = endpoint.path.replacingOccurrences(of: "{id}", with: "missing").replacingOccurrences(of: "{file}", with: "missing.png")
-                let answer = try await send(base, endpoint.method.rawValue, path, body: endpoint.method == .post ? "{}" : nil, headers: ["Authorization": "Bearer very-secret-key"])
-                #expect(answer.errorCode != "http.not_found" && answer.status != 405, "\(endpoint.method) \(path): \(answer.text)")
+                let path = endpoint.path.replacingOccurrences(of: "{id}", with: "missing").replacingOccurrences(
+                    of: "{file}", with: "missing.png")
+                let answer = try await send(
+                    base, endpoint.method.rawValue, path, body: endpoint.method == .post ? "{}" : nil,
+                    headers: ["Authorization": "Bearer very-secret-key"])
+                #expect(
+                    answer.errorCode != "http.not_found" && answer.status != 405,
+                    "\(endpoint.method) \(path): \(answer.text)")
             }
         }
     }
 
     @Test func moderateAllowsOptimizesAndBlocks() async throws {
         try await withServer { _, base in
-            let allowed = try await send(base, "POST", "/api/v1/moderate", body: #"{"id": 9, "prompt": "a red fox, 8K", "style": "anime", "seed": 3}"#)
+            let allowed = try await send(
+                base, "POST", "/api/v1/moderate",
+                body: #"{"id": 9, "prompt": "a red fox, 8K", "style": "anime", "seed": 3}"#)
             #expect(allowed.status == 200)
             #expect(allowed.json["decision"] as? String == "allow")
             #expect(allowed.json["id"] as? Int == 9)
             let request = try #require(allowed.json["request"] as? [String: Any])
-            #expect(request["prompt"] as? String == "a red fox, 8K, anime style, cel shading, vibrant colors, high quality, highly detailed, sharp focus")
+            #expect(
+                request["prompt"] as? String
+                    == "a red fox, 8K, anime style, cel shading, vibrant colors, high quality, highly detailed, sharp focus"
+            )
             #expect(allowed.header("RateLimit-Policy") == #""default";q=11;w=11"#)
             #expect(allowed.header("RateLimit")?.hasPrefix(#""default";r=10;"#) == true)
             let blocked = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "m.u.r.d.e.r scene"}"#)
@@ -71,11 +81,17 @@ struct ServerTests {
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "style": "cubism"}"#, 422, "request.unknown_name"),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "preset": "nope"}"#, 422, "request.unknown_name"),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x <lora:ghibsky:abc>"}"#, 422, "request.invalid_value"),
-                ("POST", "/api/v1/moderate", #"{"prompt": "x", "loras": [{"name": "ghibsky", "strength": 1}]}"#, 422, "request.unknown_field"),
+                (
+                    "POST", "/api/v1/moderate", #"{"prompt": "x", "loras": [{"name": "ghibsky", "strength": 1}]}"#, 422,
+                    "request.unknown_field"
+                ),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "seed": 1.5}"#, 422, "request.wrong_type"),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "seed": -1}"#, 422, "request.out_of_range"),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "id": [1]}"#, 422, "request.wrong_type"),
-                ("POST", "/api/v1/moderate", #"{"prompt": ""# + String(repeating: "a", count: 2000) + #""}"#, 413, "request.too_large"),
+                (
+                    "POST", "/api/v1/moderate", #"{"prompt": ""# + String(repeating: "a", count: 2000) + #""}"#, 413,
+                    "request.too_large"
+                ),
                 ("GET", "/api/v1/moderate", nil, 405, "http.method_not_allowed"),
                 ("DELETE", "/health", nil, 405, "http.method_not_allowed"),
                 ("GET", "/no/such/route", nil, 404, "http.not_found"),
@@ -87,7 +103,8 @@ struct ServerTests {
                 #expect(result.header("Content-Type") == "application/json")
             }
             let fieldError = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x", "width": 1000}"#)
-            #expect(((fieldError.json["error"] as? [String: Any])?["details"] as? [String: String])?["field"] == "width")
+            #expect(
+                ((fieldError.json["error"] as? [String: Any])?["details"] as? [String: String])?["field"] == "width")
             #expect(try await send(base, "GET", "/api/v1/moderate").header("Allow") == "POST")
         }
     }
@@ -95,9 +112,11 @@ struct ServerTests {
     @Test func apiKeysPlainAndDigest() async throws {
         var config = ServiceConfig()
         config.security.enabled = true
-        let digest = "sha256:" + "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a"  // "correct horse battery staple"
+        // of "correct horse battery staple"
+        let digest = "sha256:" + "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a"
         config.security.apiKeys = [
-            APIKey(name: "shop", secret: "shop-key-1", preset: "fashion-shop")!, APIKey(name: "digest", secret: digest)!,
+            APIKey(name: "shop", secret: "shop-key-1", preset: "fashion-shop")!,
+            APIKey(name: "digest", secret: digest)!,
         ]
         try await withServer(config) { _, base in
             let body = #"{"prompt": "a linen dress", "seed": 1}"#
@@ -107,15 +126,18 @@ struct ServerTests {
             #expect(try await send(base, "POST", "/api/v1/moderate", body: "{not json").status == 401)
             #expect(missing.errorCode == "auth.missing_key")
             #expect(missing.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
-            let wrong = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer nope"])
+            let wrong = try await send(
+                base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer nope"])
             #expect(wrong.status == 401)
             #expect(wrong.errorCode == "auth.invalid_key")
             #expect(wrong.header("WWW-Authenticate")?.contains("invalid_token") == true)
-            let shop = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer shop-key-1"])
+            let shop = try await send(
+                base, "POST", "/api/v1/moderate", body: body, headers: ["Authorization": "Bearer shop-key-1"])
             #expect(shop.status == 200)
             #expect(shop.json["caller"] as? String == "shop")
             #expect((shop.json["request"] as? [String: Any])?["preset"] as? String == "fashion-shop")
-            let hashed = try await send(base, "POST", "/api/v1/moderate", body: body, headers: ["X-API-Key": "correct horse battery staple"])
+            let hashed = try await send(
+                base, "POST", "/api/v1/moderate", body: body, headers: ["X-API-Key": "correct horse battery staple"])
             #expect(hashed.status == 200)
             #expect(hashed.json["caller"] as? String == "digest")
             #expect(try await send(base, "GET", "/health").status == 200)  // liveness needs no key
@@ -127,18 +149,25 @@ struct ServerTests {
         config.security.ipAllowlist = CIDRSet([try CIDR.parse("10.0.0.0/8").get()])
         try await withServer(config) { _, base in
             // The loopback peer is not allowed, and without trusted proxies a forged header changes nothing.
-            let direct = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3"])
+            let direct = try await send(
+                base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3"])
             #expect(direct.status == 403)
             #expect(direct.errorCode == "access.ip_not_allowed")
         }
         config.security.trustedProxies = CIDRSet([try CIDR.parse("127.0.0.1").get()])
         try await withServer(config) { _, base in
-            let viaProxy = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "203.0.113.5, 10.1.2.3"])
+            let viaProxy = try await send(
+                base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#,
+                headers: ["X-Forwarded-For": "203.0.113.5, 10.1.2.3"])
             #expect(viaProxy.status == 200)
             // The left-most entry is the client's own claim; the right-most untrusted one decides.
-            let spoof = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3, 203.0.113.5"])
+            let spoof = try await send(
+                base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#,
+                headers: ["X-Forwarded-For": "10.1.2.3, 203.0.113.5"])
             #expect(spoof.status == 403)
-            let malformed = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#, headers: ["X-Forwarded-For": "10.1.2.3, bogus"])
+            let malformed = try await send(
+                base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#,
+                headers: ["X-Forwarded-For": "10.1.2.3, bogus"])
             #expect(malformed.status == 403)
         }
     }
@@ -182,26 +211,39 @@ struct ServerTests {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let pack = folder.appendingPathComponent("pack.yaml")
-        try "rules:\n  - id: apples\n    category: fruit\n    terms: [apple]\n".write(to: pack, atomically: true, encoding: .utf8)
+        try "rules:\n  - id: apples\n    category: fruit\n    terms: [apple]\n".write(
+            to: pack, atomically: true, encoding: .utf8)
         var config = ServiceConfig()
         config.rulePaths = [folder.path]
-        config.security.apiKeys = [APIKey(name: "admin", secret: "admin-key", isAdmin: true)!, APIKey(name: "user", secret: "user-key")!]
+        config.security.apiKeys = [
+            APIKey(name: "admin", secret: "admin-key", isAdmin: true)!, APIKey(name: "user", secret: "user-key")!,
+        ]
         try await withServer(config) { _, base in
-            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "an apple"}"#).json["decision"] as? String == "block")
-            try "rules:\n  - id: pears\n    category: fruit\n    terms: [pear]\n".write(to: pack, atomically: true, encoding: .utf8)
+            #expect(
+                try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "an apple"}"#).json["decision"]
+                    as? String == "block")
+            try "rules:\n  - id: pears\n    category: fruit\n    terms: [pear]\n".write(
+                to: pack, atomically: true, encoding: .utf8)
             #expect(try await send(base, "POST", "/admin/reload").status == 401)
             #expect(try await send(base, "POST", "/admin/reload", headers: ["X-API-Key": "user-key"]).status == 403)
             let reloaded = try await send(base, "POST", "/admin/reload", headers: ["X-API-Key": "admin-key"])
             #expect(reloaded.status == 200)
-            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "an apple"}"#).json["decision"] as? String == "allow")
-            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a pear"}"#).json["decision"] as? String == "block")
+            #expect(
+                try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "an apple"}"#).json["decision"]
+                    as? String == "allow")
+            #expect(
+                try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a pear"}"#).json["decision"]
+                    as? String == "block")
             // A broken pack: the reload fails, says why, and the pear rule stays.
-            try "rules:\n  - id: broken\n    category: x\n    pattern: '('\n".write(to: pack, atomically: true, encoding: .utf8)
+            try "rules:\n  - id: broken\n    category: x\n    pattern: '('\n".write(
+                to: pack, atomically: true, encoding: .utf8)
             let failed = try await send(base, "POST", "/admin/reload", headers: ["X-API-Key": "admin-key"])
             #expect(failed.status == 422)
             #expect(failed.errorCode == "reload.failed")
             #expect(failed.text.contains("PCRE2"))
-            #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a pear"}"#).json["decision"] as? String == "block")
+            #expect(
+                try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a pear"}"#).json["decision"]
+                    as? String == "block")
         }
     }
 }
@@ -267,8 +309,12 @@ struct ServiceConfigTests {
             queue: {task_retention: 3600}
             """
         let config = try ServiceConfig.parse(yaml, file: "config.yaml")
-        #expect(config.dispatch.outputDirectory == "/var/lib/promptgate/images" && config.server.publicURL == "https://gen.example.com")
-        #expect(config.dispatch.healthInterval == .milliseconds(2500) && config.dispatch.failureThreshold == 5 && config.dispatch.requestTimeout == .seconds(60))
+        #expect(
+            config.dispatch.outputDirectory == "/var/lib/promptgate/images"
+                && config.server.publicURL == "https://gen.example.com")
+        #expect(
+            config.dispatch.healthInterval == .milliseconds(2500) && config.dispatch.failureThreshold == 5
+                && config.dispatch.requestTimeout == .seconds(60))
         #expect(config.dispatch.bindings[.seed] == [.init(node: "3", input: "seed")])
         #expect(config.dispatch.bindings[.width]?.map(\.description) == ["5.width", "9.width"])
         #expect(config.dispatch.taskRetention == .seconds(3600))
@@ -299,6 +345,8 @@ struct ServiceConfigTests {
     ])
     func errorsNameTheKeyPath(yaml: String, keyPath: String, text: String) {
         let found = problems(yaml)
-        #expect(found.contains { $0.keyPath == keyPath && $0.message.contains(text) && $0.file == "config.yaml" }, "\(found)")
+        #expect(
+            found.contains { $0.keyPath == keyPath && $0.message.contains(text) && $0.file == "config.yaml" },
+            "\(found)")
     }
 }

@@ -58,7 +58,9 @@ public final class LoopbackSims: Sendable {
 
 extension TestSupport {
     /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
-    public static func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    public static func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows
+        -> Bool
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }

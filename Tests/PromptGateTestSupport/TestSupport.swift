@@ -34,7 +34,9 @@ public enum TestSupport {
     }()
 
     /// Runs a JSON request through its preset's pipeline.
-    public static func optimize(_ json: [String: JSONValue], pipelines: PipelineSet = presetPipelines) throws -> PromptContext {
+    public static func optimize(_ json: [String: JSONValue], pipelines: PipelineSet = presetPipelines) throws
+        -> PromptContext
+    {
         let request = try PromptRequest(json: json)
         let context = PromptContext(request: request)
         try pipelines.pipeline(for: request).run(context)
@@ -48,7 +50,9 @@ public enum TestSupport {
     }
 
     /// Runs the default pipeline on a prompt.
-    public static func judge(_ prompt: String, negativePrompt: String = "", pipeline: Pipeline = pipeline) -> PromptContext {
+    public static func judge(_ prompt: String, negativePrompt: String = "", pipeline: Pipeline = pipeline)
+        -> PromptContext
+    {
         let context = PromptContext(request: PromptRequest(prompt: prompt, negativePrompt: negativePrompt))
         do {
             try pipeline.run(context)
@@ -59,7 +63,9 @@ public enum TestSupport {
     }
 
     /// Compiles rules from inline YAML.
-    public static func rules(yaml: String, name: String = "inline.yaml", matchLimit: UInt32 = RuleSet.defaultMatchLimit) throws -> RuleSet {
+    public static func rules(yaml: String, name: String = "inline.yaml", matchLimit: UInt32 = RuleSet.defaultMatchLimit)
+        throws -> RuleSet
+    {
         try RuleSet.compile(RulePackLoader.parse(sources: [(name, yaml)]), matchLimit: matchLimit)
     }
 
@@ -83,7 +89,8 @@ public enum TestSupport {
     /// The built `promptgate` executable, next to the test bundle.
     public static var binary: URL {
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("promptgate"),
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "promptgate"),
             Bundle.main.bundleURL.appendingPathComponent("promptgate"),
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("promptgate"),
             packageRoot.appendingPathComponent(".build/debug/promptgate"),
@@ -96,11 +103,15 @@ public enum TestSupport {
         public var stdout: String
         public var stderr: String
         public var status: Int32
-        public var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) }
+        public var stdoutLines: [String] {
+            stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        }
     }
 
     /// Runs the binary with `arguments`, feeding `input` on stdin; kills it after `timeout` seconds.
-    public static func run(_ arguments: [String], input: Data = Data(), timeout: TimeInterval = 60) throws -> ProcessResult {
+    public static func run(_ arguments: [String], input: Data = Data(), timeout: TimeInterval = 60) throws
+        -> ProcessResult
+    {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments

@@ -41,7 +41,9 @@ package struct YAMLCursor {
     }
 
     /// The mapping's entries by key; keys outside `allowed` (when given) are reported as problems.
-    package func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String: YAMLCursor]? {
+    package func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String:
+        YAMLCursor]?
+    {
         guard case .mapping(let mapping) = node else {
             problems.append(problem("expected a mapping, found \(kind)", ruleID: ruleID))
             return nil
@@ -54,7 +56,8 @@ package struct YAMLCursor {
             }
             if let allowed, !allowed.contains(name) {
                 let known = allowed.sorted().joined(separator: ", ")
-                problems.append(child(value, name).problem("unknown key '\(name)' (known keys: \(known))", ruleID: ruleID))
+                problems.append(
+                    child(value, name).problem("unknown key '\(name)' (known keys: \(known))", ruleID: ruleID))
                 continue
             }
             result[name] = child(value, name)
@@ -115,7 +118,9 @@ package struct YAMLCursor {
             guard scalar.style == .plain else { return .string(text) }
             if text.isEmpty || text == "~" || text == "null" { return .null }
             if text == "true" || text == "false" { return .bool(text == "true") }
-            if let number = Double(text), number.isFinite, text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true {
+            if let number = Double(text), number.isFinite,
+                text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true
+            {
                 return .number(number)
             }
             return .string(text)

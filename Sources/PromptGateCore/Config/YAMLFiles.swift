@@ -5,7 +5,9 @@ import Foundation
 enum YAMLFiles {
     /// (file path, text) of every `.yaml`/`.yml` file in `paths`, plus a problem for each path that is
     /// missing or unreadable, or (when `emptyFolder` is given) a folder that holds none.
-    static func read(_ paths: [String], emptyFolder: String? = nil) -> (sources: [(name: String, text: String)], problems: [LoadProblem]) {
+    static func read(_ paths: [String], emptyFolder: String? = nil) -> (
+        sources: [(name: String, text: String)], problems: [LoadProblem]
+    ) {
         var sources: [(name: String, text: String)] = []
         var problems: [LoadProblem] = []
         for path in paths {

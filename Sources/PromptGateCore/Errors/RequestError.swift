@@ -40,6 +40,8 @@ public struct RequestError: PromptGateError, Equatable {
 
     static func unknownName(_ field: String, _ value: String, known: [String]) -> RequestError {
         let list = known.isEmpty ? "none are defined" : "known: \(known.sorted().joined(separator: ", "))"
-        return RequestError(code: "request.unknown_name", field: field, detail: "names '\(value)', which the preset does not define (\(list))")
+        return RequestError(
+            code: "request.unknown_name", field: field,
+            detail: "names '\(value)', which the preset does not define (\(list))")
     }
 }

@@ -27,7 +27,9 @@ public struct LengthFilter: Stage {
     public let name = "length"
     public var limits: [PromptField: LengthLimit]
 
-    public init(limits: [PromptField: LengthLimit] = [.prompt: .defaultPrompt, .negativePrompt: .defaultNegativePrompt]) {
+    public init(
+        limits: [PromptField: LengthLimit] = [.prompt: .defaultPrompt, .negativePrompt: .defaultNegativePrompt]
+    ) {
         self.limits = limits
     }
 
@@ -44,9 +46,11 @@ public struct LengthFilter: Stage {
             let text = context.request[field]
             let bytes = text.utf8.count
             if let max = limit.maxBytes, bytes > max {
-                context.verdict.add(reason("length.too_long", field, "\(field.rawValue) is \(bytes) bytes; the limit is \(max)"))
+                context.verdict.add(
+                    reason("length.too_long", field, "\(field.rawValue) is \(bytes) bytes; the limit is \(max)"))
             } else if let min = limit.minBytes, bytes < min {
-                context.verdict.add(reason("length.too_short", field, "\(field.rawValue) is \(bytes) bytes; the minimum is \(min)"))
+                context.verdict.add(
+                    reason("length.too_short", field, "\(field.rawValue) is \(bytes) bytes; the minimum is \(min)"))
             }
             // A text of n bytes holds between n/4 and n scalars: count them only when a limit lies in between.
             let fewest = (bytes + 3) / 4
@@ -54,7 +58,8 @@ public struct LengthFilter: Stage {
                 let count = text.unicodeScalars.count
                 if let max = limit.maxScalars, count > max {
                     context.verdict.add(
-                        reason("length.too_long", field, "\(field.rawValue) is \(count) characters; the limit is \(max)"))
+                        reason(
+                            "length.too_long", field, "\(field.rawValue) is \(count) characters; the limit is \(max)"))
                 } else if let min = limit.minScalars, count < min {
                     let what = count == 0 ? "\(field.rawValue) is empty" : "\(field.rawValue) is \(count) characters"
                     context.verdict.add(reason("length.too_short", field, "\(what); the minimum is \(min)"))
@@ -66,6 +71,7 @@ public struct LengthFilter: Stage {
     }
 
     private func reason(_ id: String, _ field: PromptField, _ message: String) -> Reason {
-        Reason(stage: name, ruleID: id, category: "length", severity: .low, action: .block, field: field, message: message)
+        Reason(
+            stage: name, ruleID: id, category: "length", severity: .low, action: .block, field: field, message: message)
     }
 }

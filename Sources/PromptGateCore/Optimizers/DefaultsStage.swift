@@ -17,7 +17,9 @@ public struct DefaultsStage: Stage {
         if context.request.steps == nil { context.request.steps = defaults.steps; filled.append("steps") }
         if context.request.cfgScale == nil { context.request.cfgScale = defaults.cfgScale; filled.append("cfg_scale") }
         if context.request.sampler == nil { context.request.sampler = defaults.sampler; filled.append("sampler") }
-        if context.request.scheduler == nil { context.request.scheduler = defaults.scheduler; filled.append("scheduler") }
+        if context.request.scheduler == nil {
+            context.request.scheduler = defaults.scheduler; filled.append("scheduler")
+        }
         if context.request.seed == nil {
             // glibc's arc4random: a per-thread ChaCha20 stream, no system call per seed (UInt32.random asks
             // the kernel every time, which was most of this stage's cost).

@@ -15,7 +15,9 @@ public struct LoraTagStage: Stage {
                     let known = preset.loras.available.keys.sorted().joined(separator: ", ")
                     throw RequestError(
                         code: "request.unknown_name", field: "prompt",
-                        detail: "has a LoRA tag <lora:\(tag.name)> naming a LoRA the preset does not define (known: \(known))")
+                        detail:
+                            "has a LoRA tag <lora:\(tag.name)> naming a LoRA the preset does not define (known: \(known))"
+                    )
                 }
                 if let index = context.request.loras.firstIndex(where: { $0.name == tag.name }) {
                     context.request.loras[index] = tag
@@ -39,19 +41,26 @@ public struct LoraTagStage: Stage {
         while let open = rest.range(of: "<lora:") {
             kept += rest[..<open.lowerBound]
             guard let close = rest[open.upperBound...].firstIndex(of: ">") else {
-                throw RequestError(code: "request.invalid_value", field: "prompt", detail: "has an unclosed LoRA tag '\(rest[open.lowerBound...].prefix(40))'")
+                throw RequestError(
+                    code: "request.invalid_value", field: "prompt",
+                    detail: "has an unclosed LoRA tag '\(rest[open.lowerBound...].prefix(40))'")
             }
             let body = rest[open.upperBound..<close]
-            let parts = body.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingPrefix(while: \.isWhitespace) }
+            let parts = body.split(separator: ":", omittingEmptySubsequences: false).map {
+                $0.trimmingPrefix(while: \.isWhitespace)
+            }
             let name = String(parts[0].trimmingSuffix(while: \.isWhitespace))
             guard !name.isEmpty else {
-                throw RequestError(code: "request.invalid_value", field: "prompt", detail: "has a LoRA tag without a name '<lora:\(body)>'")
+                throw RequestError(
+                    code: "request.invalid_value", field: "prompt",
+                    detail: "has a LoRA tag without a name '<lora:\(body)>'")
             }
             var weight = 1.0
             if parts.count > 1, !parts[1].isEmpty {
                 guard let value = Double(parts[1].trimmingSuffix(while: \.isWhitespace)), value.isFinite else {
                     throw RequestError(
-                        code: "request.invalid_value", field: "prompt", detail: "has a LoRA tag with a bad weight '<lora:\(body)>' (expected a finite number)")
+                        code: "request.invalid_value", field: "prompt",
+                        detail: "has a LoRA tag with a bad weight '<lora:\(body)>' (expected a finite number)")
                 }
                 weight = value
             }
@@ -68,7 +77,8 @@ public struct LoraTagStage: Stage {
             $0.trimmingPrefix(while: \.isWhitespace).trimmingSuffix(while: \.isWhitespace)
         }
         parts.removeAll { $0.isEmpty }
-        return parts.joined(separator: ", ").split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        return parts.joined(separator: ", ").split(separator: " ", omittingEmptySubsequences: true).joined(
+            separator: " ")
     }
 }
 

@@ -32,14 +32,18 @@ public struct LoraWeightStage: Stage {
             var weight = requested
             for rule in active where preset.loras.rules[rule].applies(to: loras[index].name) {
                 weight = preset.loras.rules[rule].operation.apply(to: weight)
-                context.note("\(loras[index].name) \(LoRA.format(requested)) → \(LoRA.format(weight)) (keyword rule \(rule + 1))")
+                context.note(
+                    "\(loras[index].name) \(LoRA.format(requested)) → \(LoRA.format(weight)) (keyword rule \(rule + 1))"
+                )
             }
             let clamped = min(max(weight, range.lowerBound), range.upperBound)
             if clamped != weight {
                 context.warnings.append(
                     Warning(
                         code: "lora.clamped",
-                        message: "LoRA '\(loras[index].name)' weight \(LoRA.format(weight)) clamped to \(LoRA.format(clamped)) (range \(range.lowerBound)…\(range.upperBound))"))
+                        message:
+                            "LoRA '\(loras[index].name)' weight \(LoRA.format(weight)) clamped to \(LoRA.format(clamped)) (range \(range.lowerBound)…\(range.upperBound))"
+                    ))
             }
             loras[index].weight = clamped
             loras[index].requestedWeight = clamped == requested ? nil : requested

@@ -29,7 +29,8 @@ public struct NegativePromptStage: Stage {
                     ? "\(preset.model.name) is guidance-distilled and this workflow runs at a true CFG of \(LoRA.format(preset.model.trueCFG))"
                     : "cfg_scale \(LoRA.format(cfg)) is at most 1"
                 context.warnings.append(
-                    Warning(code: "negative_prompt.ignored", message: "the negative prompt will have no effect: \(why)"))
+                    Warning(code: "negative_prompt.ignored", message: "the negative prompt will have no effect: \(why)")
+                )
             }
         }
         try next(context)

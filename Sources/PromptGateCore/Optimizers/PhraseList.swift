@@ -58,7 +58,9 @@ struct PhraseList: Sendable {
     /// spaces and commas from `text`.
     static func joined(_ text: String, _ additions: [String]) -> String {
         var base = Substring(text)
-        while let last = base.last, last.isWhitespace || last == "," || last == "，" || last == "、" { base = base.dropLast() }
+        while let last = base.last, last.isWhitespace || last == "," || last == "，" || last == "、" {
+            base = base.dropLast()
+        }
         var result = String(base)
         result.reserveCapacity(result.utf8.count + additions.reduce(0) { $0 + $1.utf8.count + 3 })
         for addition in additions {

@@ -25,10 +25,13 @@ public struct RequestValidationStage: Stage {
             }
         }
         if let steps = request.steps, !limits.steps.contains(steps) {
-            throw .outOfRange("steps", "must be between \(limits.steps.lowerBound) and \(limits.steps.upperBound), found \(steps)")
+            throw .outOfRange(
+                "steps", "must be between \(limits.steps.lowerBound) and \(limits.steps.upperBound), found \(steps)")
         }
         if let cfg = request.cfgScale, !limits.cfgScale.contains(cfg) {
-            throw .outOfRange("cfg_scale", "must be between \(limits.cfgScale.lowerBound) and \(limits.cfgScale.upperBound), found \(cfg)")
+            throw .outOfRange(
+                "cfg_scale",
+                "must be between \(limits.cfgScale.lowerBound) and \(limits.cfgScale.upperBound), found \(cfg)")
         }
         if let sampler = request.sampler, !limits.samplers.isEmpty, !limits.samplers.contains(sampler) {
             throw .unknownName("sampler", sampler, known: limits.samplers)
@@ -53,10 +56,14 @@ public struct RequestValidationStage: Stage {
         guard lora.weight.isFinite else { throw .outOfRange("\(field).weight", "must be finite") }
     }
 
-    private static func check(_ value: Int, _ field: String, _ range: ClosedRange<Int>, multiple: Int) throws(RequestError) {
+    private static func check(_ value: Int, _ field: String, _ range: ClosedRange<Int>, multiple: Int)
+        throws(RequestError)
+    {
         guard range.contains(value) else {
             throw .outOfRange(field, "must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
         }
-        guard value % multiple == 0 else { throw .outOfRange(field, "must be a multiple of \(multiple), found \(value)") }
+        guard value % multiple == 0 else {
+            throw .outOfRange(field, "must be a multiple of \(multiple), found \(value)")
+        }
     }
 }

@@ -27,8 +27,11 @@ public struct TemplateStage: Stage {
                 prefix = PhraseList.joined(prefix, [""])
             }
             let suffix = parts.count > 1 ? parts[1] : ""
-            let phrases = suffix.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            compiled[name] = Compiled(prefix: prefix, prefixKey: PhraseList.key(of: prefix).spaced, suffix: PhraseList(phrases))
+            let phrases = suffix.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
+            compiled[name] = Compiled(
+                prefix: prefix, prefixKey: PhraseList.key(of: prefix).spaced, suffix: PhraseList(phrases))
         }
         self.compiled = compiled
     }
@@ -55,7 +58,9 @@ public struct TemplateStage: Stage {
         if let ratio = template.aspectRatio, context.request.width == nil, context.request.height == nil {
             let limits = preset.limits
             let area = min(preset.defaults.width * preset.defaults.height, limits.maxPixels)
-            if let size = ratio.size(area: area, multiple: limits.multipleOf, width: limits.width, height: limits.height) {
+            if let size = ratio.size(
+                area: area, multiple: limits.multipleOf, width: limits.width, height: limits.height)
+            {
                 context.request.width = size.width
                 context.request.height = size.height
                 context.note("template '\(name)': \(ratio) → \(size.width)×\(size.height)")

@@ -41,7 +41,8 @@ public struct PipelineBuilder {
 
     /// The policy pipeline alone (no optimizers): loads the rule packs and builds the configured stages.
     public func build() throws -> Pipeline {
-        try Pipeline(stages: policyStages(rules: { try RuleSet.load(paths: config.rulePaths, matchLimit: config.matchLimit) }))
+        try Pipeline(
+            stages: policyStages(rules: { try RuleSet.load(paths: config.rulePaths, matchLimit: config.matchLimit) }))
     }
 
     /// One pipeline per preset: policy (with the preset's brand rules added to the packs), request
@@ -52,15 +53,19 @@ public struct PipelineBuilder {
         guard presets[defaultPreset] != nil else {
             throw RequestError.unknownName("preset", defaultPreset, known: Array(presets.keys))
         }
-        let packs = config.rulePaths.isEmpty ? try BundledRules.definitions() : try RulePackLoader.load(paths: config.rulePaths)
+        let packs =
+            config.rulePaths.isEmpty ? try BundledRules.definitions() : try RulePackLoader.load(paths: config.rulePaths)
         let shared = try RuleSet.compile(packs, matchLimit: config.matchLimit)
         var pipelines: [String: Pipeline] = [:]
         for (name, preset) in presets {
-            let rules = preset.rules.isEmpty ? shared : try RuleSet.compile(packs + preset.rules, matchLimit: config.matchLimit)
+            let rules =
+                preset.rules.isEmpty ? shared : try RuleSet.compile(packs + preset.rules, matchLimit: config.matchLimit)
             var stages = try policyStages(rules: { rules })
             stages.append(RequestValidationStage(preset: preset))
             for optimizer in preset.optimizers {
-                guard let stage = Self.optimizer(named: optimizer, preset: preset) else { throw UnknownStageError(name: optimizer) }
+                guard let stage = Self.optimizer(named: optimizer, preset: preset) else {
+                    throw UnknownStageError(name: optimizer)
+                }
                 stages.append(stage)
             }
             pipelines[name] = Pipeline(stages: stages)
@@ -111,7 +116,9 @@ public struct PipelineSet: Sendable {
     /// key selects (written into the request, so answers show it), else the default.
     /// - Returns: the preset's name and its pipeline.
     /// - Throws: `RequestError` on field `preset` when that names a preset that is not loaded.
-    public func select(for request: inout PromptRequest, caller: Caller) throws(RequestError) -> (preset: String, pipeline: Pipeline) {
+    public func select(for request: inout PromptRequest, caller: Caller) throws(RequestError) -> (
+        preset: String, pipeline: Pipeline
+    ) {
         if request.preset == nil { request.preset = caller.preset }
         let name = request.preset ?? defaultPreset
         guard let pipeline = pipelines[name] else {

@@ -144,7 +144,9 @@ extension PromptRequest {
                 "type": field == .name ? "string" : "number", "description": .string(field.summary),
             ]
         }
-        return ["type": "object", "required": ["name"], "properties": .object(properties), "additionalProperties": false]
+        return [
+            "type": "object", "required": ["name"], "properties": .object(properties), "additionalProperties": false,
+        ]
     }
 }
 
@@ -240,7 +242,8 @@ extension PromptRequest: Codable {
             var container = encoder.container(keyedBy: AnyCodingKey.self)
             try container.encode(lora.name, forKey: AnyCodingKey(LoraField.name.rawValue))
             try container.encode(lora.weight, forKey: AnyCodingKey(LoraField.weight.rawValue))
-            try container.encodeIfPresent(lora.requestedWeight, forKey: AnyCodingKey(LoraField.requestedWeight.rawValue))
+            try container.encodeIfPresent(
+                lora.requestedWeight, forKey: AnyCodingKey(LoraField.requestedWeight.rawValue))
         }
     }
 }
@@ -258,7 +261,9 @@ private struct FieldReader {
     func found(_ key: AnyCodingKey) -> JSONValue { (try? container.decode(JSONValue.self, forKey: key)) ?? .null }
 
     /// Absent or `null`: both mean "not given".
-    func isNull(_ key: AnyCodingKey) -> Bool { !container.contains(key) || ((try? container.decodeNil(forKey: key)) ?? false) }
+    func isNull(_ key: AnyCodingKey) -> Bool {
+        !container.contains(key) || ((try? container.decodeNil(forKey: key)) ?? false)
+    }
 
     func string(_ key: AnyCodingKey, nullable: Bool = true) throws(RequestError) -> String? {
         if nullable, isNull(key) { return nil }
@@ -283,7 +288,9 @@ private struct FieldReader {
 
     func integer(_ key: AnyCodingKey, _ kind: PromptRequest.Field.Kind) throws(RequestError) -> Int? {
         guard let value = try number(key) else { return nil }
-        guard value.rounded() == value else { throw .wrongType(name(key), expected: "an integer", found: .number(value)) }
+        guard value.rounded() == value else {
+            throw .wrongType(name(key), expected: "an integer", found: .number(value))
+        }
         guard case .integer(let range) = kind else { return Int(exactly: value) }
         guard value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
             let shown = Int(exactly: value).map(String.init) ?? "\(value)"
@@ -332,7 +339,8 @@ private struct FieldReader {
             throw .wrongType(name(nameKey), expected: "a non-empty string", found: found(nameKey))
         }
         for key in container.allKeys where PromptRequest.LoraField(rawValue: key.stringValue) == nil {
-            throw RequestError(code: "request.unknown_field", field: name(key), detail: "is not a LoRA field (name, weight)")
+            throw RequestError(
+                code: "request.unknown_field", field: name(key), detail: "is not a LoRA field (name, weight)")
         }
         let weight = try number(AnyCodingKey(PromptRequest.LoraField.weight.rawValue)) ?? 1.0
         let requested = try number(AnyCodingKey(PromptRequest.LoraField.requestedWeight.rawValue))

@@ -66,7 +66,8 @@ public struct Pipeline: Sendable {
         var index = first
         while index < context.trace.count {
             if context.trace[index].passed, index + 1 < context.trace.count {
-                context.trace[index].nanoseconds = max(0, context.trace[index].nanoseconds - context.trace[index + 1].nanoseconds)
+                context.trace[index].nanoseconds = max(
+                    0, context.trace[index].nanoseconds - context.trace[index + 1].nanoseconds)
             }
             index += 1
         }

@@ -32,7 +32,8 @@ public struct AspectRatio: Sendable, Equatable, CustomStringConvertible {
             defer { h += multiple }
             guard heightRange.contains(h) else { continue }
             let ideal = Double(h) * ratio
-            for candidate in [Int(ideal / Double(multiple)) * multiple, (Int(ideal / Double(multiple)) + 1) * multiple] {
+            for candidate in [Int(ideal / Double(multiple)) * multiple, (Int(ideal / Double(multiple)) + 1) * multiple]
+            {
                 guard candidate > 0, widthRange.contains(candidate), candidate * h <= area else { continue }
                 let error = abs(Double(candidate) / Double(h) - ratio) / ratio
                 // Prefer ratios within 1 %, then the larger area; otherwise the closer ratio.

@@ -24,7 +24,9 @@ public struct Preset: Sendable, Equatable {
     /// The file it was loaded from.
     public var source: String
 
-    public static let optimizerNames = ["lora_tags", "template", "style", "quality", "negative", "lora_weights", "defaults"]
+    public static let optimizerNames = [
+        "lora_tags", "template", "style", "quality", "negative", "lora_weights", "defaults",
+    ]
 }
 
 /// What the preset knows about the model behind the workflow.

@@ -35,23 +35,32 @@ public enum PresetLoader {
         return presets
     }
 
-    private static func resolve(_ name: String, specs: [String: PresetSpec], seen: [String], problems: inout [LoadProblem])
+    private static func resolve(
+        _ name: String, specs: [String: PresetSpec], seen: [String], problems: inout [LoadProblem]
+    )
         -> PresetSpec?
     {
         guard let spec = specs[name] else { return nil }
         guard let parentName = spec.extends else { return spec }
         if seen.contains(parentName) || parentName == name {
-            problems.append(LoadProblem(file: spec.file, keyPath: "extends", message: "inheritance cycle: \((seen + [name, parentName]).joined(separator: " -> "))"))
+            problems.append(
+                LoadProblem(
+                    file: spec.file, keyPath: "extends",
+                    message: "inheritance cycle: \((seen + [name, parentName]).joined(separator: " -> "))"))
             return nil
         }
         guard specs[parentName] != nil else {
             problems.append(
                 LoadProblem(
                     file: spec.file, keyPath: "extends",
-                    message: "extends '\(parentName)', which is not loaded (presets: \(specs.keys.sorted().joined(separator: ", ")))"))
+                    message:
+                        "extends '\(parentName)', which is not loaded (presets: \(specs.keys.sorted().joined(separator: ", ")))"
+                ))
             return nil
         }
-        guard let parent = resolve(parentName, specs: specs, seen: seen + [name], problems: &problems) else { return nil }
+        guard let parent = resolve(parentName, specs: specs, seen: seen + [name], problems: &problems) else {
+            return nil
+        }
         var merged = spec
         merged.description = spec.description ?? parent.description
         merged.modelName = spec.modelName ?? parent.modelName
@@ -85,7 +94,8 @@ public enum PresetLoader {
             }
             return read(cursor)
         }
-        func range<T: Comparable>(_ key: String, fallback: ClosedRange<T>, _ read: (YAMLCursor) -> T?) -> ClosedRange<T> {
+        func range<T: Comparable>(_ key: String, fallback: ClosedRange<T>, _ read: (YAMLCursor) -> T?) -> ClosedRange<T>
+        {
             guard let cursor = spec.limits[key] else { return fallback }
             guard let bounds = cursor.mapping(allowed: ["min", "max"], problems: &problems) else { return fallback }
             let low = bounds["min"].flatMap(read) ?? fallback.lowerBound
@@ -101,10 +111,12 @@ public enum PresetLoader {
         let readString: (YAMLCursor) -> String? = { $0.string(problems: &problems) }
 
         let limits = GenerationLimits(
-            width: range("width", fallback: 256...2048, readInt), height: range("height", fallback: 256...2048, readInt),
+            width: range("width", fallback: 256...2048, readInt),
+            height: range("height", fallback: 256...2048, readInt),
             multipleOf: spec.limits["multiple_of"].flatMap(readInt) ?? 8,
             maxPixels: spec.limits["max_pixels"].flatMap(readInt) ?? 4_194_304,
-            steps: range("steps", fallback: 1...150, readInt), cfgScale: range("cfg_scale", fallback: 0...30, readDouble),
+            steps: range("steps", fallback: 1...150, readInt),
+            cfgScale: range("cfg_scale", fallback: 0...30, readDouble),
             loraWeight: range("lora_weight", fallback: -10...10, readDouble),
             samplers: spec.limits["samplers"]?.strings(problems: &problems) ?? [],
             schedulers: spec.limits["schedulers"]?.strings(problems: &problems) ?? [])
@@ -112,37 +124,54 @@ public enum PresetLoader {
         let width = requiredDefault("width", readInt), height = requiredDefault("height", readInt)
         let steps = requiredDefault("steps", readInt), cfg = requiredDefault("cfg_scale", readDouble)
         let sampler = requiredDefault("sampler", readString), scheduler = requiredDefault("scheduler", readString)
-        guard let width, let height, let steps, let cfg, let sampler, let scheduler, problems.count == before else { return nil }
-        let defaults = GenerationDefaults(width: width, height: height, steps: steps, cfgScale: cfg, sampler: sampler, scheduler: scheduler)
-        if let message = SizeCheck.problem(width: width, height: height, limits: limits) { problem("defaults", message) }
-        if !limits.steps.contains(steps) { problem("defaults.steps", "\(steps) is outside limits.steps \(limits.steps)") }
-        if !limits.cfgScale.contains(cfg) { problem("defaults.cfg_scale", "\(cfg) is outside limits.cfg_scale \(limits.cfgScale)") }
-        if !limits.samplers.isEmpty && !limits.samplers.contains(sampler) { problem("defaults.sampler", "'\(sampler)' is not in limits.samplers") }
+        guard let width, let height, let steps, let cfg, let sampler, let scheduler, problems.count == before else {
+            return nil
+        }
+        let defaults = GenerationDefaults(
+            width: width, height: height, steps: steps, cfgScale: cfg, sampler: sampler, scheduler: scheduler)
+        if let message = SizeCheck.problem(width: width, height: height, limits: limits) {
+            problem("defaults", message)
+        }
+        if !limits.steps.contains(steps) {
+            problem("defaults.steps", "\(steps) is outside limits.steps \(limits.steps)")
+        }
+        if !limits.cfgScale.contains(cfg) {
+            problem("defaults.cfg_scale", "\(cfg) is outside limits.cfg_scale \(limits.cfgScale)")
+        }
+        if !limits.samplers.isEmpty && !limits.samplers.contains(sampler) {
+            problem("defaults.sampler", "'\(sampler)' is not in limits.samplers")
+        }
         if !limits.schedulers.isEmpty && !limits.schedulers.contains(scheduler) {
             problem("defaults.scheduler", "'\(scheduler)' is not in limits.schedulers")
         }
         let styles = spec.styles
         let defaultStyle = spec.defaultStyle ?? nil
         if let defaultStyle, styles[defaultStyle] == nil {
-            problem("default_style", "'\(defaultStyle)' is not one of styles (\(styles.keys.sorted().joined(separator: ", ")))")
+            problem(
+                "default_style",
+                "'\(defaultStyle)' is not one of styles (\(styles.keys.sorted().joined(separator: ", ")))")
         }
         let available = spec.availableLoras ?? [:]
         func checkLora(_ name: String, _ path: String) {
             if available[name] == nil {
-                problem(path, "LoRA '\(name)' is not in loras.available (\(available.keys.sorted().joined(separator: ", ")))")
+                problem(
+                    path,
+                    "LoRA '\(name)' is not in loras.available (\(available.keys.sorted().joined(separator: ", ")))")
             }
         }
         for (index, lora) in (spec.baseLoras ?? []).enumerated() { checkLora(lora.name, "loras.base[\(index)]") }
         for (name, template) in spec.templates {
             if let lora = template.lora { checkLora(lora.name, "templates.\(name).lora") }
         }
-        for (index, rule) in (spec.loraRules ?? []).enumerated() where !available.keys.contains(where: rule.applies(to:)) {
+        for (index, rule) in (spec.loraRules ?? []).enumerated()
+        where !available.keys.contains(where: rule.applies(to:)) {
             problem("loras.rules[\(index)].loras", "'\(rule.loras)' matches no LoRA in loras.available")
         }
         guard problems.count == before else { return nil }
         return Preset(
             name: spec.name, description: spec.description, parent: spec.extends,
-            model: ModelProfile(name: spec.modelName ?? spec.name, guidance: spec.guidance ?? .cfg, trueCFG: spec.trueCFG ?? 1),
+            model: ModelProfile(
+                name: spec.modelName ?? spec.name, guidance: spec.guidance ?? .cfg, trueCFG: spec.trueCFG ?? 1),
             defaults: defaults, limits: limits, optimizers: spec.optimizers ?? Preset.optimizerNames,
             qualityWords: spec.qualityWords ?? [], styles: styles, defaultStyle: defaultStyle,
             negativePrompt: spec.negativePrompt ?? [],
@@ -162,8 +191,12 @@ public struct PresetLoadError: LoadProblemsError, Equatable {
 enum SizeCheck {
     /// What is wrong with a width × height under `limits`, or nil.
     static func problem(width: Int, height: Int, limits: GenerationLimits) -> String? {
-        if !limits.width.contains(width) { return "width \(width) is outside \(limits.width.lowerBound)…\(limits.width.upperBound)" }
-        if !limits.height.contains(height) { return "height \(height) is outside \(limits.height.lowerBound)…\(limits.height.upperBound)" }
+        if !limits.width.contains(width) {
+            return "width \(width) is outside \(limits.width.lowerBound)…\(limits.width.upperBound)"
+        }
+        if !limits.height.contains(height) {
+            return "height \(height) is outside \(limits.height.lowerBound)…\(limits.height.upperBound)"
+        }
         if width % limits.multipleOf != 0 || height % limits.multipleOf != 0 {
             return "\(width)×\(height) is not a multiple of \(limits.multipleOf)"
         }

@@ -54,14 +54,21 @@ struct PresetSpec {
             }
             spec.trueCFG = model["true_cfg"]?.double(problems: &problems)
         }
-        spec.defaults = keys["defaults"]?.mapping(
-            allowed: ["width", "height", "steps", "cfg_scale", "sampler", "scheduler"], problems: &problems) ?? [:]
-        spec.limits = keys["limits"]?.mapping(
-            allowed: ["width", "height", "multiple_of", "max_pixels", "steps", "cfg_scale", "lora_weight", "samplers", "schedulers"],
-            problems: &problems) ?? [:]
+        spec.defaults =
+            keys["defaults"]?.mapping(
+                allowed: ["width", "height", "steps", "cfg_scale", "sampler", "scheduler"], problems: &problems) ?? [:]
+        spec.limits =
+            keys["limits"]?.mapping(
+                allowed: [
+                    "width", "height", "multiple_of", "max_pixels", "steps", "cfg_scale", "lora_weight", "samplers",
+                    "schedulers",
+                ],
+                problems: &problems) ?? [:]
         if let cursor = keys["optimizers"], let names = cursor.strings(problems: &problems) {
             for name in names where !Preset.optimizerNames.contains(name) {
-                problems.append(cursor.problem("unknown optimizer '\(name)' (known: \(Preset.optimizerNames.joined(separator: ", ")))"))
+                problems.append(
+                    cursor.problem(
+                        "unknown optimizer '\(name)' (known: \(Preset.optimizerNames.joined(separator: ", ")))"))
             }
             if Set(names).count != names.count { problems.append(cursor.problem("an optimizer is listed twice")) }
             spec.optimizers = names
@@ -71,7 +78,9 @@ struct PresetSpec {
             for (name, cursor) in styles { spec.styles[name] = cursor.strings(problems: &problems) ?? [] }
         }
         if let cursor = keys["default_style"] {
-            if case .scalar(let scalar) = cursor.node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" {
+            if case .scalar(let scalar) = cursor.node,
+                scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~"
+            {
                 spec.defaultStyle = .some(nil)
             } else {
                 spec.defaultStyle = .some(cursor.string(problems: &problems))
@@ -91,13 +100,16 @@ struct PresetSpec {
         }
         if let list = keys["examples"]?.sequence(problems: &problems) {
             for (index, item) in list.enumerated() {
-                guard let example = item.mapping(allowed: ["name", "input", "expect"], problems: &problems) else { continue }
+                guard let example = item.mapping(allowed: ["name", "input", "expect"], problems: &problems) else {
+                    continue
+                }
                 guard case .object(let input)? = example["input"]?.jsonValue else {
                     problems.append(item.problem("an example needs 'input', a mapping (the request)"))
                     continue
                 }
                 guard case .object(let expect)? = example["expect"]?.jsonValue else {
-                    problems.append(item.problem("an example needs 'expect', a mapping (fields of the optimized request)"))
+                    problems.append(
+                        item.problem("an example needs 'expect', a mapping (fields of the optimized request)"))
                     continue
                 }
                 let name = example["name"]?.string(problems: &problems) ?? "example \(index + 1)"
@@ -107,7 +119,9 @@ struct PresetSpec {
         return spec
     }
 
-    private static func parseLoras(_ keys: [String: YAMLCursor], into spec: inout PresetSpec, problems: inout [LoadProblem]) {
+    private static func parseLoras(
+        _ keys: [String: YAMLCursor], into spec: inout PresetSpec, problems: inout [LoadProblem]
+    ) {
         if let list = keys["available"]?.sequence(problems: &problems) {
             var available: [String: String] = [:]
             for item in list {
@@ -129,7 +143,9 @@ struct PresetSpec {
         if let list = keys["rules"]?.sequence(problems: &problems) {
             var rules: [LoraRule] = []
             for item in list {
-                guard let rule = item.mapping(allowed: ["keywords", "loras", "multiply", "add", "set"], problems: &problems)
+                guard
+                    let rule = item.mapping(
+                        allowed: ["keywords", "loras", "multiply", "add", "set"], problems: &problems)
                 else { continue }
                 guard let keywords = rule["keywords"]?.strings(problems: &problems), !keywords.isEmpty else {
                     problems.append(item.problem("a LoRA rule needs 'keywords'"))
@@ -162,7 +178,9 @@ struct PresetSpec {
     }
 
     private static func parseTemplate(_ cursor: YAMLCursor, problems: inout [LoadProblem]) -> ProductTemplate? {
-        guard let keys = cursor.mapping(allowed: ["prompt", "lora", "aspect_ratio"], problems: &problems) else { return nil }
+        guard let keys = cursor.mapping(allowed: ["prompt", "lora", "aspect_ratio"], problems: &problems) else {
+            return nil
+        }
         guard let prompt = keys["prompt"]?.string(problems: &problems) else {
             problems.append(cursor.problem("a template needs 'prompt'"))
             return nil
@@ -184,7 +202,9 @@ extension YAMLCursor {
     /// A list of phrases, or one string split at commas.
     func phrases(problems: inout [LoadProblem]) -> [String]? {
         if case .scalar(let scalar) = node {
-            return scalar.string.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            return scalar.string.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
         }
         return strings(problems: &problems)
     }

@@ -24,7 +24,8 @@ public enum PresetTester {
             for example in preset.examples {
                 report.examples += 1
                 func fail(_ problem: String) {
-                    report.failures.append(Failure(file: preset.source, preset: preset.name, example: example.name, problem: problem))
+                    report.failures.append(
+                        Failure(file: preset.source, preset: preset.name, example: example.name, problem: problem))
                 }
                 var request: PromptRequest
                 do {
@@ -38,7 +39,10 @@ public enum PresetTester {
                 do {
                     try set.pipeline(for: request).run(context)
                 } catch {
-                    if case .string(let code)? = example.expect["error"], (error as? any PromptGateError)?.code == code { continue }
+                    if case .string(let code)? = example.expect["error"], (error as? any PromptGateError)?.code == code
+                    {
+                        continue
+                    }
                     fail("pipeline error: \(error)")
                     continue
                 }
@@ -52,7 +56,9 @@ public enum PresetTester {
                     case "error": found = .null
                     default: found = actual[key] ?? .null
                     }
-                    if !Self.same(expected, found) { fail("\(key): expected \(render(expected)), got \(render(found))") }
+                    if !Self.same(expected, found) {
+                        fail("\(key): expected \(render(expected)), got \(render(found))")
+                    }
                 }
             }
         }
@@ -76,7 +82,8 @@ public enum PresetTester {
         case .number(let n): n.rounded() == n && abs(n) < 1e15 ? String(Int64(n)) : "\(n)"
         case .string(let s): "\"\(s)\""
         case .array(let items): "[" + items.map(render).joined(separator: ", ") + "]"
-        case .object(let object): "{" + object.keys.sorted().map { "\($0): \(render(object[$0]!))" }.joined(separator: ", ") + "}"
+        case .object(let object):
+            "{" + object.keys.sorted().map { "\($0): \(render(object[$0]!))" }.joined(separator: ", ") + "}"
         }
     }
 }

@@ -39,11 +39,12 @@ final class CalloutState {
     }
 }
 
-let boundaryCallout: @convention(c) (UnsafeMutablePointer<pcre2_callout_block_8>?, UnsafeMutableRawPointer?)
-    -> Int32 = { block, data in
-        guard let block, let data else { return 0 }
-        let state = Unmanaged<CalloutState>.fromOpaque(data).takeUnretainedValue()
-        return state.check(
-            number: block.pointee.callout_number, start: Int(block.pointee.start_match),
-            end: Int(block.pointee.current_position))
-    }
+let boundaryCallout:
+    @convention(c) (UnsafeMutablePointer<pcre2_callout_block_8>?, UnsafeMutableRawPointer?)
+        -> Int32 = { block, data in
+            guard let block, let data else { return 0 }
+            let state = Unmanaged<CalloutState>.fromOpaque(data).takeUnretainedValue()
+            return state.check(
+                number: block.pointee.callout_number, start: Int(block.pointee.start_match),
+                end: Int(block.pointee.current_position))
+        }

@@ -84,7 +84,9 @@ public enum RulePackLoader {
         }
         func enumValue<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type, default value: E) -> E
         where E.RawValue == String {
-            guard let cursor = keys[key], let text = cursor.string(problems: &problems, ruleID: id) else { return value }
+            guard let cursor = keys[key], let text = cursor.string(problems: &problems, ruleID: id) else {
+                return value
+            }
             if let parsed = E(rawValue: text) { return parsed }
             let allowed = E.allCases.map(\.rawValue).joined(separator: " | ")
             problems.append(cursor.problem("'\(text)' is not one of \(allowed)", ruleID: id))
@@ -105,7 +107,8 @@ public enum RulePackLoader {
             for (index, term) in list.enumerated() {
                 if let message = TermKey.problem(with: term) {
                     problems.append(
-                        LoadProblem(file: file, ruleID: id, keyPath: "\(keys["terms"]!.path)[\(index)]", message: message))
+                        LoadProblem(
+                            file: file, ruleID: id, keyPath: "\(keys["terms"]!.path)[\(index)]", message: message))
                 }
             }
         case (nil, .some(let text)):

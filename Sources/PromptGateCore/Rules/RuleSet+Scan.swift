@@ -85,7 +85,8 @@ extension RuleSet {
     /// Runs the anchored term pattern at each position whose first two bytes can start a Han key, or a Latin
     /// key where (in the token views) a token starts. Leftmost-first like an unanchored search.
     private func scanTerms(
-        _ code: OpaquePointer, starts: (latin: StartFilter, han: StartFilter), in subject: UnsafeBufferPointer<UInt8>, view: TextView,
+        _ code: OpaquePointer, starts: (latin: StartFilter, han: StartFilter), in subject: UnsafeBufferPointer<UInt8>,
+        view: TextView,
         scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
     ) -> EngineFailure? {
         let count = subject.count
@@ -102,7 +103,8 @@ extension RuleSet {
                     } else if starts.latin.contains(first, second) {
                         // A Latin key starts a token (token views) or a word (raw/folded: cheap pre-check of
                         // the byte before for an ASCII letter or digit; the pattern checks the rest).
-                        candidate = checkTokens
+                        candidate =
+                            checkTokens
                             ? tokens[position] == 1 : position == 0 || !Self.isASCIIWordByte(subject[position - 1])
                     }
                 }
@@ -176,7 +178,8 @@ extension RuleSet {
         _ seen: inout Set<HitKey>, _ result: inout ScanResult
     ) {
         let span = text.originalSpan(of: range, in: view)
-        guard seen.insert(HitKey(rule: ruleIndex, start: span.scalars.lowerBound, end: span.scalars.upperBound)).inserted
+        guard
+            seen.insert(HitKey(rule: ruleIndex, start: span.scalars.lowerBound, end: span.scalars.upperBound)).inserted
         else { return }
         let rule = compiled[ruleIndex]
         if !rule.exceptions.isEmpty, isExcepted(span.scalars, rule: rule, view: view, text: text, scratch: scratch) {
@@ -204,7 +207,8 @@ extension RuleSet {
                 for exception in rule.exceptions {
                     var start = 0
                     while start < subject.count {
-                        guard case .match(let range, _) = exception.firstMatch(in: subject, from: start, scratch: scratch)
+                        guard
+                            case .match(let range, _) = exception.firstMatch(in: subject, from: start, scratch: scratch)
                         else { break }
                         let span = candidate.originalScalars(of: range)
                         if span.lowerBound <= hit.lowerBound && hit.upperBound <= span.upperBound { return true }

@@ -45,7 +45,8 @@ public final class RuleSet: Sendable {
     public static let defaultMatchLimit: UInt32 = 200_000
 
     private init(
-        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?], termStarts: [(latin: StartFilter, han: StartFilter)],
+        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?],
+        termStarts: [(latin: StartFilter, han: StartFilter)],
         termOwners: [[[Int]]], patternRulesByView: [[Int]], matchLimit: UInt32
     ) {
         self.rules = rules
@@ -77,7 +78,8 @@ public final class RuleSet: Sendable {
         var seen: Set<String> = []
         for (index, rule) in rules.enumerated() {
             if !seen.insert(rule.id).inserted {
-                problems.append(LoadProblem(file: rule.source, ruleID: rule.id, keyPath: "id", message: "duplicate rule id"))
+                problems.append(
+                    LoadProblem(file: rule.source, ruleID: rule.id, keyPath: "id", message: "duplicate rule id"))
             }
             var pattern: Regex? = nil
             if let source = rule.pattern {
@@ -112,7 +114,10 @@ public final class RuleSet: Sendable {
                             message: "PCRE2 error at offset \(error.offset): \(error.message)"))
                 }
             }
-            compiled.append(CompiledRule(definition: rule, pattern: pattern, exceptions: exceptions, fieldMask: rule.fields.reduce(0) { $0 | $1.bit }))
+            compiled.append(
+                CompiledRule(
+                    definition: rule, pattern: pattern, exceptions: exceptions,
+                    fieldMask: rule.fields.reduce(0) { $0 | $1.bit }))
         }
         var termPatterns: [Regex?] = Array(repeating: nil, count: ViewKind.allCases.count)
         for view in ViewKind.allCases {
@@ -128,7 +133,8 @@ public final class RuleSet: Sendable {
         }
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         return RuleSet(
-            rules: rules, compiled: compiled, termPatterns: termPatterns, termStarts: tries.map { ($0.latinStarts, $0.hanStarts) }, termOwners: owners,
+            rules: rules, compiled: compiled, termPatterns: termPatterns,
+            termStarts: tries.map { ($0.latinStarts, $0.hanStarts) }, termOwners: owners,
             patternRulesByView: patternRules, matchLimit: matchLimit)
     }
 

@@ -30,7 +30,9 @@ public enum RuleTester {
                 let result = rules.scan(NormalizedText(example), field: field)
                 if !result.hits.contains(where: { $0.ruleIndex == index }) {
                     report.failures.append(
-                        Failure(file: rule.source, ruleID: rule.id, example: example, problem: "match example did not match"))
+                        Failure(
+                            file: rule.source, ruleID: rule.id, example: example, problem: "match example did not match"
+                        ))
                 }
             }
             for example in rule.allowExamples {

@@ -20,7 +20,8 @@ struct TermKey: Hashable {
             let text: String?
             switch view {
             case .raw: text = word.lowercased()
-            case .hans: text = NormalizedText(String(word)).text(of: .hans) ?? NormalizedText(String(word)).text(of: .joined)
+            case .hans:
+                text = NormalizedText(String(word)).text(of: .hans) ?? NormalizedText(String(word)).text(of: .joined)
             default: text = NormalizedText(String(word)).text(of: view)
             }
             guard let text, !text.isEmpty else { continue }
@@ -39,11 +40,13 @@ struct TermKey: Hashable {
     static func problem(with term: String) -> String? {
         let folded = NormalizedText(term).text(of: .folded) ?? ""
         let trimmed = folded.trimmingPrefix(while: { $0.isWhitespace })
-        guard let first = trimmed.unicodeScalars.first, let last = folded.unicodeScalars.last(where: { !$0.properties.isWhitespace })
+        guard let first = trimmed.unicodeScalars.first,
+            let last = folded.unicodeScalars.last(where: { !$0.properties.isWhitespace })
         else { return "term '\(term)' is empty after normalization" }
         let tables = ScalarTables.shared
         for scalar in [first, last] where tables.scalarClass(scalar).isSeparator {
-            return "term '\(term)' must start and end with a letter, digit or Han character (use 'pattern' for anything else)"
+            return
+                "term '\(term)' must start and end with a letter, digit or Han character (use 'pattern' for anything else)"
         }
         return nil
     }

@@ -118,7 +118,9 @@ public final class NormalizedText {
         for i in mapped.indices { mapped[i].scalar = Self.leet(mapped[i].scalar) }
         // "!" stands for i only inside a word ("k!ll"); elsewhere it is punctuation ("wow!").
         for i in mapped.indices.dropFirst().dropLast() where mapped[i].scalar == "!" {
-            if tables.scalarClass(mapped[i - 1].scalar) == .letter && tables.scalarClass(mapped[i + 1].scalar) == .letter {
+            if tables.scalarClass(mapped[i - 1].scalar) == .letter
+                && tables.scalarClass(mapped[i + 1].scalar) == .letter
+            {
                 mapped[i].scalar = "l"
             }
         }

@@ -159,7 +159,9 @@ public final class BackendPool: Sendable {
 
     /// Slots on available backends (for estimates).
     public var availableSlots: Int {
-        states.withLock { states in backends.filter { states[$0.name]?.isAvailable ?? false }.reduce(0) { $0 + $1.maxInFlight } }
+        states.withLock { states in
+            backends.filter { states[$0.name]?.isAvailable ?? false }.reduce(0) { $0 + $1.maxInFlight }
+        }
     }
 
     /// Every backend with its state, in configuration order (for `/status` and metrics).

@@ -54,9 +54,13 @@ public struct ComfyUIClient: Sendable {
         switch response.status {
         case 200:
             // 200 with node_errors means some outputs will not run: a failure for a job that needs them all.
-            guard let object = Self.object(response.body) else { throw .retryable("POST /prompt answered 200 without JSON") }
+            guard let object = Self.object(response.body) else {
+                throw .retryable("POST /prompt answered 200 without JSON")
+            }
             if case .object(let nodes)? = object["node_errors"], !nodes.isEmpty {
-                throw .rejected(type: "prompt_outputs_failed_validation", message: "some outputs failed validation", nodeErrors: object["node_errors"])
+                throw .rejected(
+                    type: "prompt_outputs_failed_validation", message: "some outputs failed validation",
+                    nodeErrors: object["node_errors"])
             }
             return
         case 400:
@@ -76,7 +80,9 @@ public struct ComfyUIClient: Sendable {
     public func history(promptID: String) async throws(ComfyUIError) -> ComfyUIHistory? {
         let response = try await send("GET", "/history/\(promptID)")
         // Typed decoding skips the stored graph (the whole workflow, in every entry) instead of building it.
-        guard response.status == 200, let entries = try? Self.decoder.decode([String: HistoryEntry].self, from: Data(response.body)) else {
+        guard response.status == 200,
+            let entries = try? Self.decoder.decode([String: HistoryEntry].self, from: Data(response.body))
+        else {
             throw .retryable("GET /history answered \(response.status) or not JSON")
         }
         guard let entry = entries[promptID] else { return nil }
@@ -91,7 +97,10 @@ public struct ComfyUIClient: Sendable {
         for (node, kinds) in (entry.outputs ?? [:]).sorted(by: { Workflow.idOrder($0.key, $1.key) }) {
             for (_, files) in kinds.lists.sorted(by: { $0.key < $1.key }) {
                 for file in files.compactMap(\.file) {
-                    outputs.append(ComfyUIOutput(node: node, filename: file.filename, subfolder: file.subfolder ?? "", type: file.type ?? "output"))
+                    outputs.append(
+                        ComfyUIOutput(
+                            node: node, filename: file.filename, subfolder: file.subfolder ?? "",
+                            type: file.type ?? "output"))
                 }
             }
         }
@@ -115,7 +124,9 @@ public struct ComfyUIClient: Sendable {
             init(from decoder: any Decoder) throws {
                 var pair = try decoder.unkeyedContainer()
                 event = try? pair.decode(String.self)
-                if let event, event.hasPrefix("execution_"), event != "execution_start", event != "execution_cached", !pair.isAtEnd {
+                if let event, event.hasPrefix("execution_"), event != "execution_start", event != "execution_cached",
+                    !pair.isAtEnd
+                {
                     data = try? pair.decode(JSONValue.self)
                 }
             }
@@ -166,10 +177,14 @@ public struct ComfyUIClient: Sendable {
 
     /// `GET /view` for one output file, handing the bytes to `save` on the transport's thread (a blocking
     /// file write without another thread hop).
-    public func view(_ output: ComfyUIOutput, save: @escaping @Sendable ([UInt8]) throws -> Void) async throws(ComfyUIError) {
+    public func view(_ output: ComfyUIOutput, save: @escaping @Sendable ([UInt8]) throws -> Void)
+        async throws(ComfyUIError)
+    {
         do {
             try await transport.send("GET", Self.viewPath(output), timeout: requestTimeout) { response in
-                guard response.status == 200 else { throw ComfyUIError.retryable("GET /view answered \(response.status)") }
+                guard response.status == 200 else {
+                    throw ComfyUIError.retryable("GET /view answered \(response.status)")
+                }
                 try save(response.body)
             }
         } catch let error as ComfyUIError {
@@ -181,7 +196,9 @@ public struct ComfyUIClient: Sendable {
 
     static func viewPath(_ output: ComfyUIOutput) -> String {
         let query = [("filename", output.filename), ("subfolder", output.subfolder), ("type", output.type)]
-            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? "")" }
+            .map {
+                "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? "")"
+            }
             .joined(separator: "&")
         return "/view?\(query)"
     }
@@ -213,7 +230,8 @@ public struct ComfyUIClient: Sendable {
     /// `GET /queue`: the prompt ids running and waiting on the server (each item's graph is skipped).
     public func queued() async throws(ComfyUIError) -> Set<String> {
         let response = try await send("GET", "/queue")
-        guard response.status == 200, let queue = try? Self.decoder.decode(QueueState.self, from: Data(response.body)) else {
+        guard response.status == 200, let queue = try? Self.decoder.decode(QueueState.self, from: Data(response.body))
+        else {
             throw .retryable("GET /queue answered \(response.status) or not JSON")
         }
         return Set((queue.queue_running ?? []).compactMap(\.id) + (queue.queue_pending ?? []).compactMap(\.id))
@@ -239,7 +257,9 @@ public struct ComfyUIClient: Sendable {
         guard response.status == 200 else { throw .retryable("POST /queue answered \(response.status)") }
     }
 
-    private func send(_ method: String, _ path: String, body: JSONValue? = nil) async throws(ComfyUIError) -> CurlTransport.Response {
+    private func send(_ method: String, _ path: String, body: JSONValue? = nil) async throws(ComfyUIError)
+        -> CurlTransport.Response
+    {
         do {
             let bytes = try body.map { Array(try JSONEncoder().encode($0)) }
             let response = try await transport.send(method, path, body: bytes, timeout: requestTimeout)
@@ -255,7 +275,9 @@ public struct ComfyUIClient: Sendable {
     }
 
     static func object(_ bytes: [UInt8]) -> [String: JSONValue]? {
-        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else { return nil }
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
+            return nil
+        }
         return object
     }
 }

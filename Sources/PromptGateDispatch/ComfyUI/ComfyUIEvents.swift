@@ -34,7 +34,11 @@ public final class ComfyUIEvents: Sendable {
     ///   - clientID: the `client_id` our `POST /prompt` calls use (events go to the socket with that id).
     public init(baseURL: String, clientID: String) {
         var base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        if base.hasPrefix("https://") { base = "wss://" + base.dropFirst(8) } else if base.hasPrefix("http://") { base = "ws://" + base.dropFirst(7) }
+        if base.hasPrefix("https://") {
+            base = "wss://" + base.dropFirst(8)
+        } else if base.hasPrefix("http://") {
+            base = "ws://" + base.dropFirst(7)
+        }
         let id = clientID.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? clientID
         url = "\(base)/ws?clientId=\(id)"
     }
@@ -132,7 +136,9 @@ public final class ComfyUIEvents: Sendable {
 
     /// One text event: `progress` records the sampler's step, `executing` with `node: null` ends the run.
     func handle(_ text: String) {
-        guard let event = try? Self.decoder.decode(Event.self, from: Data(text.utf8)), let promptID = event.data?.promptID else { return }
+        guard let event = try? Self.decoder.decode(Event.self, from: Data(text.utf8)),
+            let promptID = event.data?.promptID
+        else { return }
         switch event.type {
         case "progress":
             guard let value = event.data?.value, let max = event.data?.max, max > 0 else { return }

@@ -41,7 +41,9 @@ public final class CurlTransport: Sendable {
     }
 
     /// Performs a request off the cooperative pool.
-    public func send(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(30)) async throws -> Response {
+    public func send(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(30))
+        async throws -> Response
+    {
         try await send(method, path, body: body, timeout: timeout) { $0 }
     }
 
@@ -67,7 +69,9 @@ public final class CurlTransport: Sendable {
         defer { curl_slist_free_all(headers) }
         _ = pgcurl_set_string(curl, CURLOPT_URL, url)
         _ = pgcurl_set_long(curl, CURLOPT_NOSIGNAL, 1)
-        _ = pgcurl_set_long(curl, CURLOPT_TIMEOUT_MS, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        _ = pgcurl_set_long(
+            curl, CURLOPT_TIMEOUT_MS,
+            Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         _ = pgcurl_set_long(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000)
         _ = pgcurl_set_string(curl, CURLOPT_CUSTOMREQUEST, method)
         if let body {
@@ -99,6 +103,8 @@ private let writeBody: pgcurl_write_fn = { data, size, count, context in
     guard let data, let context else { return 0 }
     let sink = Unmanaged<CurlTransport.Sink>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
-    data.withMemoryRebound(to: UInt8.self, capacity: length) { sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length)) }
+    data.withMemoryRebound(to: UInt8.self, capacity: length) {
+        sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+    }
     return length
 }

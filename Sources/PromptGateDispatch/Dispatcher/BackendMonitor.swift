@@ -18,7 +18,8 @@ final class BackendMonitor: Sendable {
     private let onChange: @Sendable () -> Void
 
     init(
-        pool: BackendPool, workflow: Workflow, clients: [String: ComfyUIClient], loraFiles: [String], interval: Duration,
+        pool: BackendPool, workflow: Workflow, clients: [String: ComfyUIClient], loraFiles: [String],
+        interval: Duration,
         logger: Logger, onChange: @escaping @Sendable () -> Void
     ) {
         self.pool = pool
@@ -85,7 +86,9 @@ final class BackendMonitor: Sendable {
         let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: loraFiles.withLock { $0 })
         let problem =
             problems.isEmpty
-            ? nil : problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
+            ? nil
+            : problems.prefix(5).joined(separator: "; ")
+                + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
         let before = condition(of: name)
         pool.recordValidation(name, problem: problem)
         guard condition(of: name) != before else { return }

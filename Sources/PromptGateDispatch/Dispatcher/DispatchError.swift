@@ -24,7 +24,8 @@ public struct DispatchError: PromptGateError, Equatable {
     static func queueFull(capacity: Int, retryAfter: Int) -> DispatchError {
         DispatchError(
             code: "queue_full", kind: .rateLimited,
-            message: "the queue is full (\(capacity) tasks waiting); try again in about \(retryAfter) s", retryAfter: retryAfter)
+            message: "the queue is full (\(capacity) tasks waiting); try again in about \(retryAfter) s",
+            retryAfter: retryAfter)
     }
 
     /// No such task (or not visible to the caller).
@@ -33,7 +34,9 @@ public struct DispatchError: PromptGateError, Equatable {
     }
 
     static func finished(_ task: GenerationTask) -> DispatchError {
-        DispatchError(code: "task.finished", kind: .conflict, message: "task \(task.id) has already ended (\(task.status.rawValue))")
+        DispatchError(
+            code: "task.finished", kind: .conflict,
+            message: "task \(task.id) has already ended (\(task.status.rawValue))")
     }
 
     static func store(_ error: TaskStoreError) -> DispatchError {

@@ -33,14 +33,17 @@ public struct DispatchSetup: Sendable {
             binding = try WorkflowBinding(inferringFrom: workflow).overriding(settings.bindings)
         } catch {
             // A graph the inference does not understand can still be bound entirely by hand.
-            guard !settings.bindings.isEmpty else { throw problem(source, "workflow.path", "\(workflowSource): \(error.message)") }
+            guard !settings.bindings.isEmpty else {
+                throw problem(source, "workflow.path", "\(workflowSource): \(error.message)")
+            }
             binding = WorkflowBinding(inputs: settings.bindings)
         }
         let problems = binding.problems(in: workflow)
         guard problems.isEmpty else {
-            throw ConfigError(problems: problems.map {
-                LoadProblem(file: source, keyPath: "workflow.bindings", message: "\(workflowSource): \($0)")
-            })
+            throw ConfigError(
+                problems: problems.map {
+                    LoadProblem(file: source, keyPath: "workflow.bindings", message: "\(workflowSource): \($0)")
+                })
         }
         var settings = settings
         settings.loraFiles = loraFiles(models: models, presets: presets)
@@ -62,11 +65,13 @@ public struct DispatchSetup: Sendable {
         do {
             let dispatcher = try Dispatcher(
                 settings: settings, workflow: workflow, binding: binding,
-                workflowName: (workflowSource as NSString).lastPathComponent, targets: targets, observer: observer, logger: logger)
+                workflowName: (workflowSource as NSString).lastPathComponent, targets: targets, observer: observer,
+                logger: logger)
             return DispatchSetup(dispatcher: dispatcher, workflowSource: workflowSource, threadPool: threadPool)
         } catch {
             try? threadPool.syncShutdownGracefully()
-            throw problem(source, "server.output_dir", "cannot create the output folder \(settings.outputDirectory): \(error)")
+            throw problem(
+                source, "server.output_dir", "cannot create the output folder \(settings.outputDirectory): \(error)")
         }
     }
 
@@ -81,12 +86,17 @@ public struct DispatchSetup: Sendable {
     static func loadWorkflow(_ path: String, source: String) throws -> (Workflow, String) {
         do {
             if FileManager.default.fileExists(atPath: path) { return (try Workflow(path: path), path) }
-            let bundled = BundledWorkflows.named(path) ?? (path == DispatchSettings.defaultWorkflowPath ? BundledWorkflows.named(BundledWorkflows.defaultName) : nil)
+            let bundled =
+                BundledWorkflows.named(path)
+                ?? (path == DispatchSettings.defaultWorkflowPath
+                    ? BundledWorkflows.named(BundledWorkflows.defaultName) : nil)
             guard let bundled else {
                 throw ConfigError(problems: [
                     LoadProblem(
                         file: source, keyPath: "workflow.path",
-                        message: "cannot read \(path) (bundled workflows: \(BundledWorkflows.files.map(\.name).joined(separator: ", ")))")
+                        message:
+                            "cannot read \(path) (bundled workflows: \(BundledWorkflows.files.map(\.name).joined(separator: ", ")))"
+                    )
                 ])
             }
             let name = "<bundled>/workflows/" + bundled.name
@@ -102,7 +112,8 @@ public struct DispatchSetup: Sendable {
 
     /// The start-up report: workflow, binding per field, backends.
     public var report: String {
-        let backends = dispatcher.pool.backends.map { "  \($0.name) \($0.url) (max_in_flight \($0.maxInFlight))" }.joined(separator: "\n")
+        let backends = dispatcher.pool.backends.map { "  \($0.name) \($0.url) (max_in_flight \($0.maxInFlight))" }
+            .joined(separator: "\n")
         let binding = dispatcher.binding.description.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
         return "workflow \(workflowSource)\nbinding:\n\(binding)\nbackends:\n\(backends)"
     }

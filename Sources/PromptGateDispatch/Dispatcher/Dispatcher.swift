@@ -102,7 +102,8 @@ public final class Dispatcher: Sendable {
     ///   - logger: where the dispatcher logs.
     /// - Throws: when the output folder cannot be created.
     public init(
-        settings: DispatchSettings, workflow: Workflow, binding: WorkflowBinding, workflowName: String, targets: [Target],
+        settings: DispatchSettings, workflow: Workflow, binding: WorkflowBinding, workflowName: String,
+        targets: [Target],
         store: any TaskStore = InMemoryTaskStore(), estimator: RunTimeEstimator = RunTimeEstimator(),
         observer: (any DispatchObserver)? = nil, logger: Logger = Logger(label: "promptgate.dispatch")
     ) throws {
@@ -121,7 +122,8 @@ public final class Dispatcher: Sendable {
         let clients = Dictionary(targets.map { ($0.backend.name, $0.client) }, uniquingKeysWith: { first, _ in first })
         self.clients = clients
         events = Dictionary(
-            targets.compactMap { target in target.events.map { (target.backend.name, $0) } }, uniquingKeysWith: { first, _ in first })
+            targets.compactMap { target in target.events.map { (target.backend.name, $0) } },
+            uniquingKeysWith: { first, _ in first })
         let scheduler = Scheduler(
             pool: pool, capacity: settings.maxQueueSize, agingInterval: settings.agingInterval,
             maxConcurrent: settings.maxConcurrent)
@@ -129,9 +131,11 @@ public final class Dispatcher: Sendable {
         let (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (self.wakeups, self.wakeup) = (wakeups, wakeup)
         monitor = BackendMonitor(
-            pool: pool, workflow: workflow, clients: clients, loraFiles: settings.loraFiles, interval: settings.healthInterval,
+            pool: pool, workflow: workflow, clients: clients, loraFiles: settings.loraFiles,
+            interval: settings.healthInterval,
             logger: logger, onChange: { wakeup.yield() })
-        janitor = Janitor(scheduler: scheduler, store: store, output: output, settings: settings, observer: observer, logger: logger)
+        janitor = Janitor(
+            scheduler: scheduler, store: store, output: output, settings: settings, observer: observer, logger: logger)
     }
 
     // MARK: - API
@@ -140,7 +144,8 @@ public final class Dispatcher: Sendable {
     /// - Throws: `DispatchError` `queue_full` (with `retryAfter`) when `max_queue_size` tasks wait.
     public func submit(_ task: GenerationTask) async throws(DispatchError) -> Submission {
         guard !scheduler.isFull else {
-            throw .queueFull(capacity: scheduler.capacity, retryAfter: max(1, Int((averageRun / Double(slots)).rounded(.up))))
+            throw .queueFull(
+                capacity: scheduler.capacity, retryAfter: max(1, Int((averageRun / Double(slots)).rounded(.up))))
         }
         do throws(TaskStoreError) {
             try await store.insert(task)
@@ -162,7 +167,9 @@ public final class Dispatcher: Sendable {
             return TaskView(task: task, position: scheduler.position(of: id), progress: 0)
         case .running:
             // The sampler's own progress when the backend's WebSocket reports it, else elapsed / average run time.
-            if let backend = task.backend, let promptID = task.promptID, let reported = events[backend]?.progress(promptID) {
+            if let backend = task.backend, let promptID = task.promptID,
+                let reported = events[backend]?.progress(promptID)
+            {
                 return TaskView(task: task, position: nil, progress: min(0.99, reported))
             }
             let elapsed = scheduler.runningSince(id).map { (ContinuousClock.now - $0).seconds } ?? 0
@@ -209,7 +216,8 @@ public final class Dispatcher: Sendable {
     /// Queue depth by priority, running count and backends (for `/status` and metrics).
     public var snapshot: Snapshot {
         let counts = scheduler.counts
-        return Snapshot(queued: counts.queued, running: counts.running, delayed: counts.delayed, backends: pool.snapshot)
+        return Snapshot(
+            queued: counts.queued, running: counts.running, delayed: counts.delayed, backends: pool.snapshot)
     }
 
     /// Replaces the LoRA files every backend must have (presets reloaded); when they changed, every backend is
@@ -280,7 +288,8 @@ public final class Dispatcher: Sendable {
         case .retry(let reason):
             guard task.attempts <= settings.maxRetries else {
                 let attempts = "\(task.attempts) attempt\(task.attempts == 1 ? "" : "s")"
-                let final = TaskReason(code: reason.code, message: "gave up after \(attempts): \(reason.message)", details: reason.details)
+                let final = TaskReason(
+                    code: reason.code, message: "gave up after \(attempts): \(reason.message)", details: reason.details)
                 await fail(id, reason: final, ran: ran, backend: backend.name)
                 return
             }
@@ -301,7 +310,9 @@ public final class Dispatcher: Sendable {
             observer?.taskEnded(done, ran: ran)
             logger.info(
                 "task completed",
-                metadata: ["task": "\(id)", "backend": "\(backend)", "seconds": "\(ran.seconds)", "images": "\(images.count)"])
+                metadata: [
+                    "task": "\(id)", "backend": "\(backend)", "seconds": "\(ran.seconds)", "images": "\(images.count)",
+                ])
         } catch {
             output.remove(images.map(\.file))  // cancelled while the images were fetched
         }
@@ -315,7 +326,10 @@ public final class Dispatcher: Sendable {
         guard let failed else { return }
         observer?.taskEnded(failed, ran: ran)
         logger.warning(
-            "task failed", metadata: ["task": "\(id)", "backend": "\(backend)", "code": "\(reason.code)", "error": "\(reason.message)"])
+            "task failed",
+            metadata: [
+                "task": "\(id)", "backend": "\(backend)", "code": "\(reason.code)", "error": "\(reason.message)",
+            ])
     }
 
     /// Back to the queue after `retry_delay`, avoiding the backend that failed while another is available.
@@ -327,7 +341,8 @@ public final class Dispatcher: Sendable {
             scheduler.remove(id)
             return false
         }
-        logger.notice("task will be retried", metadata: ["task": "\(id)", "backend": "\(backend)", "error": "\(reason.message)"])
+        logger.notice(
+            "task will be retried", metadata: ["task": "\(id)", "backend": "\(backend)", "error": "\(reason.message)"])
         let delay = settings.retryDelay
         Task {
             try? await Task.sleep(for: delay)

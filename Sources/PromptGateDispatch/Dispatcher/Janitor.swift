@@ -37,7 +37,8 @@ struct Janitor: Sendable {
                     id: id, to: .expired,
                     { task in
                         task.reason = TaskReason(
-                            code: "queue_timeout", message: "waited longer than queue.queue_timeout (\(timeout)) for a backend")
+                            code: "queue_timeout",
+                            message: "waited longer than queue.queue_timeout (\(timeout)) for a backend")
                         task.finishedAt = now
                     })
             else { continue }
@@ -52,6 +53,7 @@ struct Janitor: Sendable {
         guard !old.isEmpty else { return }
         let files = old.flatMap { $0.images.map(\.file) }
         output.remove(files)
-        logger.info("removed ended tasks past retention", metadata: ["tasks": "\(old.count)", "files": "\(files.count)"])
+        logger.info(
+            "removed ended tasks past retention", metadata: ["tasks": "\(old.count)", "files": "\(files.count)"])
     }
 }

@@ -15,7 +15,9 @@ public struct OutputFolder: Sendable {
     /// The name an output gets: the task id, its index, and the extension of ComfyUI's file (png when odd).
     static func name(task: String, index: Int, source: String) -> String {
         let ext = source.split(separator: ".").last.map { $0.lowercased() } ?? ""
-        let safe = !ext.isEmpty && ext.count <= 5 && ext.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } && ext != source.lowercased()
+        let safe =
+            !ext.isEmpty && ext.count <= 5 && ext.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+            && ext != source.lowercased()
         return "\(task)_\(index).\(safe ? ext : "png")"
     }
 
@@ -23,7 +25,8 @@ public struct OutputFolder: Sendable {
     public static func isValidName(_ name: String) -> Bool {
         guard !name.isEmpty, name.count <= 128, name.first != "." else { return false }
         return name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x5F || byte == 0x2E
         } && name.split(separator: ".", omittingEmptySubsequences: false).count == 2
     }
 
@@ -34,7 +37,9 @@ public struct OutputFolder: Sendable {
 
     /// Removes files (a task cancelled while its images were being fetched).
     func remove(_ names: [String]) {
-        for name in names { try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name)) }
+        for name in names {
+            try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name))
+        }
     }
 
     /// The full path of a valid name, or nil.

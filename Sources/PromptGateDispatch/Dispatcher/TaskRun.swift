@@ -42,15 +42,18 @@ struct TaskRun: Sendable {
 
     /// `POST /prompt` with the patched workflow; nil when it was accepted.
     private func queue(_ task: GenerationTask, promptID: String) async -> Outcome? {
-        let patched = WorkflowPatcher.apply(task.request, loras: task.loras, taskID: promptID, to: workflow, binding: binding)
+        let patched = WorkflowPatcher.apply(
+            task.request, loras: task.loras, taskID: promptID, to: workflow, binding: binding)
         do {
             try await client.queue(patched, promptID: promptID)
             return nil
         } catch {
             switch error {
             case .rejected(let type, let message, let nodeErrors):
-                return .failed(TaskReason(
-                    code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)", details: nodeErrors))
+                return .failed(
+                    TaskReason(
+                        code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
+                        details: nodeErrors))
             case .retryable(let message):
                 return .retry(TaskReason(code: "comfyui.unavailable", message: message))
             }
@@ -71,16 +74,21 @@ struct TaskRun: Sendable {
             }
             if ContinuousClock.now >= deadline {
                 await stopOnBackend(promptID)
-                return .failed(TaskReason(
-                    code: "generation_timeout",
-                    message: "the run took longer than queue.generation_timeout (\(settings.generationTimeout)) and was interrupted"))
+                return .failed(
+                    TaskReason(
+                        code: "generation_timeout",
+                        message:
+                            "the run took longer than queue.generation_timeout (\(settings.generationTimeout)) and was interrupted"
+                    ))
             }
             if interval > .zero {
                 let wait = min(interval, deadline - ContinuousClock.now)
                 if let events { await events.wait(for: promptID, upTo: wait) } else { try? await Task.sleep(for: wait) }
                 if Task.isCancelled { return .abandoned }  // shutting down
             }
-            interval = interval == .zero ? settings.pollInterval.lowerBound : min(settings.pollInterval.upperBound, interval * 2)
+            interval =
+                interval == .zero
+                ? settings.pollInterval.lowerBound : min(settings.pollInterval.upperBound, interval * 2)
             let history: ComfyUIHistory?
             do {
                 history = try await client.history(promptID: promptID)
@@ -89,7 +97,10 @@ struct TaskRun: Sendable {
                 failures += 1
                 // A few misses in a row: the backend is gone; stop waiting and try elsewhere.
                 if failures >= 3 {
-                    return .retry(TaskReason(code: "comfyui.unavailable", message: "lost contact while the run was in progress: \(error)"))
+                    return .retry(
+                        TaskReason(
+                            code: "comfyui.unavailable", message: "lost contact while the run was in progress: \(error)"
+                        ))
                 }
                 continue
             }
@@ -102,7 +113,10 @@ struct TaskRun: Sendable {
                 case .finished: interval = .zero  // look at the history again at once
                 case .unknown: break  // the server did not answer; the failure count above handles that
                 case .lost:
-                    return .retry(TaskReason(code: "comfyui.lost", message: "the backend no longer knows the prompt (restarted or cleared its queue)"))
+                    return .retry(
+                        TaskReason(
+                            code: "comfyui.lost",
+                            message: "the backend no longer knows the prompt (restarted or cleared its queue)"))
                 }
                 continue
             }
@@ -121,10 +135,15 @@ struct TaskRun: Sendable {
         case .error:
             var message = "the run failed on the backend"
             if case .object(let data)? = history.error {
-                if case .string(let text)? = data["exception_message"] { message = text.trimmingCharacters(in: .whitespacesAndNewlines) }
-                if case .string(let node)? = data["node_id"], case .string(let type)? = data["node_type"] { message += " (node \(node), \(type))" }
+                if case .string(let text)? = data["exception_message"] {
+                    message = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                if case .string(let node)? = data["node_id"], case .string(let type)? = data["node_type"] {
+                    message += " (node \(node), \(type))"
+                }
             }
-            return .failed(TaskReason(code: "comfyui.execution_error", message: message, details: history.error.map(Self.trimmed)))
+            return .failed(
+                TaskReason(code: "comfyui.execution_error", message: message, details: history.error.map(Self.trimmed)))
         }
     }
 
@@ -142,7 +161,9 @@ struct TaskRun: Sendable {
     /// Fetches every output of the finished prompt (of `output_node` when it names some) into the output folder.
     private func collect(_ history: ComfyUIHistory, task: GenerationTask) async -> Outcome {
         let saved = history.outputs.filter { $0.type == "output" }
-        let chosen = saved.filter { $0.node == settings.outputNode || workflow.nodes[$0.node]?.classType == settings.outputNode }
+        let chosen = saved.filter {
+            $0.node == settings.outputNode || workflow.nodes[$0.node]?.classType == settings.outputNode
+        }
         let outputs = chosen.isEmpty ? saved : chosen
         guard !outputs.isEmpty else {
             return .failed(TaskReason(code: "comfyui.no_output", message: "the run finished without saving an image"))
@@ -155,9 +176,12 @@ struct TaskRun: Sendable {
                 try await client.view(item) { bytes in try folder.write(bytes, name: name) }
             } catch {
                 output.remove(images.map(\.file))
-                return .retry(TaskReason(code: "comfyui.unavailable", message: "could not fetch output \(item.filename): \(error)"))
+                return .retry(
+                    TaskReason(
+                        code: "comfyui.unavailable", message: "could not fetch output \(item.filename): \(error)"))
             }
-            images.append(TaskImage(file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed))
+            images.append(
+                TaskImage(file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed))
         }
         return .completed(images)
     }

@@ -11,7 +11,8 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     func canMove(to next: TaskStatus) -> Bool {
         switch (self, next) {
         case (.queued, .running), (.queued, .cancelled), (.queued, .expired): true
-        case (.running, .completed), (.running, .failed), (.running, .cancelled), (.running, .queued): true  // queued again: retry
+        // queued again: a retry
+        case (.running, .completed), (.running, .failed), (.running, .cancelled), (.running, .queued): true
         default: false
         }
     }
@@ -66,7 +67,10 @@ public struct GenerationTask: Sendable, Equatable {
     /// Why the task ended (failure, cancel, expiry), or why the last attempt failed while it waits for a retry.
     public var reason: TaskReason?
 
-    public init(id: String = UUID().uuidString.lowercased(), request: PromptRequest, priority: Priority = .normal, createdAt: Date = Date()) {
+    public init(
+        id: String = UUID().uuidString.lowercased(), request: PromptRequest, priority: Priority = .normal,
+        createdAt: Date = Date()
+    ) {
         self.id = id
         self.request = request
         self.priority = priority

@@ -50,11 +50,18 @@ public final class InMemoryTaskStore: TaskStore {
     public func task(id: String) -> GenerationTask? { state.withLock { $0[id] } }
 
     @discardableResult
-    public func transition(id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void) throws(TaskStoreError) -> GenerationTask {
+    public func transition(id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void)
+        throws(TaskStoreError) -> GenerationTask
+    {
         let result: Result<GenerationTask, TaskStoreError> = state.withLock { tasks in
-            guard var task = tasks[id] else { return .failure(TaskStoreError(code: "task.not_found", message: "no task \(id)")) }
+            guard var task = tasks[id] else {
+                return .failure(TaskStoreError(code: "task.not_found", message: "no task \(id)"))
+            }
             guard task.status.canMove(to: status) else {
-                return .failure(TaskStoreError(code: "task.invalid_transition", message: "task \(id) cannot go from \(task.status.rawValue) to \(status.rawValue)"))
+                return .failure(
+                    TaskStoreError(
+                        code: "task.invalid_transition",
+                        message: "task \(id) cannot go from \(task.status.rawValue) to \(status.rawValue)"))
             }
             task.status = status
             update(&task)

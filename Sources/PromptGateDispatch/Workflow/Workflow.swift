@@ -24,7 +24,9 @@ public struct Workflow: Sendable, Equatable {
         if object["nodes"] != nil && object["links"] != nil {
             throw WorkflowError(
                 code: "workflow.ui_format",
-                message: "\(file) is a ComfyUI UI-format workflow; export it with \"Save (API Format)\" (enable the dev mode options in ComfyUI's settings)")
+                message:
+                    "\(file) is a ComfyUI UI-format workflow; export it with \"Save (API Format)\" (enable the dev mode options in ComfyUI's settings)"
+            )
         }
         var nodes: [String: Node] = [:]
         for (id, entry) in object {
@@ -70,12 +72,13 @@ public struct Workflow: Sendable, Equatable {
 
     /// The API-format JSON ComfyUI's `POST /prompt` takes.
     public var json: JSONValue {
-        .object(nodes.mapValues { node in
-            var object = node.extra
-            object["class_type"] = .string(node.classType)
-            object["inputs"] = .object(node.inputs)
-            return .object(object)
-        })
+        .object(
+            nodes.mapValues { node in
+                var object = node.extra
+                object["class_type"] = .string(node.classType)
+                object["inputs"] = .object(node.inputs)
+                return .object(object)
+            })
     }
 }
 

@@ -44,7 +44,8 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
                     continue
                 }
                 if node.inputs[input.input] == nil {
-                    problems.append("\(field.rawValue): node \(input.node) (\(node.classType)) has no input '\(input.input)'")
+                    problems.append(
+                        "\(field.rawValue): node \(input.node) (\(node.classType)) has no input '\(input.input)'")
                 }
             }
         }
@@ -102,7 +103,9 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
             if let guider = workflow.link(sampler, "guider")?.node {
                 if let conditioning = workflow.link(guider, "conditioning")?.node {
                     // BasicGuider: one conditioning; FluxGuidance on the way holds the guidance value.
-                    if workflow.nodes[conditioning]?.classType == "FluxGuidance" { add(.cfgScale, conditioning, "guidance") }
+                    if workflow.nodes[conditioning]?.classType == "FluxGuidance" {
+                        add(.cfgScale, conditioning, "guidance")
+                    }
                     add(.prompt, encoder(from: conditioning), "text")
                 } else {
                     add(.cfgScale, guider, "cfg")
@@ -126,7 +129,8 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
             throw WorkflowError(code: "workflow.no_output", message: "the workflow has no SaveImage node")
         }
         guard inputs[.prompt] != nil else {
-            throw WorkflowError(code: "workflow.no_prompt", message: "no text encoder feeds the sampler's positive conditioning")
+            throw WorkflowError(
+                code: "workflow.no_prompt", message: "no text encoder feeds the sampler's positive conditioning")
         }
         self.inputs = inputs
     }
@@ -140,6 +144,7 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
 
     /// One line per field, for the start-up report: `prompt → 6.text`.
     public var description: String {
-        inputs.keys.sorted().map { "\($0.rawValue) → \(inputs[$0]!.map(\.description).joined(separator: ", "))" }.joined(separator: "\n")
+        inputs.keys.sorted().map { "\($0.rawValue) → \(inputs[$0]!.map(\.description).joined(separator: ", "))" }
+            .joined(separator: "\n")
     }
 }

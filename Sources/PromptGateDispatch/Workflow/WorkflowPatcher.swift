@@ -79,7 +79,8 @@ public enum WorkflowPatcher {
             } else {
                 inputs["lora_strength"] = .number(lora.weight)
             }
-            workflow.nodes[id] = Workflow.Node(classType: family.loaderClass, inputs: inputs, extra: ["_meta": ["title": "PromptGate LoRA"]])
+            workflow.nodes[id] = Workflow.Node(
+                classType: family.loaderClass, inputs: inputs, extra: ["_meta": ["title": "PromptGate LoRA"]])
             chain.append(id)
             model = [.string(id), 0]
             clip = [.string(id), 1]
@@ -89,7 +90,9 @@ public enum WorkflowPatcher {
         if family.carriesClip { redirect(&workflow, from: (base, 1), to: clip, except: Set(chain)) }
     }
 
-    private static func redirect(_ workflow: inout Workflow, from source: (String, Int), to target: JSONValue?, except: Set<String> = []) {
+    private static func redirect(
+        _ workflow: inout Workflow, from source: (String, Int), to target: JSONValue?, except: Set<String> = []
+    ) {
         guard let target else { return }
         let link: JSONValue = [.string(source.0), .number(Double(source.1))]
         for id in workflow.nodes.keys where !except.contains(id) {

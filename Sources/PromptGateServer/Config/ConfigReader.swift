@@ -13,7 +13,9 @@ struct ConfigReader {
             "backends", "rules", "presets",
         ]
         guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
-        if let s = section(sections["server"], ["host", "port", "workers", "max_body_bytes", "output_dir", "public_url"]) {
+        if let s = section(
+            sections["server"], ["host", "port", "workers", "max_body_bytes", "output_dir", "public_url"])
+        {
             config.dispatch.outputDirectory = string(s["output_dir"]) ?? config.dispatch.outputDirectory
             config.server.publicURL = url(s["public_url"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             config.server.host = string(s["host"]) ?? config.server.host
@@ -21,12 +23,17 @@ struct ConfigReader {
             config.server.workers = int(s["workers"], 1...1024) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
-        if let s = section(sections["comfyui"], ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout", "websocket"]) {
+        if let s = section(
+            sections["comfyui"],
+            ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout", "websocket"])
+        {
             config.dispatch.baseURL = url(s["base_url"]) ?? config.dispatch.baseURL
             config.dispatch.clientID = string(s["client_id"]) ?? config.dispatch.clientID
-            config.dispatch.healthInterval = duration(s["health_interval"], 0.05...3600) ?? config.dispatch.healthInterval
+            config.dispatch.healthInterval =
+                duration(s["health_interval"], 0.05...3600) ?? config.dispatch.healthInterval
             config.dispatch.failureThreshold = int(s["failure_threshold"], 1...100) ?? config.dispatch.failureThreshold
-            config.dispatch.requestTimeout = duration(s["request_timeout"], 0.1...3600) ?? config.dispatch.requestTimeout
+            config.dispatch.requestTimeout =
+                duration(s["request_timeout"], 0.1...3600) ?? config.dispatch.requestTimeout
             config.dispatch.websocket = s["websocket"]?.bool(problems: &problems) ?? config.dispatch.websocket
         }
         if let s = section(sections["workflow"], ["path", "output_node", "bindings"]) {
@@ -36,13 +43,18 @@ struct ConfigReader {
                 for (key, cursor) in b {
                     guard let field = WorkflowBinding.Field(rawValue: key) else { continue }
                     let items: [YAMLCursor]
-                    if case .sequence = cursor.node { items = cursor.sequence(problems: &problems) ?? [] } else { items = [cursor] }
+                    if case .sequence = cursor.node {
+                        items = cursor.sequence(problems: &problems) ?? []
+                    } else {
+                        items = [cursor]
+                    }
                     var inputs: [WorkflowBinding.Input] = []
                     for item in items {
                         guard let text = string(item) else { continue }
                         let parts = text.split(separator: ".", maxSplits: 1)
                         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                            problems.append(item.problem("expected 'node id.input name' (e.g. '25.noise_seed'), found '\(text)'"))
+                            problems.append(
+                                item.problem("expected 'node id.input name' (e.g. '25.noise_seed'), found '\(text)'"))
                             continue
                         }
                         inputs.append(WorkflowBinding.Input(node: String(parts[0]), input: String(parts[1])))
@@ -53,24 +65,31 @@ struct ConfigReader {
         }
         if let s = section(
             sections["queue"],
-            ["max_concurrent", "max_queue_size", "priority_levels", "generation_timeout", "queue_timeout", "max_retries", "retry_delay", "timeout", "task_retention"])
+            [
+                "max_concurrent", "max_queue_size", "priority_levels", "generation_timeout", "queue_timeout",
+                "max_retries", "retry_delay", "timeout", "task_retention",
+            ])
         {
             config.dispatch.maxConcurrent = int(s["max_concurrent"], 1...1024) ?? config.dispatch.maxConcurrent
             config.dispatch.maxQueueSize = int(s["max_queue_size"], 1...1_000_000) ?? config.dispatch.maxQueueSize
             config.dispatch.priorityLevels = int(s["priority_levels"], 1...3) ?? config.dispatch.priorityLevels
             // `timeout` is the older name; `generation_timeout` wins when both are given.
             config.dispatch.generationTimeout =
-                seconds(s["generation_timeout"], 1...86400) ?? seconds(s["timeout"], 1...86400) ?? config.dispatch.generationTimeout
+                seconds(s["generation_timeout"], 1...86400) ?? seconds(s["timeout"], 1...86400)
+                ?? config.dispatch.generationTimeout
             config.dispatch.queueTimeout = seconds(s["queue_timeout"], 1...604_800) ?? config.dispatch.queueTimeout
             config.dispatch.maxRetries = int(s["max_retries"], 0...100) ?? config.dispatch.maxRetries
             config.dispatch.retryDelay = seconds(s["retry_delay"], 0...3600) ?? config.dispatch.retryDelay
-            config.dispatch.taskRetention = seconds(s["task_retention"], 1...31_536_000) ?? config.dispatch.taskRetention
+            config.dispatch.taskRetention =
+                seconds(s["task_retention"], 1...31_536_000) ?? config.dispatch.taskRetention
         }
         if let s = section(sections["models"], ["flux_model", "loras"]) {
             config.models = (string(s["flux_model"]), s["loras"]?.strings(problems: &problems) ?? [])
         }
         if let s = section(sections["default_params"], ["steps", "cfg_scale", "sampler", "scheduler"]) {
-            config.defaultParams = (int(s["steps"], 1...150), number(s["cfg_scale"], 0...100), string(s["sampler"]), string(s["scheduler"]))
+            config.defaultParams = (
+                int(s["steps"], 1...150), number(s["cfg_scale"], 0...100), string(s["sampler"]), string(s["scheduler"])
+            )
         }
         if let s = section(sections["gpu"], ["devices", "strategy"]) {
             var devices: [Int] = []
@@ -104,7 +123,9 @@ struct ConfigReader {
             }
             config.logging.logPrompts = s["log_prompts"]?.bool(problems: &problems) ?? false
         }
-        if let s = section(sections["security"], ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies"]) {
+        if let s = section(
+            sections["security"], ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies"])
+        {
             readSecurity(s, into: &config.security)
         }
         if let list = sections["backends"]?.sequence(problems: &problems) {
@@ -114,7 +135,8 @@ struct ConfigReader {
                     problems.append(item.problem("a backend needs 'name' and 'url'"))
                     continue
                 }
-                config.dispatch.backends.append(.init(name: name, url: url, maxInFlight: int(b["max_in_flight"], 1...1024) ?? 1))
+                config.dispatch.backends.append(
+                    .init(name: name, url: url, maxInFlight: int(b["max_in_flight"], 1...1024) ?? 1))
             }
         }
         config.rulePaths = sections["rules"]?.strings(problems: &problems) ?? []
@@ -154,15 +176,24 @@ struct ConfigReader {
                 var policy: RateLimitPolicy? = nil
                 if let r = section(k["rate_limit"], ["requests_per_minute", "burst_limit"]) {
                     policy = RateLimitPolicy(
-                        requestsPerMinute: int(r["requests_per_minute"], 1...1_000_000) ?? security.rateLimit.requestsPerMinute,
+                        requestsPerMinute: int(r["requests_per_minute"], 1...1_000_000)
+                            ?? security.rateLimit.requestsPerMinute,
                         burst: int(r["burst_limit"], 0...100_000) ?? security.rateLimit.burst)
                 }
                 let admin = k["admin"]?.bool(problems: &problems) ?? false
-                key = APIKey(name: name, secret: plain ?? "sha256:" + (digest ?? ""), preset: string(k["preset"]), rateLimit: policy, isAdmin: admin)
-                if key == nil { problems.append((k["sha256"] ?? k["key"] ?? item).problem("expected 64 hexadecimal digits (a SHA-256 digest) or a non-empty key")) }
+                key = APIKey(
+                    name: name, secret: plain ?? "sha256:" + (digest ?? ""), preset: string(k["preset"]),
+                    rateLimit: policy, isAdmin: admin)
+                if key == nil {
+                    problems.append(
+                        (k["sha256"] ?? k["key"] ?? item).problem(
+                            "expected 64 hexadecimal digits (a SHA-256 digest) or a non-empty key"))
+                }
             }
             if let key {
-                if !names.insert(key.name).inserted { problems.append(item.problem("duplicate key name '\(key.name)'")) }
+                if !names.insert(key.name).inserted {
+                    problems.append(item.problem("duplicate key name '\(key.name)'"))
+                }
                 security.apiKeys.append(key)
             }
         }
@@ -178,7 +209,11 @@ struct ConfigReader {
 
     private mutating func section(_ cursor: YAMLCursor?, _ keys: Set<String>?) -> [String: YAMLCursor]? {
         guard let cursor else { return nil }
-        if case .scalar(let scalar) = cursor.node, scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~" { return [:] }
+        if case .scalar(let scalar) = cursor.node,
+            scalar.string.isEmpty || scalar.string == "null" || scalar.string == "~"
+        {
+            return [:]
+        }
         return cursor.mapping(allowed: keys, problems: &problems)
     }
 
@@ -190,7 +225,8 @@ struct ConfigReader {
     private mutating func int(_ cursor: YAMLCursor?, _ range: ClosedRange<Int>) -> Int? {
         guard let cursor, !isNull(cursor), let value = cursor.int(problems: &problems) else { return nil }
         guard range.contains(value) else {
-            problems.append(cursor.problem("expected an integer from \(range.lowerBound) to \(range.upperBound), found \(value)"))
+            problems.append(
+                cursor.problem("expected an integer from \(range.lowerBound) to \(range.upperBound), found \(value)"))
             return nil
         }
         return value
@@ -199,7 +235,8 @@ struct ConfigReader {
     private mutating func number(_ cursor: YAMLCursor?, _ range: ClosedRange<Double>) -> Double? {
         guard let cursor, !isNull(cursor), let value = cursor.double(problems: &problems) else { return nil }
         guard range.contains(value) else {
-            problems.append(cursor.problem("expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)"))
+            problems.append(
+                cursor.problem("expected a number from \(range.lowerBound) to \(range.upperBound), found \(value)"))
             return nil
         }
         return value

@@ -53,7 +53,9 @@ public struct ServiceConfig: Sendable {
     /// with their defaults declared in `DispatchSettings`.
     public var dispatch = DispatchSettings()
     public var models: (fluxModel: String?, loras: [String]) = (nil, [])
-    public var defaultParams: (steps: Int?, cfgScale: Double?, sampler: String?, scheduler: String?) = (nil, nil, nil, nil)
+    public var defaultParams: (steps: Int?, cfgScale: Double?, sampler: String?, scheduler: String?) = (
+        nil, nil, nil, nil
+    )
     public var gpu: (devices: [Int], strategy: String) = ([], "round_robin")
     public var cache: (enabled: Bool, backend: String, ttl: Int) = (true, "memory", 86400)
     public var logging = Logging()
@@ -93,4 +95,3 @@ public struct ServiceConfig: Sendable {
         return config
     }
 }
-

@@ -15,7 +15,9 @@ struct AccessMiddleware: RouterMiddleware {
     let trustedProxies: CIDRSet
     let metrics: GateMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         var context = context
         let caller: Caller
         do {
@@ -31,7 +33,8 @@ struct AccessMiddleware: RouterMiddleware {
         do {
             return Self.withRateLimit(try await next(request, context), caller.rateLimit)
         } catch {
-            return Self.withRateLimit(ErrorEnvelope.response(for: error, request: request, logger: context.logger), caller.rateLimit)
+            return Self.withRateLimit(
+                ErrorEnvelope.response(for: error, request: request, logger: context.logger), caller.rateLimit)
         }
     }
 

@@ -42,7 +42,8 @@ struct ErrorEnvelope: Encodable {
             headers.append(("WWW-Authenticate", #"Bearer realm="promptgate""# + invalid))
         }
         return response(
-            status: status(error.kind), code: error.code, message: error.message, details: error.details, headers: headers)
+            status: status(error.kind), code: error.code, message: error.message, details: error.details,
+            headers: headers)
     }
 
     /// The answer for anything a handler or Hummingbird threw: domain errors by their kind, Hummingbird's own
@@ -64,13 +65,18 @@ struct ErrorEnvelope: Encodable {
                     let allowed = methods.map(\.rawValue).joined(separator: ", ")
                     return response(
                         status: .methodNotAllowed, code: "http.method_not_allowed",
-                        message: "\(request.method) is not allowed on \(path); use \(allowed)", headers: [("Allow", allowed)])
+                        message: "\(request.method) is not allowed on \(path); use \(allowed)",
+                        headers: [("Allow", allowed)])
                 }
                 return response(status: .notFound, code: "http.not_found", message: "no route for \(path)")
             case .contentTooLarge:
-                return response(status: .contentTooLarge, code: "request.too_large", message: error.body ?? "request body is too large")
+                return response(
+                    status: .contentTooLarge, code: "request.too_large",
+                    message: error.body ?? "request body is too large")
             default:
-                return response(status: error.status, code: "http.\(error.status.code)", message: error.body ?? error.status.reasonPhrase)
+                return response(
+                    status: error.status, code: "http.\(error.status.code)",
+                    message: error.body ?? error.status.reasonPhrase)
             }
         default:
             logger.error("unexpected error", metadata: ["error": "\(error)"])
@@ -89,7 +95,8 @@ struct ErrorEnvelope: Encodable {
         status: HTTPResponse.Status, code: String, message: String, details: JSONValue? = nil,
         headers: [(name: String, value: String)] = []
     ) -> Response {
-        let data = (try? encoder.encode(ErrorEnvelope(error: Body(code: code, message: message, details: details)))) ?? Data()
+        let data =
+            (try? encoder.encode(ErrorEnvelope(error: Body(code: code, message: message, details: details)))) ?? Data()
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         for header in headers {
@@ -103,7 +110,9 @@ struct ErrorEnvelope: Encodable {
 struct ErrorEnvelopeMiddleware: RouterMiddleware {
     typealias Context = GateRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch {

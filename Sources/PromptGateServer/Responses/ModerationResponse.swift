@@ -22,4 +22,3 @@ struct ModerationResponse: JSONResponse {
         trace = includeTrace ? context.trace : nil
     }
 }
-

@@ -74,7 +74,9 @@ struct TaskResponse: JSONResponse {
         if task.status == .completed {
             let loras = zip(request.loras, task.loras).map { LoraUsed(name: $0.name, file: $1.file, weight: $1.weight) }
             result = Result(
-                images: task.images.map { Image(url: "\(imageBase)/output/\($0.file)", seed: $0.seed, filename: $0.file, node: $0.node) },
+                images: task.images.map {
+                    Image(url: "\(imageBase)/output/\($0.file)", seed: $0.seed, filename: $0.file, node: $0.node)
+                },
                 metadata: Metadata(request: request, loras: loras, model: task.model, backend: task.backend))
         }
         // A queued task carries the reason of its last failed attempt while it waits for a retry.

@@ -8,7 +8,10 @@ enum OpenAPIDocument {
     ]
 
     static func jsonResponse(_ description: String, _ schema: String) -> JSONValue {
-        ["description": .string(description), "content": ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(schema)")]]]]
+        [
+            "description": .string(description),
+            "content": ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(schema)")]]],
+        ]
     }
 
     static let document: JSONValue = [
@@ -28,10 +31,13 @@ enum OpenAPIDocument {
                 "Span": [
                     "type": "object",
                     "properties": [
-                        "scalars": ["$ref": "#/components/schemas/Offsets"], "utf8": ["$ref": "#/components/schemas/Offsets"],
+                        "scalars": ["$ref": "#/components/schemas/Offsets"],
+                        "utf8": ["$ref": "#/components/schemas/Offsets"],
                     ],
                 ],
-                "Offsets": ["type": "object", "properties": ["start": ["type": "integer"], "end": ["type": "integer"]]],
+                "Offsets": [
+                    "type": "object", "properties": ["start": ["type": "integer"], "end": ["type": "integer"]],
+                ],
                 "Reason": [
                     "type": "object",
                     "properties": [
@@ -44,11 +50,14 @@ enum OpenAPIDocument {
                         "matched": ["type": "string"], "normalized": ["type": "string"], "message": ["type": "string"],
                     ],
                 ],
-                "Warning": ["type": "object", "properties": ["code": ["type": "string"], "message": ["type": "string"]]],
+                "Warning": [
+                    "type": "object", "properties": ["code": ["type": "string"], "message": ["type": "string"]],
+                ],
                 "ModerationResponse": [
                     "type": "object", "required": ["decision", "reasons", "warnings"],
                     "properties": [
-                        "id": ["type": ["string", "number"]], "decision": ["type": "string", "enum": ["allow", "flag", "block"]],
+                        "id": ["type": ["string", "number"]],
+                        "decision": ["type": "string", "enum": ["allow", "flag", "block"]],
                         "reasons": ["type": "array", "items": ["$ref": "#/components/schemas/Reason"]],
                         "warnings": ["type": "array", "items": ["$ref": "#/components/schemas/Warning"]],
                         "request": ["$ref": "#/components/schemas/GenerationRequest"], "caller": ["type": "string"],
@@ -58,9 +67,13 @@ enum OpenAPIDocument {
                 "Accepted": [
                     "type": "object", "required": ["task_id", "status", "estimated_time"],
                     "properties": [
-                        "task_id": ["type": "string", "format": "uuid"], "status": ["type": "string", "enum": ["queued"]],
-                        "estimated_time": ["type": "integer", "description": "seconds until the task is expected to finish"],
-                        "position": ["type": "integer"], "priority": ["type": "string", "enum": ["high", "normal", "low"]],
+                        "task_id": ["type": "string", "format": "uuid"],
+                        "status": ["type": "string", "enum": ["queued"]],
+                        "estimated_time": [
+                            "type": "integer", "description": "seconds until the task is expected to finish",
+                        ],
+                        "position": ["type": "integer"],
+                        "priority": ["type": "string", "enum": ["high", "normal", "low"]],
                         "warnings": ["type": "array", "items": ["$ref": "#/components/schemas/Warning"]],
                     ],
                 ],
@@ -68,11 +81,18 @@ enum OpenAPIDocument {
                     "type": "object", "required": ["task_id", "status"],
                     "properties": [
                         "task_id": ["type": "string"],
-                        "status": ["type": "string", "enum": ["queued", "running", "completed", "failed", "cancelled", "expired"]],
+                        "status": [
+                            "type": "string",
+                            "enum": ["queued", "running", "completed", "failed", "cancelled", "expired"],
+                        ],
                         "priority": ["type": "string"], "position": ["type": "integer"],
-                        "progress": ["type": "number", "minimum": 0, "maximum": 1, "description": "estimated from the average run time while running"],
+                        "progress": [
+                            "type": "number", "minimum": 0, "maximum": 1,
+                            "description": "estimated from the average run time while running",
+                        ],
                         "attempts": ["type": "integer"], "created_at": ["type": "string", "format": "date-time"],
-                        "started_at": ["type": "string", "format": "date-time"], "finished_at": ["type": "string", "format": "date-time"],
+                        "started_at": ["type": "string", "format": "date-time"],
+                        "finished_at": ["type": "string", "format": "date-time"],
                         "result": [
                             "type": "object",
                             "properties": [
@@ -81,7 +101,8 @@ enum OpenAPIDocument {
                                     "items": [
                                         "type": "object",
                                         "properties": [
-                                            "url": ["type": "string"], "seed": ["type": "integer"], "filename": ["type": "string"],
+                                            "url": ["type": "string"], "seed": ["type": "integer"],
+                                            "filename": ["type": "string"],
                                             "node": ["type": "string"],
                                         ],
                                     ],
@@ -89,14 +110,20 @@ enum OpenAPIDocument {
                                 "metadata": [
                                     "allOf": [
                                         ["$ref": "#/components/schemas/GenerationRequest"],
-                                        ["type": "object", "properties": ["model": ["type": "string"], "backend": ["type": "string"]]],
+                                        [
+                                            "type": "object",
+                                            "properties": ["model": ["type": "string"], "backend": ["type": "string"]],
+                                        ],
                                     ]
                                 ],
                             ],
                         ],
                         "error": [
                             "type": "object",
-                            "properties": ["code": ["type": "string"], "message": ["type": "string"], "details": ["type": "object"]],
+                            "properties": [
+                                "code": ["type": "string"], "message": ["type": "string"],
+                                "details": ["type": "object"],
+                            ],
                         ],
                     ],
                 ],
@@ -105,7 +132,10 @@ enum OpenAPIDocument {
                     "properties": [
                         "error": [
                             "type": "object", "required": ["code", "message"],
-                            "properties": ["code": ["type": "string"], "message": ["type": "string"], "details": ["type": "object"]],
+                            "properties": [
+                                "code": ["type": "string"], "message": ["type": "string"],
+                                "details": ["type": "object"],
+                            ],
                         ]
                     ],
                 ],
@@ -121,18 +151,22 @@ enum OpenAPIDocument {
             var operation = operation(endpoint)
             operation["summary"] = .string(endpoint.summary)
             if let level = endpoint.group.access, level != .operations {
-                operation["security"] = level == .admin ? [["bearer": []], ["apiKey": []]] : [["bearer": []], ["apiKey": []], [:]]
+                operation["security"] =
+                    level == .admin ? [["bearer": []], ["apiKey": []]] : [["bearer": []], ["apiKey": []], [:]]
             }
             paths[endpoint.path, default: [:]][endpoint.method.rawValue.lowercased()] = .object(operation)
             if endpoint.path.contains("{id}") {
-                paths[endpoint.path]?["parameters"] = [["name": "id", "in": "path", "required": true, "schema": ["type": "string"]]]
+                paths[endpoint.path]?["parameters"] = [
+                    ["name": "id", "in": "path", "required": true, "schema": ["type": "string"]]
+                ]
             }
         }
         return .object(paths.mapValues { .object($0) })
     }
 
     static let generationBody: JSONValue = [
-        "required": true, "content": ["application/json": ["schema": ["$ref": "#/components/schemas/GenerationRequest"]]],
+        "required": true,
+        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/GenerationRequest"]]],
     ]
 
     /// What each endpoint takes and answers.
@@ -143,8 +177,10 @@ enum OpenAPIDocument {
                 "parameters": [["name": "trace", "in": "query", "schema": ["type": "boolean"]]],
                 "requestBody": generationBody,
                 "responses": [
-                    "200": jsonResponse("Verdict (a blocked prompt is a 200 with decision block)", "ModerationResponse"),
-                    "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse, "422": errorResponse,
+                    "200": jsonResponse(
+                        "Verdict (a blocked prompt is a 200 with decision block)", "ModerationResponse"),
+                    "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse,
+                    "422": errorResponse,
                     "429": errorResponse,
                 ],
             ]
@@ -154,12 +190,19 @@ enum OpenAPIDocument {
                 "responses": [
                     "202": jsonResponse("Queued", "Accepted"),
                     "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse,
-                    "422": jsonResponse("Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
-                    "429": jsonResponse("Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
+                    "422": jsonResponse(
+                        "Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
+                    "429": jsonResponse(
+                        "Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
                 ],
             ]
         case .task:
-            return ["responses": ["200": jsonResponse("The task", "Task"), "401": errorResponse, "403": errorResponse, "404": errorResponse]]
+            return [
+                "responses": [
+                    "200": jsonResponse("The task", "Task"), "401": errorResponse, "403": errorResponse,
+                    "404": errorResponse,
+                ]
+            ]
         case .cancelTask:
             return [
                 "responses": [
@@ -170,14 +213,21 @@ enum OpenAPIDocument {
         case .output:
             return [
                 "parameters": [["name": "file", "in": "path", "required": true, "schema": ["type": "string"]]],
-                "responses": ["200": ["description": "The file, content type from its extension"], "404": errorResponse],
+                "responses": [
+                    "200": ["description": "The file, content type from its extension"], "404": errorResponse,
+                ],
             ]
         case .health: return ["responses": ["200": ["description": "Alive"]]]
         case .status: return ["responses": ["200": ["description": "Status"], "403": errorResponse]]
         case .metrics: return ["responses": ["200": ["description": "Prometheus text format"], "403": errorResponse]]
         case .openAPI: return ["responses": ["200": ["description": "OpenAPI 3.1"]]]
         case .reload:
-            return ["responses": ["200": ["description": "Reloaded"], "401": errorResponse, "403": errorResponse, "422": errorResponse]]
+            return [
+                "responses": [
+                    "200": ["description": "Reloaded"], "401": errorResponse, "403": errorResponse,
+                    "422": errorResponse,
+                ]
+            ]
         }
     }
 }

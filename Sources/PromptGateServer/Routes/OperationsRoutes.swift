@@ -31,14 +31,16 @@ struct OperationsRoutes {
         server.metrics.observe(server.dispatch.dispatcher.snapshot)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: server.metrics.exposition())))
+        return Response(
+            status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: server.metrics.exposition())))
     }
 
     func reload() throws -> JSONDocument {
         switch server.reload() {
         case .success(let state):
             return JSONDocument(value: [
-                "status": "reloaded", "rules": .number(Double(state.ruleCount)), "presets": .number(Double(state.presets.count)),
+                "status": "reloaded", "rules": .number(Double(state.ruleCount)),
+                "presets": .number(Double(state.presets.count)),
             ])
         case .failure(let error):
             throw ReloadError(reason: "\(error)")
@@ -89,18 +91,23 @@ struct OperationsRoutes {
                         (field.rawValue, JSONValue.array(inputs.map { .string($0.description) }))
                     })),
             "queue": [
-                "high": .number(Double(snapshot.queued[.high] ?? 0)), "normal": .number(Double(snapshot.queued[.normal] ?? 0)),
+                "high": .number(Double(snapshot.queued[.high] ?? 0)),
+                "normal": .number(Double(snapshot.queued[.normal] ?? 0)),
                 "low": .number(Double(snapshot.queued[.low] ?? 0)), "retry_wait": .number(Double(snapshot.delayed)),
                 "running": .number(Double(snapshot.running)), "capacity": .number(Double(settings.maxQueueSize)),
                 "max_concurrent": .number(Double(settings.maxConcurrent)),
             ],
-            "average_run_seconds": .number((dispatcher.estimator.average(workflow: dispatcher.workflowName) * 10).rounded() / 10),
+            "average_run_seconds": .number(
+                (dispatcher.estimator.average(workflow: dispatcher.workflowName) * 10).rounded() / 10),
             "backends": .array(
                 snapshot.backends.map { backend, state in
                     [
                         "name": .string(backend.name), "url": .string(backend.url), "state": .string(state.label),
-                        "in_flight": .number(Double(state.inFlight)), "max_in_flight": .number(Double(backend.maxInFlight)),
-                        "websocket": dispatcher.isListening(to: backend.name).map { .string($0 ? "connected" : "disconnected") } ?? "off",
+                        "in_flight": .number(Double(state.inFlight)),
+                        "max_in_flight": .number(Double(backend.maxInFlight)),
+                        "websocket": dispatcher.isListening(to: backend.name).map {
+                            .string($0 ? "connected" : "disconnected")
+                        } ?? "off",
                         "reason": (state.ineligibleReason ?? state.lastError).map { .string($0) } ?? .null,
                     ]
                 }),

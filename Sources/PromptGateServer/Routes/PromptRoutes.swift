@@ -84,7 +84,8 @@ struct BlockedError: PromptGateError {
     var code: String { "policy.blocked" }
     var kind: ErrorKind { .invalidInput }
     var message: String {
-        "the prompt was blocked by policy: " + verdict.reasons.filter { $0.action == .block }.map(\.ruleID).joined(separator: ", ")
+        "the prompt was blocked by policy: "
+            + verdict.reasons.filter { $0.action == .block }.map(\.ruleID).joined(separator: ", ")
     }
     var details: JSONValue? { JSONBody.value(verdict) }
 }

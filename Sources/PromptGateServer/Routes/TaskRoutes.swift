@@ -39,7 +39,8 @@ struct TaskRoutes {
     /// access, so no path can leave the folder.
     func outputFile(context: GateRequestContext) throws -> Response {
         let name = context.parameters.get("file") ?? ""
-        guard let path = dispatcher.output.file(named: name), let data = FileManager.default.contents(atPath: path) else {
+        guard let path = dispatcher.output.file(named: name), let data = FileManager.default.contents(atPath: path)
+        else {
             throw OutputError(name: name)
         }
         var headers = HTTPFields()
