@@ -4,7 +4,7 @@ APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
-.PHONY: deps build run demo test bench bench-http bench-dispatch clean
+.PHONY: deps build run demo test lint format bench bench-http bench-dispatch clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,11 +27,19 @@ run: build
 demo: build
 	$(BIN) filter --preset default < examples/prompts.txt; status=$$?; [ $$status -le 1 ] || exit $$status
 
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(BIN) rules test
 	$(BIN) presets test
+
+# The house style (.swift-format): 4 spaces, 120 columns, `///` on every public declaration. `make format` fixes
+# what can be fixed mechanically.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
 # Release-mode throughput benchmark over a generated corpus of 100,000 prompts.
 bench: deps

@@ -15,6 +15,7 @@ public final class ComfySim: Sendable {
     public let models: [String: [String]]
     /// Node classes the server "has installed".
     public let classes: Set<String>
+    /// How long a run takes (the sampler's steps are spread over it).
     public let runTime: Duration
 
     struct Job {
@@ -52,6 +53,7 @@ public final class ComfySim: Sendable {
     private let faultState = Mutex(SimFaults())
     let events = SimEventHub()
 
+    /// The node classes of the shipped workflows (SD 1.5 and Nunchaku FLUX), all "installed" by default.
     public static let defaultClasses: Set<String> = [
         "KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "RandomNoise", "BasicScheduler", "KSamplerSelect",
         "BasicGuider",
@@ -74,6 +76,7 @@ public final class ComfySim: Sendable {
         "text_encoder1": ["t5xxl_fp16.safetensors"], "text_encoder2": ["clip_l.safetensors"],
     ]
 
+    /// A simulator with these model files, node classes and run time.
     public init(
         models: [String: [String]] = ComfySim.defaultModels, classes: Set<String> = ComfySim.defaultClasses,
         runTime: Duration = .milliseconds(50)
@@ -107,6 +110,7 @@ public final class ComfySim: Sendable {
     /// Changes the injected faults (see `SimFaults`).
     public func setFaults(_ faults: SimFaults) { faultState.withLock { $0 = faults } }
 
+    /// The faults injected now.
     public var faults: SimFaults { faultState.withLock { $0 } }
 
     /// The graph `POST /prompt` received for a prompt id (after our patching, as ComfyUI saw it), as JSON text.

@@ -16,6 +16,7 @@ public struct SimFaults: Sendable, Equatable {
     /// Every HTTP request is answered by closing the connection (`drop_connections`).
     public var dropConnections = false
 
+    /// Faults as given; every one left out is off.
     public init(
         latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false,
         executionError: Bool = false,

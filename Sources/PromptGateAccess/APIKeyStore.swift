@@ -3,10 +3,15 @@ import PromptGateCore
 
 /// A key a caller may present, stored only as its SHA-256 digest.
 public struct APIKey: Sendable, Equatable {
+    /// The key's name: logs, metrics and task ownership use it, never the key itself.
     public var name: String
+    /// SHA-256 of the key.
     public var digest: [UInt8]
+    /// The preset its requests use when they name none.
     public var preset: String?
+    /// Its own rate limit (nil: the server-wide one).
     public var rateLimit: RateLimitPolicy?
+    /// Whether it may call `/admin` routes.
     public var isAdmin: Bool
 
     /// From a plaintext key (hashed at once) or a `sha256:<64 hex>` digest.
@@ -50,10 +55,13 @@ public struct APIKey: Sendable, Equatable {
 /// The configured keys. A presented key is hashed and compared with every stored digest in constant time
 /// (XOR-accumulate, no early exit), so timing tells nothing about which key or how much matched.
 public struct APIKeyStore: Sendable {
+    /// The configured keys, in configuration order.
     public let keys: [APIKey]
 
+    /// A store over `keys`.
     public init(keys: [APIKey]) { self.keys = keys }
 
+    /// Whether no key is configured.
     public var isEmpty: Bool { keys.isEmpty }
 
     /// The key matching `presented`, or nil.

@@ -3,11 +3,15 @@ import PromptGateCore
 /// A request refused by access: unknown address, missing or wrong API key, not an admin key, over its rate
 /// limit. Carries the caller's rate-limit state, so even a refusal can report where the bucket stands.
 public struct AccessError: PromptGateError, Equatable {
+    /// Stable code (`access.forbidden`, `auth.invalid_key`, `rate_limited`, ...).
     public var code: String
+    /// The kind the server maps to an HTTP status.
     public var kind: ErrorKind
+    /// A sentence for the caller.
     public var message: String
     /// The bucket after this request (set on a rate-limit refusal).
     public var rateLimit: RateLimitStatus?
+    /// Seconds until the limiter lets the caller in again, for `Retry-After`.
     public var retryAfter: Int? { rateLimit?.retryAfter }
 
     /// - Parameters:

@@ -5,6 +5,7 @@
 /// left-most entry, which the client itself can write). An entry that does not parse ends the walk with
 /// `.malformed`, so a forged header cannot slip past the allowlist.
 public enum ClientAddress {
+    /// The client found, or the header entry that did not parse.
     public enum Resolution: Sendable, Equatable {
         case client(IPAddress)
         case malformed(String)

@@ -40,6 +40,7 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         return false
     }
 
+    /// Dotted quad or RFC 5952 text.
     public var description: String {
         switch self {
         case .v4(let value):
@@ -60,7 +61,9 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is a single-host block.
 public struct CIDR: Sendable, Hashable, CustomStringConvertible {
+    /// The network address (host bits cleared).
     public let address: IPAddress
+    /// Prefix length in bits.
     public let prefix: Int
 
     /// Parses `address[/prefix]`. Host bits must be zero (`10.0.0.1/8` is a typo, not a block) and IPv4-mapped
@@ -114,23 +117,31 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// `address/prefix`.
     public var description: String { "\(address)/\(prefix)" }
 }
 
 /// A CIDR entry that does not parse, with why.
 public struct CIDRError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The text that did not parse.
     public var text: String
+    /// Why.
     public var reason: String
+    /// `'text': reason`.
     public var description: String { "'\(text)': \(reason)" }
 }
 
 /// A list of blocks; `contains` is true when any block holds the address.
 public struct CIDRSet: Sendable, Equatable {
+    /// The blocks, in configuration order.
     public let blocks: [CIDR]
 
+    /// A set of `blocks`.
     public init(_ blocks: [CIDR]) { self.blocks = blocks }
 
+    /// Whether there are no blocks (an empty allowlist allows everyone).
     public var isEmpty: Bool { blocks.isEmpty }
 
+    /// Whether any block contains `ip`.
     public func contains(_ ip: IPAddress) -> Bool { blocks.contains { $0.contains(ip) } }
 }

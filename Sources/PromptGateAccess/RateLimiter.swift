@@ -2,9 +2,12 @@ import Synchronization
 
 /// "N requests per minute with a burst of B".
 public struct RateLimitPolicy: Sendable, Equatable {
+    /// Sustained rate.
     public var requestsPerMinute: Int
+    /// Requests allowed at once above the sustained rate.
     public var burst: Int
 
+    /// A policy of `requestsPerMinute` with bursts of `burst`.
     public init(requestsPerMinute: Int, burst: Int) {
         self.requestsPerMinute = requestsPerMinute
         self.burst = burst
@@ -18,6 +21,7 @@ public struct RateLimitPolicy: Sendable, Equatable {
 
 /// The answer for one request.
 public struct RateLimitDecision: Sendable, Equatable {
+    /// Whether this request is let through.
     public var allowed: Bool
     /// Requests that could still be made right now.
     public var remaining: Int
@@ -40,6 +44,7 @@ public final class RateLimiter: Sendable {
     /// Hard cap on tracked keys; past it, the oldest-expiring half is dropped (those keys briefly regain burst).
     public let maxKeys: Int
 
+    /// A limiter tracking at most `maxKeys` callers at once.
     public init(maxKeys: Int = 100_000) { self.maxKeys = maxKeys }
 
     /// Counts one request for `key` at time `now` (nanoseconds, any monotonic origin).

@@ -47,7 +47,9 @@ public enum BenchmarkCorpus {
 /// same on every run.
 public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
+    /// A generator starting from `seed` (the same seed gives the same sequence).
     public init(seed: UInt64) { state = seed }
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

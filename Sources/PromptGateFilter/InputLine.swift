@@ -13,11 +13,17 @@ public enum InputFormat: String, Sendable, CaseIterable {
 
 /// A line that could not be turned into a request; rendered as an error record, processing continues.
 public struct InputLineError: PromptGateError, Equatable {
+    /// The 1-based input line.
     public var line: Int
+    /// Stable code (`input.malformed_json`, `input.missing_field`, ...).
     public var code: String
+    /// What is wrong, naming the field.
     public var detail: String
+    /// Malformed JSON, or a well-formed line with a bad field.
     public var kind: ErrorKind { code == "input.malformed_json" ? .malformedInput : .invalidInput }
+    /// The line number.
     public var details: JSONValue? { ["line": .number(Double(line))] }
+    /// "line N: …".
     public var message: String { "line \(line): \(detail)" }
 }
 

@@ -14,16 +14,23 @@ public struct LineFilterRunner: Sendable {
         case presets(PipelineSet)
     }
 
+    /// The pipelines lines run through.
     public var pipelines: Pipelines
+    /// How lines are read (text or JSONL).
     public var input: InputFormat
+    /// How verdicts are written.
     public var output: OutputFormat
+    /// Which lines are written (nil: all).
     public var selection: OutputSelection?
+    /// Whether records carry the stage trace.
     public var includeTrace: Bool
+    /// Worker threads (output stays in input order).
     public var jobs: Int
     /// Longest accepted input line; a longer one gets an error record and is skipped without being kept
     /// in memory.
     public var maxLineBytes: Int
 
+    /// A runner with these settings.
     public init(
         pipelines: Pipelines, input: InputFormat = .auto, output: OutputFormat = .jsonl,
         selection: OutputSelection? = nil, includeTrace: Bool = false,

@@ -4,25 +4,36 @@ import Foundation
 /// One output record of `promptgate filter --output jsonl`: the line number, the caller's id, the decision
 /// and its reasons, optionally the trace, then the input's other fields carried through.
 public struct VerdictRecord: Encodable {
+    /// The 1-based input line.
     public var line: Int
+    /// The input's `id`, echoed as given.
     public var id: JSONValue?
+    /// `allow`, `flag`, `block` or `error`.
     public var decision: String
+    /// Why, one entry per hit.
     public var reasons: [Reason]
+    /// What the optimizers warn about.
     public var warnings: [Warning]
+    /// What each stage did (`--trace`).
     public var trace: [TraceEntry]?
+    /// Why the line could not be read.
     public var error: ErrorBody?
     /// The optimized request, when optimizers ran and the prompt was let through.
     public var request: PromptRequest?
+    /// The input's other fields, passed through.
     public var carried: [String: JSONValue]
 
     /// The `error` member of an error record.
     public struct ErrorBody: Encodable {
+        /// Stable code.
         public var code: String
+        /// A sentence naming the line and field.
         public var message: String
     }
 
     static let ownKeys: Set<String> = ["line", "id", "decision", "reasons", "warnings", "trace", "error", "request"]
 
+    /// The record of a line that ran through the pipeline.
     public init(line: Int, context: PromptContext, includeTrace: Bool) {
         self.line = line
         id = context.request.id
@@ -35,6 +46,7 @@ public struct VerdictRecord: Encodable {
         carried = context.request.params
     }
 
+    /// The record of a line that could not be read.
     public init(error: InputLineError) {
         line = error.line
         id = nil
@@ -65,6 +77,7 @@ public struct VerdictRecord: Encodable {
         init?(intValue: Int) { nil }
     }
 
+    /// Writes the record's own members, then the carried fields that do not collide with them.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(line, forKey: Key("line"))

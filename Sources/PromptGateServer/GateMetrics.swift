@@ -6,6 +6,7 @@ import Synchronization
 /// The service's Prometheus metrics: requests by route and status, verdicts by decision and category, rule
 /// hits, stage latency histograms, rate-limited and refused requests.
 public final class GateMetrics: Sendable {
+    /// The registry `/metrics` renders.
     public let registry: PrometheusCollectorRegistry
 
     // MetricNameDescriptor is an immutable struct of strings that swift-prometheus does not mark Sendable.
@@ -53,6 +54,7 @@ public final class GateMetrics: Sendable {
         return made
     }
 
+    /// Metrics registered in `registry`.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         requests = MetricNameDescriptor(
@@ -154,10 +156,12 @@ public final class GateMetrics: Sendable {
 }
 
 extension GateMetrics: DispatchObserver {
+    /// Counts the start and records how long the task waited.
     public func taskStarted(_ task: GenerationTask, waited: Duration) {
         waitSeconds.record(waited)
     }
 
+    /// Counts the end by status and records how long the task ran.
     public func taskEnded(_ task: GenerationTask, ran: Duration?) {
         counter(tasksEnded, [("status", task.status.rawValue)]).increment()
         if task.status == .completed, let ran { runSeconds.record(ran) }

@@ -11,9 +11,11 @@ import PromptGateDispatch
 /// routes come from `Endpoint`, the one route table. Built once from `ServiceConfig`; rules and presets
 /// reload without a restart.
 public final class GateServer: Sendable {
+    /// The configuration it runs with.
     public let config: ServiceConfig
     /// The current rules, presets and access rules.
     public let holder: GateStateHolder
+    /// Its Prometheus metrics.
     public let metrics: GateMetrics
     /// The dispatcher behind `/api/v1/generate` (run it with `DispatchService`).
     public let dispatch: DispatchSetup

@@ -5,8 +5,10 @@ import UnixSignals
 public struct ReloadOnHangup: Service {
     let server: GateServer
 
+    /// A service reloading `server`.
     public init(server: GateServer) { self.server = server }
 
+    /// Reloads on every SIGHUP until graceful shutdown.
     public func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             server.reload()

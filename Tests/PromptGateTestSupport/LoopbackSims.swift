@@ -7,7 +7,9 @@ import PromptGateCore
 /// ComfySim servers on 127.0.0.1 and ephemeral ports, for tests that need real ComfyUI-speaking backends.
 /// Each runs in its own task, so a test can stop one mid-run (a backend that dies).
 public final class LoopbackSims: Sendable {
+    /// The simulators.
     public let sims: [ComfySim]
+    /// Their base URLs, in the same order.
     public let urls: [String]
     private let servers: [Task<Void, any Error>]
 

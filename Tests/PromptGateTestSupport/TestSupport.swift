@@ -100,9 +100,13 @@ public enum TestSupport {
 
     /// What a finished process printed and how it exited.
     public struct ProcessResult: Sendable {
+        /// Everything written to standard output.
         public var stdout: String
+        /// Everything written to standard error.
         public var stderr: String
+        /// The exit status.
         public var status: Int32
+        /// Standard output split into lines.
         public var stdoutLines: [String] {
             stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         }
@@ -141,10 +145,12 @@ public enum TestSupport {
             status: process.terminationStatus)
     }
 
+    /// Runs the built `promptgate` with `arguments`, feeding `input` on standard input.
     public static func run(_ arguments: [String], input: String) throws -> ProcessResult {
         try run(arguments, input: Data(input.utf8))
     }
 
+    /// A wait that did not end in time.
     public struct TimeoutError: Error {}
 
     private final class DataBox: @unchecked Sendable {

@@ -16,8 +16,11 @@ public protocol PromptGateError: Error, CustomStringConvertible, Sendable {
 }
 
 extension PromptGateError {
+    /// The message.
     public var description: String { message }
+    /// None by default.
     public var details: JSONValue? { nil }
+    /// None by default.
     public var retryAfter: Int? { nil }
 }
 
@@ -69,6 +72,7 @@ public struct LoadProblem: Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// `file:line:column: key: message`, the form editors jump to.
     public var description: String {
         var location = file
         if let ruleID { location += ": rule \(ruleID)" }
@@ -86,7 +90,9 @@ public protocol LoadProblemsError: PromptGateError {
 }
 
 extension LoadProblemsError {
+    /// Load problems are the operator's to fix: internal to callers.
     public var kind: ErrorKind { .internal }
+    /// The subject, then one problem a line.
     public var message: String {
         "\(Self.subject) did not load (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
             + problems.map { "  \($0)" }.joined(separator: "\n")
@@ -95,8 +101,11 @@ extension LoadProblemsError {
 
 /// Loading rule packs failed; nothing was loaded. Lists every problem found, not only the first.
 public struct RuleLoadError: LoadProblemsError, Equatable {
+    /// Every problem found, each naming its file, line and rule.
     public var problems: [LoadProblem]
+    /// Always `rules.invalid`.
     public var code: String { "rules.invalid" }
+    /// What the problems are about, for the message's first line.
     public static let subject = "rule packs"
 
     /// - Parameter problems: every problem found.

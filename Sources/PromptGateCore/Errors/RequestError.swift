@@ -6,12 +6,16 @@ public struct RequestError: PromptGateError, Equatable {
     public var code: String
     /// The field, as a JSON path (`loras[1].weight`).
     public var field: String
+    /// What is wrong with the field, as the end of a sentence ("must be at most 4096").
     public var detail: String
+    /// Always invalid input: the caller must change the request.
     public var kind: ErrorKind { .invalidInput }
     /// The field, or nothing when the request as a whole is wrong.
     public var details: JSONValue? { field.isEmpty ? nil : ["field": .string(field)] }
+    /// "field 'x' …", or "the request …" when the whole request is at fault.
     public var message: String { field.isEmpty ? "the request \(detail)" : "field '\(field)' \(detail)" }
 
+    /// An error with a stable `code` about `field` (empty: the whole request).
     public init(code: String, field: String, detail: String) {
         self.code = code
         self.field = field

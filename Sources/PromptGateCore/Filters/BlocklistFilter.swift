@@ -4,11 +4,15 @@ import Logging
 /// flag hits are recorded and the request goes on. A PCRE2 engine error blocks (fail closed) with reason
 /// `policy.engine_error`.
 public struct BlocklistFilter: Stage {
+    /// The stage's name in traces and configuration.
     public let name = "blocklist"
+    /// The compiled rule packs it scans with.
     public let rules: RuleSet
 
+    /// A filter scanning with `rules`.
     public init(rules: RuleSet) { self.rules = rules }
 
+    /// Scans every prompt field; a blocking hit ends the chain, flags are recorded and `next` runs.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         for field in PromptField.allCases where !context.request[field].isEmpty {
             let result = rules.scan(context.text(field), field: field)

@@ -1,10 +1,15 @@
 /// Limits for one field, in Unicode scalars and in UTF-8 bytes (nil: no limit).
 public struct LengthLimit: Sendable, Equatable, Codable {
+    /// Fewest Unicode scalars allowed (nil: no lower bound).
     public var minScalars: Int?
+    /// Most Unicode scalars allowed (nil: no upper bound).
     public var maxScalars: Int?
+    /// Fewest UTF-8 bytes allowed (nil: no lower bound).
     public var minBytes: Int?
+    /// Most UTF-8 bytes allowed (nil: no upper bound).
     public var maxBytes: Int?
 
+    /// A limit with the given bounds; those left out are not checked.
     public init(minScalars: Int? = nil, maxScalars: Int? = nil, minBytes: Int? = nil, maxBytes: Int? = nil) {
         self.minScalars = minScalars
         self.maxScalars = maxScalars
@@ -24,15 +29,19 @@ public struct LengthLimit: Sendable, Equatable, Codable {
 
 /// Refuses fields that are too long, too short, or not valid UTF-8, before any expensive stage runs.
 public struct LengthFilter: Stage {
+    /// The stage's name in traces and configuration.
     public let name = "length"
+    /// The limit of each field; fields without one are not checked.
     public var limits: [PromptField: LengthLimit]
 
+    /// A filter with these limits (default: the prompt and negative prompt limits).
     public init(
         limits: [PromptField: LengthLimit] = [.prompt: .defaultPrompt, .negativePrompt: .defaultNegativePrompt]
     ) {
         self.limits = limits
     }
 
+    /// Blocks a field outside its limit (`length.too_long` / `length.too_short`), else runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         for field in PromptField.allCases {
             if let offset = context.request.invalidUTF8[field] {

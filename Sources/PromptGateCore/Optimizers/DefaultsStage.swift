@@ -3,11 +3,15 @@ import Glibc
 /// Fills what the request left out from the preset: width, height, steps, cfg, sampler, scheduler; picks a random
 /// seed (0…2^32−1) when none was given, so the output records the seed that will be used.
 public struct DefaultsStage: Stage {
+    /// The stage's name in traces and preset files.
     public let name = "defaults"
+    /// The preset whose defaults it fills in.
     public let preset: Preset
 
+    /// A stage for `preset`.
     public init(preset: Preset) { self.preset = preset }
 
+    /// Fills the parameters the request left out, then runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         var filled: [String] = []
         let defaults = preset.defaults

@@ -2,11 +2,15 @@
 /// `<lora:name:te:unet>` takes the first). ComfyUI does not read these tags: the dispatcher turns `loras`
 /// into loader nodes. A tag with a bad weight or an unknown name is a `RequestError` on `prompt`.
 public struct LoraTagStage: Stage {
+    /// The stage's name in traces and preset files.
     public let name = "lora_tags"
+    /// The preset whose LoRAs the tags may name.
     public let preset: Preset
 
+    /// A stage for `preset`.
     public init(preset: Preset) { self.preset = preset }
 
+    /// Moves `<lora:name:weight>` tags from the prompt into the request's LoRAs, then runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         let (prompt, tags) = try Self.extract(from: context.request.prompt)
         if !tags.isEmpty {

@@ -5,15 +5,19 @@
 /// Reweighting starts from `requested_weight` (recorded on the way out), so optimizing an optimized
 /// request changes nothing.
 public struct LoraWeightStage: Stage {
+    /// The stage's name in traces and preset files.
     public let name = "lora_weights"
+    /// The preset whose base LoRAs and keyword rules it applies.
     public let preset: Preset
     private let keywords: [PhraseList]
 
+    /// A stage for `preset`.
     public init(preset: Preset) {
         self.preset = preset
         keywords = preset.loras.rules.map { PhraseList($0.keywords) }
     }
 
+    /// Adds the base LoRAs, reweights by keyword rules, clamps the weights, then runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         var loras = context.request.loras
         for base in preset.loras.base where !loras.contains(where: { $0.name == base.name }) {

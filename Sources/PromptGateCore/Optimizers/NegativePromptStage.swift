@@ -2,15 +2,19 @@
 /// use a negative prompt (guidance-distilled FLUX with a true CFG of 1, or cfg_scale ≤ 1), nothing is added,
 /// and if the caller wrote a negative prompt a `negative_prompt.ignored` warning says it will have no effect.
 public struct NegativePromptStage: Stage {
+    /// The stage's name in traces and preset files.
     public let name = "negative"
+    /// The preset whose negative terms it adds.
     public let preset: Preset
     private let defaults: PhraseList
 
+    /// A stage for `preset`.
     public init(preset: Preset) {
         self.preset = preset
         defaults = PhraseList(preset.negativePrompt)
     }
 
+    /// Adds the preset's negative terms the request lacks (or warns when the model ignores them), then runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         let cfg = context.request.cfgScale ?? preset.defaults.cfgScale
         if preset.model.usesNegativePrompt(cfgScale: cfg) {

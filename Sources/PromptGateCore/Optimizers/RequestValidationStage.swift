@@ -2,11 +2,15 @@
 /// multiple of the grid and within the pixel budget; steps, cfg, sampler, scheduler; LoRA names and
 /// weights; style and template names. Throws `RequestError` naming the field (HTTP 422).
 public struct RequestValidationStage: Stage {
+    /// The stage's name in traces.
     public let name = "validate"
+    /// The preset whose limits the request must respect.
     public let preset: Preset
 
+    /// A stage for `preset`.
     public init(preset: Preset) { self.preset = preset }
 
+    /// Refuses parameters outside the preset's limits (naming the field), else runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         try Self.validate(context.request, preset: preset)
         try next(context)

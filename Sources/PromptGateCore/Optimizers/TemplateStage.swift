@@ -5,7 +5,9 @@ import Foundation
 /// size within the preset's pixel budget when the request gives no size. Idempotent: a prefix already in
 /// front of the prompt and phrases already present are not added again.
 public struct TemplateStage: Stage {
+    /// The stage's name in traces and preset files.
     public let name = "template"
+    /// The preset whose product templates it applies.
     public let preset: Preset
     private let compiled: [String: Compiled]
 
@@ -17,6 +19,7 @@ public struct TemplateStage: Stage {
         let suffix: PhraseList
     }
 
+    /// A stage for `preset`.
     public init(preset: Preset) {
         self.preset = preset
         var compiled: [String: Compiled] = [:]
@@ -36,6 +39,7 @@ public struct TemplateStage: Stage {
         self.compiled = compiled
     }
 
+    /// Wraps the prompt in the requested template (its LoRA and aspect ratio too), then runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         guard let name = context.request.template else { return try next(context) }
         guard let template = preset.templates[name], let parts = compiled[name] else {

@@ -4,9 +4,12 @@ public struct PolicyConfig: Sendable, Equatable {
     public var stages: [String]
     /// Rule pack files or folders; empty means the bundled packs.
     public var rulePaths: [String]
+    /// Length limits by field.
     public var lengthLimits: [PromptField: LengthLimit]
+    /// PCRE2's match limit per scan (a pattern that needs more fails closed).
     public var matchLimit: UInt32
 
+    /// A configuration; every value left out is the default.
     public init(
         stages: [String] = PolicyConfig.defaultStages, rulePaths: [String] = [],
         lengthLimits: [PromptField: LengthLimit] = [.prompt: .defaultPrompt, .negativePrompt: .defaultNegativePrompt],
@@ -18,14 +21,19 @@ public struct PolicyConfig: Sendable, Equatable {
         self.matchLimit = matchLimit
     }
 
+    /// `length`, then `blocklist`.
     public static let defaultStages = ["length", "blocklist"]
 }
 
 /// A stage name the builder does not know.
 public struct UnknownStageError: PromptGateError {
+    /// The unknown name.
     public var name: String
+    /// Always `config.unknown_stage`.
     public var code: String { "config.unknown_stage" }
+    /// A configuration mistake: internal to callers.
     public var kind: ErrorKind { .internal }
+    /// Names the stage and the known ones.
     public var message: String {
         "unknown stage '\(name)' (known: \(PipelineBuilder.knownStages.joined(separator: ", ")))"
     }
@@ -33,10 +41,13 @@ public struct UnknownStageError: PromptGateError {
 
 /// Builds frozen pipelines from configuration: loads and compiles what the stages need, validates once.
 public struct PipelineBuilder {
+    /// The policy stages it can build.
     public static let knownStages = ["length", "blocklist"]
 
+    /// What it builds from.
     public var config: PolicyConfig
 
+    /// A builder for `config`.
     public init(config: PolicyConfig = PolicyConfig()) { self.config = config }
 
     /// The policy pipeline alone (no optimizers): loads the rule packs and builds the configured stages.
@@ -107,7 +118,9 @@ public struct PipelineBuilder {
 
 /// The pipelines of every preset; a request picks one with its `preset` field.
 public struct PipelineSet: Sendable {
+    /// The pipeline of each preset, by preset name.
     public let pipelines: [String: Pipeline]
+    /// The preset used when neither the request nor its caller names one.
     public let defaultPreset: String
     /// Rules loaded from the packs (brand rules of presets not counted).
     public let packRuleCount: Int

@@ -3,8 +3,11 @@
 ///
 /// Owned by the task running the request; stages receive it by reference and mutate it in place.
 public final class PromptContext {
+    /// The request, as the stages have rewritten it so far.
     public var request: PromptRequest
+    /// The decision and its reasons so far.
     public var verdict = Verdict()
+    /// What each stage did, in order.
     public var trace: [TraceEntry] = []
     /// Who is calling, as the front end's access step decided it (anonymous for the Unix filter).
     public let caller: Caller

@@ -5,17 +5,23 @@
 public struct PromptRequest: Sendable, Equatable {
     /// Caller-supplied id, echoed in the verdict (a string or a number in JSON).
     public var id: JSONValue?
+    /// The text to generate from.
     public var prompt: String
+    /// What to keep out of the image (empty: none).
     public var negativePrompt: String
     /// Image size in pixels (a multiple of the preset's `multiple_of`, 16 for FLUX).
     public var width: Int?
+    /// Image height in pixels (nil: the preset's default).
     public var height: Int?
+    /// Sampler steps (nil: the preset's default).
     public var steps: Int?
     /// Classifier-free guidance scale; for guidance-distilled FLUX graphs, the FLUX guidance value.
     public var cfgScale: Double?
     /// 0…2^32−1; when absent the `defaults` optimizer picks one at random and records it.
     public var seed: UInt32?
+    /// ComfyUI sampler name (nil: the preset's default).
     public var sampler: String?
+    /// ComfyUI scheduler name (nil: the preset's default).
     public var scheduler: String?
     /// LoRAs to apply, in order.
     public var loras: [LoRA]
@@ -25,6 +31,7 @@ public struct PromptRequest: Sendable, Equatable {
     public var template: String?
     /// The preset (brand) to optimize for; nil means the front end's default.
     public var preset: String?
+    /// Queue priority (nil: normal).
     public var priority: Priority?
     /// Every other field of the request, carried through untouched.
     public var params: [String: JSONValue]

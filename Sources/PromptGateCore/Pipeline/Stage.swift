@@ -22,8 +22,10 @@ public protocol Stage: Sendable {
 /// An ordered, immutable list of stages. Build it once (`PipelineBuilder`), share it between threads, and
 /// run it once per request; hot reload builds a new pipeline and swaps the reference.
 public struct Pipeline: Sendable {
+    /// The stages, in the order they run.
     public let stages: [any Stage]
 
+    /// A pipeline running `stages` in order.
     public init(stages: [any Stage]) { self.stages = stages }
 
     /// Runs the request through every stage until one stops it. The context holds the verdict and trace.

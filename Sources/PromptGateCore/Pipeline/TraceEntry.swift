@@ -23,6 +23,7 @@ public struct TraceEntry: Sendable, Equatable, Encodable {
         case stage, nanoseconds, passed, notes
     }
 
+    /// Writes only the members that are set.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(stage, forKey: .stage)

@@ -10,9 +10,12 @@ public enum Decision: String, Sendable, Codable {
 
 /// The decision so far and every reason behind it.
 public struct Verdict: Sendable, Equatable, Codable {
+    /// The strongest decision so far (block beats flag beats allow).
     public private(set) var decision: Decision = .allow
+    /// Every reason recorded, in order.
     public private(set) var reasons: [Reason] = []
 
+    /// An allow with no reasons.
     public init() {}
 
     /// Records a reason; a `block` reason makes the decision `block`, a `flag` one at least `flag`.
@@ -24,5 +27,6 @@ public struct Verdict: Sendable, Equatable, Codable {
         }
     }
 
+    /// Whether the request is refused.
     public var isBlocked: Bool { decision == .block }
 }

@@ -3,8 +3,10 @@
 public struct Warning: Sendable, Equatable, Codable {
     /// Stable code, e.g. `negative_prompt.ignored`, `lora.clamped`.
     public var code: String
+    /// A sentence for the caller.
     public var message: String
 
+    /// A warning with a stable `code`.
     public init(code: String, message: String) {
         self.code = code
         self.message = message

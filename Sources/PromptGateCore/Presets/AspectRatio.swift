@@ -1,6 +1,8 @@
 /// An aspect ratio such as 16:9, turned into a concrete size that fits a model's constraints.
 public struct AspectRatio: Sendable, Equatable, CustomStringConvertible {
+    /// The width part of the ratio.
     public var width: Int
+    /// The height part of the ratio.
     public var height: Int
 
     /// Parses `W:H` with positive integers.
@@ -13,6 +15,7 @@ public struct AspectRatio: Sendable, Equatable, CustomStringConvertible {
         height = h
     }
 
+    /// `width:height`, as written in preset files.
     public var description: String { "\(width):\(height)" }
 
     /// The largest size with this ratio (as close as the grid allows) whose area is at most `area`, with both

@@ -1,6 +1,7 @@
 /// The bundled presets, embedded at build time from `presets/*.yaml` like the rule packs.
 /// A new file in `presets/` must be listed here too; a test fails when the two disagree.
 public enum BundledPresets {
+    /// The bundled preset files, by file name, compiled into the binary.
     public static let files: [(name: String, text: String)] = [
         ("default.yaml", PackageResources.default_yaml),
         ("electronics-brand.yaml", PackageResources.electronics_brand_yaml),

@@ -1,29 +1,41 @@
 /// A brand's tuning of the optimizers, loaded from `presets/*.yaml` (after `extends` is resolved) and
 /// validated: every name it refers to exists, every bound is consistent. Immutable and shared.
 public struct Preset: Sendable, Equatable {
+    /// Its name (`default`, `fashion`, ...), what requests and keys select it by.
     public var name: String
+    /// What it is for, for people choosing one.
     public var description: String?
     /// The preset it extends, if any.
     public var parent: String?
+    /// The model behind the workflow and how it uses `cfg_scale`.
     public var model: ModelProfile
+    /// Values for parameters the request leaves out.
     public var defaults: GenerationDefaults
+    /// Bounds the request must respect.
     public var limits: GenerationLimits
     /// Optimizer stage names, in order (`lora_tags`, `template`, `style`, `quality`, `negative`,
     /// `lora_weights`, `defaults`); one left out is off.
     public var optimizers: [String]
+    /// Words the quality stage appends.
     public var qualityWords: [String]
+    /// Style name → words the style stage appends.
     public var styles: [String: [String]]
     /// The style used when the request names none.
     public var defaultStyle: String?
+    /// Terms the negative stage adds.
     public var negativePrompt: [String]
+    /// The LoRAs it knows, applies and reweights.
     public var loras: LoraSettings
+    /// Product templates by name.
     public var templates: [String: ProductTemplate]
     /// Brand rules added on top of the rule packs (e.g. competitor names flagged).
     public var rules: [RuleDefinition]
+    /// Requests with their expected output, checked by `promptgate presets test`.
     public var examples: [PresetExample]
     /// The file it was loaded from.
     public var source: String
 
+    /// Every optimizer stage, in the order they run.
     public static let optimizerNames = [
         "lora_tags", "template", "style", "quality", "negative", "lora_weights", "defaults",
     ]
@@ -39,7 +51,9 @@ public struct ModelProfile: Sendable, Equatable {
         case flux
     }
 
+    /// The model's name (metadata).
     public var name: String
+    /// How the workflow uses `cfg_scale`.
     public var guidance: Guidance
     /// For `flux`: the real CFG of the graph (1 for the usual BasicGuider graphs, so negatives are ignored).
     public var trueCFG: Double
@@ -52,13 +66,20 @@ public struct ModelProfile: Sendable, Equatable {
 
 /// Parameter values used when the request omits them.
 public struct GenerationDefaults: Sendable, Equatable {
+    /// Image width in pixels.
     public var width: Int
+    /// Image height in pixels.
     public var height: Int
+    /// Sampler steps.
     public var steps: Int
+    /// Guidance scale.
     public var cfgScale: Double
+    /// ComfyUI sampler name.
     public var sampler: String
+    /// ComfyUI scheduler name.
     public var scheduler: String
 
+    /// Defaults with every value given.
     public init(width: Int, height: Int, steps: Int, cfgScale: Double, sampler: String, scheduler: String) {
         self.width = width
         self.height = height
@@ -71,18 +92,23 @@ public struct GenerationDefaults: Sendable, Equatable {
 
 /// Bounds a request must respect.
 public struct GenerationLimits: Sendable, Equatable {
+    /// Allowed widths.
     public var width: ClosedRange<Int>
+    /// Allowed heights.
     public var height: ClosedRange<Int>
     /// Width and height must be multiples of this (16 for FLUX latents).
     public var multipleOf: Int
     /// Largest width × height.
     public var maxPixels: Int
+    /// Allowed sampler steps.
     public var steps: ClosedRange<Int>
+    /// Allowed guidance scales.
     public var cfgScale: ClosedRange<Double>
     /// LoRA weights are clamped into this range after reweighting.
     public var loraWeight: ClosedRange<Double>
     /// Allowed samplers and schedulers (empty: any).
     public var samplers: [String]
+    /// Allowed schedulers (empty: any).
     public var schedulers: [String]
 }
 
@@ -92,11 +118,13 @@ public struct LoraSettings: Sendable, Equatable {
     public var available: [String: String]
     /// Applied to every request first.
     public var base: [LoRA]
+    /// Keyword rules, applied in order.
     public var rules: [LoraRule]
 }
 
 /// "When the prompt mentions one of these keywords, change the weight of the LoRAs whose name matches."
 public struct LoraRule: Sendable, Equatable {
+    /// What a matching rule does to a weight.
     public enum Operation: Sendable, Equatable {
         case multiply(Double), add(Double), set(Double)
 
@@ -109,12 +137,15 @@ public struct LoraRule: Sendable, Equatable {
         }
     }
 
+    /// Phrases that trigger the rule (case-insensitive, whole words).
     public var keywords: [String]
     /// A glob over LoRA names (`*`, `?`); `*` means all.
     public var loras: String
+    /// What it does to the weights.
     public var operation: Operation
     private let pattern: [Unicode.Scalar]
 
+    /// A rule applying `operation` to the LoRAs matching `loras` when a keyword occurs.
     public init(keywords: [String], loras: String, operation: Operation) {
         self.keywords = keywords
         self.loras = loras
@@ -156,6 +187,7 @@ public struct LoraRule: Sendable, Equatable {
 public struct ProductTemplate: Sendable, Equatable {
     /// With `{prompt}` where the user's prompt goes; without it, the text is put in front.
     public var prompt: String
+    /// A LoRA added when the template is used.
     public var lora: LoRA?
     /// Width:height, e.g. 16:9.
     public var aspectRatio: AspectRatio?
@@ -163,7 +195,9 @@ public struct ProductTemplate: Sendable, Equatable {
 
 /// One `examples` entry: an input request and the fields the optimized output must have.
 public struct PresetExample: Sendable, Equatable {
+    /// The example's name, in test reports.
     public var name: String
+    /// The request, as JSON fields.
     public var input: [String: JSONValue]
     /// Expected output fields (`prompt`, `loras`, `width`, ...), plus optionally `decision` and `warnings` (codes).
     public var expect: [String: JSONValue]

@@ -182,8 +182,11 @@ public enum PresetLoader {
 
 /// Loading presets failed; nothing was loaded.
 public struct PresetLoadError: LoadProblemsError, Equatable {
+    /// Every problem found, each naming its file, line and key.
     public var problems: [LoadProblem]
+    /// Always `presets.invalid`.
     public var code: String { "presets.invalid" }
+    /// What the problems are about, for the message's first line.
     public static let subject = "presets"
 }
 

@@ -2,17 +2,27 @@
 /// optimizers) and each field named in `expect` must equal the optimized request's (numbers to 1e-9).
 /// `expect` may also hold `decision` and `warnings` (a list of warning codes).
 public enum PresetTester {
+    /// An example whose output differs from what it expects.
     public struct Failure: Sendable, Equatable, CustomStringConvertible {
+        /// The preset file.
         public var file: String
+        /// The preset's name.
         public var preset: String
+        /// The example's name.
         public var example: String
+        /// What differs (expected and actual).
         public var problem: String
+        /// One line naming file, preset, example and problem.
         public var description: String { "\(file): preset \(preset): example '\(example)': \(problem)" }
     }
 
+    /// What a test run checked and what failed.
     public struct Report: Sendable {
+        /// Presets tested.
         public var presets = 0
+        /// Examples run.
         public var examples = 0
+        /// Examples that failed.
         public var failures: [Failure] = []
     }
 

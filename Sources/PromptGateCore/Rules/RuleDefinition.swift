@@ -10,6 +10,7 @@ public enum Severity: String, Sendable, Codable, CaseIterable, Comparable {
         }
     }
 
+    /// Orders by rank (low < medium < high < critical).
     public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
 }
 
@@ -22,8 +23,11 @@ public enum RuleAction: String, Sendable, Codable, CaseIterable {
 public struct RuleDefinition: Sendable, Equatable {
     /// Unique across every loaded pack.
     public var id: String
+    /// The category reported with a hit (`violence`, `brand`, ...).
     public var category: String
+    /// How serious a hit is.
     public var severity: Severity
+    /// What a hit does: block or flag.
     public var action: RuleAction
     /// Literal terms (compiled into one trie-factored alternation per view), or empty when `pattern` is set.
     public var terms: [String]
@@ -40,10 +44,12 @@ public struct RuleDefinition: Sendable, Equatable {
     public var matchExamples: [String]
     /// Inputs that must not hit this rule (nor be blocked by any other loaded rule).
     public var allowExamples: [String]
+    /// What the rule is for, for people reading the pack.
     public var description: String?
     /// The pack file the rule came from.
     public var source: String
 
+    /// A rule as a pack file declares it.
     public init(
         id: String, category: String, severity: Severity = .medium, action: RuleAction = .block,
         terms: [String] = [], pattern: String? = nil, views: [ViewKind]? = nil,

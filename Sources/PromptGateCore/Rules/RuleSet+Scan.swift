@@ -2,7 +2,9 @@ import Logging
 
 /// One rule hit inside a text field, mapped back to the original text.
 public struct RuleHit: Sendable, Equatable {
+    /// The rule's index in the set.
     public var ruleIndex: Int
+    /// The normalized view it matched in.
     public var view: ViewKind
     /// Original text offsets, in Unicode scalars.
     public var scalars: Range<Int>
@@ -16,16 +18,21 @@ public struct RuleHit: Sendable, Equatable {
 
 /// A PCRE2 failure other than "no match" (match limit, JIT stack, ...). Callers block on it: fail closed.
 public struct EngineFailure: Sendable, Equatable {
+    /// The view being scanned.
     public var view: ViewKind
     /// The rule id, or nil for the combined term pattern of the view.
     public var ruleID: String?
+    /// PCRE2's error code (e.g. match limit exceeded).
     public var code: Int32
+    /// PCRE2's message for it.
     public var message: String
 }
 
 /// What scanning one field found.
 public struct ScanResult: Sendable, Equatable {
+    /// Every hit, in rule then view order.
     public var hits: [RuleHit] = []
+    /// Scans PCRE2 could not finish (the caller fails closed).
     public var failures: [EngineFailure] = []
 }
 

@@ -5,21 +5,30 @@
 public enum RuleTester {
     /// One example that did not behave.
     public struct Failure: Sendable, Equatable, CustomStringConvertible {
+        /// The pack file.
         public var file: String
+        /// The rule's id.
         public var ruleID: String
+        /// The example text.
         public var example: String
+        /// What went wrong ("should match", "should not match").
         public var problem: String
 
+        /// One line naming file, rule, problem and example.
         public var description: String { "\(file): rule \(ruleID): \(problem): '\(example)'" }
     }
 
     /// Totals of a test run.
     public struct Report: Sendable {
+        /// Rules tested.
         public var rules = 0
+        /// Examples run.
         public var examples = 0
+        /// Examples that failed.
         public var failures: [Failure] = []
     }
 
+    /// Runs every rule's `examples` (must match) and `counter_examples` (must not) against the set.
     public static func run(_ rules: RuleSet) -> Report {
         var report = Report()
         for (index, rule) in rules.rules.enumerated() {

@@ -34,6 +34,7 @@ public final class NormalizedText {
         var boundaryBefore: Bool = false
     }
 
+    /// Builds every view of `original`.
     public init(_ original: String) {
         self.original = original
     }

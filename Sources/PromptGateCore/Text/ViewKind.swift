@@ -25,6 +25,7 @@ public enum ViewKind: String, CaseIterable, Sendable, Codable, Comparable {
         }
     }
 
+    /// Orders views as they are scanned (raw, folded, joined, skeleton, hans).
     public static func < (lhs: ViewKind, rhs: ViewKind) -> Bool { lhs.order < rhs.order }
 
     /// Views where a Latin term must cover whole tokens of the folded text (checked by a PCRE2 callout);

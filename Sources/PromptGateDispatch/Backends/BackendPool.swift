@@ -6,10 +6,15 @@ import Synchronization
 /// marked down after `failureThreshold` consecutive failed health checks and comes back on the first success
 /// (the dispatcher then checks `/object_info` again).
 public final class BackendPool: Sendable {
+    /// A ComfyUI server the dispatcher may use.
     public struct Backend: Sendable, Equatable {
+        /// Its name in logs, metrics and task metadata.
         public var name: String
+        /// Its base URL (`http://host:8188`).
         public var url: String
+        /// Prompts sent to it at once (ComfyUI runs one; a second hides the upload gap).
         public var maxInFlight: Int
+        /// A backend at `url`.
         public init(name: String, url: String, maxInFlight: Int = 1) {
             self.name = name
             self.url = url
@@ -65,10 +70,13 @@ public final class BackendPool: Sendable {
         public var label: String { condition.label }
     }
 
+    /// The backends, in configuration order.
     public let backends: [Backend]
+    /// Consecutive failures after which a backend is marked down.
     public let failureThreshold: Int
     private let states: Mutex<[String: State]>
 
+    /// A pool over `backends`, all `checking` until the first health check.
     public init(backends: [Backend], failureThreshold: Int = 3) {
         self.backends = backends
         self.failureThreshold = max(1, failureThreshold)

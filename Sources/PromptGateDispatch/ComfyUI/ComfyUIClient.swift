@@ -12,9 +12,13 @@ public enum ComfyUIError: Error, Sendable, Equatable {
 
 /// One output file of a finished prompt.
 public struct ComfyUIOutput: Sendable, Equatable {
+    /// The node that produced it.
     public var node: String
+    /// ComfyUI's file name.
     public var filename: String
+    /// Its subfolder under ComfyUI's output folder.
     public var subfolder: String
+    /// `output` or `temp`.
     public var type: String
 }
 
@@ -29,6 +33,7 @@ public struct ComfyUIHistory: Sendable, Equatable {
 
     /// How the prompt ended (`error` when the history says nothing about it).
     public var outcome: Outcome
+    /// Every image the prompt produced.
     public var outputs: [ComfyUIOutput]
     /// The `execution_error` data (node, exception message) when it failed.
     public var error: JSONValue?
@@ -36,11 +41,14 @@ public struct ComfyUIHistory: Sendable, Equatable {
 
 /// The calls the dispatcher makes (recorded from ComfyUI v0.3.64, see docs/comfyui-protocol.md).
 public struct ComfyUIClient: Sendable {
+    /// The HTTP transport (libcurl).
     public let transport: CurlTransport
+    /// The `client_id` sent with prompts, so ComfyUI's WebSocket reports their events to us.
     public let clientID: String
     /// Limit for one call (connect + answer); a hung server becomes a retryable failure after it.
     public let requestTimeout: Duration
 
+    /// A client over `transport`; each request gives up after `requestTimeout`.
     public init(transport: CurlTransport, clientID: String, requestTimeout: Duration = .seconds(30)) {
         self.transport = transport
         self.clientID = clientID

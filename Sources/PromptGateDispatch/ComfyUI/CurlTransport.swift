@@ -8,12 +8,17 @@ import Synchronization
 public final class CurlTransport: Sendable {
     /// A request that did not produce an HTTP response: refused, reset, timed out, name not resolved.
     public struct Failure: Error, Sendable, Equatable {
+        /// libcurl's error code.
         public var code: Int32
+        /// libcurl's message for it.
         public var message: String
     }
 
+    /// An HTTP answer.
     public struct Response: Sendable, Equatable {
+        /// The HTTP status.
         public var status: Int
+        /// The whole body.
         public var body: [UInt8]
     }
 

@@ -3,8 +3,11 @@ import PromptGateCore
 /// A dispatcher refusal a caller can get: queue full (retry later), unknown task, a task that has already
 /// ended, a store that failed.
 public struct DispatchError: PromptGateError, Equatable {
+    /// Stable code (`queue.full`, `task.not_found`, ...).
     public var code: String
+    /// The kind the server maps to an HTTP status.
     public var kind: ErrorKind
+    /// A sentence for the caller.
     public var message: String
     /// Seconds to wait before trying again (queue full).
     public var retryAfter: Int?

@@ -70,11 +70,17 @@ public final class Dispatcher: Sendable {
         public var backends: [(backend: BackendPool.Backend, state: BackendPool.State)]
     }
 
+    /// The settings it was made with.
     public let settings: DispatchSettings
+    /// Where tasks live.
     public let store: any TaskStore
+    /// The backends and their state.
     public let pool: BackendPool
+    /// Run times measured per workflow, for estimates.
     public let estimator: RunTimeEstimator
+    /// The workflow every task patches.
     public let workflow: Workflow
+    /// Where request fields go in the workflow.
     public let binding: WorkflowBinding
     /// Key for run-time averages.
     public let workflowName: String

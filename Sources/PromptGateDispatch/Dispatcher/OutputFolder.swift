@@ -4,6 +4,7 @@ import Foundation
 /// and every lookup checks the name against the same narrow alphabet, so a request path can never leave the
 /// folder.
 public struct OutputFolder: Sendable {
+    /// The folder's path.
     public let path: String
 
     /// Creates the folder if it does not exist.

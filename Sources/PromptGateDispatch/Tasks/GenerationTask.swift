@@ -5,6 +5,7 @@ import PromptGateCore
 public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     case queued, running, completed, failed, cancelled, expired
 
+    /// Whether the task has ended (completed, failed, cancelled or expired).
     public var isTerminal: Bool { self != .queued && self != .running }
 
     /// The transitions a task may make; anything else is a bug the store refuses.
@@ -20,11 +21,14 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
 
 /// Why a task ended other than by completing (or why its last attempt failed), with a stable code.
 public struct TaskReason: Sendable, Equatable {
+    /// Stable code (`comfyui.node_errors`, `task.expired`, ...).
     public var code: String
+    /// A sentence for the caller.
     public var message: String
     /// ComfyUI's own detail: `node_errors`, or the `execution_error` data (node, exception).
     public var details: JSONValue?
 
+    /// A reason with a stable `code`.
     public init(code: String, message: String, details: JSONValue? = nil) {
         self.code = code
         self.message = message
@@ -38,7 +42,9 @@ public struct TaskImage: Sendable, Equatable {
     public var file: String
     /// The workflow node that produced it, and ComfyUI's own name for it.
     public var node: String
+    /// ComfyUI's file name for it.
     public var sourceFilename: String
+    /// The seed it was made with, when the workflow's seed input was bound.
     public var seed: UInt32?
 }
 
@@ -46,7 +52,9 @@ public struct TaskImage: Sendable, Equatable {
 public struct GenerationTask: Sendable, Equatable {
     /// Lowercase UUID; also the ComfyUI `prompt_id` of the first attempt.
     public let id: String
+    /// The optimized request.
     public var request: PromptRequest
+    /// Its queue priority.
     public var priority: Priority
     /// The LoRA files the request's LoRA names resolved to, with their weights.
     public var loras: [WorkflowPatcher.LoraFile] = []
@@ -54,19 +62,26 @@ public struct GenerationTask: Sendable, Equatable {
     public var model: String?
     /// The API key name that submitted it (only that caller may read or cancel it when keys are on).
     public var caller: String?
+    /// Where it is now.
     public var status: TaskStatus = .queued
+    /// When it was accepted.
     public let createdAt: Date
+    /// When its current (or last) attempt started.
     public var startedAt: Date?
+    /// When it ended.
     public var finishedAt: Date?
     /// Dispatch attempts so far (retries included).
     public var attempts = 0
+    /// The backend of the current (or last) attempt.
     public var backend: String?
     /// The ComfyUI `prompt_id` of the current attempt; stored before it is sent.
     public var promptID: String?
+    /// The images it produced, once completed.
     public var images: [TaskImage] = []
     /// Why the task ended (failure, cancel, expiry), or why the last attempt failed while it waits for a retry.
     public var reason: TaskReason?
 
+    /// A queued task for `request`.
     public init(
         id: String = UUID().uuidString.lowercased(), request: PromptRequest, priority: Priority = .normal,
         createdAt: Date = Date()

@@ -9,6 +9,7 @@ public final class RunTimeEstimator: Sendable {
     /// Used until a workflow has been measured once (seconds).
     public let initialGuess: Double
 
+    /// An estimator that moves `smoothing` of the way to each new measurement, starting at `initialGuess` seconds.
     public init(smoothing: Double = 0.2, initialGuess: Double = 30) {
         self.smoothing = min(1, max(0.01, smoothing))
         self.initialGuess = initialGuess

@@ -8,22 +8,32 @@ import PromptGateCore
 /// arrival. Taking the next task and a position are one linear scan each; aging changes ranks over time,
 /// which a heap keyed at insertion would not follow.
 public struct TaskQueue: Sendable {
+    /// A queued task.
     public struct Entry: Sendable, Equatable {
+        /// The task's id.
         public let id: String
+        /// Its priority when queued.
         public let priority: Priority
+        /// When it was queued (aging counts from here).
         public let enqueuedAt: Date
     }
 
+    /// The queued tasks, in arrival order.
     public private(set) var entries: [Entry] = []
+    /// Most tasks it holds.
     public let capacity: Int
+    /// Seconds of waiting that raise a task one priority level.
     public let agingInterval: TimeInterval
 
+    /// An empty queue of `capacity`.
     public init(capacity: Int, agingInterval: TimeInterval = 30) {
         self.capacity = capacity
         self.agingInterval = agingInterval
     }
 
+    /// Tasks queued.
     public var count: Int { entries.count }
+    /// Whether another task would be refused.
     public var isFull: Bool { entries.count >= capacity }
 
     /// Adds a task; false when the queue is full (the front end answers 429 `queue_full`).

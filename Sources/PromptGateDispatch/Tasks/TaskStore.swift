@@ -38,6 +38,7 @@ public final class InMemoryTaskStore: TaskStore {
     /// An empty store.
     public init() {}
 
+    /// Adds a task; refuses an id already stored.
     public func insert(_ task: GenerationTask) throws(TaskStoreError) {
         let inserted = state.withLock { tasks -> Bool in
             guard tasks[task.id] == nil else { return false }
@@ -47,8 +48,10 @@ public final class InMemoryTaskStore: TaskStore {
         if !inserted { throw TaskStoreError(code: "task.duplicate", message: "task \(task.id) exists already") }
     }
 
+    /// The task with `id`, if stored.
     public func task(id: String) -> GenerationTask? { state.withLock { $0[id] } }
 
+    /// Changes a task in place, refusing a status change the task may not make.
     @discardableResult
     public func transition(id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void)
         throws(TaskStoreError) -> GenerationTask
@@ -71,6 +74,7 @@ public final class InMemoryTaskStore: TaskStore {
         return try result.get()
     }
 
+    /// Removes and returns the tasks that ended before `cutoff`.
     public func removeEnded(before cutoff: Date) -> [GenerationTask] {
         state.withLock { tasks in
             let old = tasks.values.filter { $0.status.isTerminal && ($0.finishedAt ?? $0.createdAt) < cutoff }
@@ -79,6 +83,7 @@ public final class InMemoryTaskStore: TaskStore {
         }
     }
 
+    /// Every task in `status`.
     public func tasks(in status: TaskStatus) -> [GenerationTask] {
         state.withLock { $0.values.filter { $0.status == status }.sorted { $0.createdAt < $1.createdAt } }
     }

@@ -3,6 +3,7 @@ import Foundation
 /// The workflows shipped in `workflows/`, embedded at build time so `promptgate serve` has one to bind with
 /// no file at hand. A new file in `workflows/` must be listed here too; a test fails when the two disagree.
 public enum BundledWorkflows {
+    /// The bundled workflow files (API format), by file name.
     public static let files: [(name: String, data: Data)] = [
         ("nunchaku-flux.1-dev.api.json", Data(PackageResources.nunchaku_flux_1_dev_api_json)),
         ("sd15-lora-txt2img.api.json", Data(PackageResources.sd15_lora_txt2img_api_json)),

@@ -4,7 +4,9 @@ import PromptGateCore
 /// A ComfyUI workflow in API format (what "Save (API Format)" exports): node id → `{class_type, inputs}`,
 /// where an input is a literal or a link `["<node id>", <output index>]`.
 public struct Workflow: Sendable, Equatable {
+    /// One node of the graph.
     public struct Node: Sendable, Equatable {
+        /// ComfyUI's node class (`KSampler`, `LoraLoader`, ...).
         public var classType: String
         /// Inputs as JSON (links are 2-element arrays, see `link(_:)`).
         public var inputs: [String: JSONValue]
@@ -12,6 +14,7 @@ public struct Workflow: Sendable, Equatable {
         public var extra: [String: JSONValue]
     }
 
+    /// The nodes by id.
     public var nodes: [String: Node]
 
     /// Parses an API-format workflow.
@@ -84,7 +87,10 @@ public struct Workflow: Sendable, Equatable {
 
 /// A workflow that cannot be used, with a stable code.
 public struct WorkflowError: PromptGateError, Equatable {
+    /// Stable code (`workflow.invalid`, ...).
     public var code: String
+    /// A sentence naming the file and node.
     public var message: String
+    /// A broken workflow is the operator's to fix: internal to callers.
     public var kind: ErrorKind { .internal }
 }

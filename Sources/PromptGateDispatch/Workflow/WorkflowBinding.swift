@@ -7,10 +7,12 @@ import PromptGateCore
 /// negative, latent_image) and `SamplerCustomAdvanced` with `RandomNoise`, `BasicScheduler`, `KSamplerSelect`,
 /// `BasicGuider` or `CFGGuider`, and `FluxGuidance` (its `guidance` takes `cfg_scale`).
 public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
+    /// A request field a workflow input can take.
     public enum Field: String, Sendable, CaseIterable, Comparable {
         case prompt, negativePrompt = "negative_prompt", seed, steps, cfgScale = "cfg_scale", sampler, scheduler, width,
             height, filenamePrefix = "filename_prefix"
 
+        /// Orders fields as declared.
         public static func < (lhs: Field, rhs: Field) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
         }
@@ -18,15 +20,20 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
 
     /// A node input.
     public struct Input: Sendable, Hashable, CustomStringConvertible {
+        /// The node id.
         public var node: String
+        /// The input's name on that node.
         public var input: String
+        /// The input `input` of node `node`.
         public init(node: String, input: String) {
             self.node = node
             self.input = input
         }
+        /// `node.input`.
         public var description: String { "\(node).\(input)" }
     }
 
+    /// Where each field goes (a field may feed several inputs).
     public var inputs: [Field: [Input]]
 
     /// A binding given in full (configuration), e.g. for a graph whose sampler cannot be inferred.

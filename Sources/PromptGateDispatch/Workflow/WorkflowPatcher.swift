@@ -5,8 +5,11 @@ import PromptGateCore
 public enum WorkflowPatcher {
     /// A LoRA as ComfyUI needs it: the model file name and its strength.
     public struct LoraFile: Sendable, Equatable {
+        /// The LoRA file on the ComfyUI side.
         public var file: String
+        /// Its strength (model and clip alike).
         public var weight: Double
+        /// A LoRA file with a strength.
         public init(file: String, weight: Double) {
             self.file = file
             self.weight = weight

@@ -27,47 +27,69 @@ public struct ServiceConfig: Sendable {
     /// A ComfyUI server (`backends` entries), as the dispatcher's pool holds it.
     public typealias Backend = BackendPool.Backend
 
+    /// `logging`: level, format and what goes into each line.
     public struct Logging: Sendable {
+        /// Lowest level written.
         public var level = Logger.Level.info
+        /// `json` (one object a line) or `text`.
         public var format = "json"
+        /// `logging.file` as configured.
         public var file: String?
+        /// `logging.rotation` as configured.
         public var rotation: String?
+        /// `logging.retention` as configured.
         public var retention: String?
+        /// Fields added to every line.
         public var extraFields: [String: String] = [:]
         /// Log prompt text (off by default: prompts may hold personal data).
         public var logPrompts = false
     }
 
+    /// `security`: API keys, rate limits, the IP allowlist and trusted proxies.
     public struct Security: Sendable {
         /// Require an API key.
         public var enabled = false
+        /// The configured keys.
         public var apiKeys: [APIKey] = []
+        /// Whether requests are rate limited at all.
         public var rateLimitEnabled = true
+        /// The limit per key, or per address without keys.
         public var rateLimit = RateLimitPolicy(requestsPerMinute: 60, burst: 10)
+        /// Addresses allowed in (empty: all).
         public var ipAllowlist = CIDRSet([])
+        /// Proxies whose `X-Forwarded-For` is believed.
         public var trustedProxies = CIDRSet([])
     }
 
+    /// `server`.
     public var server = Server()
     /// `queue`, `comfyui`, `workflow`, `backends` and `server.output_dir`: the dispatcher's own settings,
     /// with their defaults declared in `DispatchSettings`.
     public var dispatch = DispatchSettings()
+    /// `models` as configured.
     public var models: (fluxModel: String?, loras: [String]) = (nil, [])
+    /// `default_params` as configured.
     public var defaultParams: (steps: Int?, cfgScale: Double?, sampler: String?, scheduler: String?) = (
         nil, nil, nil, nil
     )
+    /// `gpu` as configured.
     public var gpu: (devices: [Int], strategy: String) = ([], "round_robin")
+    /// `cache` as configured.
     public var cache: (enabled: Bool, backend: String, ttl: Int) = (true, "memory", 86400)
+    /// `logging`.
     public var logging = Logging()
+    /// `security`.
     public var security = Security()
     /// Rule pack files or folders; empty: the bundled packs.
     public var rulePaths: [String] = []
     /// Extra preset files or folders, and the preset used when neither the request nor its key names one.
     public var presetPaths: [String] = []
+    /// The preset used when neither the request nor its key names one.
     public var defaultPreset = "default"
     /// Where the configuration came from ("defaults" when there is no file).
     public var source = "defaults"
 
+    /// The defaults (what running without a file gives).
     public init() {}
 
     /// Reads a configuration file; every problem is reported with the key path and what was expected.

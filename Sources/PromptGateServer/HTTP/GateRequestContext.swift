@@ -5,6 +5,7 @@ import PromptGateCore
 /// The per-request context: Hummingbird's core storage, the peer address (for the allowlist and the
 /// X-Forwarded-For walk), and the caller once the route group's access middleware has decided it.
 public struct GateRequestContext: RequestContext, RemoteAddressRequestContext {
+    /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// The socket peer.
     public let remoteAddress: SocketAddress?
