@@ -24,6 +24,8 @@ public final class GateMetrics: Sendable {
     private let waitSeconds: DurationHistogram
     private let runSeconds: DurationHistogram
     private let tasksRunning: Gauge
+    private let openConnections: Gauge
+    private nonisolated(unsafe) let closedConnections: MetricNameDescriptor
     private static let taskBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(15), .seconds(30),
         .seconds(60), .seconds(120), .seconds(300), .seconds(900),
@@ -102,6 +104,15 @@ public final class GateMetrics: Sendable {
         tasksRunning = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
+        openConnections = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "http", metricName: "open_connections",
+                helpText: "Client connections open now"))
+        closedConnections = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "http", metricName: "guard_closes", unitName: "total",
+            helpText:
+                "Connections the server closed before a handler answered, by code (server.busy, http.request_timeout, ...)"
+        )
         // Present from the start so dashboards see zeros rather than gaps.
         for reason in ["ip", "auth", "rate_limited"] {
             _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)])
@@ -150,6 +161,12 @@ public final class GateMetrics: Sendable {
         let reason = code == "rate_limited" ? "rate_limited" : code.hasPrefix("auth.") ? "auth" : "ip"
         counter(refused, [("reason", reason)]).increment()
     }
+
+    /// Sets the open-connection gauge.
+    func connections(open: Int) { openConnections.set(Double(open)) }
+
+    /// Counts a connection the guard answered and closed itself (over the cap, too slow, unparsable).
+    func guardClosed(code: String) { counter(closedConnections, [("code", code)]).increment() }
 
     /// The Prometheus text exposition.
     public func exposition() -> [UInt8] { registry.emitToBuffer() }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import PromptGateAccess
@@ -20,6 +21,8 @@ public final class GateServer: Sendable {
     /// The dispatcher behind `/api/v1/generate` (run it with `DispatchService`).
     public let dispatch: DispatchSetup
     let limiter: RateLimiter
+    /// Client connections open now, counted by the connection guard.
+    let connections = ConnectionCount()
     let startedAt = Date()
     let logger: Logger
 
@@ -91,15 +94,52 @@ public final class GateServer: Sendable {
         return router
     }
 
+    /// Client connections open now.
+    var openConnectionCount: Int { connections.current }
+
+    /// The connection limits the guard enforces: `server.*`, with the connection cap fitted to the open-file
+    /// limit (a configured cap above what it allows is lowered, with a warning).
+    func connectionLimits() -> ConnectionLimits {
+        let openFiles = SystemLimits.openFileLimit()
+        let (cap, lowered) = SystemLimits.connectionCap(configured: config.server.maxConnections, openFiles: openFiles)
+        if lowered {
+            logger.warning(
+                "server.max_connections lowered to fit the open-file limit",
+                metadata: [
+                    "configured": "\(config.server.maxConnections ?? 0)", "max_connections": "\(cap)",
+                    "open_files": "\(openFiles)", "reserved": "\(SystemLimits.reservedDescriptors)",
+                ])
+        }
+        return ConnectionLimits(
+            maxConnections: cap, idleTimeout: config.server.idleTimeout, requestTimeout: config.server.requestTimeout,
+            maxBodyBytes: config.server.maxBodyBytes)
+    }
+
     /// The Hummingbird application on the configured address (`port` 0 picks a free one; `onServerRunning`
-    /// learns the bound port).
+    /// learns the bound port), every connection behind the guard (`ConnectionGuard.swift`).
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
-        Application(
+        let limits = connectionLimits()
+        let backlog = SystemLimits.backlog(configured: config.server.backlog)
+        logger.notice(
+            "connection limits",
+            metadata: [
+                "max_connections": "\(limits.maxConnections)", "open_files": "\(SystemLimits.openFileLimit())",
+                "backlog": "\(backlog)", "somaxconn": "\(SystemLimits.somaxconn().map(String.init) ?? "unknown")",
+                "idle_timeout_s": "\(limits.idleTimeout.components.seconds)",
+                "request_timeout_s": "\(limits.requestTimeout.components.seconds)",
+            ])
+        let count = connections, metrics = metrics, logger = logger
+        return Application(
             router: makeRouter(),
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(
+                    responder: responder, limits: limits, count: count, metrics: metrics, logger: logger)
+            },
             configuration: .init(
-                address: .hostname(config.server.host, port: config.server.port), serverName: "promptgate"),
+                address: .hostname(config.server.host, port: config.server.port), serverName: "promptgate",
+                backlog: backlog),
             onServerRunning: onServerRunning, logger: logger)
     }
 }

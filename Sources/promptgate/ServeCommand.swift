@@ -38,6 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "promptgate")
+        let openFiles = SystemLimits.raiseOpenFileLimit()
+        logger.notice(
+            "open-file limit", metadata: ["before": "\(openFiles.before)", "now": "\(openFiles.now)"])
         let server = try GateServer(config: settings, logger: logger)
         logger.notice("dispatch", metadata: ["report": "\(server.dispatch.report)"])
         let host = settings.server.host
@@ -56,13 +59,14 @@ struct ServeCommand: AsyncParsableCommand {
                 """
             FileHandle.standardOutput.write(Data(text.utf8))
         })
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
-                    .init(service: ReloadOnHangup(server: server)),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
+                .init(service: ReloadOnHangup(server: server)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Past server.shutdown_timeout, requests still in flight are cancelled and their connections closed.
+        groupConfiguration.maximumGracefulShutdownDuration = settings.server.shutdownTimeout
+        try await ServiceGroup(configuration: groupConfiguration).run()
     }
 }

@@ -19,12 +19,18 @@ struct ServeCLITests {
             try self.init(arguments: ["serve", "--config", config, "--port", "0"])
         }
 
-        /// Starts the binary and waits for its "listening on http://127.0.0.1:<port>" banner (serve, comfy-sim).
-        init(arguments: [String]) throws {
+        /// Starts the binary and waits for its "listening on http://127.0.0.1:<port>" banner (serve, comfy-sim);
+        /// with `shell`, through `sh -c "<shell> && exec promptgate <arguments>"` (e.g. `ulimit -n 256`).
+        init(arguments: [String], shell: String? = nil) throws {
             workdir = try TestSupport.temporaryDirectory()
-            process.executableURL = TestSupport.binary
             process.currentDirectoryURL = workdir
-            process.arguments = arguments
+            if let shell {
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", "\(shell) && exec \"$0\" \"$@\"", TestSupport.binary.path] + arguments
+            } else {
+                process.executableURL = TestSupport.binary
+                process.arguments = arguments
+            }
             process.standardOutput = stdout
             process.standardError = stderr
             try process.run()
@@ -94,6 +100,57 @@ struct ServeCLITests {
         #expect(log.contains("reloaded rules and presets"))
         #expect(log.contains(#""route":"/api/v1/moderate""#))
         #expect(!log.contains("secret-prompt-text"))  // logging.log_prompts is off by default
+    }
+
+    /// At an open-file limit of 256 (hard too, so it cannot be raised), 400 connections that each send a byte:
+    /// those over the derived cap are answered 503 and closed, the process stays up and serves afterwards.
+    @Test func manyConnectionsAtALowOpenFileLimitDoNotKillTheServer() async throws {
+        let server = try Server(arguments: ["serve", "--port", "0"], shell: "ulimit -n 256")
+        #expect(server.port > 0)
+        var connections: [RawConnection] = []
+        var refused = 0
+        for _ in 0..<400 {
+            guard let connection = try? RawConnection(port: server.port, readTimeout: 5) else {
+                refused += 1
+                continue
+            }
+            connection.send("G")
+            connections.append(connection)
+        }
+        var busy = 0
+        for connection in connections.suffix(100) {
+            let (text, closed) = await connection.readUntilClosed()
+            if closed, text.contains("server.busy") { busy += 1 }
+        }
+        #expect(busy == 100, "the last 100 of 400 connections are over the cap of 16")
+        #expect(server.process.isRunning)
+        for connection in connections { connection.close() }
+        let healthy = await TestSupport.eventually { (try? await server.get("/health"))?.status == 200 }
+        #expect(healthy)
+        let (status, log) = server.stop()
+        #expect(status == 0)
+        #expect(log.contains(#""max_connections":"16""#), "\(log.prefix(2000))")
+        #expect(refused == 0)
+    }
+
+    /// SIGTERM with a client stuck mid-request (and a request deadline longer than the test): the server
+    /// gives it `server.shutdown_timeout`, then closes it and exits 0.
+    @Test func sigtermEndsWithinTheShutdownTimeoutDespiteAStuckClient() async throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.yaml")
+        try "server: {shutdown_timeout: 1, request_timeout: 600, idle_timeout: 600}\n".write(
+            to: config, atomically: true, encoding: .utf8)
+        let server = try Server(config: config.path)
+        let stuck = try RawConnection(port: server.port, readTimeout: 60)
+        stuck.send("POST /api/v1/moderate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        try await Task.sleep(for: .milliseconds(200))  // not a margin: the test holds either way
+        let started = Date()
+        let (status, _) = server.stop()
+        #expect(status == 0)
+        #expect(Date().timeIntervalSince(started) < 30)  // 1 s asked; 30 s only bounds a hang
+        let (_, closed) = await stuck.readUntilClosed()
+        #expect(closed)
     }
 
     @Test func logPromptsWhenAsked() async throws {

@@ -14,8 +14,18 @@ struct ConfigReader {
         ]
         guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
         if let s = section(
-            sections["server"], ["host", "port", "workers", "max_body_bytes", "output_dir", "public_url"])
+            sections["server"],
+            [
+                "host", "port", "workers", "max_body_bytes", "output_dir", "public_url", "max_connections",
+                "idle_timeout", "request_timeout", "shutdown_timeout", "backlog",
+            ])
         {
+            config.server.maxConnections = int(s["max_connections"], 1...1_000_000) ?? config.server.maxConnections
+            config.server.idleTimeout = duration(s["idle_timeout"], 0.1...86400) ?? config.server.idleTimeout
+            config.server.requestTimeout = duration(s["request_timeout"], 0.1...3600) ?? config.server.requestTimeout
+            config.server.shutdownTimeout =
+                duration(s["shutdown_timeout"], 0...3600) ?? config.server.shutdownTimeout
+            config.server.backlog = int(s["backlog"], 1...65535) ?? config.server.backlog
             config.dispatch.outputDirectory = string(s["output_dir"]) ?? config.dispatch.outputDirectory
             config.server.publicURL = url(s["public_url"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             config.server.host = string(s["host"]) ?? config.server.host

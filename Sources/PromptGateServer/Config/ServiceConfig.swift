@@ -17,8 +17,19 @@ public struct ServiceConfig: Sendable {
         public var port = 8000
         /// `server.workers` as configured (the server uses every core through NIO's event loops).
         public var workers = 2
-        /// Largest accepted request body (413 above it).
+        /// Largest accepted request body (413 above it, and the connection is closed).
         public var maxBodyBytes = 64 * 1024
+        /// Most client connections open at once; over it a new connection gets a 503 and is closed. Nil: 3/4 of
+        /// what the open-file limit leaves after a reserve (see `OpenFileLimit`).
+        public var maxConnections: Int?
+        /// A connection with no request in progress for this long is closed.
+        public var idleTimeout: Duration = .seconds(60)
+        /// Time from a request's first byte to its last; a slower request gets a 408 and the connection is closed.
+        public var requestTimeout: Duration = .seconds(30)
+        /// On SIGTERM/SIGINT: how long requests in flight may take to finish before their connections are closed.
+        public var shutdownTimeout: Duration = .seconds(10)
+        /// Pending-connection queue of the listening socket (the kernel caps it at `net.core.somaxconn`).
+        public var backlog = 4096
         /// Base of the image URLs in task results (e.g. `https://images.example.com`); without it the URL is
         /// built from the request's Host header.
         public var publicURL: String?

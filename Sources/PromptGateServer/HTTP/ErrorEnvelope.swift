@@ -90,13 +90,17 @@ struct ErrorEnvelope: Encodable {
         return encoder
     }()
 
+    /// The JSON body of an error.
+    static func body(code: String, message: String, details: JSONValue? = nil) -> Data {
+        (try? encoder.encode(ErrorEnvelope(error: Body(code: code, message: message, details: details)))) ?? Data()
+    }
+
     /// A JSON error response for `code` with `status` and optional extra headers.
     static func response(
         status: HTTPResponse.Status, code: String, message: String, details: JSONValue? = nil,
         headers: [(name: String, value: String)] = []
     ) -> Response {
-        let data =
-            (try? encoder.encode(ErrorEnvelope(error: Body(code: code, message: message, details: details)))) ?? Data()
+        let data = body(code: code, message: message, details: details)
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         for header in headers {

@@ -9,6 +9,8 @@ public struct GateRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The socket peer.
     public let remoteAddress: SocketAddress?
+    /// The connection, to tell a client that went away from a request that failed.
+    let channel: any Channel
     /// Who is calling; set by `AccessMiddleware` before any handler of its group runs.
     public var caller = Caller()
     /// The access checks that ran, as trace entries (shown by `?trace=1` before the pipeline's own).
@@ -20,5 +22,6 @@ public struct GateRequestContext: RequestContext, RemoteAddressRequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }

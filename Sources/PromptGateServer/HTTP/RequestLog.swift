@@ -27,14 +27,19 @@ struct AccessLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let route = Endpoint.label(context.endpointPath)
-        metrics.request(route: route, status: response.status.code)
+        // A client that closed the connection before the answer is not a failure of ours: counted and logged
+        // as 499 `client_closed` (nginx's convention), whatever the handler made of its cut-off request.
+        let clientClosed = !context.channel.isActive
+        let status = clientClosed ? 499 : response.status.code
+        metrics.request(route: route, status: status)
         // Build the line only when it will be written (under load at `warning` this is per-request work saved).
         guard context.logger.logLevel <= .info else { return response }
         var metadata: Logger.Metadata = [
             "request_id": "\(context.id)", "method": "\(request.method)", "route": "\(route)",
-            "status": "\(response.status.code)",
+            "status": "\(status)",
             "latency_ms": "\((milliseconds * 1000).rounded() / 1000)",
         ]
+        if clientClosed { metadata["error"] = "client_closed" }
         if let decision = context.log.decision { metadata["decision"] = "\(decision)" }
         if let caller = context.log.caller { metadata["caller"] = "\(caller)" }
         if let task = context.log.task ?? context.parameters.get("id") { metadata["task"] = "\(task)" }
