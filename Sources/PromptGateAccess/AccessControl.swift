@@ -14,8 +14,10 @@ public struct AccessControl: Sendable {
         case read
         /// Administration: address and an admin key, which is required even when keys are off.
         case admin
-        /// Operations (status, metrics): the address only.
+        /// Operations (status): the address; a presented key is checked (an admin key sees the details).
         case operations
+        /// Metrics: the address, plus the metrics key or an admin key when a metrics key is configured.
+        case metrics
     }
 
     /// Addresses allowed in; empty allows every address.
@@ -28,6 +30,15 @@ public struct AccessControl: Sendable {
     public let limiter: RateLimiter?
     /// The limit for callers whose key has none of its own (and for callers without keys, per address).
     public let policy: RateLimitPolicy
+    /// IPv6 callers without a key are limited per block of this many bits (a /64 is one subscriber's).
+    public let ipv6Prefix: Int
+    /// The key that may read `/metrics` (and nothing else); nil: metrics need no key.
+    public let metricsKey: APIKey?
+    /// Failed key checks per client address; nil: not limited.
+    public let authFailures: RateLimiter?
+    /// How many wrong keys an address may present; past it every key it presents is refused with 429
+    /// `auth.too_many_failures` until the bucket refills, so keys cannot be guessed at speed.
+    public static let authFailurePolicy = RateLimitPolicy(requestsPerMinute: 10, burst: 9)
     /// Keys' own limits by key name, built once (no scan of the key list per request).
     let policies: [String: RateLimitPolicy]
     let clock: @Sendable () -> UInt64
@@ -38,10 +49,14 @@ public struct AccessControl: Sendable {
     ///   - requiresKey: whether every caller needs a key.
     ///   - limiter: the limiter state (shared across reloads); nil for no rate limit.
     ///   - policy: the default rate limit.
+    ///   - ipv6Prefix: the block size IPv6 addresses are limited by.
+    ///   - authFailures: the state of failed key checks per address (shared across reloads); nil: not limited.
+    ///   - metricsKey: the key that may read metrics; nil: metrics need none.
     ///   - clock: nanoseconds on any monotonic origin (tests pass their own).
     public init(
         allowlist: CIDRSet = CIDRSet([]), keys: APIKeyStore = APIKeyStore(keys: []), requiresKey: Bool = false,
         limiter: RateLimiter? = nil, policy: RateLimitPolicy = RateLimitPolicy(requestsPerMinute: 60, burst: 10),
+        ipv6Prefix: Int = 64, authFailures: RateLimiter? = nil, metricsKey: APIKey? = nil,
         clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
     ) {
         self.allowlist = allowlist
@@ -49,6 +64,9 @@ public struct AccessControl: Sendable {
         self.requiresKey = requiresKey
         self.limiter = limiter
         self.policy = policy
+        self.ipv6Prefix = ipv6Prefix
+        self.authFailures = authFailures
+        self.metricsKey = metricsKey
         policies = Dictionary(
             keys.keys.compactMap { key in key.rateLimit.map { (key.name, $0) } },
             uniquingKeysWith: { first, _ in first })
@@ -64,7 +82,8 @@ public struct AccessControl: Sendable {
     ///   - trace: receives one entry per check that ran (`ip_allow`, `api_key`, `rate_limit`).
     /// - Returns: the caller, with its key's name, preset and rate-limit state.
     /// - Throws: `AccessError`: 403 `access.ip_not_allowed`, 401 `auth.missing_key`/`auth.invalid_key`,
-    ///   403 `auth.not_admin`, 429 `rate_limited` (with the bucket's state).
+    ///   403 `auth.not_admin`, 429 `auth.too_many_failures` (too many wrong keys from the address),
+    ///   429 `rate_limited` (with the bucket's state).
     public func admit(
         address: String?, presentedKey: String?, level: Level, trace: inout [TraceEntry]
     ) throws(AccessError) -> Caller {
@@ -72,10 +91,23 @@ public struct AccessControl: Sendable {
         if !allowlist.isEmpty {
             try timed("ip_allow", &trace) { () throws(AccessError) in try checkAddress(address) }
         }
-        let needsKey = level == .admin || (requiresKey && level != .operations)
+        let needsKey: Bool
+        switch level {
+        case .submit, .read: needsKey = requiresKey
+        case .admin: needsKey = true
+        case .operations: needsKey = presentedKey != nil  // optional: a key only adds what its caller may see
+        case .metrics: needsKey = metricsKey != nil
+        }
         if needsKey {
             try timed("api_key", &trace) { () throws(AccessError) in
-                let key = try authenticate(presentedKey, admin: level == .admin)
+                if level == .metrics, let metricsKey, let presentedKey,
+                    APIKeyStore(keys: [metricsKey]).authenticate(presentedKey) != nil
+                {
+                    caller.keyName = metricsKey.name
+                    return
+                }
+                let key = try authenticateLimited(
+                    presentedKey, admin: level == .admin || level == .metrics, address: address)
                 caller.keyName = key.name
                 caller.preset = key.preset
                 caller.isAdmin = key.isAdmin
@@ -96,12 +128,51 @@ public struct AccessControl: Sendable {
         guard allowlist.contains(parsed) else { throw .forbidden("client address \(parsed) is not allowed") }
     }
 
+    /// `authenticate`, with wrong keys counted per address: once the address has used up its failures, every
+    /// key it presents is refused before it is even compared.
+    private func authenticateLimited(_ presented: String?, admin: Bool, address: String?) throws(AccessError)
+        -> APIKey
+    {
+        guard let authFailures, presented != nil else { return try authenticate(presented, admin: admin) }
+        let bucket = "auth:" + addressBucket(address)
+        let policy = Self.authFailurePolicy
+        let state = authFailures.peek(key: bucket, policy: policy, now: clock())
+        if !state.allowed { throw Self.tooManyFailures(state, policy) }
+        do {
+            return try authenticate(presented, admin: admin)
+        } catch {
+            let counted = authFailures.check(key: bucket, policy: policy, now: clock())
+            if !counted.allowed { throw Self.tooManyFailures(counted, policy) }
+            throw error
+        }
+    }
+
+    private static func tooManyFailures(_ decision: RateLimitDecision, _ policy: RateLimitPolicy) -> AccessError {
+        let retry = max(1, seconds(decision.retryAfter))
+        var status = RateLimitStatus(
+            policy: "auth_failures", quota: policy.burst + 1, window: seconds(policy.tolerance), remaining: 0,
+            reset: seconds(decision.resetAfter))
+        status.retryAfter = retry
+        return AccessError(
+            code: "auth.too_many_failures", kind: .rateLimited,
+            message:
+                "too many wrong API keys from this address (\(policy.burst + 1) at once, then \(policy.requestsPerMinute) a minute); retry in \(retry) s",
+            rateLimit: status)
+    }
+
+    /// The per-address bucket: the address itself for IPv4, its `ipv6Prefix` block for IPv6.
+    func addressBucket(_ address: String?) -> String {
+        guard let text = address, let ip = IPAddress(text) else { return address ?? "unknown" }
+        guard case .v6 = ip, ipv6Prefix < 128 else { return ip.description }
+        return CIDR(containing: ip, prefix: ipv6Prefix).description
+    }
+
     private func authenticate(_ presented: String?, admin: Bool) throws(AccessError) -> APIKey {
         guard let presented else {
             throw .unauthorized(
                 "auth.missing_key",
                 admin
-                    ? "an admin API key is required"
+                    ? "an admin API key (or, for /metrics, the metrics key) is required"
                     : "an API key is required (Authorization: Bearer <key> or X-API-Key)")
         }
         guard let key = keys.authenticate(presented) else {
@@ -119,7 +190,7 @@ public struct AccessControl: Sendable {
             bucket = "key:" + name
             policy = policies[name] ?? policy
         } else {
-            bucket = "ip:" + (caller.address ?? "unknown")
+            bucket = "ip:" + addressBucket(caller.address)
         }
         let decision = limiter.check(key: bucket, policy: policy, now: clock())
         var status = RateLimitStatus(

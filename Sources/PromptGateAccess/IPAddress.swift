@@ -100,6 +100,12 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         self.prefix = prefix
     }
 
+    /// The block of `prefix` bits that holds `ip` (e.g. the /64 of an IPv6 client).
+    init(containing ip: IPAddress, prefix: Int) {
+        let probe = CIDR(address: ip, prefix: prefix)
+        self.init(address: probe.masked(ip) ?? ip, prefix: prefix)
+    }
+
     /// Whether `ip` lies in the block (IPv4 blocks only hold IPv4 addresses, and the same for IPv6).
     public func contains(_ ip: IPAddress) -> Bool { masked(ip) == address }
 

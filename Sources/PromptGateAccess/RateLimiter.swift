@@ -49,6 +49,15 @@ public final class RateLimiter: Sendable {
 
     /// Counts one request for `key` at time `now` (nanoseconds, any monotonic origin).
     public func check(key: String, policy: RateLimitPolicy, now: UInt64) -> RateLimitDecision {
+        decide(key: key, policy: policy, now: now, counting: true)
+    }
+
+    /// What `check` would answer now, without counting a request.
+    public func peek(key: String, policy: RateLimitPolicy, now: UInt64) -> RateLimitDecision {
+        decide(key: key, policy: policy, now: now, counting: false)
+    }
+
+    private func decide(key: String, policy: RateLimitPolicy, now: UInt64, counting: Bool) -> RateLimitDecision {
         let emission = policy.emissionInterval
         let tolerance = policy.tolerance
         return state.withLock { state in
@@ -64,7 +73,7 @@ public final class RateLimiter: Sendable {
                 return RateLimitDecision(
                     allowed: false, remaining: 0, resetAfter: pending, retryAfter: allowAt - now)
             }
-            state.arrivals[key] = next
+            if counting { state.arrivals[key] = next }
             let pending = next - now
             let remaining = Int((tolerance - min(tolerance, pending)) / emission)
             return RateLimitDecision(allowed: true, remaining: remaining, resetAfter: pending, retryAfter: 0)

@@ -21,6 +21,8 @@ public final class GateServer: Sendable {
     /// The dispatcher behind `/api/v1/generate` (run it with `DispatchService`).
     public let dispatch: DispatchSetup
     let limiter: RateLimiter
+    /// Wrong keys per client address (always on, whatever `security.rate_limit.enabled` says).
+    let authFailures = RateLimiter()
     /// Client connections open now, counted by the connection guard.
     let connections = ConnectionCount()
     let startedAt = Date()
@@ -38,7 +40,7 @@ public final class GateServer: Sendable {
         self.metrics = metrics
         self.logger = logger
         limiter = RateLimiter()
-        let state = try GateState.build(config: config, limiter: limiter)
+        let state = try GateState.build(config: config, limiter: limiter, authFailures: authFailures)
         holder = GateStateHolder(state)
         dispatch = try DispatchSetup.make(
             settings: config.dispatch, models: config.models.loras, presets: state.presets, source: config.source,
@@ -49,7 +51,7 @@ public final class GateServer: Sendable {
     @discardableResult
     public func reload() -> Result<GateState, any Error> {
         do {
-            let state = try GateState.build(config: config, limiter: limiter)
+            let state = try GateState.build(config: config, limiter: limiter, authFailures: authFailures)
             holder.replace(with: state)
             logger.notice(
                 "reloaded rules and presets",
@@ -76,7 +78,7 @@ public final class GateServer: Sendable {
         let collections: [(RouteGroup, RouteCollection<GateRequestContext>)] = [
             (.prompts, prompts.collection), (.tasks, tasks.tasks), (.outputs, tasks.outputs),
             (.admin, operations.admin),
-            (.operations, operations.operations), (.open, operations.open),
+            (.operations, operations.operations), (.metrics, operations.metricsRoutes), (.open, operations.open),
         ]
         for (group, routes) in collections {
             if let level = group.access {

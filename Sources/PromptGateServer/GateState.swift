@@ -22,15 +22,19 @@ public struct GateState: Sendable {
     /// - Parameters:
     ///   - config: the service configuration.
     ///   - limiter: the rate limiter's state, kept across reloads.
+    ///   - authFailures: failed key checks per address, kept across reloads.
     /// - Throws: on any rule, preset or stage problem (the old state stays in use).
-    public static func build(config: ServiceConfig, limiter: RateLimiter) throws -> GateState {
+    public static func build(config: ServiceConfig, limiter: RateLimiter, authFailures: RateLimiter) throws
+        -> GateState
+    {
         let policy = PolicyConfig(rulePaths: config.rulePaths)
         let presets = try PresetLoader.load(paths: config.presetPaths)
         let pipelines = try PipelineBuilder(config: policy).build(presets: presets, defaultPreset: config.defaultPreset)
         let security = config.security
         let access = AccessControl(
             allowlist: security.ipAllowlist, keys: APIKeyStore(keys: security.apiKeys), requiresKey: security.enabled,
-            limiter: security.rateLimitEnabled ? limiter : nil, policy: security.rateLimit)
+            limiter: security.rateLimitEnabled ? limiter : nil, policy: security.rateLimit,
+            ipv6Prefix: security.ipv6Prefix, authFailures: authFailures, metricsKey: security.metricsKey)
         return GateState(
             access: access, pipelines: pipelines, presets: presets, ruleCount: pipelines.packRuleCount, loadedAt: Date()
         )

@@ -29,13 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let port { settings.server.port = port }
         if let host { settings.server.host = host }
         let logging = settings.logging
+        let format = LineLogHandler.Format(rawValue: logging.format) ?? .json
         LoggingSystem.bootstrap { label in
-            if logging.format == "json" {
-                return JSONLogHandler(label: label, level: logging.level, extra: logging.extraFields)
-            }
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logging.level
-            return handler
+            LineLogHandler(label: label, level: logging.level, format: format, extra: logging.extraFields)
         }
         let logger = Logger(label: "promptgate")
         let openFiles = SystemLimits.raiseOpenFileLimit()

@@ -210,6 +210,33 @@ struct GenerateTests {
                     == 200)
             #expect(try await send(base, "GET", "/output/\(id)_0.png").status == 401)
             #expect(try await send(base, "GET", "/output/\(id)_0.png", headers: shop).status == 200)
+            // Images follow their task's owner: another key gets 404, an admin key sees it.
+            let other = try await send(
+                base, "GET", "/output/\(id)_0.png", headers: ["X-API-Key": "other-key-123456"])
+            #expect(other.status == 404 && other.errorCode == "output.not_found")
+            #expect(
+                try await send(base, "GET", "/output/\(id)_0.png", headers: ["X-API-Key": "ops-key-1234567"]).status
+                    == 200)
+        }
+    }
+
+    @Test func theOutputFolderServesRegularFilesOnlyAndFollowsNoLink() async throws {
+        try await withGateway { server, base, _ in
+            let folder = server.dispatch.dispatcher.output.path
+            let secret = try TestSupport.temporaryDirectory().appendingPathComponent("secret.txt")
+            try "not for you".write(to: secret, atomically: true, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(
+                atPath: (folder as NSString).appendingPathComponent("link_0.png"), withDestinationPath: secret.path)
+            try FileManager.default.createDirectory(
+                atPath: (folder as NSString).appendingPathComponent("dir_0.png"), withIntermediateDirectories: true)
+            try Data(ComfySim.png).write(
+                to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("plain_0.png")))
+            for name in ["link_0.png", "dir_0.png"] {
+                let answer = try await send(base, "GET", "/output/\(name)")
+                #expect(answer.status == 404 && answer.errorCode == "output.not_found", "\(name)")
+                #expect(!answer.text.contains("not for you"))
+            }
+            #expect(try await send(base, "GET", "/output/plain_0.png").body == Data(ComfySim.png))
         }
     }
 }

@@ -168,7 +168,7 @@ struct ServerTests {
             let malformed = try await send(
                 base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#,
                 headers: ["X-Forwarded-For": "10.1.2.3, bogus"])
-            #expect(malformed.status == 403)
+            #expect(malformed.status == 400 && malformed.errorCode == "access.bad_forwarded_for")
         }
     }
 

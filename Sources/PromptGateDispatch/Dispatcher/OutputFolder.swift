@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The folder images fetched from the backends are kept in. Names are minted here (`<task id>_<n>.<ext>`)
 /// and every lookup checks the name against the same narrow alphabet, so a request path can never leave the
 /// folder.
@@ -47,6 +51,32 @@ public struct OutputFolder: Sendable {
     public func file(named name: String) -> String? {
         guard Self.isValidName(name) else { return nil }
         return (path as NSString).appendingPathComponent(name)
+    }
+
+    /// The bytes of a valid name's file, if it is a regular file in the folder. A symbolic link is never
+    /// followed (`O_NOFOLLOW`) and anything but a regular file (a folder, a FIFO, a device) is refused, so
+    /// nothing placed in the folder can make the server read outside it.
+    public func contents(named name: String) -> Data? {
+        guard let path = file(named: name) else { return nil }
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        var data = Data(count: Int(info.st_size))
+        var offset = 0
+        while offset < data.count {
+            let count = data.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + offset, raw.count - offset) }
+            guard count > 0 else { break }
+            offset += count
+        }
+        return offset == data.count ? data : nil
+    }
+
+    /// The task a valid output name belongs to (`<task id>_<n>.<ext>`).
+    public static func taskID(ofFile name: String) -> String? {
+        guard isValidName(name), let underscore = name.lastIndex(of: "_") else { return nil }
+        return String(name[..<underscore])
     }
 
     /// The content type for a file name, by extension.

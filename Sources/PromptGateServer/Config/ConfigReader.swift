@@ -134,7 +134,8 @@ struct ConfigReader {
             config.logging.logPrompts = s["log_prompts"]?.bool(problems: &problems) ?? false
         }
         if let s = section(
-            sections["security"], ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies"])
+            sections["security"],
+            ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies", "metrics_key"])
         {
             readSecurity(s, into: &config.security)
         }
@@ -162,11 +163,18 @@ struct ConfigReader {
 
     private mutating func readSecurity(_ s: [String: YAMLCursor], into security: inout ServiceConfig.Security) {
         security.enabled = s["enabled"]?.bool(problems: &problems) ?? security.enabled
-        if let r = section(s["rate_limit"], ["enabled", "requests_per_minute", "burst_limit"]) {
+        if let r = section(s["rate_limit"], ["enabled", "requests_per_minute", "burst_limit", "ipv6_prefix"]) {
             security.rateLimitEnabled = r["enabled"]?.bool(problems: &problems) ?? true
+            security.ipv6Prefix = int(r["ipv6_prefix"], 32...128) ?? security.ipv6Prefix
             security.rateLimit = RateLimitPolicy(
                 requestsPerMinute: int(r["requests_per_minute"], 1...1_000_000) ?? security.rateLimit.requestsPerMinute,
                 burst: int(r["burst_limit"], 0...100_000) ?? security.rateLimit.burst)
+        }
+        if let cursor = s["metrics_key"], let secret = string(cursor) {
+            security.metricsKey = APIKey(name: "metrics", secret: secret)
+            if security.metricsKey == nil {
+                problems.append(cursor.problem("expected a non-empty key or 'sha256:<64 hex digits>'"))
+            }
         }
         security.ipAllowlist = cidrs(s["ip_whitelist"])
         security.trustedProxies = cidrs(s["trusted_proxies"])

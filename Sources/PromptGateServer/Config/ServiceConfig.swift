@@ -66,6 +66,10 @@ public struct ServiceConfig: Sendable {
         public var rateLimitEnabled = true
         /// The limit per key, or per address without keys.
         public var rateLimit = RateLimitPolicy(requestsPerMinute: 60, burst: 10)
+        /// The key that may read `/metrics` (an admin key may too); nil: `/metrics` needs no key.
+        public var metricsKey: APIKey?
+        /// IPv6 addresses are limited per block of this many bits (`rate_limit.ipv6_prefix`).
+        public var ipv6Prefix = 64
         /// Addresses allowed in (empty: all).
         public var ipAllowlist = CIDRSet([])
         /// Proxies whose `X-Forwarded-For` is believed.

@@ -22,8 +22,8 @@ struct AccessMiddleware: RouterMiddleware {
         let caller: Caller
         do {
             caller = try holder.current.access.admit(
-                address: clientAddress(request, context: context), presentedKey: presentedKey(request), level: level,
-                trace: &context.accessTrace)
+                address: try clientAddress(request, context: context), presentedKey: presentedKey(request),
+                level: level, trace: &context.accessTrace)
         } catch {
             metrics.refusedRequest(code: error.code)
             return Self.withRateLimit(ErrorEnvelope.response(for: error), error.rateLimit)
@@ -52,15 +52,19 @@ struct AccessMiddleware: RouterMiddleware {
         APIKeyStore.presentedKey(authorization: request.headers[.authorization], apiKeyHeader: request.headers[.apiKey])
     }
 
-    /// The client address; `malformed:<entry>` when a forwarded entry does not parse (the allowlist then
-    /// refuses it).
-    func clientAddress(_ request: Request, context: Context) -> String? {
+    /// The client address.
+    /// - Throws: 400 `access.bad_forwarded_for` when the forwarded entry that would name the client does not
+    ///   parse, with or without an allowlist (each forged entry would otherwise get a rate-limit bucket of its own).
+    func clientAddress(_ request: Request, context: Context) throws(AccessError) -> String? {
         guard let peerText = context.remoteAddress?.ipAddress, let peer = IPAddress(peerText) else { return nil }
         guard !trustedProxies.isEmpty else { return peer.description }
         let forwarded = request.headers[values: .forwardedFor]
         switch ClientAddress.resolve(peer: peer, forwardedFor: forwarded, trustedProxies: trustedProxies) {
         case .client(let address): return address.description
-        case .malformed(let entry): return "malformed:\(entry)"
+        case .malformed(let entry):
+            throw AccessError(
+                code: "access.bad_forwarded_for", kind: .malformedInput,
+                message: "X-Forwarded-For entry '\(entry)' is not an IP address")
         }
     }
 }

@@ -27,7 +27,8 @@ public enum Endpoint: String, CaseIterable, Sendable {
         case .task, .cancelTask: .tasks
         case .output: .outputs
         case .reload: .admin
-        case .status, .metrics: .operations
+        case .status: .operations
+        case .metrics: .metrics
         case .health, .openAPI: .open
         }
     }
@@ -90,7 +91,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
 
 /// A set of routes under one prefix, behind one access level.
 public enum RouteGroup: String, CaseIterable, Sendable {
-    case prompts, tasks, outputs, admin, operations, open
+    case prompts, tasks, outputs, admin, operations, metrics, open
 
     /// The path prefix.
     var prefix: String {
@@ -99,7 +100,7 @@ public enum RouteGroup: String, CaseIterable, Sendable {
         case .tasks: "/api/v1/task"
         case .outputs: "/output"
         case .admin: "/admin"
-        case .operations, .open: ""
+        case .operations, .metrics, .open: ""
         }
     }
 
@@ -110,6 +111,7 @@ public enum RouteGroup: String, CaseIterable, Sendable {
         case .tasks, .outputs: .read
         case .admin: .admin
         case .operations: .operations
+        case .metrics: .metrics
         case .open: nil
         }
     }

@@ -150,7 +150,7 @@ enum OpenAPIDocument {
         for endpoint in Endpoint.allCases {
             var operation = operation(endpoint)
             operation["summary"] = .string(endpoint.summary)
-            if let level = endpoint.group.access, level != .operations {
+            if let level = endpoint.group.access {
                 operation["security"] =
                     level == .admin ? [["bearer": []], ["apiKey": []]] : [["bearer": []], ["apiKey": []], [:]]
             }

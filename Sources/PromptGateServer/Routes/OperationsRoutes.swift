@@ -5,7 +5,8 @@ import NIOCore
 import PromptGateCore
 import PromptGateDispatch
 
-/// `/health` and `/openapi.json` (open), `/status` and `/metrics` (behind the address allowlist), and
+/// `/health` and `/openapi.json` (open), `/status` (behind the address allowlist; details for admin keys when
+/// keys are on), `/metrics` (the allowlist, and `security.metrics_key` or an admin key when that is set), and
 /// `/admin/reload` (admin key).
 struct OperationsRoutes {
     let server: GateServer
@@ -18,8 +19,25 @@ struct OperationsRoutes {
 
     var operations: RouteCollection<GateRequestContext> {
         RouteCollection(context: GateRequestContext.self)
-            .on(.status) { _, _ in JSONDocument(value: status()) }
+            .on(.status) { _, context in
+                // With keys on, configuration and backends are for admin keys; others learn that it runs.
+                let details = !server.config.security.enabled || context.caller.isAdmin
+                return JSONDocument(value: details ? status() : summary())
+            }
+    }
+
+    var metricsRoutes: RouteCollection<GateRequestContext> {
+        RouteCollection(context: GateRequestContext.self)
             .on(.metrics) { _, _ in metrics() }
+    }
+
+    /// What `/status` tells a caller without an admin key when keys are on: that it runs, and since when.
+    func summary() -> JSONValue {
+        [
+            "status": "ok", "version": .string(PromptGateVersion.current),
+            "uptime_seconds": .number(Date().timeIntervalSince(server.startedAt).rounded()),
+            "details": "configuration, queue and backends are shown to admin keys",
+        ]
     }
 
     var admin: RouteCollection<GateRequestContext> {

@@ -18,7 +18,7 @@ struct TaskRoutes {
 
     var outputs: RouteCollection<GateRequestContext> {
         RouteCollection(context: GateRequestContext.self)
-            .on(.output) { _, context in try outputFile(context: context) }
+            .on(.output) { _, context in try await outputFile(context: context) }
     }
 
     var dispatcher: Dispatcher { server.dispatch.dispatcher }
@@ -35,14 +35,17 @@ struct TaskRoutes {
         return TaskResponse(view, imageBase: imageBase(request))
     }
 
-    /// An image from the output folder; names outside its alphabet are refused before any file system
-    /// access, so no path can leave the folder.
-    func outputFile(context: GateRequestContext) throws -> Response {
+    /// An image from the output folder, under the same ownership rule as its task (with keys on, another
+    /// key's image or one whose task is gone is 404; admin keys see all). Names outside the folder's alphabet
+    /// are refused before any file system access, links are not followed, only regular files are served.
+    func outputFile(context: GateRequestContext) async throws -> Response {
         let name = context.parameters.get("file") ?? ""
-        guard let path = dispatcher.output.file(named: name), let data = FileManager.default.contents(atPath: path)
-        else {
-            throw OutputError(name: name)
+        if server.config.security.enabled, !context.caller.isAdmin {
+            guard let id = OutputFolder.taskID(ofFile: name), let view = await dispatcher.view(id: id),
+                visible(view.task, to: context.caller)
+            else { throw OutputError(name: name) }
         }
+        guard let data = dispatcher.output.contents(named: name) else { throw OutputError(name: name) }
         var headers = HTTPFields()
         headers[.contentType] = OutputFolder.contentType(for: name)
         headers[.cacheControl] = "private, max-age=86400, immutable"
