@@ -52,7 +52,7 @@ public enum InputLine {
             )
         }
         do {
-            return .success(try decoder.decode(PromptRequest.self, from: Data(body)))
+            return .success(try PromptRequest.decode(json: Data(body), with: decoder))
         } catch let error as RequestError {
             if error.isNotAnObject {
                 return .failure(

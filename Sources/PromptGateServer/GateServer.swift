@@ -70,6 +70,7 @@ public final class GateServer: Sendable {
     /// The router: every route group with its access middleware.
     public func makeRouter() -> Router<GateRequestContext> {
         let router = Router(context: GateRequestContext.self)
+        router.add(middleware: HeadMiddleware())
         // The access log wraps the error envelope, so refused and failed requests are logged and counted too.
         router.add(middleware: AccessLogMiddleware(metrics: metrics, logPrompts: config.logging.logPrompts))
         router.add(middleware: ErrorEnvelopeMiddleware())

@@ -71,3 +71,31 @@ struct RequestSchemaTests {
 
     struct SchemaMismatch: Error { var field: String }
 }
+
+/// Duplicate keys are found wherever they are, after unescaping, and only within one object.
+@Suite("Duplicate keys")
+struct DuplicateKeyTests {
+    @Test(arguments: [
+        (#"{"prompt": "a", "prompt": "b"}"#, "prompt"),
+        (#"{"prompt": "a", "\u0070rompt": "b"}"#, "prompt"),
+        (#"{"a": {"b": 1, "b": 2}, "prompt": "x"}"#, "a.b"),
+        (#"{"prompt": "x", "loras": [{"name": "a"}, {"name": "b", "weight": 1, "weight": 2}]}"#, "loras[1].weight"),
+        (#"{"k\"ey": 1, "k\"ey": 2, "prompt": "x"}"#, #"k"ey"#),
+    ])
+    func duplicatesAreFound(json: String, path: String) throws {
+        #expect {
+            try PromptRequest.decode(json: Data(json.utf8), with: JSONDecoder())
+        } throws: { error in
+            (error as? RequestError)?.code == "request.duplicate_key" && (error as? RequestError)?.field == path
+        }
+    }
+
+    @Test(arguments: [
+        #"{"prompt": "x", "loras": [{"name": "a"}, {"name": "b"}]}"#,
+        #"{"prompt": "x", "a": {"prompt": 1}, "b": ["prompt", "prompt"]}"#,
+        #"{"prompt": "the key \"prompt\": twice in a value"}"#,
+    ])
+    func sameNamesInDifferentObjectsAreFine(json: String) throws {
+        _ = try PromptRequest.decode(json: Data(json.utf8), with: JSONDecoder())
+    }
+}

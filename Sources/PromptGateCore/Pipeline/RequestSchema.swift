@@ -27,6 +27,9 @@ extension PromptRequest {
             case loras
         }
 
+        /// The text field it is, for the text fields.
+        public var promptField: PromptField? { PromptField(rawValue: rawValue) }
+
         /// The field's JSON type and bounds.
         public var kind: Kind {
             switch self {
@@ -98,6 +101,20 @@ extension PromptRequest {
         }
     }
 
+    /// Decodes a request from JSON text the way both front ends do: the decoder, then a refusal of
+    /// duplicate keys (parsers disagree on which of two values counts; see `DuplicateKeys`).
+    /// - Throws: `RequestError` naming the field (`request.duplicate_key` among them); the decoder's own
+    ///   error when the text is not JSON.
+    public static func decode(json data: Data, with decoder: JSONDecoder) throws -> PromptRequest {
+        let request = try decoder.decode(PromptRequest.self, from: data)
+        if let key = DuplicateKeys.first(in: data) {
+            throw RequestError(
+                code: "request.duplicate_key", field: key,
+                detail: "appears more than once in its object (JSON parsers disagree on which value counts)")
+        }
+        return request
+    }
+
     /// The request as JSON (what the optimizers produced), without `id` and carried fields.
     public var jsonObject: [String: JSONValue] {
         guard let data = try? JSONEncoder().encode(self),
@@ -106,9 +123,16 @@ extension PromptRequest {
         return object
     }
 
-    /// The JSON Schema of a request object (`GenerationRequest` in the OpenAPI document).
-    /// - Parameter loraReference: where the schema of one LoRA entry lives.
-    public static func jsonSchema(loraReference: String) -> JSONValue {
+    /// The JSON Schema of a request object (`GenerationRequest` in the OpenAPI document): the bounds of the
+    /// request itself, narrowed to what `preset` accepts (sizes, multiples, steps, guidance, samplers,
+    /// schedulers) and to the length limits, so a client generated from it sends what will be accepted.
+    /// - Parameters:
+    ///   - loraReference: where the schema of one LoRA entry lives.
+    ///   - preset: the preset whose limits apply (the default one); nil: the request's own bounds only.
+    ///   - lengths: the length limits of the text fields.
+    public static func jsonSchema(
+        loraReference: String, preset: Preset? = nil, lengths: [PromptField: LengthLimit] = [:]
+    ) -> JSONValue {
         var properties: [String: JSONValue] = [:]
         for field in Field.allCases {
             var schema: [String: JSONValue] = ["description": .string(field.summary)]
@@ -127,6 +151,11 @@ extension PromptRequest {
                 schema["type"] = "array"
                 schema["items"] = ["$ref": .string(loraReference)]
             }
+            if let preset { narrow(&schema, field, to: preset) }
+            if let length = field.promptField.flatMap({ lengths[$0] }) {
+                if let min = length.minScalars { schema["minLength"] = .number(Double(min)) }
+                if let max = length.maxScalars { schema["maxLength"] = .number(Double(max)) }
+            }
             properties[field.rawValue] = .object(schema)
         }
         return [
@@ -134,6 +163,30 @@ extension PromptRequest {
             "required": .array(Field.allCases.filter(\.isRequired).map { .string($0.rawValue) }),
             "additionalProperties": true,
         ]
+    }
+
+    /// The preset's limits on one field, where it has any.
+    private static func narrow(_ schema: inout [String: JSONValue], _ field: Field, to preset: Preset) {
+        let limits = preset.limits
+        func range(_ range: ClosedRange<Int>) {
+            schema["minimum"] = .number(Double(range.lowerBound))
+            schema["maximum"] = .number(Double(range.upperBound))
+        }
+        switch field {
+        case .width, .height:
+            range(field == .width ? limits.width : limits.height)
+            if limits.multipleOf > 1 { schema["multipleOf"] = .number(Double(limits.multipleOf)) }
+        case .steps: range(limits.steps)
+        case .cfgScale:
+            schema["minimum"] = .number(limits.cfgScale.lowerBound)
+            schema["maximum"] = .number(limits.cfgScale.upperBound)
+        case .sampler where !limits.samplers.isEmpty: schema["enum"] = .array(limits.samplers.map { .string($0) })
+        case .scheduler where !limits.schedulers.isEmpty:
+            schema["enum"] = .array(limits.schedulers.map { .string($0) })
+        default: return
+        }
+        let summary = field.summary
+        schema["description"] = .string("\(summary) Limits of preset '\(preset.name)'; other presets may narrow them.")
     }
 
     /// The JSON Schema of one LoRA entry.
@@ -258,7 +311,9 @@ private struct FieldReader {
     func name(_ key: AnyCodingKey) -> String { path.isEmpty ? key.stringValue : "\(path).\(key.stringValue)" }
 
     /// What the value at `key` is, for the message (only on the error path).
-    func found(_ key: AnyCodingKey) -> JSONValue { (try? container.decode(JSONValue.self, forKey: key)) ?? .null }
+    /// The value at `key`, nil when even a JSON value cannot be read from it (a number beyond a double's
+    /// range, a string with a lone surrogate escape).
+    func found(_ key: AnyCodingKey) -> JSONValue? { try? container.decode(JSONValue.self, forKey: key) }
 
     /// Absent or `null`: both mean "not given".
     func isNull(_ key: AnyCodingKey) -> Bool {
@@ -335,8 +390,11 @@ private struct FieldReader {
     func lora() throws(RequestError) -> LoRA {
         let nameKey = AnyCodingKey(PromptRequest.LoraField.name.rawValue)
         guard container.contains(nameKey) else { throw .missing(name(nameKey)) }
-        guard let loraName = try? container.decode(String.self, forKey: nameKey), !loraName.isEmpty else {
-            throw .wrongType(name(nameKey), expected: "a non-empty string", found: found(nameKey))
+        guard let loraName = try? container.decode(String.self, forKey: nameKey) else {
+            throw .wrongType(name(nameKey), expected: "a string", found: found(nameKey))
+        }
+        guard !loraName.isEmpty else {
+            throw RequestError(code: "request.invalid_value", field: name(nameKey), detail: "must not be empty")
         }
         for key in container.allKeys where PromptRequest.LoraField(rawValue: key.stringValue) == nil {
             throw RequestError(

@@ -64,7 +64,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         }
     }
 
-    /// Every path with the methods it answers (for 405 and `Allow`).
+    /// Every path with the methods of its endpoints.
     static let methodsByPath: [String: [HTTPRequest.Method]] = Dictionary(
         grouping: allCases, by: \.path
     ).mapValues { $0.map(\.method) }
@@ -76,14 +76,18 @@ public enum Endpoint: String, CaseIterable, Sendable {
         return matched
     }
 
-    /// The methods of the route a path matches (`{name}` matches one segment); nil when none does.
+    /// The methods the route a path matches answers (for 405 and `Allow`; `{name}` matches one segment), `HEAD`
+    /// wherever `GET` is; nil when no route matches.
     static func methods(for path: String) -> [HTTPRequest.Method]? {
-        if let exact = methodsByPath[path] { return exact }
+        func withHead(_ methods: [HTTPRequest.Method]) -> [HTTPRequest.Method] {
+            methods.contains(.get) ? methods + [.head] : methods
+        }
+        if let exact = methodsByPath[path] { return withHead(exact) }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         for (route, methods) in methodsByPath where route.contains("{") {
             let pattern = route.split(separator: "/", omittingEmptySubsequences: false)
             guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return methods }
+            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return withHead(methods) }
         }
         return nil
     }
@@ -118,12 +122,15 @@ public enum RouteGroup: String, CaseIterable, Sendable {
 }
 
 extension RouteCollection where Context == GateRequestContext {
-    /// Registers `handler` for an endpoint of this collection's group (paths are relative to the group).
+    /// Registers `handler` for an endpoint of this collection's group (paths are relative to the group); a
+    /// `GET` endpoint answers `HEAD` with the same handler (`HeadMiddleware` drops the body).
     @discardableResult
     func on<Output: ResponseGenerator>(
         _ endpoint: Endpoint,
         use handler: @escaping @Sendable (Request, GateRequestContext) async throws -> Output
     ) -> Self {
-        on(RouterPath(endpoint.relativePath), method: endpoint.method, use: handler)
+        let path = RouterPath(endpoint.relativePath)
+        if endpoint.method == .get { on(path, method: .head, use: handler) }
+        return on(path, method: endpoint.method, use: handler)
     }
 }

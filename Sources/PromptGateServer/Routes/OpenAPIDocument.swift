@@ -14,7 +14,19 @@ enum OpenAPIDocument {
         ]
     }
 
-    static let document: JSONValue = [
+    /// The document, with the request schema narrowed to `preset`'s limits (the default preset).
+    static func document(preset: Preset?) -> JSONValue {
+        guard case .object(var root) = template, case .object(var components)? = root["components"],
+            case .object(var schemas)? = components["schemas"]
+        else { return template }
+        schemas["GenerationRequest"] = PromptRequest.jsonSchema(
+            loraReference: "#/components/schemas/LoRA", preset: preset, lengths: PolicyConfig().lengthLimits)
+        components["schemas"] = .object(schemas)
+        root["components"] = .object(components)
+        return .object(root)
+    }
+
+    private static let template: JSONValue = [
         "openapi": "3.1.0",
         "info": [
             "title": "PromptGate", "version": .string(PromptGateVersion.current),
@@ -26,7 +38,6 @@ enum OpenAPIDocument {
                 "apiKey": ["type": "apiKey", "in": "header", "name": "X-API-Key"],
             ],
             "schemas": [
-                "GenerationRequest": PromptRequest.jsonSchema(loraReference: "#/components/schemas/LoRA"),
                 "LoRA": PromptRequest.loraSchema,
                 "Span": [
                     "type": "object",

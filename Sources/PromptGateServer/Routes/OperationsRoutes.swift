@@ -14,7 +14,10 @@ struct OperationsRoutes {
     var open: RouteCollection<GateRequestContext> {
         RouteCollection(context: GateRequestContext.self)
             .on(.health) { _, _ in JSONDocument(value: ["status": "ok"]) }
-            .on(.openAPI) { _, _ in JSONDocument(value: OpenAPIDocument.document) }
+            .on(.openAPI) { _, _ in
+                let preset = server.holder.current.presets[server.config.defaultPreset]
+                return JSONDocument(value: OpenAPIDocument.document(preset: preset))
+            }
     }
 
     var operations: RouteCollection<GateRequestContext> {

@@ -47,7 +47,7 @@ struct PromptRoutes {
         var parsed = try Self.decode(body)
         let state = server.holder.current
         let (preset, pipeline) = try state.pipelines.select(for: &parsed, caller: context.caller)
-        let includeTrace = request.uri.queryParameters["trace"].map { $0 == "1" || $0 == "true" } ?? false
+        let includeTrace = try Self.traceFlag(request)
         let prompt = PromptContext(request: parsed, caller: context.caller, trace: context.accessTrace)
         prompt.recordsNotes = includeTrace
         context.log.prompt = parsed.prompt
@@ -59,23 +59,44 @@ struct PromptRoutes {
 
     private static let decoder = JSONDecoder()
 
-    /// The body as a request: malformed JSON is a 400, anything else wrong names the field (422).
+    /// The body as a request: malformed JSON (or JSON behind a byte order mark) is a 400, anything else
+    /// wrong names the field (422).
     static func decode(_ body: ByteBuffer) throws -> PromptRequest {
+        let bytes = body.readableBytesView
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw MalformedBodyError(detail: "starts with a UTF-8 byte order mark; send the JSON without it")
+        }
         do {
-            return try decoder.decode(PromptRequest.self, from: Data(body.readableBytesView))
+            return try PromptRequest.decode(json: Data(bytes), with: decoder)
         } catch let error as RequestError {
             throw error
         } catch {
-            throw MalformedBodyError()
+            throw MalformedBodyError(detail: "is not valid JSON")
+        }
+    }
+
+    /// `?trace=`: `1`/`true` or `0`/`false`; absent is false.
+    /// - Throws: 422 `request.invalid_value` (field `trace`) for anything else.
+    static func traceFlag(_ request: Request) throws(RequestError) -> Bool {
+        guard let value = request.uri.queryParameters["trace"] else { return false }
+        switch value.lowercased() {
+        case "1", "true": return true
+        case "0", "false": return false
+        default:
+            throw RequestError(
+                code: "request.invalid_value", field: "trace",
+                detail: "must be true or false (or 1 or 0), found '\(value)'")
         }
     }
 }
 
 /// A body that is not JSON.
 struct MalformedBodyError: PromptGateError {
+    /// What is wrong with it, as the end of "the request body …".
+    var detail: String
     var code: String { "request.malformed_json" }
     var kind: ErrorKind { .malformedInput }
-    var message: String { "the request body is not valid JSON" }
+    var message: String { "the request body \(detail)" }
 }
 
 /// A prompt the policy blocked on `/generate`: 422 with the verdict (reasons, spans) in `details`.
