@@ -301,6 +301,22 @@ struct ServiceConfigTests {
         #expect(config.dispatch.generationTimeout == .seconds(300))
     }
 
+    @Test func connectionAndAccessKeys() throws {
+        let yaml = """
+            server: {max_connections: 500, idle_timeout: 15, request_timeout: 2.5, shutdown_timeout: 0, backlog: 1024}
+            security: {metrics_key: "scrape-me", rate_limit: {ipv6_prefix: 56}}
+            """
+        let config = try ServiceConfig.parse(yaml, file: "config.yaml")
+        #expect(config.server.maxConnections == 500 && config.server.backlog == 1024)
+        #expect(config.server.idleTimeout == .seconds(15) && config.server.requestTimeout == .milliseconds(2500))
+        #expect(config.server.shutdownTimeout == .zero)
+        #expect(config.security.metricsKey?.name == "metrics" && config.security.ipv6Prefix == 56)
+        // The listen backlog asked for is the configured one, capped by the kernel's somaxconn.
+        let somaxconn = try #require(SystemLimits.somaxconn())
+        #expect(SystemLimits.backlog(configured: 1_000_000) == somaxconn)
+        #expect(SystemLimits.backlog(configured: 64) == min(64, somaxconn))
+    }
+
     @Test func dispatcherKeys() throws {
         let yaml = """
             server: {output_dir: /var/lib/promptgate/images, public_url: "https://gen.example.com/"}
@@ -342,6 +358,12 @@ struct ServiceConfigTests {
         ("workflow: {bindings: {sed: \"25.noise_seed\"}}\n", "workflow.bindings.sed", "unknown key 'sed'"),
         ("workflow: {bindings: {seed: [\"25\"]}}\n", "workflow.bindings.seed[0]", "expected 'node id.input name'"),
         ("server: [\n", "", "YAML syntax error"),
+        ("server: {max_connections: 0}\n", "server.max_connections", "from 1 to"),
+        ("server: {request_timeout: 0}\n", "server.request_timeout", "from 0.1 to 3600"),
+        ("server: {idle_timeout: forever}\n", "server.idle_timeout", "expected a finite number"),
+        ("server: {backlog: 100000}\n", "server.backlog", "from 1 to 65535"),
+        ("security: {metrics_key: \"\"}\n", "security.metrics_key", "non-empty key"),
+        ("security: {rate_limit: {ipv6_prefix: 16}}\n", "security.rate_limit.ipv6_prefix", "from 32 to 128"),
     ])
     func errorsNameTheKeyPath(yaml: String, keyPath: String, text: String) {
         let found = problems(yaml)
