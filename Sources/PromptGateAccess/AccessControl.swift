@@ -100,14 +100,7 @@ public struct AccessControl: Sendable {
         }
         if needsKey {
             try timed("api_key", &trace) { () throws(AccessError) in
-                if level == .metrics, let metricsKey, let presentedKey,
-                    APIKeyStore(keys: [metricsKey]).authenticate(presentedKey) != nil
-                {
-                    caller.keyName = metricsKey.name
-                    return
-                }
-                let key = try authenticateLimited(
-                    presentedKey, admin: level == .admin || level == .metrics, address: address)
+                let key = try authenticateLimited(presentedKey, level: level, address: address)
                 caller.keyName = key.name
                 caller.preset = key.preset
                 caller.isAdmin = key.isAdmin
@@ -130,16 +123,16 @@ public struct AccessControl: Sendable {
 
     /// `authenticate`, with wrong keys counted per address: once the address has used up its failures, every
     /// key it presents is refused before it is even compared.
-    private func authenticateLimited(_ presented: String?, admin: Bool, address: String?) throws(AccessError)
+    private func authenticateLimited(_ presented: String?, level: Level, address: String?) throws(AccessError)
         -> APIKey
     {
-        guard let authFailures, presented != nil else { return try authenticate(presented, admin: admin) }
+        guard let authFailures, presented != nil else { return try authenticate(presented, level: level) }
         let bucket = "auth:" + addressBucket(address)
         let policy = Self.authFailurePolicy
         let state = authFailures.peek(key: bucket, policy: policy, now: clock())
         if !state.allowed { throw Self.tooManyFailures(state, policy) }
         do {
-            return try authenticate(presented, admin: admin)
+            return try authenticate(presented, level: level)
         } catch {
             let counted = authFailures.check(key: bucket, policy: policy, now: clock())
             if !counted.allowed { throw Self.tooManyFailures(counted, policy) }
@@ -167,18 +160,25 @@ public struct AccessControl: Sendable {
         return CIDR(containing: ip, prefix: ipv6Prefix).description
     }
 
-    private func authenticate(_ presented: String?, admin: Bool) throws(AccessError) -> APIKey {
+    /// The key `presented` is, as `level` demands it: any key, an admin key, or (metrics) the metrics key or an
+    /// admin key.
+    private func authenticate(_ presented: String?, level: Level) throws(AccessError) -> APIKey {
         guard let presented else {
-            throw .unauthorized(
-                "auth.missing_key",
-                admin
-                    ? "an admin API key (or, for /metrics, the metrics key) is required"
-                    : "an API key is required (Authorization: Bearer <key> or X-API-Key)")
+            let needed =
+                switch level {
+                case .admin: "an admin API key is required"
+                case .metrics: "the metrics key (security.metrics_key) or an admin API key is required"
+                default: "an API key is required (Authorization: Bearer <key> or X-API-Key)"
+                }
+            throw .unauthorized("auth.missing_key", needed)
+        }
+        if level == .metrics, let metricsKey, APIKeyStore(keys: [metricsKey]).authenticate(presented) != nil {
+            return metricsKey
         }
         guard let key = keys.authenticate(presented) else {
             throw .unauthorized("auth.invalid_key", "the API key is not valid")
         }
-        if admin, !key.isAdmin { throw .notAdmin(key.name) }
+        if level == .admin || level == .metrics, !key.isAdmin { throw .notAdmin(key.name) }
         return key
     }
 

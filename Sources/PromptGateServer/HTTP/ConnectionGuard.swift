@@ -81,14 +81,13 @@ final class WireGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Where the connection is in its current exchange.
+    /// Whether a request is arriving. Answering is not part of it: a slow answer (a long wait, a stream) is
+    /// not the client's doing, and the idle timeout covers the time between requests.
     enum Phase {
-        /// Between requests: nothing of the next one has arrived.
+        /// No request is being read: the last one ended (or none began).
         case waiting
-        /// A request is arriving; the deadline runs.
+        /// A request is arriving (its first byte, or its head, was seen and its end was not); the deadline runs.
         case reading
-        /// The whole request has arrived; a handler is answering it.
-        case answering
         /// The guard answered and is closing.
         case closing
     }
@@ -99,8 +98,6 @@ final class WireGuard: ChannelInboundHandler, RemovableChannelHandler {
     private let logger: Logger
     private var counted = false
     private var phase = Phase.waiting
-    /// Bytes of a next (pipelined) request arrived while the current one was being answered.
-    private var pendingBytes = false
     /// A response head has been written and its end has not.
     private(set) var responseInProgress = false
     private var deadline: Scheduled<Void>?
@@ -155,10 +152,16 @@ final class WireGuard: ChannelInboundHandler, RemovableChannelHandler {
         switch phase {
         case .closing: return  // answered already: the rest is not read
         case .waiting: startReading(context)
-        case .answering: pendingBytes = true
         case .reading: break
         }
         context.fireChannelRead(data)
+    }
+
+    /// The exchange guard saw a request head: if its bytes came in the same read as the end of the previous
+    /// request, the deadline starts now.
+    func requestStarted() {
+        guard phase == .waiting, let context else { return }
+        startReading(context)
     }
 
     private func startReading(_ context: ChannelHandlerContext) {
@@ -174,27 +177,19 @@ final class WireGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// The exchange guard saw the request's end.
+    /// The exchange guard saw the request's end: the deadline stops until the next request's first byte.
     func requestEnded() {
         guard phase == .reading else { return }
         deadline?.cancel()
         deadline = nil
-        phase = .answering
+        phase = .waiting
     }
 
     /// The exchange guard saw a response head go out.
     func responseStarted() { responseInProgress = true }
 
     /// The exchange guard saw a response end go out.
-    func responseEnded() {
-        responseInProgress = false
-        guard phase == .answering || phase == .reading else { return }
-        phase = .waiting
-        if pendingBytes, let context {
-            pendingBytes = false
-            startReading(context)
-        }
-    }
+    func responseEnded() { responseInProgress = false }
 
     /// Answers with the error envelope (unless a handler's response is already on the wire) and closes.
     func reject(
@@ -271,6 +266,7 @@ final class ExchangeGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 wire?.reject(status: refusal.status, code: refusal.code, message: refusal.message)
                 return
             }
+            wire?.requestStarted()
             if head.headerFields[.expect] != nil { wire?.writeContinue() }
         case .body: break
         case .end: wire?.requestEnded()
