@@ -58,6 +58,7 @@ struct RequestSchemaTests {
         (#"{"prompt": "x", "priority": "urgent"}"#, "request.invalid_value", "priority"),
         (#"{"prompt": "x", "steps": 2.5}"#, "request.wrong_type", "steps"),
         (#"{"prompt": "x", "id": [1]}"#, "request.wrong_type", "id"),
+        (#"{"prompt": "x", "loras": [{"name": ""}]}"#, "request.invalid_value", "loras[0].name"),
     ])
     func decodingNamesTheField(body: String, code: String, field: String) throws {
         do {
@@ -66,6 +67,24 @@ struct RequestSchemaTests {
         } catch let error as RequestError {
             #expect(error.code == code)
             #expect(error.field == field)
+        }
+    }
+
+    /// Messages say what was wrong in plain words, not the decoder's internals.
+    @Test(arguments: [
+        (#"{"prompt": "x", "loras": [{"name": ""}]}"#, "field 'loras[0].name' must not be empty"),
+        (#"{"prompt": "x", "loras": [{"name": 3}]}"#, "field 'loras[0].name' must be a string, found number"),
+        (
+            #"{"prompt": "x", "width": 1e400}"#,
+            #"field 'width' must be a number, found a value that cannot be read (a number beyond the range of a double, or an invalid \u escape)"#
+        ),
+    ])
+    func messagesArePlain(body: String, message: String) throws {
+        #expect(throws: RequestError.self) { try JSONDecoder().decode(PromptRequest.self, from: Data(body.utf8)) }
+        do {
+            _ = try JSONDecoder().decode(PromptRequest.self, from: Data(body.utf8))
+        } catch let error as RequestError {
+            #expect(error.message == message)
         }
     }
 
