@@ -1,6 +1,6 @@
 # PromptGate — build, run and test. Every target installs the apt packages it needs first.
 SWIFT       ?= swift
-APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev pkg-config
+APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev libsqlite3-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 

@@ -1,55 +1,118 @@
 import Foundation
 import PromptGateCore
 import PromptGateDispatch
+import PromptGateTestSupport
 import Testing
 
 @Suite("Task store and queue")
 struct TaskTests {
     let t0 = Date(timeIntervalSince1970: 1_000_000)
 
-    @Test func everyTaskEndsInExactlyOneTerminalState() throws {
-        let store = InMemoryTaskStore()
-        let task = GenerationTask(request: PromptRequest(prompt: "x"))
-        #expect(task.id == task.id.lowercased() && UUID(uuidString: task.id) != nil)
-        try store.insert(task)
-        #expect(throws: TaskStoreError.self) { try store.insert(task) }
-        try store.transition(id: task.id, to: .running) {
-            $0.attempts += 1; $0.backend = "gpu0"
+    /// Every store implementation runs the same contract.
+    enum Store: String, CaseIterable, CustomTestStringConvertible {
+        case memory, sqliteInMemory, sqliteFile
+        var testDescription: String { rawValue }
+
+        func make() throws -> any TaskStore {
+            switch self {
+            case .memory: InMemoryTaskStore()
+            case .sqliteInMemory: try SQLiteTaskStore(path: ":memory:")
+            case .sqliteFile:
+                try SQLiteTaskStore(path: try TestSupport.temporaryDirectory().appendingPathComponent("t.sqlite").path)
+            }
         }
-        try store.transition(id: task.id, to: .queued) { _ in }  // a retryable failure
-        try store.transition(id: task.id, to: .running) { $0.attempts += 1 }
-        let done = try store.transition(id: task.id, to: .completed) { $0.finishedAt = Date() }
-        #expect(done.attempts == 2 && done.backend == "gpu0")
-        for status in TaskStatus.allCases {
-            #expect(throws: TaskStoreError.self) { try store.transition(id: task.id, to: status) { _ in } }
-        }
-        #expect(store.tasks(in: .completed).map(\.id) == [task.id])
-        #expect(throws: TaskStoreError.self) { try store.transition(id: "missing", to: .running) { _ in } }
     }
 
-    @Test(arguments: [
-        (TaskStatus.queued, TaskStatus.completed), (.queued, .failed), (.running, .expired), (.cancelled, .running),
-        (.expired, .queued), (.failed, .running),
-    ])
-    func invalidTransitionsAreRefused(from: TaskStatus, to: TaskStatus) throws {
-        let store = InMemoryTaskStore()
+    @Test(arguments: Store.allCases)
+    func everyTaskEndsInExactlyOneTerminalState(_ kind: Store) async throws {
+        let store = try kind.make()
         let task = GenerationTask(request: PromptRequest(prompt: "x"))
-        try store.insert(task)
+        #expect(task.id == task.id.lowercased() && UUID(uuidString: task.id) != nil)
+        try await store.insert(task)
+        await #expect(throws: TaskStoreError.self) { try await store.insert(task) }
+        try await store.transition(id: task.id, to: .running) {
+            $0.attempts += 1; $0.backend = "gpu0"
+        }
+        try await store.transition(id: task.id, to: .queued) { _ in }  // a retryable failure
+        try await store.transition(id: task.id, to: .running) { $0.attempts += 1 }
+        let done = try await store.transition(id: task.id, to: .completed) { $0.finishedAt = Date() }
+        #expect(done.attempts == 2 && done.backend == "gpu0")
+        for status in TaskStatus.allCases {
+            await #expect(throws: TaskStoreError.self) { try await store.transition(id: task.id, to: status) { _ in } }
+        }
+        #expect(await store.tasks(in: .completed).map(\.id) == [task.id])
+        #expect(await store.task(id: task.id) == done)
+        await #expect(throws: TaskStoreError.self) { try await store.transition(id: "missing", to: .running) { _ in } }
+    }
+
+    @Test(
+        arguments: Store.allCases,
+        [
+            (TaskStatus.queued, TaskStatus.completed), (.queued, .failed), (.running, .expired), (.cancelled, .running),
+            (.expired, .queued), (.failed, .running),
+        ])
+    func invalidTransitionsAreRefused(_ kind: Store, move: (from: TaskStatus, to: TaskStatus)) async throws {
+        let store = try kind.make()
+        let (from, to) = move
+        let task = GenerationTask(request: PromptRequest(prompt: "x"))
+        try await store.insert(task)
         // Walk to `from` along allowed moves.
         switch from {
         case .queued: break
-        case .running: try store.transition(id: task.id, to: .running) { _ in }
-        case .cancelled, .expired: try store.transition(id: task.id, to: from) { _ in }
+        case .running: try await store.transition(id: task.id, to: .running) { _ in }
+        case .cancelled, .expired: try await store.transition(id: task.id, to: from) { _ in }
         case .failed, .completed:
-            try store.transition(id: task.id, to: .running) { _ in }
-            try store.transition(id: task.id, to: from) { _ in }
+            try await store.transition(id: task.id, to: .running) { _ in }
+            try await store.transition(id: task.id, to: from) { _ in }
         }
         do {
-            try store.transition(id: task.id, to: to) { _ in }
+            try await store.transition(id: task.id, to: to) { _ in }
             Issue.record("\(from) → \(to) was allowed")
         } catch {
             #expect(error.code == "task.invalid_transition")
         }
+    }
+
+    @Test(arguments: Store.allCases)
+    func tasksByStatusOldestFirstAndRetention(_ kind: Store) async throws {
+        let store = try kind.make()
+        var ids: [String] = []
+        for i in 0..<3 {
+            let task = GenerationTask(
+                request: PromptRequest(prompt: "p\(i)"), createdAt: t0.addingTimeInterval(Double(3 - i)))
+            try await store.insert(task)
+            ids.append(task.id)
+        }
+        #expect(await store.tasks(in: .queued).map(\.id) == ids.reversed())
+        try await store.transition(id: ids[0], to: .cancelled) { $0.finishedAt = self.t0.addingTimeInterval(10) }
+        try await store.transition(id: ids[1], to: .expired) { $0.finishedAt = self.t0.addingTimeInterval(100) }
+        let removed = await store.removeEnded(before: t0.addingTimeInterval(50))
+        #expect(removed.map(\.id) == [ids[0]])
+        let gone = await store.task(id: ids[0]), kept = await store.task(id: ids[1])
+        #expect(gone == nil && kept != nil)
+        #expect(await store.tasks(in: .queued).map(\.id) == [ids[2]])
+    }
+
+    @Test func theSQLiteStoreKeepsEverythingAcrossReopening() async throws {
+        let path = try TestSupport.temporaryDirectory().appendingPathComponent("nested/tasks.sqlite").path
+        var task = GenerationTask(request: PromptRequest(prompt: "a fox"), priority: .high)
+        task.request.seed = 42
+        task.loras = [.init(file: "a.safetensors", weight: 0.7)]
+        task.caller = "shop"
+        do {
+            let store = try SQLiteTaskStore(path: path)
+            try await store.insert(task)
+            try await store.transition(id: task.id, to: .running) {
+                $0.attempts = 1; $0.backend = "gpu0"; $0.promptID = $0.id
+            }
+        }
+        let reopened = try SQLiteTaskStore(path: path)
+        let stored = try #require(await reopened.task(id: task.id))
+        #expect(stored.status == .running && stored.backend == "gpu0" && stored.promptID == task.id)
+        #expect(stored.request == task.request && stored.loras == task.loras && stored.caller == "shop")
+        #expect(
+            stored.priority == .high && stored.createdAt.timeIntervalSince1970 == task.createdAt.timeIntervalSince1970)
+        #expect(await reopened.tasks(in: .running).map(\.id) == [task.id])
     }
 
     @Test func priorityOrderWithAgingSoLowNeverStarves() {

@@ -29,6 +29,7 @@ func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, 
     if config.dispatch.outputDirectory == DispatchSettings().outputDirectory {
         config.dispatch.outputDirectory = output.path
     }
+    if config.dispatch.storePath == DispatchSettings().storePath { config.dispatch.storePath = ":memory:" }
     let server = try GateServer(config: config)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let app = server.makeApplication(onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }

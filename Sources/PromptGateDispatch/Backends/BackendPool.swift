@@ -105,6 +105,16 @@ public final class BackendPool: Sendable {
         }
     }
 
+    /// Takes a slot on a named backend whatever its state and load (a run found still in progress there after a
+    /// restart: it occupies the backend either way). Nil when no backend has that name any more.
+    public func occupy(_ name: String) -> Backend? {
+        states.withLock { states in
+            guard let backend = backends.first(where: { $0.name == name }) else { return nil }
+            states[name]?.inFlight += 1
+            return backend
+        }
+    }
+
     /// Frees the slot `acquire` reserved.
     public func release(_ name: String) {
         states.withLock { states in

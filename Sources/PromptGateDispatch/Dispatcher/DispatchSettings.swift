@@ -59,6 +59,13 @@ public struct DispatchSettings: Sendable {
     /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
     public var loraFiles: [String] = []
 
+    // MARK: store
+
+    /// `store.path`: the SQLite database tasks live in (`:memory:` keeps them in memory: tests only).
+    public var storePath = "data/promptgate.sqlite"
+    /// `store.synchronous`: how hard a commit waits for the disk.
+    public var storeSynchronous = SQLiteTaskStore.Synchronous.normal
+
     // MARK: tuning (not in config.yaml)
 
     /// `/history` polling: the first look is immediate, the second waits `pollInterval.lowerBound`, later ones back off

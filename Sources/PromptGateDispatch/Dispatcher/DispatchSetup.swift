@@ -21,8 +21,8 @@ public struct DispatchSetup: Sendable {
     ///   - source: the configuration file, named in errors.
     ///   - observer: metrics.
     ///   - logger: where the dispatcher logs.
-    /// - Throws: `ConfigError` naming `workflow.path`, `workflow.bindings` or `server.output_dir` when the
-    ///   workflow cannot be read or bound or the output folder cannot be made.
+    /// - Throws: `ConfigError` naming `workflow.path`, `workflow.bindings`, `store.path` or `server.output_dir`
+    ///   when the workflow cannot be read or bound, the database cannot be opened or the output folder made.
     public static func make(
         settings: DispatchSettings, models: [String] = [], presets: [String: Preset], source: String,
         observer: (any DispatchObserver)?, logger: Logger
@@ -62,11 +62,18 @@ public struct DispatchSetup: Sendable {
                     requestTimeout: settings.requestTimeout),
                 events: settings.websocket ? ComfyUIEvents(baseURL: backend.url, clientID: clientID) : nil)
         }
+        let store: SQLiteTaskStore
+        do {
+            store = try SQLiteTaskStore(path: settings.storePath, synchronous: settings.storeSynchronous)
+        } catch {
+            try? threadPool.syncShutdownGracefully()
+            throw problem(source, "store.path", "cannot open the task database \(settings.storePath): \(error)")
+        }
         do {
             let dispatcher = try Dispatcher(
                 settings: settings, workflow: workflow, binding: binding,
-                workflowName: (workflowSource as NSString).lastPathComponent, targets: targets, observer: observer,
-                logger: logger)
+                workflowName: (workflowSource as NSString).lastPathComponent, targets: targets, store: store,
+                observer: observer, logger: logger)
             return DispatchSetup(dispatcher: dispatcher, workflowSource: workflowSource, threadPool: threadPool)
         } catch {
             try? threadPool.syncShutdownGracefully()

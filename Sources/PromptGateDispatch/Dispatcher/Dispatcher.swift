@@ -241,14 +241,18 @@ public final class Dispatcher: Sendable {
 
     // MARK: - The loop
 
-    /// Dispatches until cancelled: takes queued tasks to backends as slots free up, beside the backend
-    /// monitor, the janitor and the WebSocket listeners. Runs in flight when it is cancelled are left as
-    /// they are (a durable store would pick them up again from their `prompt_id`).
+    /// Dispatches until cancelled: first takes back what the store holds (`recover`), then takes queued tasks
+    /// to backends as slots free up, beside the backend monitor, the janitor and the WebSocket listeners. Runs
+    /// in flight when it is cancelled are left as they are, stored as `running` with their backend and
+    /// `prompt_id`, for the next start to reconcile.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.monitor.run() }
             group.addTask { await self.janitor.run() }
             for socket in events.values { group.addTask { await socket.run(logger: self.logger) } }
+            for (task, start) in await recover() {
+                group.addTask { await self.execute(start, resuming: task) }
+            }
             wakeup.yield()
             for await _ in wakeups {
                 while let start = scheduler.next() {
@@ -259,8 +263,38 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// One attempt, from the move to `running` to the outcome recorded in the store.
-    private func execute(_ start: Scheduler.Start) async {
+    /// What the store holds at start, taken back: queued tasks re-enter the queue in their order and priority,
+    /// aging from when they were accepted; each running one is followed on its backend by its stored
+    /// `prompt_id` (`TaskRun.resume`), or queued again as a new attempt when its backend is no longer configured.
+    /// - Returns: the runs to follow, their backend slots taken.
+    func recover() async -> [(GenerationTask, Scheduler.Start)] {
+        let queued = await store.tasks(in: .queued)
+        for task in queued { _ = scheduler.enqueue(id: task.id, priority: task.priority, at: task.createdAt) }
+        var resumed: [(GenerationTask, Scheduler.Start)] = []
+        var requeued = 0
+        for task in await store.tasks(in: .running) {
+            if let backend = task.backend, task.promptID != nil, let start = scheduler.adopt(task.id, on: backend) {
+                resumed.append((task, start))
+                continue
+            }
+            let reason = TaskReason(
+                code: "dispatch.requeued", message: "its backend \(task.backend ?? "?") is no longer configured")
+            if (try? await store.transition(id: task.id, to: .queued, { $0.reason = reason })) != nil {
+                _ = scheduler.enqueue(id: task.id, priority: task.priority, at: task.createdAt)
+                requeued += 1
+            }
+        }
+        if !queued.isEmpty || !resumed.isEmpty || requeued > 0 {
+            logger.notice(
+                "recovered tasks from the store",
+                metadata: ["queued": "\(queued.count)", "following": "\(resumed.count)", "requeued": "\(requeued)"])
+        }
+        return resumed
+    }
+
+    /// One attempt, from the move to `running` (or, `resuming`, a run already on its backend after a restart)
+    /// to the outcome recorded in the store.
+    private func execute(_ start: Scheduler.Start, resuming: GenerationTask? = nil) async {
         let id = start.id, backend = start.backend
         let began = ContinuousClock.now
         var ended = true
@@ -269,22 +303,28 @@ public final class Dispatcher: Sendable {
             wakeup.yield()
         }
         let task: GenerationTask
-        do {
-            task = try await store.transition(id: id, to: .running) { task in
-                task.attempts += 1
-                task.backend = backend.name
-                task.startedAt = task.startedAt ?? Date()
-                // A fresh prompt_id per attempt: ComfyUI overwrites history entries of a reused id.
-                task.promptID = task.attempts == 1 ? task.id : UUID().uuidString.lowercased()
+        if let resuming {
+            task = resuming
+        } else {
+            do {
+                task = try await store.transition(id: id, to: .running) { task in
+                    task.attempts += 1
+                    task.backend = backend.name
+                    task.startedAt = task.startedAt ?? Date()
+                    // A fresh prompt_id per attempt: ComfyUI overwrites history entries of a reused id.
+                    task.promptID = task.attempts == 1 ? task.id : UUID().uuidString.lowercased()
+                }
+            } catch {
+                // Cancelled while it was being picked.
+                if let now = await store.task(id: id), now.status == .cancelled { observer?.taskEnded(now, ran: nil) }
+                return
             }
-        } catch {
-            // Cancelled while it was being picked.
-            if let now = await store.task(id: id), now.status == .cancelled { observer?.taskEnded(now, ran: nil) }
-            return
+            observer?.taskStarted(task, waited: start.waited)
         }
-        observer?.taskStarted(task, waited: start.waited)
         guard let attempt = run(on: backend.name), let promptID = task.promptID else { return }
-        let outcome = await attempt.run(task, promptID: promptID)
+        let outcome =
+            resuming == nil
+            ? await attempt.run(task, promptID: promptID) : await attempt.resume(task, promptID: promptID)
         let ran = ContinuousClock.now - began
         switch outcome {
         case .completed(let images):

@@ -86,6 +86,14 @@ final class Scheduler: Sendable {
         }
     }
 
+    /// Takes over a run found in progress on `backend` after a restart: its slot is occupied and it counts as
+    /// running. Nil when that backend is no longer configured.
+    func adopt(_ id: String, on backend: String) -> Start? {
+        guard let occupied = pool.occupy(backend) else { return nil }
+        state.withLock { $0.running[id] = .now }
+        return Start(id: id, backend: occupied, waited: .zero)
+    }
+
     /// An attempt is over: frees the backend slot; `ended` forgets the task's retry history too.
     func finish(_ id: String, on backend: String, ended: Bool) {
         pool.release(backend)

@@ -40,6 +40,16 @@ struct TaskRun: Sendable {
         return await follow(task, promptID: promptID)
     }
 
+    /// Follows an attempt that was sent before a restart, by its stored `prompt_id`, without sending it again:
+    /// finished in `/history` → its outputs are collected (or its failure recorded); still queued or running on
+    /// the backend → followed to its end; unknown to the backend → `.retry`, a new attempt. So a prompt that
+    /// completed never runs twice.
+    func resume(_ task: GenerationTask, promptID: String) async -> Outcome {
+        events?.watch(promptID)
+        defer { events?.forget(promptID) }
+        return await follow(task, promptID: promptID)
+    }
+
     /// `POST /prompt` with the patched workflow; nil when it was accepted.
     private func queue(_ task: GenerationTask, promptID: String) async -> Outcome? {
         let patched = WorkflowPatcher.apply(

@@ -20,7 +20,7 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
 }
 
 /// Why a task ended other than by completing (or why its last attempt failed), with a stable code.
-public struct TaskReason: Sendable, Equatable {
+public struct TaskReason: Sendable, Equatable, Codable {
     /// Stable code (`comfyui.node_errors`, `task.expired`, ...).
     public var code: String
     /// A sentence for the caller.
@@ -37,7 +37,7 @@ public struct TaskReason: Sendable, Equatable {
 }
 
 /// One image a completed task produced, as served from the output folder.
-public struct TaskImage: Sendable, Equatable {
+public struct TaskImage: Sendable, Equatable, Codable {
     /// The file name under the output folder (`GET /output/{file}`).
     public var file: String
     /// The workflow node that produced it, and ComfyUI's own name for it.
@@ -49,7 +49,7 @@ public struct TaskImage: Sendable, Equatable {
 }
 
 /// One generation: the optimized request, its place in the queue and what became of it.
-public struct GenerationTask: Sendable, Equatable {
+public struct GenerationTask: Sendable, Equatable, Codable {
     /// Lowercase UUID; also the ComfyUI `prompt_id` of the first attempt.
     public let id: String
     /// The optimized request.

@@ -25,10 +25,41 @@ public protocol TaskStore: Sendable {
 
 /// A store operation that cannot be done.
 public struct TaskStoreError: Error, Equatable, Sendable {
-    /// `task.not_found`, `task.invalid_transition`, `task.duplicate`.
+    /// `task.not_found`, `task.invalid_transition`, `task.duplicate`, `store.unavailable`.
     public var code: String
     /// What went wrong, with the task id.
     public var message: String
+
+    static func notFound(_ id: String) -> TaskStoreError {
+        TaskStoreError(code: "task.not_found", message: "no task \(id)")
+    }
+
+    static func duplicate(_ id: String) -> TaskStoreError {
+        TaskStoreError(code: "task.duplicate", message: "task \(id) exists already")
+    }
+
+    /// The database failed (disk full, file gone): nothing was changed.
+    static func unavailable(_ error: any Error) -> TaskStoreError {
+        TaskStoreError(code: "store.unavailable", message: "the task store failed: \(error)")
+    }
+}
+
+extension GenerationTask {
+    /// The task moved to `status` with `update` applied: the one check every store makes.
+    /// - Throws: `task.invalid_transition` for a move the state machine refuses.
+    func moved(to status: TaskStatus, _ update: (inout GenerationTask) -> Void) throws(TaskStoreError)
+        -> GenerationTask
+    {
+        guard self.status.canMove(to: status) else {
+            throw TaskStoreError(
+                code: "task.invalid_transition",
+                message: "task \(id) cannot go from \(self.status.rawValue) to \(status.rawValue)")
+        }
+        var task = self
+        task.status = status
+        update(&task)
+        return task
+    }
 }
 
 /// Tasks in memory, behind one lock: gone on restart.
@@ -45,7 +76,7 @@ public final class InMemoryTaskStore: TaskStore {
             tasks[task.id] = task
             return true
         }
-        if !inserted { throw TaskStoreError(code: "task.duplicate", message: "task \(task.id) exists already") }
+        if !inserted { throw .duplicate(task.id) }
     }
 
     /// The task with `id`, if stored.
@@ -57,19 +88,10 @@ public final class InMemoryTaskStore: TaskStore {
         throws(TaskStoreError) -> GenerationTask
     {
         let result: Result<GenerationTask, TaskStoreError> = state.withLock { tasks in
-            guard var task = tasks[id] else {
-                return .failure(TaskStoreError(code: "task.not_found", message: "no task \(id)"))
-            }
-            guard task.status.canMove(to: status) else {
-                return .failure(
-                    TaskStoreError(
-                        code: "task.invalid_transition",
-                        message: "task \(id) cannot go from \(task.status.rawValue) to \(status.rawValue)"))
-            }
-            task.status = status
-            update(&task)
-            tasks[id] = task
-            return .success(task)
+            guard let task = tasks[id] else { return .failure(.notFound(id)) }
+            let moved = Result { () throws(TaskStoreError) in try task.moved(to: status, update) }
+            if case .success(let task) = moved { tasks[id] = task }
+            return moved
         }
         return try result.get()
     }

@@ -4,7 +4,7 @@ import PromptGateCore
 /// SaveImage's prefix becomes unique per task, and the LoRA loader chain is rebuilt for the requested LoRAs.
 public enum WorkflowPatcher {
     /// A LoRA as ComfyUI needs it: the model file name and its strength.
-    public struct LoraFile: Sendable, Equatable {
+    public struct LoraFile: Sendable, Equatable, Codable {
         /// The LoRA file on the ComfyUI side.
         public var file: String
         /// Its strength (model and clip alike).

@@ -10,7 +10,7 @@ struct ConfigReader {
     mutating func read(_ root: YAMLCursor, into config: inout ServiceConfig) {
         let top: Set<String> = [
             "server", "comfyui", "workflow", "queue", "models", "default_params", "gpu", "cache", "logging", "security",
-            "backends", "rules", "presets",
+            "backends", "rules", "presets", "store",
         ]
         guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
         if let s = section(
@@ -32,6 +32,12 @@ struct ConfigReader {
             config.server.port = int(s["port"], 0...65535) ?? config.server.port
             config.server.workers = int(s["workers"], 1...1024) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
+        }
+        if let s = section(sections["store"], ["path", "synchronous"]) {
+            config.dispatch.storePath = string(s["path"]) ?? config.dispatch.storePath
+            if let mode = oneOf(s["synchronous"], SQLiteTaskStore.Synchronous.allCases.map(\.rawValue)) {
+                config.dispatch.storeSynchronous = SQLiteTaskStore.Synchronous(rawValue: mode) ?? .normal
+            }
         }
         if let s = section(
             sections["comfyui"],
