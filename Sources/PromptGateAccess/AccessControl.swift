@@ -141,11 +141,8 @@ public struct AccessControl: Sendable {
     }
 
     private static func tooManyFailures(_ decision: RateLimitDecision, _ policy: RateLimitPolicy) -> AccessError {
-        let retry = max(1, seconds(decision.retryAfter))
-        var status = RateLimitStatus(
-            policy: "auth_failures", quota: policy.burst + 1, window: seconds(policy.tolerance), remaining: 0,
-            reset: seconds(decision.resetAfter))
-        status.retryAfter = retry
+        let status = Self.status("auth_failures", policy, decision)
+        let retry = status.retryAfter ?? 1
         return AccessError(
             code: "auth.too_many_failures", kind: .rateLimited,
             message:
@@ -193,18 +190,26 @@ public struct AccessControl: Sendable {
             bucket = "ip:" + addressBucket(caller.address)
         }
         let decision = limiter.check(key: bucket, policy: policy, now: clock())
-        var status = RateLimitStatus(
-            policy: "default", quota: policy.burst + 1, window: Self.seconds(policy.tolerance),
-            remaining: decision.remaining, reset: Self.seconds(decision.resetAfter))
+        let status = Self.status("default", policy, decision)
         guard decision.allowed else {
-            let retry = max(1, Self.seconds(decision.retryAfter))
-            status.retryAfter = retry
+            let retry = status.retryAfter ?? 1
             throw AccessError(
                 code: "rate_limited", kind: .rateLimited,
                 message:
                     "rate limit exceeded: \(policy.requestsPerMinute) requests per minute, burst \(policy.burst); retry in \(retry) s",
                 rateLimit: status)
         }
+        return status
+    }
+
+    /// A bucket's state for the RateLimit headers; a refused request carries its `retryAfter` (at least 1 s).
+    private static func status(_ name: String, _ policy: RateLimitPolicy, _ decision: RateLimitDecision)
+        -> RateLimitStatus
+    {
+        var status = RateLimitStatus(
+            policy: name, quota: policy.burst + 1, window: seconds(policy.tolerance), remaining: decision.remaining,
+            reset: seconds(decision.resetAfter))
+        if !decision.allowed { status.retryAfter = max(1, seconds(decision.retryAfter)) }
         return status
     }
 

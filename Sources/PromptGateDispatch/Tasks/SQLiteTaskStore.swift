@@ -159,13 +159,6 @@ public final class SQLiteTaskStore: TaskStore {
         return bodies.compactMap(decode)
     }
 
-    /// Tasks stored, by status (for `/status` and tests).
-    public func count(in status: TaskStatus) async -> Int {
-        (try? await database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM task WHERE status = ?", arguments: [status.rawValue])
-        }).flatMap { $0 } ?? 0
-    }
-
     /// A task's column values, in the order of the `INSERT` (id first).
     private struct Row {
         var values: [(any DatabaseValueConvertible)?]
