@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import PromptGateAccess
 import PromptGateCore
 import PromptGateDispatch
@@ -27,6 +28,9 @@ public final class GateServer: Sendable {
     let connections = ConnectionCount()
     let startedAt = Date()
     let logger: Logger
+    /// The HTTP event loops: `server.workers` threads, or NIO's shared one-per-core group when unset. Made once,
+    /// for the process's life.
+    let eventLoops: any EventLoopGroup
 
     /// - Parameters:
     ///   - config: the service configuration.
@@ -40,10 +44,13 @@ public final class GateServer: Sendable {
         self.metrics = metrics
         self.logger = logger
         limiter = RateLimiter()
+        eventLoops =
+            config.server.workers.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
+            ?? MultiThreadedEventLoopGroup.singleton
         let state = try GateState.build(config: config, limiter: limiter, authFailures: authFailures)
         holder = GateStateHolder(state)
         dispatch = try DispatchSetup.make(
-            settings: config.dispatch, models: config.models.loras, presets: state.presets, source: config.source,
+            settings: config.dispatch, models: config.models, presets: state.presets, source: config.source,
             observer: metrics, logger: Logger(label: "promptgate.dispatch"))
     }
 
@@ -58,7 +65,7 @@ public final class GateServer: Sendable {
                 metadata: ["rules": "\(state.ruleCount)", "presets": "\(state.presets.count)"])
             // New presets may name LoRA files the backends must have.
             let dispatcher = dispatch.dispatcher
-            let files = DispatchSetup.loraFiles(models: config.models.loras, presets: state.presets)
+            let files = DispatchSetup.loraFiles(models: config.models, presets: state.presets)
             Task { await dispatcher.updateLoraFiles(files) }
             return .success(state)
         } catch {
@@ -143,6 +150,6 @@ public final class GateServer: Sendable {
             configuration: .init(
                 address: .hostname(config.server.host, port: config.server.port), serverName: "promptgate",
                 backlog: backlog),
-            onServerRunning: onServerRunning, logger: logger)
+            onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(eventLoops), logger: logger)
     }
 }

@@ -28,7 +28,7 @@ public struct GateState: Sendable {
         -> GateState
     {
         let policy = PolicyConfig(rulePaths: config.rulePaths)
-        let presets = try PresetLoader.load(paths: config.presetPaths)
+        let presets = try PresetLoader.load(paths: config.presetPaths, defaults: config.defaultParams)
         let pipelines = try PipelineBuilder(config: policy).build(presets: presets, defaultPreset: config.defaultPreset)
         let security = config.security
         let access = AccessControl(

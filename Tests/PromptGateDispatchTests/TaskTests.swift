@@ -87,7 +87,7 @@ struct TaskTests {
         try await store.transition(id: ids[0], to: .cancelled) { $0.finishedAt = self.t0.addingTimeInterval(10) }
         try await store.transition(id: ids[1], to: .expired) { $0.finishedAt = self.t0.addingTimeInterval(100) }
         let removed = await store.removeEnded(before: t0.addingTimeInterval(50))
-        #expect(removed.map(\.id) == [ids[0]])
+        #expect(removed.tasks.map(\.id) == [ids[0]])
         let gone = await store.task(id: ids[0]), kept = await store.task(id: ids[1])
         #expect(gone == nil && kept != nil)
         #expect(await store.tasks(in: .queued).map(\.id) == [ids[2]])
@@ -120,14 +120,14 @@ struct TaskTests {
         queue.push(id: "low", priority: .low, at: t0)
         queue.push(id: "normal", priority: .normal, at: t0.addingTimeInterval(1))
         queue.push(id: "high", priority: .high, at: t0.addingTimeInterval(2))
-        #expect(queue.position(of: "high", now: t0.addingTimeInterval(3)) == 1)
-        #expect(queue.position(of: "low", now: t0.addingTimeInterval(3)) == 3)
+        #expect(queue.position(of: "high") == 1)
+        #expect(queue.position(of: "low") == 3)
         // 70 s later the waiting tasks keep their order among themselves, but the low one has aged past
         // fresh work of every level: a stream of new high-priority tasks cannot starve it.
         let later = t0.addingTimeInterval(70)
         queue.push(id: "fresh-high", priority: .high, at: later)
         var served: [String] = []
-        while let next = queue.pop(now: later) { served.append(next.id) }
+        while let next = queue.pop() { served.append(next.id) }
         #expect(served == ["high", "normal", "low", "fresh-high"])
     }
 
@@ -136,7 +136,7 @@ struct TaskTests {
         for i in 0..<5 { queue.push(id: "n\(i)", priority: .normal, at: t0.addingTimeInterval(Double(i))) }
         let now = t0.addingTimeInterval(10)
         var served: [String] = []
-        while let next = queue.pop(now: now) { served.append(next.id) }
+        while let next = queue.pop() { served.append(next.id) }
         #expect(served == ["n0", "n1", "n2", "n3", "n4"])
     }
 
@@ -149,7 +149,56 @@ struct TaskTests {
         #expect(queue.waiting(longerThan: 60, now: t0.addingTimeInterval(120)).map(\.id) == ["a"])
         let removed = queue.remove(id: "a"), removedAgain = queue.remove(id: "a")
         #expect(removed && !removedAgain)
-        #expect(queue.position(of: "b", now: t0.addingTimeInterval(120)) == 1)
-        #expect(queue.position(of: "zzz", now: t0) == nil)
+        #expect(queue.position(of: "b") == 1)
+        #expect(queue.position(of: "zzz") == nil)
+    }
+
+    /// The queue against its definition (rank = level − waited / aging, ties by arrival, computed by brute force)
+    /// over random pushes (some out of arrival order, as recovery makes), removals and pops, for 1, 2 and 3 levels.
+    @Test(arguments: [1, 2, 3])
+    func queueMatchesItsDefinition(levels: Int) {
+        var generator = SystemRandomNumberGenerator()
+        var queue = TaskQueue(capacity: 100_000, agingInterval: 30, levels: levels)
+        var model: [TaskQueue.Entry] = []
+        func level(_ priority: Priority) -> Double {
+            Double(min(levels - 1, Priority.allCases.firstIndex(of: priority)!))
+        }
+        func order() -> [String] {
+            model.sorted { a, b in
+                let ra = level(a.priority) * 30 + a.enqueuedAt.timeIntervalSinceReferenceDate
+                let rb = level(b.priority) * 30 + b.enqueuedAt.timeIntervalSinceReferenceDate
+                return ra != rb ? ra < rb : a.enqueuedAt < b.enqueuedAt
+            }.map(\.id)
+        }
+        var clock = 0.0
+        for step in 0..<3000 {
+            let roll = Int.random(in: 0..<10, using: &generator)
+            if roll < 6 || model.isEmpty {
+                // Mostly forward in time; one push in ten lands in the past.
+                clock += Double.random(in: 0...5, using: &generator)
+                let time = roll == 0 ? clock - Double.random(in: 0...200, using: &generator) : clock
+                let entry = TaskQueue.Entry(
+                    id: "t\(step)", priority: Priority.allCases.randomElement(using: &generator)!,
+                    enqueuedAt: t0.addingTimeInterval(time))
+                queue.forcePush(id: entry.id, priority: entry.priority, at: entry.enqueuedAt)
+                model.append(entry)
+            } else if roll < 8 {
+                let victim = model.remove(at: Int.random(in: 0..<model.count, using: &generator))
+                let removed = queue.remove(id: victim.id)
+                #expect(removed)
+            } else {
+                let expected = order().first
+                let popped = queue.pop()
+                #expect(popped?.id == expected)
+                model.removeAll { $0.id == expected }
+            }
+            if step % 97 == 0 {
+                let expected = order()
+                #expect(queue.ordered().map(\.id) == expected)
+                for (index, id) in expected.enumerated().prefix(20) { #expect(queue.position(of: id) == index + 1) }
+                if let last = expected.last { #expect(queue.position(of: last) == expected.count) }
+                #expect(queue.counts.values.reduce(0, +) == model.count && queue.count == model.count)
+            }
+        }
     }
 }

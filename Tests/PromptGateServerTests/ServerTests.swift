@@ -272,10 +272,10 @@ struct ServiceConfigTests {
             comfyui: {base_url: "http://localhost:8188", client_id: "promptgate"}
             workflow: {path: "./flux_workflow_api.json", output_node: "SaveImage"}
             queue: {max_concurrent: 2, max_queue_size: 100, priority_levels: 3, generation_timeout: 300, queue_timeout: 3600, max_retries: 3, retry_delay: 10, timeout: 300}
-            models: {flux_model: "models/unet/svdq-int4_r32-flux.1-dev.safetensors", loras: ["models/loras/a.safetensors"]}
+            models: {flux_model: null, loras: ["models/loras/a.safetensors"]}
             default_params: {steps: 20, cfg_scale: 7.5, sampler: "euler", scheduler: "normal"}
-            gpu: {devices: [0, 1], strategy: "round_robin"}
-            cache: {enabled: true, backend: "memory", ttl: 86400, redis: {host: "localhost", port: 6379, db: 0}}
+            gpu: {devices: [], strategy: "round_robin"}
+            cache: {enabled: true, backend: "database", ttl: 86400}
             logging: {level: "INFO", format: "json", file: "/var/log/promptgate/app.log", rotation: "100 MB", retention: "30 days", extra_fields: {service: "promptgate"}, log_prompts: true}
             security:
               enabled: true
@@ -299,6 +299,27 @@ struct ServiceConfigTests {
         #expect(config.dispatch.backends.first?.name == "gpu0")
         #expect(config.defaultPreset == "fashion-shop")
         #expect(config.dispatch.generationTimeout == .seconds(300))
+        #expect(config.server.workers == 2 && config.dispatch.priorityLevels == 3)
+        #expect(config.models == ["models/loras/a.safetensors"])
+        #expect(config.defaultParams == DefaultParams(steps: 20, cfgScale: 7.5, sampler: "euler", scheduler: "normal"))
+        #expect(config.dispatch.backendStrategy == .roundRobin)
+        #expect(config.dispatch.cache.backend == .database && config.dispatch.cache.ttl == .seconds(86400))
+    }
+
+    /// Keys of the seed's config that PromptGate cannot honour are refused, each saying what to write instead.
+    @Test(arguments: [
+        ("models: {flux_model: \"models/unet/flux1-dev.safetensors\"}\n", "models.flux_model", "loader node"),
+        ("gpu: {devices: [0, 1]}\n", "gpu.devices", "list them under 'backends'"),
+        ("gpu: {strategy: random}\n", "gpu.strategy", "least_loaded, round_robin"),
+        ("cache: {backend: redis}\n", "cache.backend", "no Redis client"),
+        ("cache: {redis: {host: localhost}}\n", "cache.redis", "use 'memory'"),
+        ("cache: {ttl: 0}\n", "cache.ttl", "from 1 to"),
+        ("server: {workers: 0}\n", "server.workers", "from 1 to 256"),
+        ("default_params: {steps: 500}\n", "default_params.steps", "from 1 to 150"),
+    ])
+    func unsupportedKeysSayWhatToWriteInstead(yaml: String, keyPath: String, text: String) {
+        let found = problems(yaml)
+        #expect(found.contains { $0.keyPath == keyPath && $0.message.contains(text) }, "\(found)")
     }
 
     @Test func connectionAndAccessKeys() throws {
@@ -348,7 +369,7 @@ struct ServiceConfigTests {
         ("security: {api_keys: [{name: a, sha256: abc}]}\n", "security.api_keys[0].sha256", "64 hexadecimal digits"),
         ("security: {api_keys: [a, {name: key-1, key: b}]}\n", "security.api_keys[1]", "duplicate key name"),
         ("logging: {level: loud}\n", "logging.level", "expected one of"),
-        ("cache: {backend: disk}\n", "cache.backend", "expected one of memory, redis, database"),
+        ("cache: {backend: disk}\n", "cache.backend", "expected memory or database, found 'disk'"),
         ("comfyui: {base_url: localhost}\n", "comfyui.base_url", "http:// or https://"),
         ("backends: [{name: a}]\n", "backends[0]", "needs 'name' and 'url'"),
         ("queue: {priority_levels: 5}\n", "queue.priority_levels", "from 1 to 3"),

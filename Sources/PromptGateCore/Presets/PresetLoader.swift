@@ -8,22 +8,38 @@ import Foundation
 /// add up along the chain; `examples` belong to their own file only.
 public enum PresetLoader {
     /// Loads the bundled presets plus every `.yaml` in `paths` (files or folders); a file from `paths`
-    /// replaces a bundled preset of the same name.
-    public static func load(paths: [String] = []) throws(PresetLoadError) -> [String: Preset] {
+    /// replaces a bundled preset of the same name. `defaults` (config.yaml's `default_params`) replace the
+    /// bundled presets' `defaults` values; the operator's own files override them in turn.
+    public static func load(paths: [String] = [], defaults: DefaultParams = DefaultParams()) throws(PresetLoadError)
+        -> [String: Preset]
+    {
         let (files, problems) = YAMLFiles.read(paths)
-        let sources = BundledPresets.files + files
         if !problems.isEmpty { throw PresetLoadError(problems: problems) }
-        return try parse(sources: sources)
+        return try parse(sources: files, bundled: BundledPresets.files, defaults: defaults)
     }
 
     /// Parses (file name, YAML text) pairs; a later file with the same preset name replaces an earlier one.
-    public static func parse(sources: [(name: String, text: String)]) throws(PresetLoadError) -> [String: Preset] {
+    /// `bundled` files come first, with `defaults` laid over their `defaults` values.
+    public static func parse(
+        sources: [(name: String, text: String)], bundled: [(name: String, text: String)] = [],
+        defaults: DefaultParams = DefaultParams()
+    ) throws(PresetLoadError) -> [String: Preset] {
         var problems: [LoadProblem] = []
         var specs: [String: PresetSpec] = [:]
-        for source in sources {
+        var overrides: [String: YAMLCursor] = [:]
+        if !defaults.yaml.isEmpty {
+            do {
+                let root = try YAMLCursor.parse(defaults.yaml, file: "default_params")
+                overrides = root?.mapping(allowed: nil, problems: &problems) ?? [:]
+            } catch {
+                problems += error.problems
+            }
+        }
+        for (index, source) in (bundled + sources).enumerated() {
             let stem = ((source.name as NSString).lastPathComponent as NSString).deletingPathExtension
-            guard let spec = PresetSpec.parse(source.text, file: source.name, defaultName: stem, problems: &problems)
+            guard var spec = PresetSpec.parse(source.text, file: source.name, defaultName: stem, problems: &problems)
             else { continue }
+            if index < bundled.count { spec.defaults.merge(overrides) { $1 } }
             specs[spec.name] = spec
         }
         var presets: [String: Preset] = [:]

@@ -70,30 +70,48 @@ public final class BackendPool: Sendable {
         public var label: String { condition.label }
     }
 
+    /// How a backend is picked among those with a free slot (`gpu.strategy`).
+    public enum Strategy: String, Sendable, CaseIterable {
+        /// The one with the fewest tasks in flight; ties in configuration order.
+        case leastLoaded = "least_loaded"
+        /// Each pick starts one backend after the previous pick, taking the first with a free slot.
+        case roundRobin = "round_robin"
+    }
+
     /// The backends, in configuration order.
     public let backends: [Backend]
+    /// How a backend is picked.
+    public let strategy: Strategy
     /// Consecutive failures after which a backend is marked down.
     public let failureThreshold: Int
     private let states: Mutex<[String: State]>
+    /// Where the next round-robin pick starts (taken under the `states` lock).
+    private let cursor = Atomic<Int>(0)
 
     /// A pool over `backends`, all `checking` until the first health check.
-    public init(backends: [Backend], failureThreshold: Int = 3) {
+    public init(backends: [Backend], failureThreshold: Int = 3, strategy: Strategy = .leastLoaded) {
         self.backends = backends
         self.failureThreshold = max(1, failureThreshold)
+        self.strategy = strategy
         states = Mutex(Dictionary(uniqueKeysWithValues: backends.map { ($0.name, State()) }))
     }
 
-    /// Reserves a slot on the available backend with the fewest tasks in flight (ties in configuration order).
+    /// Reserves a slot on an available backend: the one with the fewest tasks in flight (ties in configuration
+    /// order), or with `round_robin` the next one in turn that has room.
     /// Backends in `avoiding` (those a retry already failed on) are used only when no other backend is
     /// available at all; if another is available but full, nil (wait for it). Nil when nothing has room.
     public func acquire(avoiding avoided: Set<String> = []) -> Backend? {
         states.withLock { states in
             let available = backends.filter { states[$0.name]?.isAvailable ?? false }
             let preferred = available.filter { !avoided.contains($0.name) }
-            let candidates = preferred.isEmpty ? available : preferred
+            var candidates = preferred.isEmpty ? available : preferred
+            if strategy == .roundRobin, !candidates.isEmpty {
+                let start = cursor.wrappingAdd(1, ordering: .relaxed).oldValue % candidates.count
+                candidates = Array(candidates[start...] + candidates[..<start])
+            }
             var best: Backend? = nil
             var bestLoad = Int.max
-            for backend in candidates {
+            for backend in candidates where strategy == .leastLoaded || best == nil {
                 let load = states[backend.name]?.inFlight ?? 0
                 if load < backend.maxInFlight && load < bestLoad {
                     best = backend

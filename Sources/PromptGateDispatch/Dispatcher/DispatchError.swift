@@ -43,6 +43,8 @@ public struct DispatchError: PromptGateError, Equatable {
     }
 
     static func store(_ error: TaskStoreError) -> DispatchError {
-        DispatchError(code: error.code, kind: .internal, message: error.message)
+        DispatchError(
+            code: error.code, kind: error.code == "idempotency.duplicate" ? .conflict : .internal,
+            message: error.message)
     }
 }

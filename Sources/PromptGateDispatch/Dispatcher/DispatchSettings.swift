@@ -8,7 +8,8 @@ public struct DispatchSettings: Sendable {
     public var maxConcurrent = 2
     /// Queued tasks; a full queue refuses new ones (429 `queue_full`).
     public var maxQueueSize = 100
-    /// `queue.priority_levels` as configured (1–3).
+    /// `queue.priority_levels`: 3 keeps high, normal and low apart; 2 serves normal and low alike; 1 ignores
+    /// priorities (first come, first served).
     public var priorityLevels = 3
     /// One run's limit: past it the run is interrupted on the backend and the task fails.
     public var generationTimeout: Duration = .seconds(300)
@@ -58,6 +59,13 @@ public struct DispatchSettings: Sendable {
     public var outputDirectory = "output"
     /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
     public var loraFiles: [String] = []
+    /// How a backend is picked among those with room (`gpu.strategy`).
+    public var backendStrategy = BackendPool.Strategy.leastLoaded
+
+    // MARK: cache
+
+    /// `cache`: identical work done once.
+    public var cache = ResultCacheSettings()
 
     // MARK: store
 

@@ -62,6 +62,13 @@ public struct DispatchSetup: Sendable {
                     requestTimeout: settings.requestTimeout),
                 events: settings.websocket ? ComfyUIEvents(baseURL: backend.url, clientID: clientID) : nil)
         }
+        func resultCache(_ cache: ResultCacheSettings, store: SQLiteTaskStore) -> (any ResultCache)? {
+            guard cache.enabled else { return nil }
+            switch cache.backend {
+            case .memory: return MemoryResultCache()
+            case .database: return store
+            }
+        }
         let store: SQLiteTaskStore
         do {
             store = try SQLiteTaskStore(path: settings.storePath, synchronous: settings.storeSynchronous)
@@ -73,7 +80,7 @@ public struct DispatchSetup: Sendable {
             let dispatcher = try Dispatcher(
                 settings: settings, workflow: workflow, binding: binding,
                 workflowName: (workflowSource as NSString).lastPathComponent, targets: targets, store: store,
-                observer: observer, logger: logger)
+                cache: resultCache(settings.cache, store: store), observer: observer, logger: logger)
             return DispatchSetup(dispatcher: dispatcher, workflowSource: workflowSource, threadPool: threadPool)
         } catch {
             try? threadPool.syncShutdownGracefully()

@@ -86,6 +86,8 @@ public final class Dispatcher: Sendable {
     public let workflowName: String
     /// Where images are written and served from.
     public let output: OutputFolder
+    /// Completed results by graph (`cache`); nil when off.
+    public let cache: (any ResultCache)?
     let scheduler: Scheduler
     let monitor: BackendMonitor
     let janitor: Janitor
@@ -103,6 +105,7 @@ public final class Dispatcher: Sendable {
     ///   - workflowName: the key for run-time averages.
     ///   - targets: the backends, in preference order for ties.
     ///   - store: where tasks live.
+    ///   - cache: completed results by graph; nil: every task runs.
     ///   - estimator: run-time averages.
     ///   - observer: metrics.
     ///   - logger: where the dispatcher logs.
@@ -110,7 +113,8 @@ public final class Dispatcher: Sendable {
     public init(
         settings: DispatchSettings, workflow: Workflow, binding: WorkflowBinding, workflowName: String,
         targets: [Target],
-        store: any TaskStore = InMemoryTaskStore(), estimator: RunTimeEstimator = RunTimeEstimator(),
+        store: any TaskStore = InMemoryTaskStore(), cache: (any ResultCache)? = nil,
+        estimator: RunTimeEstimator = RunTimeEstimator(),
         observer: (any DispatchObserver)? = nil, logger: Logger = Logger(label: "promptgate.dispatch")
     ) throws {
         self.settings = settings
@@ -118,12 +122,15 @@ public final class Dispatcher: Sendable {
         self.binding = binding
         self.workflowName = workflowName
         self.store = store
+        self.cache = cache
         self.estimator = estimator
         self.observer = observer
         self.logger = logger
         let output = try OutputFolder(path: settings.outputDirectory)
         self.output = output
-        let pool = BackendPool(backends: targets.map(\.backend), failureThreshold: settings.failureThreshold)
+        let pool = BackendPool(
+            backends: targets.map(\.backend), failureThreshold: settings.failureThreshold,
+            strategy: settings.backendStrategy)
         self.pool = pool
         let clients = Dictionary(targets.map { ($0.backend.name, $0.client) }, uniquingKeysWith: { first, _ in first })
         self.clients = clients
@@ -132,7 +139,7 @@ public final class Dispatcher: Sendable {
             uniquingKeysWith: { first, _ in first })
         let scheduler = Scheduler(
             pool: pool, capacity: settings.maxQueueSize, agingInterval: settings.agingInterval,
-            maxConcurrent: settings.maxConcurrent)
+            levels: settings.priorityLevels, maxConcurrent: settings.maxConcurrent)
         self.scheduler = scheduler
         let (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (self.wakeups, self.wakeup) = (wakeups, wakeup)
@@ -141,28 +148,58 @@ public final class Dispatcher: Sendable {
             interval: settings.healthInterval,
             logger: logger, onChange: { wakeup.yield() })
         janitor = Janitor(
-            scheduler: scheduler, store: store, output: output, settings: settings, observer: observer, logger: logger)
+            scheduler: scheduler, store: store, cache: cache, output: output, settings: settings, observer: observer,
+            logger: logger)
     }
 
     // MARK: - API
 
-    /// Stores and queues a task; the answer comes only after the store has it.
-    /// - Throws: `DispatchError` `queue_full` (with `retryAfter`) when `max_queue_size` tasks wait.
-    public func submit(_ task: GenerationTask) async throws(DispatchError) -> Submission {
+    /// Stores and queues a task; the answer comes only after the store has it (with `idempotency`, the key in the
+    /// same transaction). When the result cache holds the exact graph the task would send, the task is stored
+    /// `completed` at once with those images (`cachedFrom`) and never queued.
+    /// - Throws: `DispatchError` `queue_full` (with `retryAfter`) when `max_queue_size` tasks wait;
+    ///   `idempotency.duplicate` (conflict) when the key was taken meanwhile.
+    public func submit(_ task: GenerationTask, idempotency: IdempotencyRecord? = nil) async throws(DispatchError)
+        -> Submission
+    {
+        var task = task
+        if let cache {
+            let graph = WorkflowPatcher.apply(
+                task.request, loras: task.loras, taskID: "cache", to: workflow, binding: binding)
+            let key = graph.cacheKey
+            task.cacheKey = key
+            let now = Date()
+            if let hit = await cache.cachedResult(key: key, now: now),
+                hit.images.allSatisfy({ output.file(named: $0.file) != nil })
+            {
+                task.status = .completed
+                task.images = hit.images
+                task.cachedFrom = hit.taskID
+                task.startedAt = now
+                task.finishedAt = now
+                try await insert(task, idempotency: idempotency)
+                observer?.taskEnded(task, ran: nil)
+                return Submission(task: task, position: 0, estimatedSeconds: 0)
+            }
+        }
         guard !scheduler.isFull else {
             throw .queueFull(
                 capacity: scheduler.capacity, retryAfter: max(1, Int((averageRun / Double(slots)).rounded(.up))))
         }
-        do throws(TaskStoreError) {
-            try await store.insert(task)
-        } catch {
-            throw .store(error)
-        }
+        try await insert(task, idempotency: idempotency)
         let (position, running) = scheduler.enqueue(id: task.id, priority: task.priority, at: Date())
         wakeup.yield()
         // Runs ahead of it: the queue in front, and what is running now.
         let estimate = estimator.estimate(workflow: workflowName, position: position + running, slots: slots)
         return Submission(task: task, position: position, estimatedSeconds: estimate)
+    }
+
+    private func insert(_ task: GenerationTask, idempotency: IdempotencyRecord?) async throws(DispatchError) {
+        do throws(TaskStoreError) {
+            try await store.insert(task, idempotency: idempotency)
+        } catch {
+            throw .store(error)
+        }
     }
 
     /// A task with its queue position and progress, or nil.
@@ -353,6 +390,10 @@ public final class Dispatcher: Sendable {
                 task.finishedAt = Date()
             }
             estimator.record(workflow: workflowName, seconds: ran.seconds)
+            if let cache, let key = done.cacheKey, !images.isEmpty {
+                let expires = Date().addingTimeInterval(settings.cache.ttl.seconds)
+                await cache.storeResult(CachedResult(taskID: id, images: images, expiresAt: expires), key: key)
+            }
             observer?.taskEnded(done, ran: ran)
             logger.info(
                 "task completed",

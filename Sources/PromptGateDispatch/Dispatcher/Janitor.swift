@@ -3,10 +3,12 @@ import Logging
 import PromptGateCore
 
 /// Ends what time ends: tasks that waited longer than `queue_timeout` expire, and tasks that ended longer
-/// than `task_retention` ago are forgotten together with their images.
+/// than `task_retention` ago are forgotten together with the images no other task uses.
 struct Janitor: Sendable {
     let scheduler: Scheduler
     let store: any TaskStore
+    /// The result cache, when on: its expired entries go with the retention sweep.
+    let cache: (any ResultCache)?
     let output: OutputFolder
     let settings: DispatchSettings
     let observer: (any DispatchObserver)?
@@ -49,11 +51,12 @@ struct Janitor: Sendable {
 
     /// Forgets tasks that ended longer than `task_retention` ago and deletes their images.
     func removeOldTasks() async {
-        let old = await store.removeEnded(before: Date().addingTimeInterval(-settings.taskRetention.seconds))
-        guard !old.isEmpty else { return }
-        let files = old.flatMap { $0.images.map(\.file) }
-        output.remove(files)
+        await cache?.removeExpiredResults(now: Date())
+        let removed = await store.removeEnded(before: Date().addingTimeInterval(-settings.taskRetention.seconds))
+        guard !removed.tasks.isEmpty else { return }
+        output.remove(removed.unusedFiles)
         logger.info(
-            "removed ended tasks past retention", metadata: ["tasks": "\(old.count)", "files": "\(files.count)"])
+            "removed ended tasks past retention",
+            metadata: ["tasks": "\(removed.tasks.count)", "files": "\(removed.unusedFiles.count)"])
     }
 }

@@ -39,10 +39,10 @@ final class Scheduler: Sendable {
     let maxConcurrent: Int
     private let state: Mutex<State>
 
-    init(pool: BackendPool, capacity: Int, agingInterval: Double, maxConcurrent: Int) {
+    init(pool: BackendPool, capacity: Int, agingInterval: Double, levels: Int = 3, maxConcurrent: Int) {
         self.pool = pool
         self.maxConcurrent = maxConcurrent
-        state = Mutex(State(queue: TaskQueue(capacity: capacity, agingInterval: agingInterval)))
+        state = Mutex(State(queue: TaskQueue(capacity: capacity, agingInterval: agingInterval, levels: levels)))
     }
 
     /// The queue's capacity (`max_queue_size`).
@@ -58,7 +58,7 @@ final class Scheduler: Sendable {
         state.withLock { state in
             state.queue.forcePush(id: id, priority: priority, at: time)
             state.queuedSince[id] = .now
-            return (state.queue.position(of: id, now: time) ?? state.queue.count, state.running.count)
+            return (state.queue.position(of: id) ?? state.queue.count, state.running.count)
         }
     }
 
@@ -67,11 +67,9 @@ final class Scheduler: Sendable {
     func next() -> Start? {
         state.withLock { state -> Start? in
             guard state.running.count < maxConcurrent else { return nil }
-            let now = Date()
-            guard let head = state.queue.first(now: now) else { return nil }
-            let candidates = state.failedOn[state.queue.entries[head].id] == nil ? [head] : state.queue.order(now: now)
-            for index in candidates {
-                let entry = state.queue.entries[index]
+            guard let head = state.queue.first() else { return nil }
+            let candidates = state.failedOn[head.id] == nil ? [head] : state.queue.ordered()
+            for entry in candidates {
                 guard let backend = pool.acquire(avoiding: state.failedOn[entry.id] ?? []) else {
                     // Nothing has room for a task without history either: stop looking.
                     if state.failedOn[entry.id] == nil { return nil }
@@ -151,7 +149,7 @@ final class Scheduler: Sendable {
     }
 
     /// 1-based position in the queue, or nil when not queued.
-    func position(of id: String) -> Int? { state.withLock { $0.queue.position(of: id, now: Date()) } }
+    func position(of id: String) -> Int? { state.withLock { $0.queue.position(of: id) } }
 
     /// When the task's current attempt started, while it runs.
     func runningSince(_ id: String) -> ContinuousClock.Instant? { state.withLock { $0.running[id] } }
@@ -159,9 +157,7 @@ final class Scheduler: Sendable {
     /// How many tasks wait, run and wait for a retry.
     var counts: Counts {
         state.withLock { state in
-            var queued: [Priority: Int] = [.high: 0, .normal: 0, .low: 0]
-            for entry in state.queue.entries { queued[entry.priority, default: 0] += 1 }
-            return Counts(queued: queued, running: state.running.count, delayed: state.delayed.count)
+            Counts(queued: state.queue.counts, running: state.running.count, delayed: state.delayed.count)
         }
     }
 }

@@ -80,6 +80,10 @@ public struct GenerationTask: Sendable, Equatable, Codable {
     public var images: [TaskImage] = []
     /// Why the task ended (failure, cancel, expiry), or why the last attempt failed while it waits for a retry.
     public var reason: TaskReason?
+    /// The result-cache key of its graph (`Workflow.cacheKey`), when the cache is on.
+    public var cacheKey: String?
+    /// When its result came from the cache: the task whose run made the images.
+    public var cachedFrom: String?
 
     /// A queued task for `request`.
     public init(

@@ -6,7 +6,11 @@ import GRDB
 ///
 /// - One `task` row per task: the columns the store queries (status, priority, times, backend, prompt id,
 ///   caller) and the whole task as JSON (`body`, the `GenerationTask` encoding), written together in one
-///   statement, so the two never disagree. Plain SQL types and statements, so a PostgreSQL store can share them.
+///   statement, so the two never disagree. Queue order is `created_at` within a status (plus the priority).
+///   `image` rows say which task uses which file (a cached result shares files between tasks);
+///   `idempotency_key` rows are written in the same transaction as the task they created; `result_cache`
+///   rows are the `cache.backend: database` entries. Plain SQL types and statements, so a PostgreSQL store can
+///   share them.
 /// - WAL journal, `synchronous = NORMAL` by default: a commit is in the WAL (the OS has it) when `insert`
 ///   returns, so it survives the process being killed (`kill -9`, a crash, the OOM killer); only a power cut or
 ///   kernel crash may lose the last commits. `full` fsyncs every commit and survives those too, at a cost per
@@ -14,7 +18,7 @@ import GRDB
 /// - Reads go through GRDB's pool of reader connections and writes through its writer, both on GRDB's own
 ///   threads: nothing here blocks an event loop or the cooperative pool.
 /// - Migrations are versioned (`DatabaseMigrator`) and run at open.
-public final class SQLiteTaskStore: TaskStore {
+public final class SQLiteTaskStore: TaskStore, ResultCache {
     /// How hard a commit waits for the disk.
     public enum Synchronous: String, Sendable, CaseIterable {
         /// Survives the process dying; a power cut may lose the last commits.
@@ -71,16 +75,59 @@ public final class SQLiteTaskStore: TaskStore {
                     CREATE INDEX task_by_finish ON task (finished_at);
                     """)
         }
+        migrator.registerMigration("v2: images, idempotency keys, result cache") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE image (
+                        task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+                        file TEXT NOT NULL,
+                        PRIMARY KEY (task_id, file)
+                    );
+                    CREATE INDEX image_by_file ON image (file);
+                    CREATE INDEX task_by_caller ON task (caller, created_at);
+                    CREATE INDEX task_by_created ON task (created_at);
+                    CREATE TABLE idempotency_key (
+                        scope TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        task_id TEXT NOT NULL,
+                        response TEXT,
+                        created_at DOUBLE PRECISION NOT NULL,
+                        PRIMARY KEY (scope, key)
+                    );
+                    CREATE INDEX idempotency_by_age ON idempotency_key (created_at);
+                    CREATE TABLE result_cache (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        body TEXT NOT NULL,
+                        expires_at DOUBLE PRECISION NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 
-    /// Adds a task in one committed transaction.
-    public func insert(_ task: GenerationTask) async throws(TaskStoreError) {
+    /// Adds a task, its image rows and its idempotency key in one committed transaction.
+    public func insert(_ task: GenerationTask, idempotency: IdempotencyRecord?) async throws(TaskStoreError) {
         do {
             try await database.write { db in
                 let row = try self.encode(task)
                 if try Bool.fetchOne(db, sql: "SELECT 1 FROM task WHERE id = ?", arguments: [task.id]) == true {
                     throw TaskStoreError.duplicate(task.id)
+                }
+                if let idempotency {
+                    let taken = try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM idempotency_key WHERE scope = ? AND key = ?",
+                        arguments: [idempotency.scope, idempotency.key])
+                    if taken == true { throw TaskStoreError.duplicateKey(idempotency.key) }
+                    try db.execute(
+                        sql: """
+                            INSERT INTO idempotency_key (scope, key, fingerprint, task_id, response, created_at)
+                            VALUES (?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            idempotency.scope, idempotency.key, idempotency.fingerprint, idempotency.taskID,
+                            idempotency.response, idempotency.createdAt.timeIntervalSince1970,
+                        ])
                 }
                 try db.execute(
                     sql: """
@@ -88,6 +135,7 @@ public final class SQLiteTaskStore: TaskStore {
                                           prompt_id, body)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: StatementArguments(row.values))
+                try Self.writeImages(of: task, db)
             }
         } catch let error as TaskStoreError {
             throw error
@@ -122,6 +170,7 @@ public final class SQLiteTaskStore: TaskStore {
                                         attempts = ?, backend = ?, prompt_id = ?, body = ?
                         WHERE id = ?
                         """, arguments: StatementArguments(Array(row.values.dropFirst()) + [id]))
+                if moved.images != task.images { try Self.writeImages(of: moved, db) }
                 return moved
             }
         } catch let error as TaskStoreError {
@@ -143,35 +192,158 @@ public final class SQLiteTaskStore: TaskStore {
         return bodies.compactMap(decode)
     }
 
-    /// Deletes the tasks that ended before `cutoff` and returns them (their files go next).
-    public func removeEnded(before cutoff: Date) async -> [GenerationTask] {
-        let terminal = TaskStatus.allCases.filter(\.isTerminal).map(\.rawValue)
-        let marks = terminal.map { _ in "?" }.joined(separator: ", ")
+    /// A page of tasks, newest first (the `task_by_created` / `task_by_caller` indexes).
+    public func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) async
+        -> [GenerationTask]
+    {
+        var conditions: [String] = []
+        var values: [(any DatabaseValueConvertible)?] = []
+        if let caller {
+            conditions.append("caller = ?")
+            values.append(caller)
+        }
+        if let status {
+            conditions.append("status = ?")
+            values.append(status.rawValue)
+        }
+        if let cursor {
+            conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            let seconds = cursor.createdAt.timeIntervalSince1970
+            values += [seconds, seconds, cursor.id]
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        values.append(limit)
+        let arguments = StatementArguments(values)
         let bodies =
-            (try? await database.write { db -> [String] in
-                let values: [(any DatabaseValueConvertible)?] = terminal + [cutoff.timeIntervalSince1970]
-                let arguments = StatementArguments(values)
-                let where_ = "status IN (\(marks)) AND COALESCE(finished_at, created_at) < ?"
-                let found = try String.fetchAll(db, sql: "SELECT body FROM task WHERE \(where_)", arguments: arguments)
-                try db.execute(sql: "DELETE FROM task WHERE \(where_)", arguments: arguments)
-                return found
+            (try? await database.read { db in
+                try String.fetchAll(
+                    db, sql: "SELECT body FROM task \(filter) ORDER BY created_at DESC, id DESC LIMIT ?",
+                    arguments: arguments)
             }) ?? []
         return bodies.compactMap(decode)
     }
 
+    /// The tasks whose images include the file `name`.
+    public func tasks(usingFile name: String) async -> [GenerationTask] {
+        let bodies =
+            (try? await database.read { db in
+                try String.fetchAll(
+                    db, sql: "SELECT task.body FROM image JOIN task ON task.id = image.task_id WHERE image.file = ?",
+                    arguments: [name])
+            }) ?? []
+        return bodies.compactMap(decode)
+    }
+
+    /// Deletes the tasks that ended before `cutoff` (their image rows with them) and the expired idempotency
+    /// keys and cache entries; returns the tasks and the files no remaining task uses (deleted next).
+    public func removeEnded(before cutoff: Date) async -> RemovedTasks {
+        let terminal = TaskStatus.allCases.filter(\.isTerminal).map(\.rawValue)
+        let marks = terminal.map { _ in "?" }.joined(separator: ", ")
+        let keysCutoff = Date().addingTimeInterval(-IdempotencyRecord.lifetime.seconds).timeIntervalSince1970
+        let removed =
+            (try? await database.write { db -> ([String], [String]) in
+                let values: [(any DatabaseValueConvertible)?] = terminal + [cutoff.timeIntervalSince1970]
+                let arguments = StatementArguments(values)
+                let where_ = "status IN (\(marks)) AND COALESCE(finished_at, created_at) < ?"
+                let found = try String.fetchAll(db, sql: "SELECT body FROM task WHERE \(where_)", arguments: arguments)
+                let files = try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT file FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))
+                        """, arguments: arguments)
+                try db.execute(sql: "DELETE FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))",
+                    arguments: arguments)
+                try db.execute(sql: "DELETE FROM task WHERE \(where_)", arguments: arguments)
+                try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at < ?", arguments: [keysCutoff])
+                var unused: [String] = []
+                for file in files
+                where try Bool.fetchOne(db, sql: "SELECT 1 FROM image WHERE file = ?", arguments: [file]) != true {
+                    unused.append(file)
+                }
+                return (found, unused)
+            }) ?? ([], [])
+        return RemovedTasks(tasks: removed.0.compactMap(decode), unusedFiles: removed.1)
+    }
+
+    /// The record for `key` in `scope`, while it lives.
+    public func idempotencyRecord(scope: String, key: String) async -> IdempotencyRecord? {
+        let cutoff = Date().addingTimeInterval(-IdempotencyRecord.lifetime.seconds).timeIntervalSince1970
+        let row = try? await database.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT fingerprint, task_id, response, created_at FROM idempotency_key
+                    WHERE scope = ? AND key = ? AND created_at >= ?
+                    """, arguments: [scope, key, cutoff])
+        }
+        guard let row = row.flatMap({ $0 }) else { return nil }
+        return IdempotencyRecord(
+            scope: scope, key: key, fingerprint: row["fingerprint"], taskID: row["task_id"],
+            response: row["response"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    /// Records the first answer for `key`.
+    public func saveIdempotentResponse(scope: String, key: String, response: String) async {
+        _ = try? await database.write { db in
+            try db.execute(
+                sql: "UPDATE idempotency_key SET response = ? WHERE scope = ? AND key = ?",
+                arguments: [response, scope, key])
+        }
+    }
+
+    // MARK: - Result cache (`cache.backend: database`)
+
+    /// The live entry for `key`.
+    public func cachedResult(key: String, now: Date) async -> CachedResult? {
+        let body = try? await database.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT body FROM result_cache WHERE key = ? AND expires_at > ?",
+                arguments: [key, now.timeIntervalSince1970])
+        }
+        return body.flatMap { $0 }.flatMap { try? decoder.decode(CachedResult.self, from: Data($0.utf8)) }
+    }
+
+    /// Records (or replaces) the entry for `key`.
+    public func storeResult(_ result: CachedResult, key: String) async {
+        guard let body = try? encoder.encode(result) else { return }
+        _ = try? await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO result_cache (key, body, expires_at) VALUES (?, ?, ?)
+                    ON CONFLICT (key) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at
+                    """,
+                arguments: [key, String(decoding: body, as: UTF8.self), result.expiresAt.timeIntervalSince1970])
+        }
+    }
+
+    /// Drops expired entries.
+    public func removeExpiredResults(now: Date) async {
+        _ = try? await database.write { db in
+            try db.execute(sql: "DELETE FROM result_cache WHERE expires_at <= ?", arguments: [now.timeIntervalSince1970])
+        }
+    }
+
+    /// Replaces a task's image rows with its current images.
+    private static func writeImages(of task: GenerationTask, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM image WHERE task_id = ?", arguments: [task.id])
+        for file in Set(task.images.map(\.file)) {
+            try db.execute(sql: "INSERT INTO image (task_id, file) VALUES (?, ?)", arguments: [task.id, file])
+        }
+    }
+
     /// A task's column values, in the order of the `INSERT` (id first).
-    private struct Row {
+    private struct TaskRow {
         var values: [(any DatabaseValueConvertible)?]
     }
 
-    private func encode(_ task: GenerationTask) throws(TaskStoreError) -> Row {
+    private func encode(_ task: GenerationTask) throws(TaskStoreError) -> TaskRow {
         let body: String
         do {
             body = String(decoding: try encoder.encode(task), as: UTF8.self)
         } catch {
             throw .unavailable(error)
         }
-        return Row(values: [
+        return TaskRow(values: [
             task.id, task.status.rawValue, task.priority.rawValue, task.caller, task.createdAt.timeIntervalSince1970,
             task.finishedAt?.timeIntervalSince1970, task.attempts, task.backend, task.promptID, body,
         ])

@@ -1,13 +1,14 @@
 import Foundation
 import Synchronization
 
-/// Where tasks live. Every state change goes through `transition`, which refuses moves the state machine
-/// (`TaskStatus.canMove(to:)`) does not allow. The protocol is async, so a database-backed store can do
-/// its I/O without blocking the cooperative pool; `InMemoryTaskStore` is the implementation today.
+/// Where tasks live, with the idempotency keys that created them. Every state change goes through
+/// `transition`, which refuses moves the state machine (`TaskStatus.canMove(to:)`) does not allow. The protocol
+/// is async, so a database-backed store does its I/O off the cooperative pool: `SQLiteTaskStore` is the
+/// default, `InMemoryTaskStore` serves tests.
 public protocol TaskStore: Sendable {
-    /// Stores a new task.
-    /// - Throws: `task.duplicate` when the id exists.
-    func insert(_ task: GenerationTask) async throws(TaskStoreError)
+    /// Stores a new task, and with it the idempotency key it was submitted under, in one step.
+    /// - Throws: `task.duplicate` when the id exists, `idempotency.duplicate` when the key was taken meanwhile.
+    func insert(_ task: GenerationTask, idempotency: IdempotencyRecord?) async throws(TaskStoreError)
     /// The task with this id, or nil.
     func task(id: String) async -> GenerationTask?
     /// Moves a task to `status`, letting `update` record details (backend, reason, times) in the same step.
@@ -19,8 +20,56 @@ public protocol TaskStore: Sendable {
     ) async throws(TaskStoreError) -> GenerationTask
     /// Tasks in a status, oldest first (for recovery and metrics).
     func tasks(in status: TaskStatus) async -> [GenerationTask]
-    /// Forgets tasks that ended before `cutoff` (retention); returns them so their files can go too.
-    func removeEnded(before cutoff: Date) async -> [GenerationTask]
+    /// A page of tasks, newest first: those of `caller` (nil: everyone's), in `status` (nil: any), older than
+    /// `cursor` (nil: from the newest).
+    func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) async -> [GenerationTask]
+    /// The tasks whose images include the file `name` (a cached result shares its files).
+    func tasks(usingFile name: String) async -> [GenerationTask]
+    /// Forgets tasks that ended before `cutoff` (retention), with the idempotency keys older than
+    /// `IdempotencyRecord.lifetime`; returns the tasks and the files no remaining task uses.
+    func removeEnded(before cutoff: Date) async -> RemovedTasks
+    /// The idempotency record for `key` in `scope`, if it is younger than `IdempotencyRecord.lifetime`.
+    func idempotencyRecord(scope: String, key: String) async -> IdempotencyRecord?
+    /// Records the answer the request that created the key's task got.
+    func saveIdempotentResponse(scope: String, key: String, response: String) async
+}
+
+extension TaskStore {
+    /// Stores a new task submitted without an idempotency key.
+    /// - Throws: `task.duplicate` when the id exists.
+    public func insert(_ task: GenerationTask) async throws(TaskStoreError) {
+        try await insert(task, idempotency: nil)
+    }
+}
+
+/// Where a page of `TaskStore.page` ends: the last task's creation time and id (ids break ties).
+public struct TaskCursor: Sendable, Equatable {
+    /// The last task's `createdAt`.
+    public var createdAt: Date
+    /// The last task's id.
+    public var id: String
+
+    /// A cursor after `task`.
+    public init(after task: GenerationTask) {
+        createdAt = task.createdAt
+        id = task.id
+    }
+
+    /// The cursor as it travels in a URL: `<seconds since 1970>_<id>`.
+    public var token: String { "\(createdAt.timeIntervalSince1970)_\(id)" }
+
+    /// A cursor from its URL form; nil when it is not one.
+    public init?(token: String) {
+        let parts = token.split(separator: "_", maxSplits: 1)
+        guard parts.count == 2, let seconds = Double(parts[0]), seconds.isFinite, !parts[1].isEmpty else { return nil }
+        createdAt = Date(timeIntervalSince1970: seconds)
+        id = String(parts[1])
+    }
+
+    /// Whether `task` comes after the cursor, newest first.
+    func precedes(_ task: GenerationTask) -> Bool {
+        task.createdAt < createdAt || (task.createdAt == createdAt && task.id < id)
+    }
 }
 
 /// A store operation that cannot be done.
@@ -36,6 +85,10 @@ public struct TaskStoreError: Error, Equatable, Sendable {
 
     static func duplicate(_ id: String) -> TaskStoreError {
         TaskStoreError(code: "task.duplicate", message: "task \(id) exists already")
+    }
+
+    static func duplicateKey(_ key: String) -> TaskStoreError {
+        TaskStoreError(code: "idempotency.duplicate", message: "idempotency key \(key) was used meanwhile")
     }
 
     /// The database failed (disk full, file gone): nothing was changed.
@@ -62,51 +115,94 @@ extension GenerationTask {
     }
 }
 
-/// Tasks in memory, behind one lock: gone on restart.
+/// Tasks in memory, behind one lock: gone on restart (tests).
 public final class InMemoryTaskStore: TaskStore {
-    private let state = Mutex<[String: GenerationTask]>([:])
+    private struct State {
+        var tasks: [String: GenerationTask] = [:]
+        var keys: [String: IdempotencyRecord] = [:]
+    }
+
+    private let state = Mutex(State())
 
     /// An empty store.
     public init() {}
 
-    /// Adds a task; refuses an id already stored.
-    public func insert(_ task: GenerationTask) throws(TaskStoreError) {
-        let inserted = state.withLock { tasks -> Bool in
-            guard tasks[task.id] == nil else { return false }
-            tasks[task.id] = task
-            return true
+    /// Adds a task (and its idempotency key); refuses an id or a key already stored.
+    public func insert(_ task: GenerationTask, idempotency: IdempotencyRecord?) throws(TaskStoreError) {
+        let refused = state.withLock { state -> TaskStoreError? in
+            guard state.tasks[task.id] == nil else { return .duplicate(task.id) }
+            if let idempotency {
+                let slot = idempotency.scope + "\u{0}" + idempotency.key
+                guard state.keys[slot] == nil else { return .duplicateKey(idempotency.key) }
+                state.keys[slot] = idempotency
+            }
+            state.tasks[task.id] = task
+            return nil
         }
-        if !inserted { throw .duplicate(task.id) }
+        if let refused { throw refused }
     }
 
     /// The task with `id`, if stored.
-    public func task(id: String) -> GenerationTask? { state.withLock { $0[id] } }
+    public func task(id: String) -> GenerationTask? { state.withLock { $0.tasks[id] } }
 
     /// Changes a task in place, refusing a status change the task may not make.
     @discardableResult
     public func transition(id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void)
         throws(TaskStoreError) -> GenerationTask
     {
-        let result: Result<GenerationTask, TaskStoreError> = state.withLock { tasks in
-            guard let task = tasks[id] else { return .failure(.notFound(id)) }
+        let result: Result<GenerationTask, TaskStoreError> = state.withLock { state in
+            guard let task = state.tasks[id] else { return .failure(.notFound(id)) }
             let moved = Result { () throws(TaskStoreError) in try task.moved(to: status, update) }
-            if case .success(let task) = moved { tasks[id] = task }
+            if case .success(let task) = moved { state.tasks[id] = task }
             return moved
         }
         return try result.get()
     }
 
-    /// Removes and returns the tasks that ended before `cutoff`.
-    public func removeEnded(before cutoff: Date) -> [GenerationTask] {
-        state.withLock { tasks in
-            let old = tasks.values.filter { $0.status.isTerminal && ($0.finishedAt ?? $0.createdAt) < cutoff }
-            for task in old { tasks[task.id] = nil }
-            return old
+    /// Removes the tasks that ended before `cutoff` and the expired idempotency keys.
+    public func removeEnded(before cutoff: Date) -> RemovedTasks {
+        state.withLock { state in
+            let old = state.tasks.values.filter { $0.status.isTerminal && ($0.finishedAt ?? $0.createdAt) < cutoff }
+            for task in old { state.tasks[task.id] = nil }
+            let keysCutoff = Date().addingTimeInterval(-IdempotencyRecord.lifetime.seconds)
+            state.keys = state.keys.filter { $0.value.createdAt >= keysCutoff }
+            let used = Set(state.tasks.values.flatMap { $0.images.map(\.file) })
+            let files = Set(old.flatMap { $0.images.map(\.file) }).subtracting(used)
+            return RemovedTasks(tasks: old, unusedFiles: files.sorted())
         }
     }
 
     /// Every task in `status`.
     public func tasks(in status: TaskStatus) -> [GenerationTask] {
-        state.withLock { $0.values.filter { $0.status == status }.sorted { $0.createdAt < $1.createdAt } }
+        state.withLock { $0.tasks.values.filter { $0.status == status }.sorted { $0.createdAt < $1.createdAt } }
+    }
+
+    /// A page of tasks, newest first.
+    public func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) -> [GenerationTask] {
+        state.withLock { state in
+            state.tasks.values
+                .filter { task in
+                    (caller == nil || task.caller == caller) && (status == nil || task.status == status)
+                        && (cursor?.precedes(task) ?? true)
+                }
+                .sorted { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.id > $1.id }
+                .prefix(limit).map { $0 }
+        }
+    }
+
+    /// The tasks whose images include `name`.
+    public func tasks(usingFile name: String) -> [GenerationTask] {
+        state.withLock { $0.tasks.values.filter { $0.images.contains { $0.file == name } } }
+    }
+
+    /// The record for `key` in `scope`, while it lives.
+    public func idempotencyRecord(scope: String, key: String) -> IdempotencyRecord? {
+        let cutoff = Date().addingTimeInterval(-IdempotencyRecord.lifetime.seconds)
+        return state.withLock { $0.keys[scope + "\u{0}" + key] }.flatMap { $0.createdAt >= cutoff ? $0 : nil }
+    }
+
+    /// Records the first answer for `key`.
+    public func saveIdempotentResponse(scope: String, key: String, response: String) {
+        state.withLock { $0.keys[scope + "\u{0}" + key]?.response = response }
     }
 }

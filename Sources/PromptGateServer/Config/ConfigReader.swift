@@ -30,7 +30,7 @@ struct ConfigReader {
             config.server.publicURL = url(s["public_url"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             config.server.host = string(s["host"]) ?? config.server.host
             config.server.port = int(s["port"], 0...65535) ?? config.server.port
-            config.server.workers = int(s["workers"], 1...1024) ?? config.server.workers
+            config.server.workers = int(s["workers"], 1...256) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
         if let s = section(sections["store"], ["path", "synchronous"]) {
@@ -100,28 +100,42 @@ struct ConfigReader {
                 seconds(s["task_retention"], 1...31_536_000) ?? config.dispatch.taskRetention
         }
         if let s = section(sections["models"], ["flux_model", "loras"]) {
-            config.models = (string(s["flux_model"]), s["loras"]?.strings(problems: &problems) ?? [])
+            if let cursor = s["flux_model"], !isNull(cursor) {
+                problems.append(
+                    cursor.problem(
+                        "the model is the file the workflow's loader node names (workflow.path); edit that node or "
+                            + "bundle another workflow, and remove this key"))
+            }
+            config.models = s["loras"]?.strings(problems: &problems) ?? []
         }
         if let s = section(sections["default_params"], ["steps", "cfg_scale", "sampler", "scheduler"]) {
-            config.defaultParams = (
-                int(s["steps"], 1...150), number(s["cfg_scale"], 0...100), string(s["sampler"]), string(s["scheduler"])
-            )
+            config.defaultParams = DefaultParams(
+                steps: int(s["steps"], 1...150), cfgScale: number(s["cfg_scale"], 0...100), sampler: string(s["sampler"]),
+                scheduler: string(s["scheduler"]))
         }
         if let s = section(sections["gpu"], ["devices", "strategy"]) {
-            var devices: [Int] = []
-            for item in s["devices"]?.sequence(problems: &problems) ?? [] {
-                if let device = int(item, 0...1024) { devices.append(device) }
+            if let cursor = s["devices"], !(cursor.sequence(problems: &problems) ?? []).isEmpty {
+                problems.append(
+                    cursor.problem(
+                        "PromptGate talks to one ComfyUI per GPU: list them under 'backends' (e.g. "
+                            + "- {name: gpu0, url: \"http://127.0.0.1:8188\"}) instead of device numbers"))
             }
-            config.gpu = (devices, oneOf(s["strategy"], ["round_robin", "least_loaded"]) ?? "round_robin")
+            if let strategy = oneOf(s["strategy"], BackendPool.Strategy.allCases.map(\.rawValue)) {
+                config.dispatch.backendStrategy = BackendPool.Strategy(rawValue: strategy) ?? .leastLoaded
+            }
         }
         if let s = section(sections["cache"], ["enabled", "backend", "ttl", "redis"]) {
-            config.cache.enabled = s["enabled"]?.bool(problems: &problems) ?? config.cache.enabled
-            config.cache.backend = oneOf(s["backend"], ["memory", "redis", "database"]) ?? config.cache.backend
-            config.cache.ttl = int(s["ttl"], 0...31_536_000) ?? config.cache.ttl
-            if let redis = section(s["redis"], ["host", "port", "db"]) {
-                _ = string(redis["host"])
-                _ = int(redis["port"], 1...65535)
-                _ = int(redis["db"], 0...1024)
+            config.dispatch.cache.enabled = s["enabled"]?.bool(problems: &problems) ?? config.dispatch.cache.enabled
+            if let cursor = s["backend"], let name = string(cursor) {
+                if let backend = ResultCacheSettings.Backend(rawValue: name) {
+                    config.dispatch.cache.backend = backend
+                } else {
+                    problems.append(cursor.problem(Self.cacheBackendProblem(name)))
+                }
+            }
+            if let ttl = int(s["ttl"], 1...31_536_000) { config.dispatch.cache.ttl = .seconds(ttl) }
+            if let cursor = s["redis"], !isNull(cursor) {
+                problems.append(cursor.problem(Self.cacheBackendProblem("redis")))
             }
         }
         if let s = section(
@@ -165,6 +179,16 @@ struct ConfigReader {
                 config.defaultPreset = string(p["default"]) ?? config.defaultPreset
             }
         }
+    }
+
+    /// Why a cache backend is refused, and what to write instead.
+    static func cacheBackendProblem(_ name: String) -> String {
+        let offered = ResultCacheSettings.Backend.allCases.map(\.rawValue).joined(separator: " or ")
+        if name == "redis" {
+            return "there is no Redis client in PromptGate: use 'memory' (this process) or 'database' (the task "
+                + "store, kept across restarts); several gateways will share the PostgreSQL store"
+        }
+        return "expected \(offered), found '\(name)'"
     }
 
     private mutating func readSecurity(_ s: [String: YAMLCursor], into security: inout ServiceConfig.Security) {

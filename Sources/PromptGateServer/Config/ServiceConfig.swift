@@ -15,8 +15,8 @@ public struct ServiceConfig: Sendable {
         public var host = "127.0.0.1"
         /// Port to listen on (0 picks a free one).
         public var port = 8000
-        /// `server.workers` as configured (the server uses every core through NIO's event loops).
-        public var workers = 2
+        /// Event-loop threads serving HTTP (`server.workers`); nil: one per core.
+        public var workers: Int?
         /// Largest accepted request body (413 above it, and the connection is closed).
         public var maxBodyBytes = 64 * 1024
         /// Most client connections open at once; over it a new connection gets a 503 and is closed. Nil: 3/4 of
@@ -81,16 +81,10 @@ public struct ServiceConfig: Sendable {
     /// `queue`, `comfyui`, `workflow`, `backends` and `server.output_dir`: the dispatcher's own settings,
     /// with their defaults declared in `DispatchSettings`.
     public var dispatch = DispatchSettings()
-    /// `models` as configured.
-    public var models: (fluxModel: String?, loras: [String]) = (nil, [])
-    /// `default_params` as configured.
-    public var defaultParams: (steps: Int?, cfgScale: Double?, sampler: String?, scheduler: String?) = (
-        nil, nil, nil, nil
-    )
-    /// `gpu` as configured.
-    public var gpu: (devices: [Int], strategy: String) = ([], "round_robin")
-    /// `cache` as configured.
-    public var cache: (enabled: Bool, backend: String, ttl: Int) = (true, "memory", 86400)
+    /// `models.loras`: extra LoRA files every backend must have.
+    public var models: [String] = []
+    /// `default_params`: generation defaults for presets that leave them out (request > preset > these).
+    public var defaultParams = DefaultParams()
     /// `logging`.
     public var logging = Logging()
     /// `security`.
