@@ -26,6 +26,8 @@ public final class GateServer: Sendable {
     let authFailures = RateLimiter()
     /// Client connections open now, counted by the connection guard.
     let connections = ConnectionCount()
+    /// Idempotency keys whose first request is being accepted now.
+    let idempotencyInFlight = IdempotencyInFlight()
     let startedAt = Date()
     let logger: Logger
     /// The HTTP event loops: `server.workers` threads, or NIO's shared one-per-core group when unset. Made once,
@@ -84,7 +86,8 @@ public final class GateServer: Sendable {
         let prompts = PromptRoutes(server: self), tasks = TaskRoutes(server: self),
             operations = OperationsRoutes(server: self)
         let collections: [(RouteGroup, RouteCollection<GateRequestContext>)] = [
-            (.prompts, prompts.collection), (.tasks, tasks.tasks), (.outputs, tasks.outputs),
+            (.prompts, prompts.collection), (.taskList, tasks.taskList), (.tasks, tasks.tasks),
+            (.outputs, tasks.outputs),
             (.admin, operations.admin),
             (.operations, operations.operations), (.metrics, operations.metricsRoutes), (.open, operations.open),
         ]

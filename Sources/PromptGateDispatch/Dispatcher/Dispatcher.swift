@@ -205,6 +205,12 @@ public final class Dispatcher: Sendable {
     /// A task with its queue position and progress, or nil.
     public func view(id: String) async -> TaskView? {
         guard let task = await store.task(id: id) else { return nil }
+        return view(of: task)
+    }
+
+    /// A stored task with its queue position and progress.
+    public func view(of task: GenerationTask) -> TaskView {
+        let id = task.id
         switch task.status {
         case .queued:
             return TaskView(task: task, position: scheduler.position(of: id), progress: 0)

@@ -73,12 +73,6 @@ public struct OutputFolder: Sendable {
         return offset == data.count ? data : nil
     }
 
-    /// The task a valid output name belongs to (`<task id>_<n>.<ext>`).
-    public static func taskID(ofFile name: String) -> String? {
-        guard isValidName(name), let underscore = name.lastIndex(of: "_") else { return nil }
-        return String(name[..<underscore])
-    }
-
     /// The content type for a file name, by extension.
     public static func contentType(for name: String) -> String {
         switch name.split(separator: ".").last?.lowercased() ?? "" {

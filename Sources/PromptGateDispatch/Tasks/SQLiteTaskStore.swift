@@ -251,7 +251,8 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                     sql: """
                         SELECT DISTINCT file FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))
                         """, arguments: arguments)
-                try db.execute(sql: "DELETE FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))",
+                try db.execute(
+                    sql: "DELETE FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))",
                     arguments: arguments)
                 try db.execute(sql: "DELETE FROM task WHERE \(where_)", arguments: arguments)
                 try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at < ?", arguments: [keysCutoff])
@@ -319,7 +320,8 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
     /// Drops expired entries.
     public func removeExpiredResults(now: Date) async {
         _ = try? await database.write { db in
-            try db.execute(sql: "DELETE FROM result_cache WHERE expires_at <= ?", arguments: [now.timeIntervalSince1970])
+            try db.execute(
+                sql: "DELETE FROM result_cache WHERE expires_at <= ?", arguments: [now.timeIntervalSince1970])
         }
     }
 

@@ -110,7 +110,8 @@ struct ConfigReader {
         }
         if let s = section(sections["default_params"], ["steps", "cfg_scale", "sampler", "scheduler"]) {
             config.defaultParams = DefaultParams(
-                steps: int(s["steps"], 1...150), cfgScale: number(s["cfg_scale"], 0...100), sampler: string(s["sampler"]),
+                steps: int(s["steps"], 1...150), cfgScale: number(s["cfg_scale"], 0...100),
+                sampler: string(s["sampler"]),
                 scheduler: string(s["scheduler"]))
         }
         if let s = section(sections["gpu"], ["devices", "strategy"]) {

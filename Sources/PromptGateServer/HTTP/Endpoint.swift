@@ -6,14 +6,14 @@ import PromptGateAccess
 /// summary. The route collections register their handlers by endpoint; 404 versus 405, the access log's
 /// route label and the OpenAPI `paths` all derive from this list.
 public enum Endpoint: String, CaseIterable, Sendable {
-    case moderate, generate, task, cancelTask, output, health, status, metrics, openAPI, reload
+    case moderate, generate, listTasks, task, cancelTask, output, health, status, metrics, openAPI, reload
 
     /// The HTTP method.
     public var method: HTTPRequest.Method {
         switch self {
         case .moderate, .generate, .reload: .post
         case .cancelTask: .delete
-        case .task, .output, .health, .status, .metrics, .openAPI: .get
+        case .listTasks, .task, .output, .health, .status, .metrics, .openAPI: .get
         }
     }
 
@@ -24,6 +24,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
     public var group: RouteGroup {
         switch self {
         case .moderate, .generate: .prompts
+        case .listTasks: .taskList
         case .task, .cancelTask: .tasks
         case .output: .outputs
         case .reload: .admin
@@ -38,6 +39,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         switch self {
         case .moderate: "/moderate"
         case .generate: "/generate"
+        case .listTasks: "/tasks"
         case .task, .cancelTask: "/{id}"
         case .output: "/{file}"
         case .health: "/health"
@@ -53,6 +55,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         switch self {
         case .moderate: "Judge a request and return the optimized request that would be generated"
         case .generate: "Judge, optimize and queue a generation"
+        case .listTasks: "The caller's tasks (every task for admin keys), newest first, by status, with cursor paging"
         case .task: "Task status, queue position, progress, result images or error"
         case .cancelTask: "Cancel: a queued task leaves the queue, a running one is interrupted on its backend"
         case .output: "An image a task produced"
@@ -95,12 +98,12 @@ public enum Endpoint: String, CaseIterable, Sendable {
 
 /// A set of routes under one prefix, behind one access level.
 public enum RouteGroup: String, CaseIterable, Sendable {
-    case prompts, tasks, outputs, admin, operations, metrics, open
+    case prompts, taskList, tasks, outputs, admin, operations, metrics, open
 
     /// The path prefix.
     var prefix: String {
         switch self {
-        case .prompts: "/api/v1"
+        case .prompts, .taskList: "/api/v1"
         case .tasks: "/api/v1/task"
         case .outputs: "/output"
         case .admin: "/admin"
@@ -112,7 +115,7 @@ public enum RouteGroup: String, CaseIterable, Sendable {
     var access: AccessControl.Level? {
         switch self {
         case .prompts: .submit
-        case .tasks, .outputs: .read
+        case .taskList, .tasks, .outputs: .read
         case .admin: .admin
         case .operations: .operations
         case .metrics: .metrics

@@ -56,6 +56,9 @@ struct TaskResponse: JSONResponse {
     var finished_at: String?
     var result: Result?
     var error: Failure?
+    /// True when the result came from the cache (the run of `cached_from` made the images).
+    var cached: Bool?
+    var cached_from: String?
 
     init(_ view: Dispatcher.TaskView, imageBase: String) {
         let task = view.task
@@ -72,6 +75,8 @@ struct TaskResponse: JSONResponse {
         started_at = task.startedAt.map { time.string(from: $0) }
         finished_at = task.finishedAt.map { time.string(from: $0) }
         if task.status == .completed {
+            cached = task.cachedFrom != nil
+            cached_from = task.cachedFrom
             let loras = zip(request.loras, task.loras).map { LoraUsed(name: $0.name, file: $1.file, weight: $1.weight) }
             result = Result(
                 images: task.images.map {
@@ -83,5 +88,18 @@ struct TaskResponse: JSONResponse {
         if let reason = task.reason, task.status != .completed {
             error = Failure(code: reason.code, message: reason.message, details: reason.details)
         }
+    }
+}
+
+/// The body of `GET /api/v1/tasks`: a page of tasks, newest first, and the cursor of the next page (nil on
+/// the last).
+struct TaskListResponse: JSONResponse {
+    var tasks: [TaskResponse]
+    var next_cursor: String?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyCodingKey.self)
+        try container.encode(tasks, forKey: AnyCodingKey("tasks"))
+        try container.encode(next_cursor, forKey: AnyCodingKey("next_cursor"))
     }
 }

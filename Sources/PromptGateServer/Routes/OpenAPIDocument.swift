@@ -1,4 +1,5 @@
 import PromptGateCore
+import PromptGateDispatch
 
 /// The OpenAPI 3.1 description of every route (`GET /openapi.json`): paths from the route table
 /// (`Endpoint`), the request schema from `PromptRequest.Field`.
@@ -197,14 +198,39 @@ enum OpenAPIDocument {
             ]
         case .generate:
             return [
+                "parameters": [
+                    [
+                        "name": "Idempotency-Key", "in": "header",
+                        "description":
+                            "Retries with the same key and body get the first answer for 24 h (Idempotent-Replayed: true)",
+                        "schema": ["type": "string", "maxLength": 255],
+                    ]
+                ],
                 "requestBody": generationBody,
                 "responses": [
-                    "202": jsonResponse("Queued", "Accepted"),
+                    "202": jsonResponse("Queued (or completed from the result cache: cached true)", "Accepted"),
+                    "409": jsonResponse(
+                        "A request with this Idempotency-Key is still being accepted (idempotency.in_progress)", "Error"
+                    ),
                     "400": errorResponse, "401": errorResponse, "403": errorResponse, "413": errorResponse,
                     "422": jsonResponse(
                         "Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
                     "429": jsonResponse(
                         "Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
+                ],
+            ]
+        case .listTasks:
+            return [
+                "parameters": [
+                    [
+                        "name": "status", "in": "query",
+                        "schema": ["type": "string", "enum": .array(TaskStatus.allCases.map { .string($0.rawValue) })],
+                    ],
+                    ["name": "limit", "in": "query", "schema": ["type": "integer", "minimum": 1, "maximum": 200]],
+                    ["name": "cursor", "in": "query", "schema": ["type": "string"]],
+                ],
+                "responses": [
+                    "200": ["description": "{tasks: [Task], next_cursor}"], "401": errorResponse, "422": errorResponse,
                 ],
             ]
         case .task:

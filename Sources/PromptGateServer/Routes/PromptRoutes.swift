@@ -17,20 +17,68 @@ struct PromptRoutes {
     }
 
     func moderate(_ request: Request, context: GateRequestContext) async throws -> ModerationResponse {
-        let screened = try await screen(request, context: context)
+        let screened = try await screen(request, body: try await collect(request), context: context)
         return ModerationResponse(context: screened.prompt, includeTrace: screened.includeTrace)
     }
 
-    func generate(_ request: Request, context: GateRequestContext) async throws -> AcceptedResponse {
-        let screened = try await screen(request, context: context)
+    /// Screens and queues; with an `Idempotency-Key`, a retry of an accepted request gets the first answer
+    /// (`Idempotent-Replayed: true`) instead of a second task. Only accepted requests bind a key: a refused one
+    /// (blocked, invalid, queue full) may be sent again with the same key.
+    func generate(_ request: Request, context: GateRequestContext) async throws -> Response {
+        let body = try await collect(request)
+        guard let key = try IdempotencyKey(request, caller: context.caller) else {
+            return try await submit(request, body: body, key: nil, context: context)
+        }
+        let store = server.dispatch.dispatcher.store
+        if let replay = try await replay(key, body: body, store: store) { return replay }
+        guard server.idempotencyInFlight.claim(key) else { throw IdempotencyError.inProgress }
+        defer { server.idempotencyInFlight.release(key) }
+        // Accepted by another gateway, or just before the claim.
+        if let replay = try await replay(key, body: body, store: store) { return replay }
+        do {
+            return try await submit(request, body: body, key: key, context: context)
+        } catch let error as DispatchError where error.code == "idempotency.duplicate" {
+            if let replay = try await replay(key, body: body, store: store) { return replay }
+            throw IdempotencyError.inProgress
+        }
+    }
+
+    private func submit(_ request: Request, body: ByteBuffer, key: IdempotencyKey?, context: GateRequestContext)
+        async throws -> Response
+    {
+        let screened = try await screen(request, body: body, context: context)
         let prompt = screened.prompt
         if prompt.verdict.isBlocked {
             throw BlockedError(verdict: ModerationResponse(context: prompt, includeTrace: screened.includeTrace))
         }
         let task = GenerationTask(screened: prompt, preset: screened.state.presets[screened.preset])
-        let submission = try await server.dispatch.dispatcher.submit(task)
+        let record = key?.record(body: body, taskID: task.id)
+        let submission = try await server.dispatch.dispatcher.submit(task, idempotency: record)
         context.log.task = task.id
-        return AcceptedResponse(submission, warnings: prompt.warnings)
+        let accepted = AcceptedResponse(submission, warnings: prompt.warnings)
+        if let key, let data = try? JSONBody.encoder.encode(accepted) {
+            await server.dispatch.dispatcher.store.saveIdempotentResponse(
+                scope: key.scope, key: key.key, response: String(decoding: data, as: UTF8.self))
+        }
+        return JSONBody.response(accepted, status: accepted.responseStatus, headers: accepted.responseHeaders)
+    }
+
+    /// The first answer for a key already bound to a task; nil when the key is new.
+    /// - Throws: 422 `idempotency.key_reused` when the key came with another body.
+    private func replay(_ key: IdempotencyKey, body: ByteBuffer, store: any TaskStore) async throws -> Response? {
+        guard let record = await store.idempotencyRecord(scope: key.scope, key: key.key) else { return nil }
+        guard record.fingerprint == IdempotencyKey.fingerprint(body) else {
+            throw IdempotencyError.reused(taskID: record.taskID)
+        }
+        var headers: HTTPFields = [.location: "/api/v1/task/\(record.taskID)", .contentType: "application/json"]
+        headers[IdempotencyKey.replayedHeader] = "true"
+        // Stored before its answer was: answer what the first request would have (the task id).
+        let text = record.response ?? #"{"task_id":"\#(record.taskID)"}"#
+        return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private func collect(_ request: Request) async throws -> ByteBuffer {
+        try await request.body.collect(upTo: server.config.server.maxBodyBytes)
     }
 
     /// What `moderate` answers and `generate` queues: the decoded request through its preset's pipeline,
@@ -42,8 +90,7 @@ struct PromptRoutes {
         var includeTrace: Bool
     }
 
-    func screen(_ request: Request, context: GateRequestContext) async throws -> Screened {
-        let body = try await request.body.collect(upTo: server.config.server.maxBodyBytes)
+    func screen(_ request: Request, body: ByteBuffer, context: GateRequestContext) async throws -> Screened {
         var parsed = try Self.decode(body)
         let state = server.holder.current
         let (preset, pipeline) = try state.pipelines.select(for: &parsed, caller: context.caller)

@@ -16,6 +16,11 @@ struct TaskRoutes {
             .on(.cancelTask) { request, context in try await cancel(request, context: context) }
     }
 
+    var taskList: RouteCollection<GateRequestContext> {
+        RouteCollection(context: GateRequestContext.self)
+            .on(.listTasks) { request, context in try await list(request, context: context) }
+    }
+
     var outputs: RouteCollection<GateRequestContext> {
         RouteCollection(context: GateRequestContext.self)
             .on(.output) { _, context in try await outputFile(context: context) }
@@ -26,6 +31,44 @@ struct TaskRoutes {
     func task(_ request: Request, context: GateRequestContext) async throws -> TaskResponse {
         let view = try await visibleView(context)
         return TaskResponse(view, imageBase: imageBase(request))
+    }
+
+    /// `GET /api/v1/tasks?status=&limit=&cursor=`: the caller's tasks (with keys on; admin keys and a service
+    /// without keys see all), newest first; `next_cursor` continues the listing.
+    func list(_ request: Request, context: GateRequestContext) async throws -> TaskListResponse {
+        let query = request.uri.queryParameters
+        var status: TaskStatus?
+        if let text = query["status"] {
+            guard let parsed = TaskStatus(rawValue: String(text)) else {
+                let allowed = TaskStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                throw RequestError(
+                    code: "request.invalid_value", field: "status", detail: "must be one of \(allowed), found '\(text)'"
+                )
+            }
+            status = parsed
+        }
+        var limit = 50
+        if let text = query["limit"] {
+            guard let parsed = Int(String(text)), (1...200).contains(parsed) else {
+                throw RequestError(
+                    code: "request.invalid_value", field: "limit", detail: "must be an integer from 1 to 200")
+            }
+            limit = parsed
+        }
+        var cursor: TaskCursor?
+        if let text = query["cursor"] {
+            guard let parsed = TaskCursor(token: String(text)) else {
+                throw RequestError(
+                    code: "request.invalid_value", field: "cursor", detail: "is not a cursor this listing returned")
+            }
+            cursor = parsed
+        }
+        let caller = server.config.security.enabled && !context.caller.isAdmin ? context.caller.keyName : nil
+        let tasks = await dispatcher.store.page(caller: caller, status: status, after: cursor, limit: limit)
+        let base = imageBase(request)
+        return TaskListResponse(
+            tasks: tasks.map { TaskResponse(dispatcher.view(of: $0), imageBase: base) },
+            next_cursor: tasks.count == limit ? tasks.last.map { TaskCursor(after: $0).token } : nil)
     }
 
     func cancel(_ request: Request, context: GateRequestContext) async throws -> TaskResponse {
@@ -41,8 +84,9 @@ struct TaskRoutes {
     func outputFile(context: GateRequestContext) async throws -> Response {
         let name = context.parameters.get("file") ?? ""
         if server.config.security.enabled, !context.caller.isAdmin {
-            guard let id = OutputFolder.taskID(ofFile: name), let view = await dispatcher.view(id: id),
-                visible(view.task, to: context.caller)
+            // A cached result shares its files: any task using the file that the caller may see will do.
+            guard OutputFolder.isValidName(name),
+                await dispatcher.store.tasks(usingFile: name).contains(where: { visible($0, to: context.caller) })
             else { throw OutputError(name: name) }
         }
         guard let data = dispatcher.output.contents(named: name) else { throw OutputError(name: name) }
