@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// swift-log backend writing one line per event to stderr: a JSON object (`logging.format: json`: time,
+/// swift-log backend writing one line per event to stderr or `logging.file` (`LogFile`): a JSON object (`logging.format: json`: time,
 /// level, label, message and every metadata key, plus `extra_fields`), or plain text (`text`: time, level,
 /// label, message, then `key=value` pairs). Either way a line is one event: in text, control characters in
 /// the message and values are escaped, so a prompt holding a newline cannot forge a log line.
@@ -21,12 +21,12 @@ public struct LineLogHandler: LogHandler {
     let label: String
     let format: Format
     let extra: [String: String]
-    let output: FileHandle
+    let output: any LogSink
 
     /// A handler writing `format` lines to `output`, with `extra` fields on each.
     public init(
         label: String, level: Logger.Level, format: Format = .json, extra: [String: String] = [:],
-        output: FileHandle = .standardError
+        output: any LogSink = FileHandle.standardError
     ) {
         self.label = label
         logLevel = level

@@ -30,8 +30,17 @@ struct ServeCommand: AsyncParsableCommand {
         if let host { settings.server.host = host }
         let logging = settings.logging
         let format = LineLogHandler.Format(rawValue: logging.format) ?? .json
+        var logFile: LogFile?
+        if let path = logging.file {
+            do {
+                logFile = try LogFile(path: path, rotationBytes: logging.rotationBytes, retention: logging.retention)
+            } catch {
+                throw ValidationError("logging.file: cannot open \(path) for appending: \(error.localizedDescription)")
+            }
+        }
+        let sink: any LogSink = logFile ?? FileHandle.standardError
         LoggingSystem.bootstrap { label in
-            LineLogHandler(label: label, level: logging.level, format: format, extra: logging.extraFields)
+            LineLogHandler(label: label, level: logging.level, format: format, extra: logging.extraFields, output: sink)
         }
         let logger = Logger(label: "promptgate")
         let openFiles = SystemLimits.raiseOpenFileLimit()
@@ -58,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
-                .init(service: ReloadOnHangup(server: server)),
+                .init(service: ReloadOnHangup(server: server, logFile: logFile)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past server.shutdown_timeout, requests still in flight are cancelled and their connections closed.

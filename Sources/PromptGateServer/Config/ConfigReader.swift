@@ -147,8 +147,24 @@ struct ConfigReader {
             }
             config.logging.format = oneOf(s["format"], ["json", "text"]) ?? config.logging.format
             config.logging.file = string(s["file"])
-            config.logging.rotation = string(s["rotation"])
-            config.logging.retention = string(s["retention"])
+            if let cursor = s["rotation"], let text = string(cursor) {
+                if let bytes = LogFile.bytes(text), bytes >= 1024 {
+                    config.logging.rotationBytes = bytes
+                } else {
+                    problems.append(
+                        cursor.problem("expected a size of at least 1 KB, e.g. \"100 MB\", found '\(text)'"))
+                }
+                if config.logging.file == nil { problems.append(cursor.problem("rotation needs logging.file")) }
+            }
+            if let cursor = s["retention"], let text = string(cursor) {
+                if let seconds = LogFile.seconds(text) {
+                    config.logging.retention = .seconds(seconds)
+                } else {
+                    problems.append(
+                        cursor.problem("expected an age, e.g. \"30 days\" or \"12 hours\", found '\(text)'"))
+                }
+                if config.logging.file == nil { problems.append(cursor.problem("retention needs logging.file")) }
+            }
             for (key, value) in section(s["extra_fields"], nil) ?? [:] {
                 if let text = string(value) { config.logging.extraFields[key] = text }
             }

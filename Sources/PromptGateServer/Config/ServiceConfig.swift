@@ -44,12 +44,12 @@ public struct ServiceConfig: Sendable {
         public var level = Logger.Level.info
         /// `json` (one object a line) or `text`.
         public var format = "json"
-        /// `logging.file` as configured.
+        /// Lines go to this file instead of standard error (reopened on SIGHUP).
         public var file: String?
-        /// `logging.rotation` as configured.
-        public var rotation: String?
-        /// `logging.retention` as configured.
-        public var retention: String?
+        /// Rotate the file once it holds this many bytes (`logging.rotation`, e.g. "100 MB").
+        public var rotationBytes: Int?
+        /// Delete rotated copies older than this (`logging.retention`, e.g. "30 days").
+        public var retention: Duration?
         /// Fields added to every line.
         public var extraFields: [String: String] = [:]
         /// Log prompt text (off by default: prompts may hold personal data).
