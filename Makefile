@@ -4,7 +4,7 @@ APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev libsqlite3-dev pkg-c
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
-.PHONY: deps build run demo test lint format bench bench-http bench-dispatch clean
+.PHONY: bench-store deps build run demo test lint format bench bench-http bench-dispatch clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -56,6 +56,10 @@ bench-http: deps
 bench-dispatch: deps
 	$(SWIFT) build -c release
 	.build/release/promptgate bench-dispatch
+
+bench-store: deps
+	$(SWIFT) build -c release
+	.build/release/promptgate bench-store
 
 clean:
 	rm -rf .build
