@@ -8,7 +8,8 @@ import PromptGateDispatch
 struct BenchStoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-store",
-        abstract: "Measure durable submits, task reads, memory and restart against queue depth (build with -c release).",
+        abstract:
+            "Measure durable submits, task reads, memory and restart against queue depth (build with -c release).",
         discussion: """
             For each depth (--depths) a fresh SQLite store in a temporary folder (synchronous normal, as shipped) is \
             filled to that many queued tasks, then --submits more are submitted by --clients concurrent callers, each \
@@ -56,7 +57,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
                 let wall = (ContinuousClock.now - clock).seconds, used = Self.cpuSeconds() - cpu
                 print(
                     String(
-                        format: "  %-9@ at %7d queued: %6.0f tasks/s  (%d in %.2f s wall, %.2f s CPU, %.0f µs CPU each)",
+                        format:
+                            "  %-9@ at %7d queued: %6.0f tasks/s  (%d in %.2f s wall, %.2f s CPU, %.0f µs CPU each)",
                         durable ? "sqlite" : "memory", depth, Double(submits) / wall, submits, wall, used,
                         used / Double(submits) * 1e6))
                 if durable, depth == levels.max() {
@@ -110,7 +112,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
         latencies.sort()
         print(
             String(
-                format: "task reads (stored task + queue position) at %d queued: p50 %.3f ms, p99 %.3f ms (%d in %.2f s wall, %.2f s CPU)",
+                format:
+                    "task reads (stored task + queue position) at %d queued: p50 %.3f ms, p99 %.3f ms (%d in %.2f s wall, %.2f s CPU)",
                 ids.count, latencies[latencies.count / 2], latencies[latencies.count * 99 / 100], reads, wall, used))
     }
 

@@ -13,7 +13,8 @@ struct PromptGateCommand: AsyncParsableCommand {
         version: PromptGateVersion.current,
         subcommands: [
             FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self,
-            ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, BenchStoreCommand.self, ComfySimCommand.self,
+            ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, BenchStoreCommand.self,
+            ComfySimCommand.self,
         ]
     )
 
