@@ -1,6 +1,7 @@
 import Foundation
 import PromptGateCore
-import PromptGateDispatch
+@testable import PromptGateDispatch
+import GRDB
 import PromptGateTestSupport
 import Testing
 
@@ -200,5 +201,32 @@ struct TaskTests {
                 #expect(queue.counts.values.reduce(0, +) == model.count && queue.count == model.count)
             }
         }
+    }
+
+    /// A database written by the first schema gains image rows for the images its tasks already hold.
+    @Test func theImageTableIsFilledFromTasksOfTheFirstSchema() async throws {
+        let path = try TestSupport.temporaryDirectory().appendingPathComponent("old.sqlite").path
+        var task = GenerationTask(request: PromptRequest(prompt: "a vase"), createdAt: t0)
+        task.status = .completed
+        task.finishedAt = t0
+        task.images = [TaskImage(file: "\(task.id)_0.png", node: "9", sourceFilename: "a.png", seed: 1)]
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteTaskStore.migrator.migrate(old, upTo: "v1: tasks")
+            let body = String(decoding: try JSONEncoder().encode(task), as: UTF8.self)
+            let (id, time) = (task.id, t0.timeIntervalSince1970)
+            try await old.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO task (id, status, priority, created_at, finished_at, attempts, body)
+                        VALUES (?, 'completed', 'normal', ?, ?, 0, ?)
+                        """,
+                    arguments: [id, time, time, body])
+            }
+        }
+        let store = try SQLiteTaskStore(path: path)
+        #expect(await store.tasks(usingFile: "\(task.id)_0.png").map(\.id) == [task.id])
+        let removed = await store.removeEnded(before: t0.addingTimeInterval(1))
+        #expect(removed.unusedFiles == ["\(task.id)_0.png"])
     }
 }

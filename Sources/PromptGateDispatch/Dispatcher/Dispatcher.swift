@@ -311,8 +311,8 @@ public final class Dispatcher: Sendable {
     /// `prompt_id` (`TaskRun.resume`), or queued again as a new attempt when its backend is no longer configured.
     /// - Returns: the runs to follow, their backend slots taken.
     func recover() async -> [(GenerationTask, Scheduler.Start)] {
-        let queued = await store.tasks(in: .queued)
-        for task in queued { _ = scheduler.enqueue(id: task.id, priority: task.priority, at: task.createdAt) }
+        let queued = await store.queueEntries()
+        scheduler.enqueue(queued)
         var resumed: [(GenerationTask, Scheduler.Start)] = []
         var requeued = 0
         for task in await store.tasks(in: .running) {

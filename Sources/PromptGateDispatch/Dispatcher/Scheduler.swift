@@ -62,6 +62,17 @@ final class Scheduler: Sendable {
         }
     }
 
+    /// Queues stored tasks in bulk, oldest first (a restart), under one lock.
+    func enqueue(_ entries: [TaskQueue.Entry]) {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            for entry in entries {
+                state.queue.forcePush(id: entry.id, priority: entry.priority, at: entry.enqueuedAt)
+                state.queuedSince[entry.id] = now
+            }
+        }
+    }
+
     /// The next queued task and the backend it goes to, with the slot reserved; nil when nothing can start.
     /// Usually the head of the queue goes; only tasks that failed somewhere may need to look further.
     func next() -> Start? {

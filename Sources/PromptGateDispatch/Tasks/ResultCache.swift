@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PromptGateCore
 import Synchronization
 
 /// `cache`: identical work is done once (see `ResultCache`).
@@ -53,13 +54,52 @@ public protocol ResultCache: Sendable {
 }
 
 extension Workflow {
-    /// The result-cache key of a patched graph: SHA-256 of its canonical JSON (sorted keys), in hex. Patch it
-    /// with a fixed filename prefix, so tasks that differ only in their id share a key.
+    /// The result-cache key of a patched graph: SHA-256 over a canonical walk of its JSON (object keys sorted,
+    /// every value tagged and length-prefixed, so no two graphs share an encoding), in hex. Patch it with a fixed
+    /// filename prefix, so tasks that differ only in their id share a key.
     public var cacheKey: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let bytes = (try? encoder.encode(json)) ?? Data()
-        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        var hasher = SHA256()
+        Self.feed(json, into: &hasher)
+        return hasher.finalize().hex
+    }
+
+    private static func feed(_ value: JSONValue, into hasher: inout SHA256) {
+        func bytes(_ tag: UInt8, _ payload: some Collection<UInt8>) {
+            var header = [tag]
+            withUnsafeBytes(of: UInt64(payload.count).littleEndian) { header += $0 }
+            hasher.update(data: header)
+            hasher.update(data: Array(payload))
+        }
+        switch value {
+        case .null: hasher.update(data: [0])
+        case .bool(let flag): hasher.update(data: [1, flag ? 1 : 0])
+        case .number(let number): withUnsafeBytes(of: number.bitPattern.littleEndian) { bytes(2, Array($0)) }
+        case .string(let text): bytes(3, Array(text.utf8))
+        case .array(let items):
+            withUnsafeBytes(of: UInt64(items.count).littleEndian) { bytes(4, Array($0)) }
+            for item in items { feed(item, into: &hasher) }
+        case .object(let fields):
+            withUnsafeBytes(of: UInt64(fields.count).littleEndian) { bytes(5, Array($0)) }
+            for key in fields.keys.sorted() {
+                bytes(3, Array(key.utf8))
+                feed(fields[key]!, into: &hasher)
+            }
+        }
+    }
+
+}
+
+extension SHA256.Digest {
+    /// The digest in lowercase hex (64 characters).
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PromptGateCore
 
 /// Tasks in SQLite (GRDB), the embedded default: a task accepted is a row committed before the 202 goes out,
 /// and a restart finds every task where it was (see `Dispatcher.recover`).
@@ -49,7 +50,6 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
             database = try DatabasePool(path: path, configuration: configuration)
         }
         encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         try Self.migrator.migrate(database)
     }
 
@@ -101,6 +101,9 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                         body TEXT NOT NULL,
                         expires_at DOUBLE PRECISION NOT NULL
                     );
+                    INSERT OR IGNORE INTO image (task_id, file)
+                        SELECT task.id, json_extract(images.value, '$.file')
+                        FROM task, json_each(task.body, '$.images') AS images;
                     """)
         }
         return migrator
@@ -111,9 +114,8 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
         do {
             try await database.write { db in
                 let row = try self.encode(task)
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM task WHERE id = ?", arguments: [task.id]) == true {
-                    throw TaskStoreError.duplicate(task.id)
-                }
+                let exists = try db.cachedStatement(sql: "SELECT 1 FROM task WHERE id = ?")
+                if try Bool.fetchOne(exists, arguments: [task.id]) == true { throw TaskStoreError.duplicate(task.id) }
                 if let idempotency {
                     let taken = try Bool.fetchOne(
                         db, sql: "SELECT 1 FROM idempotency_key WHERE scope = ? AND key = ?",
@@ -129,13 +131,14 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                             idempotency.response, idempotency.createdAt.timeIntervalSince1970,
                         ])
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO task (id, status, priority, caller, created_at, finished_at, attempts, backend,
                                           prompt_id, body)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: StatementArguments(row.values))
-                try Self.writeImages(of: task, db)
+                        """
+                ).execute(arguments: StatementArguments(row.values))
+                if !task.images.isEmpty { try Self.writeImages(of: task, db) }
             }
         } catch let error as TaskStoreError {
             throw error
@@ -147,7 +150,7 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
     /// The task with `id`, if stored (nil also when the database cannot be read).
     public func task(id: String) async -> GenerationTask? {
         let body = try? await database.read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM task WHERE id = ?", arguments: [id])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM task WHERE id = ?"), arguments: [id])
         }
         return body.flatMap { $0 }.flatMap(decode)
     }
@@ -159,17 +162,18 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
     {
         do {
             return try await database.write { db in
-                guard let body = try String.fetchOne(db, sql: "SELECT body FROM task WHERE id = ?", arguments: [id]),
-                    let task = self.decode(body)
+                let select = try db.cachedStatement(sql: "SELECT body FROM task WHERE id = ?")
+                guard let body = try String.fetchOne(select, arguments: [id]), let task = self.decode(body)
                 else { throw TaskStoreError.notFound(id) }
                 let moved = try task.moved(to: status, update)
                 let row = try self.encode(moved)
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         UPDATE task SET status = ?, priority = ?, caller = ?, created_at = ?, finished_at = ?,
                                         attempts = ?, backend = ?, prompt_id = ?, body = ?
                         WHERE id = ?
-                        """, arguments: StatementArguments(Array(row.values.dropFirst()) + [id]))
+                        """
+                ).execute(arguments: StatementArguments(Array(row.values.dropFirst()) + [id]))
                 if moved.images != task.images { try Self.writeImages(of: moved, db) }
                 return moved
             }
@@ -177,6 +181,21 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
             throw error
         } catch {
             throw .unavailable(error)
+        }
+    }
+
+    /// The queued tasks' queue entries, oldest first: three columns a row, no task decoded (restart).
+    public func queueEntries() async -> [TaskQueue.Entry] {
+        let rows =
+            (try? await database.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT id, priority, created_at FROM task WHERE status = ? ORDER BY created_at, id",
+                    arguments: [TaskStatus.queued.rawValue])
+            }) ?? []
+        return rows.compactMap { row in
+            guard let priority = Priority(rawValue: row["priority"]) else { return nil }
+            return TaskQueue.Entry(
+                id: row["id"], priority: priority, enqueuedAt: Date(timeIntervalSince1970: row["created_at"]))
         }
     }
 

@@ -20,6 +20,9 @@ public protocol TaskStore: Sendable {
     ) async throws(TaskStoreError) -> GenerationTask
     /// Tasks in a status, oldest first (for recovery and metrics).
     func tasks(in status: TaskStatus) async -> [GenerationTask]
+    /// The queued tasks as queue entries (id, priority, acceptance time), oldest first: what a restart needs to
+    /// rebuild the queue, without reading whole tasks.
+    func queueEntries() async -> [TaskQueue.Entry]
     /// A page of tasks, newest first: those of `caller` (nil: everyone's), in `status` (nil: any), older than
     /// `cursor` (nil: from the newest).
     func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) async -> [GenerationTask]
@@ -175,6 +178,11 @@ public final class InMemoryTaskStore: TaskStore {
     /// Every task in `status`.
     public func tasks(in status: TaskStatus) -> [GenerationTask] {
         state.withLock { $0.tasks.values.filter { $0.status == status }.sorted { $0.createdAt < $1.createdAt } }
+    }
+
+    /// The queued tasks' entries, oldest first.
+    public func queueEntries() -> [TaskQueue.Entry] {
+        tasks(in: .queued).map { TaskQueue.Entry(id: $0.id, priority: $0.priority, enqueuedAt: $0.createdAt) }
     }
 
     /// A page of tasks, newest first.

@@ -46,7 +46,7 @@ struct IdempotencyKey: Sendable, Hashable {
 
     /// SHA-256 of the body, hex.
     static func fingerprint(_ body: ByteBuffer) -> String {
-        SHA256.hash(data: Array(body.readableBytesView)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Array(body.readableBytesView)).hex
     }
 }
 
