@@ -80,4 +80,19 @@ struct RunTimeEstimatorTests {
         #expect(estimator.average(workflow: "flux") == 15)
         #expect(estimator.average(workflow: "sd") == 30)
     }
+
+    @Test func roundRobinTakesTurnsAmongBackendsWithRoom() {
+        let pool = BackendPool(
+            backends: ["a", "b", "c"].map { .init(name: $0, url: "http://\($0):8188", maxInFlight: 2) },
+            strategy: .roundRobin)
+        for name in ["a", "b", "c"] {
+            _ = pool.recordHealth(name, ok: true)
+            pool.recordValidation(name, problem: nil)
+        }
+        let picks = (0..<6).compactMap { _ in pool.acquire()?.name }
+        #expect(picks == ["a", "b", "c", "a", "b", "c"])
+        #expect(pool.acquire() == nil)  // all full
+        pool.release("b")
+        #expect(pool.acquire()?.name == "b")  // the only one with room, whatever the turn
+    }
 }

@@ -169,4 +169,32 @@ struct DurableRoutesTests {
             #expect(try await send(base, "GET", "/api/v1/tasks").status == 401)
         }
     }
+
+    /// `default_params` retune the bundled presets; an operator's own preset file still wins; the request wins over both.
+    @Test func defaultParamsSitBetweenPresetFilesAndTheBundledValues() async throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try """
+        name: shop
+        extends: default
+        defaults: {steps: 12}
+        """.write(to: folder.appendingPathComponent("shop.yaml"), atomically: true, encoding: .utf8)
+        var config = ServiceConfig()
+        config.presetPaths = [folder.path]
+        config.defaultParams = DefaultParams(steps: 30, sampler: "dpmpp_2m")
+        config.server.workers = 1  // one HTTP event loop of its own
+        try await withServer(config) { _, base in
+            func request(_ body: String) async throws -> [String: Any] {
+                try #require(
+                    try await send(base, "POST", "/api/v1/moderate", body: body).json["request"] as? [String: Any])
+            }
+            let bundled = try await request(#"{"prompt": "a red fox"}"#)
+            #expect(bundled["steps"] as? Int == 30 && bundled["sampler"] as? String == "dpmpp_2m")
+            #expect(bundled["cfg_scale"] as? Double == 3.5)  // not in default_params: the bundled value
+            let shop = try await request(#"{"prompt": "a red fox", "preset": "shop"}"#)
+            #expect(shop["steps"] as? Int == 12 && shop["sampler"] as? String == "dpmpp_2m")
+            let asked = try await request(#"{"prompt": "a red fox", "preset": "shop", "steps": 4}"#)
+            #expect(asked["steps"] as? Int == 4)
+        }
+    }
 }
