@@ -94,7 +94,20 @@ struct OperationsRoutes {
                 "ip_allowlist": .array(security.ipAllowlist.blocks.map { .string($0.description) }),
                 "trusted_proxies": .array(security.trustedProxies.blocks.map { .string($0.description) }),
                 "log_prompts": .bool(config.logging.logPrompts),
+                "log_file": config.logging.file.map { .string($0) } ?? .null,
                 "comfyui": .string(config.dispatch.baseURL),
+                "store": [
+                    "path": .string(config.dispatch.storePath),
+                    "synchronous": .string(config.dispatch.storeSynchronous.rawValue),
+                ],
+                "cache": config.dispatch.cache.enabled
+                    ? [
+                        "backend": .string(config.dispatch.cache.backend.rawValue),
+                        "ttl_seconds": .number(Double(config.dispatch.cache.ttl.components.seconds)),
+                    ]
+                    : .null,
+                "backend_strategy": .string(config.dispatch.backendStrategy.rawValue),
+                "priority_levels": .number(Double(config.dispatch.priorityLevels)),
             ],
             "dispatch": dispatchStatus(),
         ]
