@@ -18,6 +18,9 @@ struct FaultMiddleware: RouterMiddleware {
                 status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "500 Internal Server Error")))
         }
         let response = try await next(request, context)
+        if faults.slowPromptAnswer > .zero, request.method == .post, request.uri.path == "/prompt" {
+            try await Task.sleep(for: faults.slowPromptAnswer)
+        }
         if faults.malformedJSON, response.headers[.contentType]?.hasPrefix("application/json") == true {
             var broken = response
             broken.body = .init(byteBuffer: ByteBuffer(string: "{\"prompt_id\": <html>"))

@@ -15,12 +15,15 @@ public struct SimFaults: Sendable, Equatable {
     public var executionError = false
     /// Every HTTP request is answered by closing the connection (`drop_connections`).
     public var dropConnections = false
+    /// `POST /prompt` queues the prompt, then waits this long before answering, as a busy ComfyUI can
+    /// (`slow_prompt_answer_ms`): a client that times out has still queued it.
+    public var slowPromptAnswer: Duration = .zero
 
     /// Faults as given; every one left out is off.
     public init(
         latency: Duration = .zero, http500: Bool = false, hang: Bool = false, malformedJSON: Bool = false,
         executionError: Bool = false,
-        dropConnections: Bool = false
+        dropConnections: Bool = false, slowPromptAnswer: Duration = .zero
     ) {
         self.latency = latency
         self.http500 = http500
@@ -28,6 +31,7 @@ public struct SimFaults: Sendable, Equatable {
         self.malformedJSON = malformedJSON
         self.executionError = executionError
         self.dropConnections = dropConnections
+        self.slowPromptAnswer = slowPromptAnswer
     }
 
     /// Reads the control endpoint's body; keys left out are off.
@@ -39,11 +43,15 @@ public struct SimFaults: Sendable, Equatable {
             "drop_connections": \.dropConnections,
         ]
         for (key, value) in object {
-            if key == "latency_ms" {
+            if key == "latency_ms" || key == "slow_prompt_answer_ms" {
                 guard let ms = SimJSON.number(value), ms >= 0 else {
-                    throw SimFaultsError(message: "latency_ms: expected a non-negative number of milliseconds")
+                    throw SimFaultsError(message: "\(key): expected a non-negative number of milliseconds")
                 }
-                latency = .milliseconds(Int64(ms))
+                if key == "latency_ms" {
+                    latency = .milliseconds(Int64(ms))
+                } else {
+                    slowPromptAnswer = .milliseconds(Int64(ms))
+                }
             } else if let path = switches[key] {
                 guard let on = SimJSON.bool(value) else {
                     throw SimFaultsError(message: "\(key): expected true or false")
@@ -52,7 +60,7 @@ public struct SimFaults: Sendable, Equatable {
             } else {
                 throw SimFaultsError(
                     message:
-                        "unknown fault '\(key)' (latency_ms, http_500, hang, malformed_json, execution_error, drop_connections)"
+                        "unknown fault '\(key)' (latency_ms, slow_prompt_answer_ms, http_500, hang, malformed_json, execution_error, drop_connections)"
                 )
             }
         }

@@ -281,6 +281,24 @@ struct DispatcherTests {
         }
     }
 
+    /// ComfyUI queued the prompt but answered after the client's timeout: the run is followed, not sent again.
+    @Test func aPromptQueuedBehindATimeoutIsFollowedNotSentTwice() async throws {
+        let sim = ComfySim(runTime: .milliseconds(300))
+        try await withDispatcher(
+            [sim],
+            configure: {
+                $0.requestTimeout = .milliseconds(500); $0.healthInterval = .seconds(60)
+            }
+        ) { dispatcher, _ in
+            sim.setFaults(SimFaults(slowPromptAnswer: .seconds(2)))
+            let task = GenerationTask(request: request())
+            _ = try await dispatcher.submit(task)
+            let done = try await finished(dispatcher, task.id)
+            #expect(done.status == .completed && done.attempts == 1 && done.promptID == task.id)
+            #expect(sim.receivedOrder == [task.id])
+        }
+    }
+
     @Test func malformedAnswersAndHangsAreRetryable() async throws {
         let sim = ComfySim(runTime: .milliseconds(5))
         try await withDispatcher(

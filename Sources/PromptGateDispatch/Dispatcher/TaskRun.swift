@@ -65,6 +65,14 @@ struct TaskRun: Sendable {
                         code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
                         details: nodeErrors))
             case .retryable(let message):
+                // A timeout or a reset may come after ComfyUI queued the prompt: if it holds it, follow it rather
+                // than run the work a second time; if it answers without it, make sure a late arrival cannot run
+                // unowned (a backend that does not answer at all would not take the delete either).
+                switch await presence(promptID) {
+                case .present, .finished: return nil
+                case .lost: await stopOnBackend(promptID)
+                case .unknown: break
+                }
                 return .retry(TaskReason(code: "comfyui.unavailable", message: message))
             }
         }
