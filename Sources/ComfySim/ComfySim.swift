@@ -11,8 +11,11 @@ import Synchronization
 /// /history/{id}` (`{}` until done), `GET /view`, `GET /object_info`, `GET /system_stats`, `GET /queue`,
 /// `POST /interrupt`. Runs take `runTime`; outputs are small PNG files. For tests and demos without a GPU.
 public final class ComfySim: Sendable {
-    /// Model files the server "has", by input name (`ckpt_name`, `lora_name`, `model_path`, ...).
-    public let models: [String: [String]]
+    /// Model files and combo options the server "has", by input name (`ckpt_name`, `lora_name`, `model_path`,
+    /// `sampler_name`, ...); `setModels` changes them while it runs, as files added to or deleted from a
+    /// ComfyUI's model folders do.
+    public var models: [String: [String]] { modelState.withLock { $0 } }
+    private let modelState: Mutex<[String: [String]]>
     /// Node classes the server "has installed".
     public let classes: Set<String>
     /// How long a run takes (the sampler's steps are spread over it).
@@ -47,6 +50,8 @@ public final class ComfySim: Sendable {
         var workerActive = false
         /// Every `/prompt` body's graph by prompt id, refused ones included (tests read them back).
         var received: [String: Data] = [:]
+        /// Queue deletes and interrupts naming each prompt id.
+        var stopRequests: [String: Int] = [:]
     }
 
     private let jobs = Mutex(Jobs())
@@ -74,14 +79,30 @@ public final class ComfySim: Sendable {
         ],
         "model_path": ["svdq-int4-flux.1-dev"], "vae_name": ["ae.safetensors"],
         "text_encoder1": ["t5xxl_fp16.safetensors"], "text_encoder2": ["clip_l.safetensors"],
+        // ComfyUI 0.3.64's KSampler.SAMPLERS and SCHEDULER_NAMES.
+        "sampler_name": [
+            "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+            "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+            "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+            "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis", "res_multistep",
+            "res_multistep_cfg_pp", "gradient_estimation", "er_sde", "seeds_2", "seeds_3", "ddim", "uni_pc",
+            "uni_pc_bh2",
+        ],
+        "scheduler": [
+            "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
+            "kl_optimal",
+        ],
     ]
+
+    /// Replaces the model files and options (a file deleted from or copied into a model folder).
+    public func setModels(_ models: [String: [String]]) { modelState.withLock { $0 = models } }
 
     /// A simulator with these model files, node classes and run time.
     public init(
         models: [String: [String]] = ComfySim.defaultModels, classes: Set<String> = ComfySim.defaultClasses,
         runTime: Duration = .milliseconds(50)
     ) {
-        self.models = models
+        modelState = Mutex(models)
         self.classes = classes
         self.runTime = runTime
     }
@@ -115,6 +136,9 @@ public final class ComfySim: Sendable {
 
     /// The graph `POST /prompt` received for a prompt id (after our patching, as ComfyUI saw it), as JSON text.
     public func received(promptID: String) -> Data? { jobs.withLock { $0.received[promptID] } }
+
+    /// How many queue deletes and interrupts named a prompt id.
+    public func stopRequests(_ promptID: String) -> Int { jobs.withLock { $0.stopRequests[promptID] ?? 0 } }
 
     /// Prompt ids in the order they were received.
     public var receivedOrder: [String] { jobs.withLock { $0.order } }
@@ -169,6 +193,7 @@ public final class ComfySim: Sendable {
         var nodeErrors: [String: Any] = [:]
         var nodeClasses: [String: String] = [:]
         var steps = 20
+        let models = self.models
         for (id, node) in graph.sorted(by: { $0.key < $1.key }) {
             guard let fields = node as? [String: Any], let classType = SimJSON.string(fields["class_type"]) else {
                 return Self.refusal(
@@ -371,6 +396,7 @@ public final class ComfySim: Sendable {
 
     func objectInfo() -> [String: Any] {
         var info: [String: Any] = [:]
+        let models = self.models
         for name in classes {
             var required: [String: Any] = [:]
             for (input, files) in models { required[input] = [files, [String: Any]()] }
@@ -402,6 +428,7 @@ public final class ComfySim: Sendable {
         let ids = (object["delete"] as? [Any]).map { Set($0.compactMap(SimJSON.string)) }
         let clear = SimJSON.bool(object["clear"]) == true
         jobs.withLock { state in
+            for id in ids ?? [] { state.stopRequests[id, default: 0] += 1 }
             for (id, job) in state.list where job.state == .pending && (clear || ids?.contains(id) == true) {
                 state.list[id] = nil
                 state.order.removeAll { $0 == id }
@@ -414,6 +441,7 @@ public final class ComfySim: Sendable {
         let body = try await request.body.collect(upTo: 1 << 16)
         let target = SimJSON.object(Data(buffer: body)).flatMap { SimJSON.string($0["prompt_id"]) }
         jobs.withLock { state in
+            if let target { state.stopRequests[target, default: 0] += 1 }
             for id in state.order where state.list[id]?.state == .running && (target == nil || target == id) {
                 state.list[id]?.interruptRequested = true
             }

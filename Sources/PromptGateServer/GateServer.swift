@@ -65,10 +65,10 @@ public final class GateServer: Sendable {
             logger.notice(
                 "reloaded rules and presets",
                 metadata: ["rules": "\(state.ruleCount)", "presets": "\(state.presets.count)"])
-            // New presets may name LoRA files the backends must have.
+            // New presets may name LoRA files, samplers or schedulers the backends must have.
             let dispatcher = dispatch.dispatcher
-            let files = DispatchSetup.loraFiles(models: config.models, presets: state.presets)
-            Task { await dispatcher.updateLoraFiles(files) }
+            let requirements = DispatchSetup.requirements(models: config.models, presets: state.presets)
+            Task { await dispatcher.updateRequirements(requirements) }
             return .success(state)
         } catch {
             logger.error("reload failed; keeping the previous rules and presets", metadata: ["error": "\(error)"])

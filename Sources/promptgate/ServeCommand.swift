@@ -48,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
             "open-file limit", metadata: ["before": "\(openFiles.before)", "now": "\(openFiles.now)"])
         let server = try GateServer(config: settings, logger: logger)
         logger.notice("dispatch", metadata: ["report": "\(server.dispatch.report)"])
+        for warning in server.dispatch.dispatcher.binding.warnings {
+            logger.warning("workflow binding", metadata: ["warning": "\(warning)"])
+        }
         let host = settings.server.host
         let report = server.dispatch.report
         let configuredPort = settings.server.port

@@ -106,7 +106,7 @@ struct RestartCLITests {
         #expect(Set(after.keys) == accepted, "\(after.count) of \(accepted.count) known after restart")
         // What had completed stays completed, from its one attempt.
         for id in completedBefore {
-            #expect(after[id]?["status"] as? String == "completed" && after[id]?["attempts"] as? Int == 1, "\(id)")
+            #expect(after[id]?["status"] as? String == "completed" && after[id]?["attempt"] as? Int == 1, "\(id)")
         }
         // What ComfyUI holds is owned: every prompt in the sim's queue is a task the gateway follows as running.
         let simQueue = try await json(sim, "/queue")
@@ -125,7 +125,7 @@ struct RestartCLITests {
                 if task["status"] as? String == "completed" { break }
                 try await Task.sleep(for: .milliseconds(25))
             }
-            #expect(task["status"] as? String == "completed" && task["attempts"] as? Int == 1, "\(task)")
+            #expect(task["status"] as? String == "completed" && task["attempt"] as? Int == 1, "\(task)")
         }
         let (status, _) = gateway.stop()
         #expect(status == 0)

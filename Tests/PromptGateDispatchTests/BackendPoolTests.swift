@@ -55,10 +55,14 @@ struct BackendPoolTests {
     }
 
     @Test func ineligibleWithAReason() {
-        pool.recordValidation("gpu0", problem: "node 45: class NunchakuFluxDiTLoader is not installed on this server")
+        pool.recordValidation(
+            "gpu0",
+            problem: TaskReason(
+                code: "backend.missing_nodes",
+                message: "node 45: class NunchakuFluxDiTLoader is not installed on this server"))
         #expect(pool.acquire()?.name == "gpu1")
         #expect(pool.acquire() == nil)
-        #expect(pool.snapshot[0].state.ineligibleReason?.contains("NunchakuFluxDiTLoader") == true)
+        #expect(pool.snapshot[0].state.ineligibleReason?.message.contains("NunchakuFluxDiTLoader") == true)
         #expect(pool.snapshot[0].state.label == "ineligible" && pool.needsValidation("gpu0"))
         pool.recordValidation("gpu0", problem: nil)
         #expect(pool.acquire()?.name == "gpu0")

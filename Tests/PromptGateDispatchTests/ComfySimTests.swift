@@ -35,7 +35,8 @@ struct ComfySimTests {
             let workflow = try sdWorkflow()
             #expect(
                 WorkflowValidator.problems(
-                    workflow, objectInfo: try await client.objectInfo(), loraFiles: ["example_lora.safetensors"]
+                    workflow, objectInfo: try await client.objectInfo(),
+                    requirements: BackendRequirements(loraFiles: ["example_lora.safetensors"])
                 ).isEmpty)
             var request = PromptRequest(prompt: "a red fox")
             request.seed = 7
@@ -203,7 +204,9 @@ struct ComfySimFaultTests {
                 _ = try await probe.systemStats()
                 Issue.record("a dropped connection answered")
             } catch {
-                guard case .retryable = error else { Issue.record("\(error)"); return }
+                guard case .unavailable(let failure) = error, failure.kind == .unreachable else {
+                    Issue.record("\(error)"); return
+                }
             }
             let tasks = (0..<4).map { GenerationTask(request: request("fox \($0)")) }
             for task in tasks { _ = try await dispatcher.submit(task) }

@@ -91,7 +91,10 @@ struct ComfyUIClientTests {
             #expect(message == "Prompt outputs failed validation")
             guard case .object(let nodes)? = nodeErrors else { Issue.record("no node errors"); return }
             #expect(nodes["4"] != nil)
-            guard case .retryable? = await Self.failure({ try await client.queue(workflow, promptID: "crash-me") })
+            guard
+                case .unavailable(let failure)? = await Self.failure({
+                    try await client.queue(workflow, promptID: "crash-me")
+                }), failure.code == "comfyui.server_error"
             else {
                 Issue.record("a 500 must be retryable")
                 return
@@ -112,7 +115,12 @@ struct ComfyUIClientTests {
             #expect(broken.outcome == .error)
             guard case .object(let failure)? = broken.error else { Issue.record("no error data"); return }
             #expect(failure["exception_message"] == "boom")
-            guard case .retryable? = await Self.failure({ _ = try await client.history(promptID: "garbage") }) else {
+            guard
+                case .unavailable(let failure)? = await Self.failure({
+                    _ = try await client.history(promptID: "garbage")
+                }),
+                failure.code == "comfyui.bad_answer"
+            else {
                 Issue.record("garbage must be retryable")
                 return
             }
@@ -137,8 +145,11 @@ struct ComfyUIClientTests {
         let client = ComfyUIClient(
             transport: CurlTransport(baseURL: "http://127.0.0.1:\(port)", threadPool: pool), clientID: "c")
         let failure = await Self.failure { _ = try await client.systemStats() }
-        if case .retryable(let message)? = failure {
-            #expect(message.contains("/system_stats"))
+        if case .unavailable(let failure)? = failure {
+            // A plain sentence with a stable code; the call and libcurl's words are details.
+            #expect(failure.code == "comfyui.unreachable" && failure.request == "GET /system_stats")
+            #expect(failure.description.hasPrefix("the backend could not be reached ("))
+            #expect(!"\(ComfyUIError.unavailable(failure))".contains("unavailable("))
         } else {
             Issue.record("expected a retryable failure, got \(String(describing: failure))")
         }

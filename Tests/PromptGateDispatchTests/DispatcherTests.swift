@@ -169,18 +169,16 @@ struct DispatcherTests {
     }
 
     @Test func fullQueueRefusesWithRetryAfterAndWaitingTasksExpire() async throws {
-        // A server without the Nunchaku loader: ineligible, so everything waits.
-        var classes = ComfySim.defaultClasses
-        classes.remove("NunchakuFluxDiTLoader")
+        // A server that answers 500: down, so everything waits (it may come back).
+        let down = ComfySim()
+        down.setFaults(SimFaults(http500: true))
         try await withDispatcher(
-            [ComfySim(classes: classes)],
+            [down],
             configure: {
                 $0.maxQueueSize = 2; $0.queueTimeout = .milliseconds(1000)
             }
         ) { dispatcher, _ in
-            let state = dispatcher.pool.snapshot[0].state
-            #expect(state.label == "ineligible")
-            #expect(state.ineligibleReason?.contains("NunchakuFluxDiTLoader is not installed") == true)
+            #expect(dispatcher.pool.snapshot[0].state.label == "down")
             let a = GenerationTask(request: request()), b = GenerationTask(request: request())
             _ = try await dispatcher.submit(a)
             _ = try await dispatcher.submit(b)
@@ -194,8 +192,12 @@ struct DispatcherTests {
                 #expect(error.code == "queue_full" && error.kind == .rateLimited)
                 #expect((error.retryAfter ?? 0) >= 1)
             }
+            let waiting = await dispatcher.view(id: a.id)?.waitingFor
+            #expect(waiting?.code == "dispatch.no_backend_available")
             let expired = try await finished(dispatcher, a.id, timeout: .seconds(5))
             #expect(expired.status == .expired && expired.reason?.code == "queue_timeout")
+            // The expiry says why nothing ran it.
+            #expect(expired.reason?.message.contains("sim0: down: the backend answered with a server error") == true)
             #expect(try await finished(dispatcher, b.id).status == .expired)
             _ = try await dispatcher.submit(GenerationTask(request: request()))  // room again
         }
@@ -276,8 +278,16 @@ struct DispatcherTests {
             _ = try await dispatcher.submit(task)
             let failed = try await finished(dispatcher, task.id)
             #expect(failed.status == .failed && failed.attempts == 3)
-            #expect(failed.reason?.code == "comfyui.unavailable")
-            #expect(failed.reason?.message.hasPrefix("gave up after 3 attempts") == true)
+            #expect(failed.reason?.code == "comfyui.server_error")
+            // A plain sentence, no Swift enum spelled out.
+            #expect(
+                failed.reason?.message
+                    == "gave up after 3 attempts: could not queue the prompt: the backend answered with a server error (status 500)"
+            )
+            #expect(failed.reason?.details == ["request": "POST /prompt", "detail": "status 500"])
+            // Every attempt is recorded: two retried, the last failed.
+            #expect(failed.attemptList.map(\.outcome) == ["retried", "retried", "failed"])
+            #expect(failed.attemptList.allSatisfy { $0.reason?.code == "comfyui.server_error" && $0.endedAt != nil })
         }
     }
 
@@ -310,12 +320,13 @@ struct DispatcherTests {
             sim.setFaults(SimFaults(malformedJSON: true))
             let garbled = GenerationTask(request: request())
             _ = try await dispatcher.submit(garbled)
-            #expect(try await finished(dispatcher, garbled.id).reason?.code == "comfyui.unavailable")
+            #expect(try await finished(dispatcher, garbled.id).reason?.code == "comfyui.bad_answer")
             sim.setFaults(SimFaults(hang: true))  // the client's 2 s request timeout ends each call
             let hung = GenerationTask(request: request())
             _ = try await dispatcher.submit(hung)
             let failed = try await finished(dispatcher, hung.id, timeout: .seconds(15))
-            #expect(failed.reason?.code == "comfyui.unavailable" && failed.attempts == 2)
+            #expect(failed.reason?.code == "comfyui.timeout" && failed.attempts == 2)
+            #expect(failed.reason?.message.hasSuffix("did not answer within comfyui.request_timeout") == true)
             sim.setFaults(SimFaults())
         }
     }
@@ -350,7 +361,8 @@ struct DispatcherTests {
         try await withDispatcher([broken, ComfySim(runTime: .milliseconds(5))], maxInFlight: 4) { dispatcher, sims in
             let states = dispatcher.pool.snapshot.map(\.state)
             #expect(
-                states[0].label == "ineligible" && states[0].ineligibleReason?.contains("svdq-int4-flux.1-dev") == true)
+                states[0].label == "ineligible"
+                    && states[0].ineligibleReason?.message.contains("svdq-int4-flux.1-dev") == true)
             #expect(states[1].label == "up")
             let tasks = (0..<6).map { GenerationTask(request: request("fox \($0)")) }
             for task in tasks { _ = try await dispatcher.submit(task) }
@@ -359,12 +371,95 @@ struct DispatcherTests {
         }
     }
 
+    /// Every backend lacks something structural: new work is refused with each backend's reason; work already
+    /// queued says what it waits for, and runs once the file is back. An `up` backend is checked again on
+    /// `revalidate_interval`, so a file deleted from a running server is noticed.
+    @Test func aFileDeletedFromARunningBackendIsNoticedAndNewWorkRefused() async throws {
+        let sim = ComfySim(runTime: .milliseconds(400))
+        let complete = sim.models
+        try await withDispatcher([sim], configure: { $0.revalidateInterval = .milliseconds(100) }) { dispatcher, _ in
+            let first = GenerationTask(request: request("first")), second = GenerationTask(request: request("second"))
+            _ = try await dispatcher.submit(first)
+            #expect(await TestSupport.eventually { await dispatcher.view(id: first.id)?.task.status == .running })
+            _ = try await dispatcher.submit(second)
+            var models = complete
+            models["model_path"] = []  // the diffusion model deleted from the server
+            sim.setModels(models)
+            #expect(await TestSupport.eventually { dispatcher.pool.snapshot[0].state.label == "ineligible" })
+            let reason = try #require(dispatcher.pool.snapshot[0].state.ineligibleReason)
+            #expect(reason.code == "backend.missing_files")
+            #expect(reason.message.contains("model_path 'svdq-int4-flux.1-dev' is not on this server (it offers none)"))
+            let waiting = await dispatcher.view(id: second.id)?.waitingFor
+            #expect(
+                waiting?.code == "dispatch.no_eligible_backend" && waiting?.message.contains("sim0: node 45") == true)
+            do throws(DispatchError) {
+                _ = try await dispatcher.submit(GenerationTask(request: request("third")))
+                Issue.record("work no backend can run was accepted")
+            } catch {
+                #expect(error.code == "dispatch.no_eligible_backend" && error.kind == .unavailable)
+                #expect((error.retryAfter ?? 0) >= 1)
+                guard case .array(let each)? = error.details, case .object(let one)? = each.first else {
+                    Issue.record("no per-backend details"); return
+                }
+                #expect(one["backend"] == "sim0" && one["code"] == "backend.missing_files")
+            }
+            sim.setModels(complete)  // installed again: eligible without a restart
+            #expect(try await finished(dispatcher, second.id).status == .completed)
+        }
+    }
+
+    /// ComfyUI refuses a model file the workflow needs (`value_not_in_list` on a loader): the backend's fault.
+    /// It is marked ineligible and the task moves to another backend; a file only the request named stays the
+    /// caller's fault.
+    @Test func aRefusedModelFileMovesTheTaskToAnotherBackend() async throws {
+        let lacking = ComfySim(runTime: .milliseconds(5)), good = ComfySim(runTime: .milliseconds(5))
+        try await withDispatcher([lacking, good], configure: { $0.healthInterval = .seconds(60) }) {
+            dispatcher, _ in
+            #expect(dispatcher.pool.snapshot.map(\.state.label) == ["up", "up"])
+            var models = lacking.models
+            models["model_path"] = ["another-model"]  // deleted since the last /object_info check
+            lacking.setModels(models)
+            let task = GenerationTask(request: request())
+            _ = try await dispatcher.submit(task)
+            let done = try await finished(dispatcher, task.id)
+            #expect(done.status == .completed && done.backend == "sim1" && done.attempts == 2)
+            #expect(done.reason == nil)
+            let attempts = done.attemptList
+            #expect(
+                attempts.map(\.backend) == ["sim0", "sim1"] && attempts.map(\.outcome) == ["retried", "completed"])
+            #expect(attempts[0].reason?.code == "comfyui.missing_file")
+            #expect(attempts[1].promptID == done.promptID && attempts[1].reason == nil)
+            let state = dispatcher.pool.snapshot[0].state
+            #expect(state.label == "ineligible" && state.ineligibleReason?.code == "backend.missing_files")
+            // A LoRA file only the request names: the caller's mistake, final, and both backends stay as they were.
+            var unknown = GenerationTask(request: request("with an unknown lora"))
+            unknown.loras = [WorkflowPatcher.LoraFile(file: "nobody-has-this.safetensors", weight: 1)]
+            _ = try await dispatcher.submit(unknown)
+            let refused = try await finished(dispatcher, unknown.id)
+            #expect(refused.status == .failed && refused.reason?.code == "comfyui.rejected" && refused.attempts == 1)
+            #expect(dispatcher.pool.snapshot[1].state.label == "up")
+        }
+    }
+
+    /// A cancel stops the prompt on the backend once: one queue delete, one interrupt.
+    @Test func aCancelStopsTheRunOnce() async throws {
+        let sim = ComfySim(runTime: .seconds(30))
+        try await withDispatcher([sim]) { dispatcher, _ in
+            let task = GenerationTask(request: request())
+            _ = try await dispatcher.submit(task)
+            #expect(await TestSupport.eventually { await dispatcher.view(id: task.id)?.task.status == .running })
+            try await dispatcher.cancel(id: task.id)
+            try await Task.sleep(for: .milliseconds(300))  // the attempt notices at its next poll (≤ 20 ms)
+            #expect(sim.stopRequests(task.id) == 2, "delete and interrupt, once each")
+        }
+    }
+
     @Test func downBackendComesBackAndIsCheckedAgain() async throws {
         let sim = ComfySim(runTime: .milliseconds(5))
         try await withDispatcher([sim]) { dispatcher, _ in
             sim.setFaults(SimFaults(http500: true))
             #expect(await TestSupport.eventually { dispatcher.pool.snapshot[0].state.isDown })
-            #expect(dispatcher.pool.snapshot[0].state.lastError?.contains("500") == true)
+            #expect(dispatcher.pool.snapshot[0].state.lastError?.code == "comfyui.server_error")
             let task = GenerationTask(request: request())
             _ = try await dispatcher.submit(task)
             try await Task.sleep(for: .milliseconds(100))
@@ -414,8 +509,31 @@ struct DispatcherTests {
             }
             #expect(await dispatcher.view(id: task.id)?.task.status == .completed)
             #expect(ContinuousClock.now - submitted < .seconds(3))  // not the 5 s poll
-            // Step fractions from `progress` events (k/20), not only the time-based estimate.
-            #expect(seen.contains { $0 > 0 && ($0 * 20).rounded() == $0 * 20 }, "\(seen.sorted())")
+            // The sampler's `progress` events (k/20) move it: the time-based estimate alone stays near 0 (0.6 s
+            // of a 30 s first guess).
+            #expect(seen.contains { $0 >= 0.5 }, "\(seen.sorted())")
+        }
+    }
+
+    /// The time-based estimate runs ahead (the average run is short), then the sampler's first event reports a
+    /// small fraction: what a client sees never goes back.
+    @Test func progressNeverDecreasesWhenTheSamplerReplacesTheEstimate() async throws {
+        try await withDispatcher(
+            [ComfySim(runTime: .milliseconds(800))], websocket: true,
+            configure: { $0.pollInterval = .seconds(5) ... .seconds(5) }
+        ) { dispatcher, _ in
+            for _ in 0..<20 { dispatcher.estimator.record(workflow: dispatcher.workflowName, seconds: 0.001) }
+            let task = GenerationTask(request: request())
+            _ = try await dispatcher.submit(task)
+            var shown: [Double] = []
+            while let view = await dispatcher.view(id: task.id), !view.task.status.isTerminal {
+                if view.task.status == .running, let progress = view.progress { shown.append(progress) }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(!shown.isEmpty)
+            #expect(zip(shown, shown.dropFirst()).allSatisfy { $0 <= $1 }, "\(shown)")
+            // The estimate reached its cap, and the sampler's events still moved it on.
+            #expect(shown.contains { $0 >= 0.95 } && shown.contains { $0 > 0.95 && $0 < 1 }, "\(shown)")
         }
     }
 }
@@ -439,11 +557,14 @@ struct DispatcherRecoveryTests {
         try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.healthInterval = .seconds(60) })
         { dispatcher, _ in
             #expect(dispatcher.pool.snapshot[0].state.label == "up")
-            await dispatcher.updateLoraFiles(["brand_new_style.safetensors"])  // a reloaded preset names it
+            // a reloaded preset names it
+            await dispatcher.updateRequirements(BackendRequirements(loraFiles: ["brand_new_style.safetensors"]))
             let state = dispatcher.pool.snapshot[0].state
             #expect(
-                state.label == "ineligible" && state.ineligibleReason?.contains("brand_new_style.safetensors") == true)
-            await dispatcher.updateLoraFiles(["product_style.safetensors"])  // one the server has
+                state.label == "ineligible"
+                    && state.ineligibleReason?.message.contains("brand_new_style.safetensors") == true)
+            // one the server has
+            await dispatcher.updateRequirements(BackendRequirements(loraFiles: ["product_style.safetensors"]))
             #expect(dispatcher.pool.snapshot[0].state.label == "up")
         }
     }

@@ -129,6 +129,58 @@ struct WorkflowTests {
         }
     }
 
+    /// A graph with no text encoder (image to image, upscaling) is bound without a prompt, with a warning.
+    @Test func aGraphWithoutATextEncoderBindsWithAWarning() throws {
+        let json = #"""
+            {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+             "2": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 4, "cfg": 1, "sampler_name": "euler",
+                   "scheduler": "normal", "denoise": 1, "latent_image": ["1", 0]}},
+             "3": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x", "images": ["2", 0]}}}
+            """#
+        let workflow = try Workflow(json: Data(json.utf8))
+        let binding = try WorkflowBinding(inferringFrom: workflow)
+        #expect(binding.inputs[.prompt] == nil && binding.inputs[.seed] == [.init(node: "2", input: "seed")])
+        #expect(binding.problems(in: workflow).isEmpty)
+        #expect(binding.warnings.count == 1 && binding.warnings[0].hasPrefix("prompt: no text encoder input is bound"))
+        #expect(try WorkflowBinding(inferringFrom: load("sd15-lora-txt2img.api.json")).warnings.isEmpty)
+    }
+
+    /// What the final graph loads: the workflow's own LoRAs when the request names none, the request's when
+    /// it does; model files by kind; nodes no output depends on left out (ComfyUI does not run them).
+    @Test func graphModelsDescribeWhatRuns() throws {
+        let flux = try load("nunchaku-flux.1-dev.api.json")
+        let own = GraphModels(of: flux)
+        #expect(own.loras.map(\.file) == ["flux1-turbo.safetensors", "diffusers-ghibsky.safetensors"])
+        #expect(own.loras.allSatisfy { $0.strengthModel == 1 && $0.strengthClip == nil })
+        #expect(own.unets == ["svdq-int4-flux.1-dev"] && own.vaes == ["ae.safetensors"])
+        #expect(own.textEncoders == ["t5xxl_fp16.safetensors", "clip_l.safetensors"])
+        let binding = try WorkflowBinding(inferringFrom: flux)
+        let patched = WorkflowPatcher.apply(
+            PromptRequest(prompt: "x"), loras: [.init(file: "product_style.safetensors", weight: 0.7)], taskID: "t",
+            to: flux, binding: binding)
+        #expect(
+            GraphModels(of: patched).loras.map { "\($0.file) \($0.strengthModel)" } == ["product_style.safetensors 0.7"]
+        )
+        let sd = try load("sd15-lora-txt2img.api.json")
+        let classic = GraphModels(of: sd)
+        #expect(classic.checkpoints == ["v1-5-pruned-emaonly.safetensors"])
+        #expect(classic.loras.map { [$0.node, $0.file] } == [["10", "example_lora.safetensors"]])
+        #expect(classic.loras.first?.strengthClip == 1)
+        // A loader nothing downstream uses does not run.
+        var dangling = sd
+        dangling.nodes["99"] = sd.nodes["10"]
+        dangling.nodes["99"]?.inputs["lora_name"] = "unused.safetensors"
+        #expect(GraphModels(of: dangling).loras.map(\.file) == ["example_lora.safetensors"])
+        // A LoRA stack: each slot that is not "None".
+        let stack = #"""
+            {"1": {"class_type": "NunchakuFluxLoraStack", "inputs": {"lora_name_1": "a.safetensors",
+                   "lora_strength_1": 0.5, "lora_name_2": "None", "lora_strength_2": 1,
+                   "lora_name_3": "b.safetensors", "lora_strength_3": 1.5}}}
+            """#
+        let stacked = GraphModels(of: try Workflow(json: Data(stack.utf8)))
+        #expect(stacked.loras.map { "\($0.file) \($0.strengthModel)" } == ["a.safetensors 0.5", "b.safetensors 1.5"])
+    }
+
     @Test func explicitBindingsOverride() throws {
         let binding = try WorkflowBinding(inferringFrom: load("sd15-lora-txt2img.api.json"))
             .overriding([.seed: [.init(node: "3", input: "noise_seed")]])
@@ -169,7 +221,10 @@ struct WorkflowValidatorTests {
             path: TestSupport.packageRoot.appendingPathComponent("workflows/sd15-lora-txt2img.api.json").path)
         let info = objectInfo(
             checkpoints: ["v1-5-pruned-emaonly.safetensors"], loras: ["example_lora.safetensors", "style.safetensors"])
-        #expect(WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: ["style.safetensors"]).isEmpty)
+        #expect(
+            WorkflowValidator.problems(
+                workflow, objectInfo: info, requirements: BackendRequirements(loraFiles: ["style.safetensors"])
+            ).isEmpty)
     }
 
     @Test func missingModelsClassesAndLorasAreNamed() throws {
@@ -178,21 +233,43 @@ struct WorkflowValidatorTests {
         workflow.nodes["3"]?.inputs["scheduler"] = "exotic"
         var info = objectInfo(checkpoints: [], loras: [])
         info["VAEDecode"] = nil
-        let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: ["style.safetensors"])
-        #expect(problems.contains("node 3 (KSampler): scheduler 'exotic' is not on this server (2 choices)"))
+        let found = WorkflowValidator.problems(
+            workflow, objectInfo: info,
+            requirements: BackendRequirements(
+                loraFiles: ["style.safetensors"], samplers: ["euler", "euler_turbo"], schedulers: ["normal"]))
+        let problems = found.map(\.description)
+        // The choices are named, not counted.
         #expect(
             problems.contains(
-                "node 4 (CheckpointLoaderSimple): ckpt_name 'v1-5-pruned-emaonly.safetensors' is not on this server (0 choices)"
+                "node 3 (KSampler): scheduler 'exotic' is not on this server (choices: 'normal', 'karras')"))
+        #expect(
+            problems.contains(
+                "node 4 (CheckpointLoaderSimple): ckpt_name 'v1-5-pruned-emaonly.safetensors' is not on this server (it offers none)"
             ))
         #expect(problems.contains("node 8: class VAEDecode is not installed on this server"))
-        #expect(problems.contains("LoRA file 'style.safetensors' is not on this server (LoraLoader.lora_name)"))
+        #expect(
+            problems.contains(
+                "LoRA file 'style.safetensors' a preset names is not on this server (LoraLoader.lora_name: it offers none)"
+            ))
+        // A sampler a preset allows that the server lacks fails here, not in ComfyUI.
+        #expect(
+            problems.contains(
+                "sampler_name 'euler_turbo' a preset allows is not on this server (node 3 KSampler: choices: 'euler', 'dpmpp_2m')"
+            ))
+        #expect(!problems.contains { $0.contains("'euler' a preset") })
+        let reason = try #require(WorkflowValidator.reason(for: found))
+        #expect(reason.code == "backend.missing_nodes")
+        #expect(found.first { $0.description.hasPrefix("node 4") }?.kind == .missingFile)
+        #expect(found.first { $0.description.hasPrefix("node 3") }?.kind == .unsupportedValue)
     }
 
     @Test func nunchakuGraphOnAServerWithoutThePlugin() throws {
         let workflow = try Workflow(
             path: TestSupport.packageRoot.appendingPathComponent("workflows/nunchaku-flux.1-dev.api.json").path)
         let problems = WorkflowValidator.problems(workflow, objectInfo: ["SaveImage": ["input": [:]]])
-        #expect(problems.contains("node 45: class NunchakuFluxDiTLoader is not installed on this server"))
+        #expect(
+            problems.map(\.description).contains("node 45: class NunchakuFluxDiTLoader is not installed on this server")
+        )
         #expect(problems.count == workflow.nodes.count - 1)
     }
 }

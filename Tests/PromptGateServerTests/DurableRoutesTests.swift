@@ -122,10 +122,10 @@ struct DurableRoutesTests {
     }
 
     @Test func listingPagesNewestFirstByStatusAndOwner() async throws {
-        var classes = ComfySim.defaultClasses
-        classes.remove("NunchakuFluxDiTLoader")  // nothing runs: everything stays queued
+        let down = ComfySim()
+        down.setFaults(SimFaults(http500: true))  // nothing runs: everything stays queued
         try await withGateway(
-            [ComfySim(classes: classes)],
+            [down],
             configure: { config in
                 config.security.enabled = true
                 config.security.apiKeys = keys

@@ -72,6 +72,12 @@ struct GenerateTests {
             let lora = try #require((metadata["loras"] as? [[String: Any]])?.first)
             // portrait ×1.2
             #expect(lora["file"] as? String == "Ghibsky_Illustration.safetensors" && lora["weight"] as? Double == 1.2)
+            #expect(lora["name"] as? String == "ghibsky" && lora["source"] as? String == "request")
+            // The request's LoRA replaced the workflow's two; the files the graph loads are named.
+            #expect((metadata["loras"] as? [[String: Any]])?.count == 1)
+            #expect(
+                metadata["unets"] as? [String] == ["svdq-int4-flux.1-dev"]
+                    && metadata["vaes"] as? [String] == ["ae.safetensors"])
             #expect((metadata["backend"] as? String)?.hasPrefix("sim") == true)
             // The image itself, as ComfyUI made it.
             let image = try await send(base, "GET", "/output/\(id)_0.png")
@@ -123,17 +129,62 @@ struct GenerateTests {
         }
     }
 
-    @Test func queueFullIs429WithRetryAfter() async throws {
-        var classes = ComfySim.defaultClasses
-        classes.remove("SaveImage")
-        try await withGateway([ComfySim(classes: classes)], configure: { $0.dispatch.maxQueueSize = 1 }) { _, base, _ in
-            let status = try await send(base, "GET", "/status")
-            let backend = try #require(
-                ((status.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]])?.first)
+    /// Without LoRAs in the request the workflow's own loader runs: metadata says so, with file and strengths.
+    @Test func metadataNamesTheLorasAndModelsTheGraphRan() async throws {
+        try await withGateway(configure: { $0.dispatch.workflowPath = "sd15-lora-txt2img.api.json" }) { _, base, _ in
+            let accepted = try await send(
+                base, "POST", "/api/v1/generate", body: #"{"prompt": "a red fox", "seed": 7}"#)
+            let id = try #require(accepted.json["task_id"] as? String)
+            let done = try await awaitTask(base, id)
+            let metadata = try #require((done.json["result"] as? [String: Any])?["metadata"] as? [String: Any])
+            let loras = try #require(metadata["loras"] as? [[String: Any]])
+            #expect(loras.count == 1)
+            #expect(loras.first?["file"] as? String == "example_lora.safetensors" && loras.first?["name"] == nil)
+            #expect(loras.first?["strength_model"] as? Double == 1 && loras.first?["strength_clip"] as? Double == 1)
+            #expect(loras.first?["source"] as? String == "workflow" && loras.first?["node"] as? String == "10")
+            #expect(metadata["checkpoints"] as? [String] == ["v1-5-pruned-emaonly.safetensors"])
+            // One attempt, listed; no error on a completed task.
+            let attempts = try #require(done.json["attempts"] as? [[String: Any]])
+            #expect(done.json["attempt"] as? Int == 1 && attempts.count == 1 && done.json["error"] == nil)
             #expect(
-                backend["state"] as? String == "ineligible"
-                    && (backend["reason"] as? String)?.contains("SaveImage") == true)
-            #expect(try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#).status == 202)
+                attempts.first?["outcome"] as? String == "completed" && attempts.first?["prompt_id"] as? String == id)
+        }
+    }
+
+    /// Every backend lacks a node class the workflow needs: a new task is refused at once with each backend's
+    /// reason, instead of waiting an hour to expire.
+    @Test func workNoBackendCanRunIs503WithEachBackendsReason() async throws {
+        var classes = ComfySim.defaultClasses
+        classes.remove("NunchakuFluxDiTLoader")
+        var models = ComfySim.defaultModels
+        models["model_path"] = ["other-model"]
+        try await withGateway([ComfySim(classes: classes), ComfySim(models: models)]) { _, base, _ in
+            let status = try await send(base, "GET", "/status")
+            let backends = try #require((status.json["dispatch"] as? [String: Any])?["backends"] as? [[String: Any]])
+            #expect(backends.map { $0["state"] as? String } == ["ineligible", "ineligible"])
+            #expect(backends.map { $0["code"] as? String } == ["backend.missing_nodes", "backend.missing_files"])
+            #expect((backends[0]["reason"] as? String)?.contains("NunchakuFluxDiTLoader is not installed") == true)
+            let refused = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#)
+            #expect(refused.status == 503 && refused.errorCode == "dispatch.no_eligible_backend")
+            #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 1)
+            let details = try #require((refused.json["error"] as? [String: Any])?["details"] as? [[String: Any]])
+            #expect(details.map { $0["backend"] as? String } == ["sim0", "sim1"])
+            #expect((details[1]["message"] as? String)?.contains("model_path 'svdq-int4-flux.1-dev'") == true)
+        }
+    }
+
+    @Test func queueFullIs429WithRetryAfter() async throws {
+        let down = ComfySim()
+        down.setFaults(SimFaults(http500: true))  // down: tasks queue (it may come back)
+        try await withGateway([down], configure: { $0.dispatch.maxQueueSize = 1 }) { _, base, _ in
+            let accepted = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#)
+            #expect(accepted.status == 202)
+            // The queued task says why nothing runs it.
+            let id = try #require(accepted.json["task_id"] as? String)
+            let waiting = try #require(
+                try await send(base, "GET", "/api/v1/task/\(id)").json["waiting_for"] as? [String: Any])
+            #expect(waiting["code"] as? String == "dispatch.no_backend_available")
+            #expect((waiting["message"] as? String)?.contains("sim0: down") == true)
             let full = try await send(base, "POST", "/api/v1/generate", body: #"{"prompt": "a fox"}"#)
             #expect(full.status == 429 && full.errorCode == "queue_full")
             #expect(Int(full.header("Retry-After") ?? "") ?? 0 >= 1)

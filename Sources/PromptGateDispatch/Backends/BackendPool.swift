@@ -1,3 +1,4 @@
+import PromptGateCore
 import Synchronization
 
 /// The ComfyUI servers and what the dispatcher knows about each: tasks in flight, health, eligibility.
@@ -30,8 +31,9 @@ public final class BackendPool: Sendable {
         case up
         /// Failed `failureThreshold` health checks in a row.
         case down
-        /// Healthy, but `/object_info` says it cannot run the workflow (the reason).
-        case ineligible(String)
+        /// Healthy, but it cannot run the workflow: node classes or files missing (`/object_info`, or a model
+        /// value ComfyUI refused). The reason has a stable code and each problem in its details.
+        case ineligible(TaskReason)
 
         /// `up`, `down`, `ineligible` or `checking`, for `/status`.
         public var label: String {
@@ -53,7 +55,9 @@ public final class BackendPool: Sendable {
         /// Whether it gets work.
         public var condition = Condition.checking
         /// The last health check's failure.
-        public var lastError: String?
+        public var lastError: TaskReason?
+        /// When `/object_info` was last checked against the workflow.
+        var validatedAt: ContinuousClock.Instant?
         /// What the workflow needs changed (a reload): check again at the next round, keeping the backend in use.
         var recheck = false
 
@@ -62,9 +66,26 @@ public final class BackendPool: Sendable {
         /// Whether it is marked down.
         public var isDown: Bool { condition == .down }
         /// Why the workflow cannot run there, when it cannot.
-        public var ineligibleReason: String? {
+        public var ineligibleReason: TaskReason? {
             if case .ineligible(let reason) = condition { return reason }
             return nil
+        }
+        /// Why it gets no work, when it gets none: ineligible, down, or still being checked; its last health
+        /// failure otherwise (nil when all is well).
+        public var problem: TaskReason? {
+            switch condition {
+            case .ineligible(let reason): return reason
+            case .down:
+                return TaskReason(
+                    code: lastError?.code ?? "comfyui.unreachable",
+                    message: "down: \(lastError?.message ?? "health checks failed")", details: lastError?.details)
+            case .checking:
+                return lastError
+                    ?? TaskReason(
+                        code: "backend.checking", message: "not checked against the workflow yet (health check pending)"
+                    )
+            case .up: return lastError
+            }
         }
         /// The condition's name (`up`, `down`, `ineligible`, `checking`).
         public var label: String { condition.label }
@@ -143,7 +164,7 @@ public final class BackendPool: Sendable {
     /// Records a health check; returns true when the backend just went down or came back (log it). Going down
     /// clears the validation, so a recovered backend is checked again before it gets work.
     @discardableResult
-    public func recordHealth(_ name: String, ok: Bool, error: String? = nil) -> Bool {
+    public func recordHealth(_ name: String, ok: Bool, error: TaskReason? = nil) -> Bool {
         states.withLock { states in
             guard var state = states[name] else { return false }
             let wasDown = state.isDown
@@ -162,27 +183,81 @@ public final class BackendPool: Sendable {
     }
 
     /// Records the `/object_info` check: nil when the backend can run the workflow, else why not.
-    public func recordValidation(_ name: String, problem: String?) {
+    public func recordValidation(_ name: String, problem: TaskReason?) {
         states.withLock { states in
             guard var state = states[name] else { return }
             // A check that finished after the backend went down says nothing about it now.
             if !state.isDown { state.condition = problem.map { .ineligible($0) } ?? .up }
             state.recheck = false
+            state.validatedAt = .now
             states[name] = state
         }
     }
 
-    /// Whether a backend needs its `/object_info` check (never checked, recovered, or ineligible: a fixed
-    /// server becomes eligible without a restart).
-    public func needsValidation(_ name: String) -> Bool {
+    /// Marks a backend that refused a model file the workflow needs as ineligible at once (its next
+    /// `/object_info` check decides when it is back); nothing changes for a backend that is down.
+    public func markIneligible(_ name: String, reason: TaskReason) {
+        states.withLock { states in
+            guard var state = states[name], !state.isDown else { return }
+            state.condition = .ineligible(reason)
+            states[name] = state
+        }
+    }
+
+    /// Whether a backend needs its `/object_info` check: never checked, recovered, ineligible (a fixed server
+    /// becomes eligible without a restart), asked for (`requestRevalidation`), or up and last checked longer
+    /// than `interval` ago (a file deleted from a running server is noticed).
+    public func needsValidation(_ name: String, every interval: Duration? = nil) -> Bool {
         states.withLock { states in
             guard let state = states[name] else { return false }
             switch state.condition {
             case .checking, .ineligible: return true
-            case .up: return state.recheck
+            case .up:
+                if state.recheck { return true }
+                guard let interval, let checked = state.validatedAt else { return false }
+                return ContinuousClock.now - checked >= interval
             case .down: return false
             }
         }
+    }
+
+    /// Whether work can run now, and if not, why: `ready` while a backend is up; `impossible` when every backend
+    /// is ineligible (a structural reason: node classes or model files missing, nothing will change without an
+    /// operator); `waiting` otherwise (backends down or still being checked: they come back).
+    public var availability: Availability {
+        let all = snapshot
+        if all.contains(where: { $0.state.isAvailable }) { return .ready }
+        let details = JSONValue.array(
+            all.map { backend, state in
+                let problem = state.problem
+                return [
+                    "backend": .string(backend.name), "state": .string(state.label),
+                    "code": problem.map { .string($0.code) } ?? .null,
+                    "message": problem.map { .string($0.message) } ?? .null,
+                ]
+            })
+        let each = all.map { "\($0.backend.name): \($0.state.problem?.message ?? $0.state.label)" }.joined(
+            separator: "; ")
+        if !all.isEmpty, all.allSatisfy({ $0.state.ineligibleReason != nil }) {
+            return .impossible(
+                TaskReason(
+                    code: "dispatch.no_eligible_backend", message: "no backend can run this workflow (\(each))",
+                    details: details))
+        }
+        return .waiting(
+            TaskReason(
+                code: "dispatch.no_backend_available", message: "no backend is available now (\(each))",
+                details: details))
+    }
+
+    /// Whether work can run now (see `availability`).
+    public enum Availability: Sendable, Equatable {
+        /// A backend is up.
+        case ready
+        /// None is up now, but one may come back.
+        case waiting(TaskReason)
+        /// Every backend is ineligible for the workflow.
+        case impossible(TaskReason)
     }
 
     /// Asks for every backend's `/object_info` check again (what the workflow needs changed); backends stay in

@@ -2,12 +2,75 @@ import Foundation
 import PromptGateCore
 
 /// What went wrong talking to ComfyUI, split the way the dispatcher acts on it.
-public enum ComfyUIError: Error, Sendable, Equatable {
+public enum ComfyUIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Worth another try, maybe on another backend: connection refused or reset, timeout, 5xx, a body that
     /// is not the JSON expected.
-    case retryable(String)
+    case unavailable(ComfyUIFailure)
     /// ComfyUI refused the workflow (400): final. `nodeErrors` is its `node_errors` (node → input → message).
     case rejected(type: String, message: String, nodeErrors: JSONValue?)
+
+    /// A plain sentence (logs, `/status`).
+    public var description: String {
+        switch self {
+        case .unavailable(let failure): failure.description
+        case .rejected(let type, let message, _): "ComfyUI refused the workflow (\(type)): \(message)"
+        }
+    }
+}
+
+/// A call to ComfyUI that got no usable answer: a stable code, a sentence for people, and what was asked and
+/// what came back as details.
+public struct ComfyUIFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of failure, as its stable code.
+    public enum Kind: String, Sendable {
+        /// Refused, reset or not resolved: nothing listens there, or the connection broke.
+        case unreachable = "comfyui.unreachable"
+        /// No answer within `comfyui.request_timeout`.
+        case timeout = "comfyui.timeout"
+        /// A 5xx.
+        case serverError = "comfyui.server_error"
+        /// An answer, but not the one ComfyUI gives (not JSON, an unexpected status or shape).
+        case badAnswer = "comfyui.bad_answer"
+    }
+
+    /// The failure class.
+    public var kind: Kind
+    /// The call, `GET /history/<id>`.
+    public var request: String
+    /// What came back: libcurl's message or the status.
+    public var detail: String
+
+    /// - Parameters:
+    ///   - kind: the failure class.
+    ///   - request: the call (method and path).
+    ///   - detail: libcurl's message, or what the answer was.
+    public init(_ kind: Kind, request: String, detail: String) {
+        self.kind = kind
+        self.request = request
+        self.detail = detail
+    }
+
+    /// A failure libcurl reported (no HTTP answer).
+    init(curl failure: CurlTransport.Failure, request: String) {
+        // CURLE_OPERATION_TIMEDOUT is 28; every other transport error means the server could not be used.
+        self.init(failure.code == 28 ? .timeout : .unreachable, request: request, detail: failure.message)
+    }
+
+    /// The stable code, `comfyui.unreachable`.
+    public var code: String { kind.rawValue }
+
+    /// The sentence for people.
+    public var description: String {
+        switch kind {
+        case .unreachable: "the backend could not be reached (\(detail))"
+        case .timeout: "the backend did not answer within comfyui.request_timeout"
+        case .serverError: "the backend answered with a server error (\(detail))"
+        case .badAnswer: "the backend gave an answer ComfyUI does not give (\(detail))"
+        }
+    }
+
+    /// `{"request": ..., "detail": ...}` for the task's or backend's reason.
+    public var details: JSONValue { ["request": .string(request), "detail": .string(detail)] }
 }
 
 /// One output file of a finished prompt.
@@ -63,7 +126,7 @@ public struct ComfyUIClient: Sendable {
         case 200:
             // 200 with node_errors means some outputs will not run: a failure for a job that needs them all.
             guard let object = Self.object(response.body) else {
-                throw .retryable("POST /prompt answered 200 without JSON")
+                throw .unavailable(ComfyUIFailure(.badAnswer, request: "POST /prompt", detail: "200 without JSON"))
             }
             if case .object(let nodes)? = object["node_errors"], !nodes.isEmpty {
                 throw .rejected(
@@ -80,7 +143,7 @@ public struct ComfyUIClient: Sendable {
             }
             throw .rejected(type: type, message: message, nodeErrors: object?["node_errors"])
         default:
-            throw .retryable("POST /prompt answered \(response.status)")
+            throw .unavailable(ComfyUIFailure(.badAnswer, request: "POST /prompt", detail: "status \(response.status)"))
         }
     }
 
@@ -91,7 +154,9 @@ public struct ComfyUIClient: Sendable {
         guard response.status == 200,
             let entries = try? Self.decoder.decode([String: HistoryEntry].self, from: Data(response.body))
         else {
-            throw .retryable("GET /history answered \(response.status) or not JSON")
+            throw .unavailable(
+                ComfyUIFailure(
+                    .badAnswer, request: "GET /history/\(promptID)", detail: "status \(response.status) or not JSON"))
         }
         guard let entry = entries[promptID] else { return nil }
         var outcome = ComfyUIHistory.Outcome.error
@@ -179,7 +244,9 @@ public struct ComfyUIClient: Sendable {
     /// `GET /view` for one output file.
     public func view(_ output: ComfyUIOutput) async throws(ComfyUIError) -> [UInt8] {
         let response = try await send("GET", Self.viewPath(output))
-        guard response.status == 200 else { throw .retryable("GET /view answered \(response.status)") }
+        guard response.status == 200 else {
+            throw .unavailable(ComfyUIFailure(.badAnswer, request: "GET /view", detail: "status \(response.status)"))
+        }
         return response.body
     }
 
@@ -191,14 +258,18 @@ public struct ComfyUIClient: Sendable {
         do {
             try await transport.send("GET", Self.viewPath(output), timeout: requestTimeout) { response in
                 guard response.status == 200 else {
-                    throw ComfyUIError.retryable("GET /view answered \(response.status)")
+                    throw ComfyUIError.unavailable(
+                        ComfyUIFailure(.badAnswer, request: "GET /view", detail: "status \(response.status)"))
                 }
                 try save(response.body)
             }
         } catch let error as ComfyUIError {
             throw error
+        } catch let failure as CurlTransport.Failure {
+            throw .unavailable(ComfyUIFailure(curl: failure, request: "GET /view"))
         } catch {
-            throw .retryable("GET /view: \(error)")
+            // The save failed: the output folder, not the backend.
+            throw .unavailable(ComfyUIFailure(.badAnswer, request: "GET /view", detail: "could not save: \(error)"))
         }
     }
 
@@ -215,7 +286,9 @@ public struct ComfyUIClient: Sendable {
     public func objectInfo() async throws(ComfyUIError) -> [String: JSONValue] {
         let response = try await send("GET", "/object_info")
         guard response.status == 200, let object = Self.object(response.body) else {
-            throw .retryable("GET /object_info answered \(response.status) or not JSON")
+            throw .unavailable(
+                ComfyUIFailure(.badAnswer, request: "GET /object_info", detail: "status \(response.status) or not JSON")
+            )
         }
         return object
     }
@@ -224,7 +297,9 @@ public struct ComfyUIClient: Sendable {
     public func systemStats() async throws(ComfyUIError) -> JSONValue {
         let response = try await send("GET", "/system_stats")
         guard response.status == 200, let object = Self.object(response.body) else {
-            throw .retryable("GET /system_stats answered \(response.status) or not JSON")
+            throw .unavailable(
+                ComfyUIFailure(
+                    .badAnswer, request: "GET /system_stats", detail: "status \(response.status) or not JSON"))
         }
         return .object(object)
     }
@@ -232,7 +307,10 @@ public struct ComfyUIClient: Sendable {
     /// `POST /interrupt` for one prompt (only interrupts it if it is the one running).
     public func interrupt(promptID: String) async throws(ComfyUIError) {
         let response = try await send("POST", "/interrupt", body: ["prompt_id": .string(promptID)])
-        guard response.status == 200 else { throw .retryable("POST /interrupt answered \(response.status)") }
+        guard response.status == 200 else {
+            throw .unavailable(
+                ComfyUIFailure(.badAnswer, request: "POST /interrupt", detail: "status \(response.status)"))
+        }
     }
 
     /// `GET /queue`: the prompt ids running and waiting on the server (each item's graph is skipped).
@@ -240,7 +318,8 @@ public struct ComfyUIClient: Sendable {
         let response = try await send("GET", "/queue")
         guard response.status == 200, let queue = try? Self.decoder.decode(QueueState.self, from: Data(response.body))
         else {
-            throw .retryable("GET /queue answered \(response.status) or not JSON")
+            throw .unavailable(
+                ComfyUIFailure(.badAnswer, request: "GET /queue", detail: "status \(response.status) or not JSON"))
         }
         return Set((queue.queue_running ?? []).compactMap(\.id) + (queue.queue_pending ?? []).compactMap(\.id))
     }
@@ -262,7 +341,9 @@ public struct ComfyUIClient: Sendable {
     /// `POST /queue` deleting a prompt that is still pending there (a running one needs `interrupt`).
     public func deleteQueued(promptID: String) async throws(ComfyUIError) {
         let response = try await send("POST", "/queue", body: ["delete": [.string(promptID)]])
-        guard response.status == 200 else { throw .retryable("POST /queue answered \(response.status)") }
+        guard response.status == 200 else {
+            throw .unavailable(ComfyUIFailure(.badAnswer, request: "POST /queue", detail: "status \(response.status)"))
+        }
     }
 
     private func send(_ method: String, _ path: String, body: JSONValue? = nil) async throws(ComfyUIError)
@@ -271,14 +352,17 @@ public struct ComfyUIClient: Sendable {
         do {
             let bytes = try body.map { Array(try JSONEncoder().encode($0)) }
             let response = try await transport.send(method, path, body: bytes, timeout: requestTimeout)
-            if response.status >= 500 { throw ComfyUIError.retryable("\(method) \(path) answered \(response.status)") }
+            if response.status >= 500 {
+                throw ComfyUIError.unavailable(
+                    ComfyUIFailure(.serverError, request: "\(method) \(path)", detail: "status \(response.status)"))
+            }
             return response
         } catch let error as ComfyUIError {
             throw error
         } catch let failure as CurlTransport.Failure {
-            throw .retryable("\(method) \(path): \(failure.message)")
+            throw .unavailable(ComfyUIFailure(curl: failure, request: "\(method) \(path)"))
         } catch {
-            throw .retryable("\(method) \(path): \(error)")
+            throw .unavailable(ComfyUIFailure(.badAnswer, request: "\(method) \(path)", detail: "\(error)"))
         }
     }
 

@@ -5,29 +5,33 @@ import Synchronization
 /// Keeps the pool's picture of each backend true: `/system_stats` every `health_interval` (down after
 /// `failure_threshold` failures in a row), and the workflow checked against the backend's `/object_info`
 /// before it gets work, after it comes back, while it is ineligible (a fixed server becomes eligible without
-/// a restart), and when the LoRA files the presets name change.
+/// a restart), every `revalidate_interval` while it is up (a file deleted from a running server), and when
+/// what the presets need changes.
 final class BackendMonitor: Sendable {
     let pool: BackendPool
     let workflow: Workflow
     let clients: [String: ComfyUIClient]
     let interval: Duration
+    /// How long an `up` backend's `/object_info` check holds.
+    let revalidateInterval: Duration
     private let logger: Logger
-    /// LoRA files every backend must have (`settings.loraFiles` at start, replaced on reload).
-    private let loraFiles: Mutex<[String]>
+    /// What every backend must offer (`settings.requirements` at start, replaced on reload).
+    private let requirements: Mutex<BackendRequirements>
     /// Called after every round, so the scheduler looks for work a backend can now take.
     private let onChange: @Sendable () -> Void
 
     init(
-        pool: BackendPool, workflow: Workflow, clients: [String: ComfyUIClient], loraFiles: [String],
-        interval: Duration,
+        pool: BackendPool, workflow: Workflow, clients: [String: ComfyUIClient], requirements: BackendRequirements,
+        interval: Duration, revalidateInterval: Duration,
         logger: Logger, onChange: @escaping @Sendable () -> Void
     ) {
         self.pool = pool
         self.workflow = workflow
         self.clients = clients
         self.interval = interval
+        self.revalidateInterval = revalidateInterval
         self.logger = logger
-        self.loraFiles = Mutex(loraFiles)
+        self.requirements = Mutex(requirements)
         self.onChange = onChange
     }
 
@@ -50,12 +54,14 @@ final class BackendMonitor: Sendable {
         onChange()
     }
 
-    /// Replaces the LoRA files every backend must have; when they changed, every backend is checked again
-    /// at once.
-    func updateLoraFiles(_ files: [String]) async {
-        let changed = loraFiles.withLock { current -> Bool in
-            guard current != files else { return false }
-            current = files
+    /// What every backend must offer now.
+    var requirementsNow: BackendRequirements { requirements.withLock { $0 } }
+
+    /// Replaces what every backend must offer; when it changed, every backend is checked again at once.
+    func updateRequirements(_ new: BackendRequirements) async {
+        let changed = requirements.withLock { current -> Bool in
+            guard current != new else { return false }
+            current = new
             return true
         }
         guard changed else { return }
@@ -63,39 +69,64 @@ final class BackendMonitor: Sendable {
         await checkAll()
     }
 
+    /// Checks one backend's `/object_info` now, whatever its last check (ComfyUI refused a model value the
+    /// check had passed).
+    func revalidate(_ name: String) async {
+        guard let client = clients[name] else { return }
+        await validate(name, client: client)
+        onChange()
+    }
+
     private func check(_ name: String, client: ComfyUIClient) async {
         do {
             _ = try await client.systemStats()
         } catch {
-            if pool.recordHealth(name, ok: false, error: "\(error)") {
-                logger.error("backend down", metadata: ["backend": "\(name)", "error": "\(error)"])
+            if pool.recordHealth(name, ok: false, error: Self.reason(error)) {
+                logger.error(
+                    "backend down",
+                    metadata: ["backend": "\(name)", "code": "\(Self.reason(error).code)", "error": "\(error)"])
             }
             return
         }
         if pool.recordHealth(name, ok: true) {
             logger.notice("backend is back", metadata: ["backend": "\(name)"])
         }
-        guard pool.needsValidation(name) else { return }
+        guard pool.needsValidation(name, every: revalidateInterval) else { return }
+        await validate(name, client: client)
+    }
+
+    private func validate(_ name: String, client: ComfyUIClient) async {
         let info: [String: JSONValue]
         do {
             info = try await client.objectInfo()
         } catch {
-            pool.recordHealth(name, ok: false, error: "GET /object_info: \(error)")
+            pool.recordHealth(name, ok: false, error: Self.reason(error))
             return
         }
-        let problems = WorkflowValidator.problems(workflow, objectInfo: info, loraFiles: loraFiles.withLock { $0 })
-        let problem =
-            problems.isEmpty
-            ? nil
-            : problems.prefix(5).joined(separator: "; ")
-                + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
+        let problems = WorkflowValidator.problems(
+            workflow, objectInfo: info, requirements: requirements.withLock { $0 })
+        let problem = WorkflowValidator.reason(for: problems)
         let before = condition(of: name)
         pool.recordValidation(name, problem: problem)
         guard condition(of: name) != before else { return }
         if let problem {
-            logger.error("backend cannot run the workflow", metadata: ["backend": "\(name)", "problems": "\(problem)"])
+            logger.error(
+                "backend cannot run the workflow",
+                metadata: ["backend": "\(name)", "code": "\(problem.code)", "problems": "\(problem.message)"])
         } else {
             logger.notice("backend ready", metadata: ["backend": "\(name)"])
+        }
+    }
+
+    /// A failed call as a reason: its stable code, the sentence, the call and libcurl's words as details.
+    static func reason(_ error: ComfyUIError) -> TaskReason {
+        switch error {
+        case .unavailable(let failure):
+            TaskReason(code: failure.code, message: failure.description, details: failure.details)
+        case .rejected(let type, let message, let nodeErrors):
+            TaskReason(
+                code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
+                details: nodeErrors)
         }
     }
 

@@ -11,17 +11,21 @@ public struct DispatchError: PromptGateError, Equatable {
     public var message: String
     /// Seconds to wait before trying again (queue full).
     public var retryAfter: Int?
+    /// Structured detail (each backend's reason when none can run the workflow).
+    public var details: JSONValue?
 
     /// - Parameters:
     ///   - code: the stable code.
     ///   - kind: the failure class.
     ///   - message: what is wrong.
     ///   - retryAfter: seconds to wait before trying again.
-    public init(code: String, kind: ErrorKind, message: String, retryAfter: Int? = nil) {
+    ///   - details: structured detail.
+    public init(code: String, kind: ErrorKind, message: String, retryAfter: Int? = nil, details: JSONValue? = nil) {
         self.code = code
         self.kind = kind
         self.message = message
         self.retryAfter = retryAfter
+        self.details = details
     }
 
     static func queueFull(capacity: Int, retryAfter: Int) -> DispatchError {

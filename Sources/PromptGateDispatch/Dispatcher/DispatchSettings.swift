@@ -34,6 +34,9 @@ public struct DispatchSettings: Sendable {
     public var healthInterval: Duration = .seconds(5)
     /// Failed checks in a row before a backend is marked down.
     public var failureThreshold = 3
+    /// `comfyui.revalidate_interval`: how often an `up` backend's `/object_info` is checked again (a file
+    /// deleted from a running server makes it ineligible within this time).
+    public var revalidateInterval: Duration = .seconds(60)
     /// Limit for one HTTP call to ComfyUI.
     public var requestTimeout: Duration = .seconds(30)
     /// Listen on ComfyUI's WebSocket for progress and early completion (polling `/history` alone when false).
@@ -57,8 +60,8 @@ public struct DispatchSettings: Sendable {
     public var backends: [BackendPool.Backend] = []
     /// Where images fetched from the backends are written (served by `GET /output/{file}`).
     public var outputDirectory = "output"
-    /// LoRA files the presets may ask for; a backend that lacks one is ineligible.
-    public var loraFiles: [String] = []
+    /// LoRA files, samplers and schedulers the presets may ask for; a backend that lacks one is ineligible.
+    public var requirements = BackendRequirements()
     /// How a backend is picked among those with room (`gpu.strategy`).
     public var backendStrategy = BackendPool.Strategy.leastLoaded
 

@@ -46,7 +46,7 @@ public struct DispatchSetup: Sendable {
                 })
         }
         var settings = settings
-        settings.loraFiles = loraFiles(models: models, presets: presets)
+        settings.requirements = requirements(models: models, presets: presets)
         let backends = settings.effectiveBackends
         let threadPool = NIOThreadPool(numberOfThreads: max(4, min(64, settings.maxConcurrent + 2 * backends.count)))
         threadPool.start()
@@ -89,12 +89,16 @@ public struct DispatchSetup: Sendable {
         }
     }
 
-    /// Every LoRA file a preset can resolve a name to, plus `models.loras` (file names only: ComfyUI lists
-    /// LoRAs relative to its loras folder).
-    public static func loraFiles(models: [String], presets: [String: Preset]) -> [String] {
+    /// What the presets may ask a backend for: every LoRA file a preset can resolve a name to, plus
+    /// `models.loras` (file names only: ComfyUI lists LoRAs relative to its loras folder), and every sampler
+    /// and scheduler a preset allows or defaults to.
+    public static func requirements(models: [String], presets: [String: Preset]) -> BackendRequirements {
         var files = Set(presets.values.flatMap { $0.loras.available.values })
         for path in models { files.insert((path as NSString).lastPathComponent) }
-        return files.sorted()
+        let samplers = Set(presets.values.flatMap { $0.limits.samplers + [$0.defaults.sampler] })
+        let schedulers = Set(presets.values.flatMap { $0.limits.schedulers + [$0.defaults.scheduler] })
+        return BackendRequirements(
+            loraFiles: files.sorted(), samplers: samplers.sorted(), schedulers: schedulers.sorted())
     }
 
     static func loadWorkflow(_ path: String, source: String) throws -> (Workflow, String) {
@@ -124,12 +128,13 @@ public struct DispatchSetup: Sendable {
         ConfigError(problems: [LoadProblem(file: source, keyPath: key, message: message)])
     }
 
-    /// The start-up report: workflow, binding per field, backends.
+    /// The start-up report: workflow, binding per field, binding warnings, backends.
     public var report: String {
         let backends = dispatcher.pool.backends.map { "  \($0.name) \($0.url) (max_in_flight \($0.maxInFlight))" }
             .joined(separator: "\n")
         let binding = dispatcher.binding.description.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
-        return "workflow \(workflowSource)\nbinding:\n\(binding)\nbackends:\n\(backends)"
+        let warnings = dispatcher.binding.warnings.map { "\nwarning: \($0)" }.joined()
+        return "workflow \(workflowSource)\nbinding:\n\(binding)\(warnings)\nbackends:\n\(backends)"
     }
 
     /// Stops the thread pool the ComfyUI calls run on (after the dispatcher has stopped).

@@ -44,8 +44,13 @@ public final class Dispatcher: Sendable {
         public var task: GenerationTask
         /// 1-based place in the queue (queued tasks only).
         public var position: Int?
-        /// 0...1; while running, the sampler's progress or an estimate from the average run time.
+        /// 0...1; while running, the sampler's progress or an estimate from the average run time; it never
+        /// decreases within an attempt.
         public var progress: Double?
+        /// Why a queued task is not running: waiting out `retry_delay` after a failed attempt, or no backend
+        /// can take work now (down, still being checked, or ineligible, with each backend's reason). Nil when
+        /// it just waits its turn.
+        public var waitingFor: TaskReason?
     }
 
     /// The answer to a submission.
@@ -97,6 +102,16 @@ public final class Dispatcher: Sendable {
     private let logger: Logger
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
+    /// The highest progress shown per running task and attempt (prompt id), so what a client sees never
+    /// goes back when the sampler's first event replaces the time-based estimate.
+    private let shownProgress = Mutex<[String: ShownProgress]>([:])
+
+    private struct ShownProgress {
+        var promptID: String
+        var value: Double
+        /// What was shown when the sampler's first event came: its progress fills the rest of the range.
+        var base: Double?
+    }
 
     /// - Parameters:
     ///   - settings: queue, backend and workflow settings.
@@ -144,28 +159,31 @@ public final class Dispatcher: Sendable {
         let (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (self.wakeups, self.wakeup) = (wakeups, wakeup)
         monitor = BackendMonitor(
-            pool: pool, workflow: workflow, clients: clients, loraFiles: settings.loraFiles,
-            interval: settings.healthInterval,
+            pool: pool, workflow: workflow, clients: clients, requirements: settings.requirements,
+            interval: settings.healthInterval, revalidateInterval: settings.revalidateInterval,
             logger: logger, onChange: { wakeup.yield() })
         janitor = Janitor(
-            scheduler: scheduler, store: store, cache: cache, output: output, settings: settings, observer: observer,
-            logger: logger)
+            scheduler: scheduler, pool: pool, store: store, cache: cache, output: output, settings: settings,
+            observer: observer, logger: logger)
     }
 
     // MARK: - API
 
     /// Stores and queues a task; the answer comes only after the store has it (with `idempotency`, the key in the
-    /// same transaction). When the result cache holds the exact graph the task would send, the task is stored
-    /// `completed` at once with those images (`cachedFrom`) and never queued.
-    /// - Throws: `DispatchError` `queue_full` (with `retryAfter`) when `max_queue_size` tasks wait;
-    ///   `idempotency.duplicate` (conflict) when the key was taken meanwhile.
+    /// same transaction). The task records what its graph loads (`graphModels`). When the result cache holds the
+    /// exact graph the task would send, the task is stored `completed` at once with those images (`cachedFrom`)
+    /// and never queued.
+    /// - Throws: `DispatchError` `dispatch.no_eligible_backend` (unavailable, with each backend's reason) when
+    ///   every backend lacks node classes or files the workflow needs; `queue_full` (with `retryAfter`) when
+    ///   `max_queue_size` tasks wait; `idempotency.duplicate` (conflict) when the key was taken meanwhile.
     public func submit(_ task: GenerationTask, idempotency: IdempotencyRecord? = nil) async throws(DispatchError)
         -> Submission
     {
         var task = task
+        let graph = WorkflowPatcher.apply(
+            task.request, loras: task.loras, taskID: "cache", to: workflow, binding: binding)
+        task.graphModels = GraphModels(of: graph)
         if let cache {
-            let graph = WorkflowPatcher.apply(
-                task.request, loras: task.loras, taskID: "cache", to: workflow, binding: binding)
             let key = graph.cacheKey
             task.cacheKey = key
             let now = Date()
@@ -181,6 +199,11 @@ public final class Dispatcher: Sendable {
                 observer?.taskEnded(task, ran: nil)
                 return Submission(task: task, position: 0, estimatedSeconds: 0)
             }
+        }
+        if case .impossible(let reason) = pool.availability {
+            throw DispatchError(
+                code: reason.code, kind: .unavailable, message: reason.message + "; fix the backends and try again",
+                retryAfter: max(1, Int(settings.healthInterval.seconds.rounded(.up))), details: reason.details)
         }
         guard !scheduler.isFull else {
             throw .queueFull(
@@ -213,21 +236,56 @@ public final class Dispatcher: Sendable {
         let id = task.id
         switch task.status {
         case .queued:
-            return TaskView(task: task, position: scheduler.position(of: id), progress: 0)
+            let position = scheduler.position(of: id)
+            return TaskView(
+                task: task, position: position, progress: 0, waitingFor: waitingFor(task, position: position))
         case .running:
-            // The sampler's own progress when the backend's WebSocket reports it, else elapsed / average run time.
-            if let backend = task.backend, let promptID = task.promptID,
-                let reported = events[backend]?.progress(promptID)
-            {
-                return TaskView(task: task, position: nil, progress: min(0.99, reported))
-            }
-            let elapsed = scheduler.runningSince(id).map { (ContinuousClock.now - $0).seconds } ?? 0
-            let average = averageRun
-            return TaskView(task: task, position: nil, progress: min(0.95, average > 0 ? elapsed / average : 0))
+            return TaskView(task: task, position: nil, progress: progress(of: task))
         case .completed:
             return TaskView(task: task, position: nil, progress: 1)
         case .failed, .cancelled, .expired:
             return TaskView(task: task, position: nil, progress: nil)
+        }
+    }
+
+    /// Why a queued task is not running (see `TaskView.waitingFor`).
+    private func waitingFor(_ task: GenerationTask, position: Int?) -> TaskReason? {
+        if position == nil, let last = task.attemptList.last, last.outcome == "retried" {
+            let why = last.reason.map { " (\($0.code): \($0.message))" } ?? ""
+            return TaskReason(
+                code: "dispatch.retry_delay",
+                message:
+                    "attempt \(last.number) on \(last.backend) failed\(why); it is queued again after queue.retry_delay",
+                details: last.reason?.details)
+        }
+        switch pool.availability {
+        case .ready: return nil
+        case .waiting(let reason), .impossible(let reason): return reason
+        }
+    }
+
+    /// A running task's progress: the sampler's own when the backend's WebSocket reports it (filling the range
+    /// left above what was shown before its first event), else elapsed / average run time; never lower than
+    /// what this attempt showed before.
+    private func progress(of task: GenerationTask) -> Double {
+        let promptID = task.promptID ?? ""
+        let reported = task.backend.flatMap { events[$0]?.progress(promptID) }
+        let elapsed = scheduler.runningSince(task.id).map { (ContinuousClock.now - $0).seconds } ?? 0
+        let average = averageRun
+        let estimate = min(0.95, average > 0 ? elapsed / average : 0)
+        return shownProgress.withLock { shown in
+            var mark =
+                shown[task.id].flatMap { $0.promptID == promptID ? $0 : nil }
+                ?? ShownProgress(promptID: promptID, value: 0)
+            var candidate = estimate
+            if let reported {
+                let base = mark.base ?? mark.value
+                mark.base = base
+                candidate = min(0.99, base + (1 - base) * min(1, max(0, reported)))
+            }
+            mark.value = max(mark.value, candidate)
+            shown[task.id] = mark
+            return mark.value
         }
     }
 
@@ -243,6 +301,7 @@ public final class Dispatcher: Sendable {
             cancelled = try await store.transition(id: id, to: .cancelled) { task in
                 task.reason = TaskReason(code: "cancelled", message: "cancelled by the caller")
                 task.finishedAt = Date()
+                task.endAttempt("cancelled", reason: task.reason, at: task.finishedAt!)
             }
         } catch {
             // It ended between the two reads.
@@ -251,8 +310,11 @@ public final class Dispatcher: Sendable {
         }
         // A run in progress reports its own end when it notices; anything else ends here.
         if !running { observer?.taskEnded(cancelled, ran: nil) }
-        // A running attempt also stops itself at its next poll; interrupting now frees the GPU sooner.
-        if let backend = cancelled.backend, let promptID = cancelled.promptID, let target = run(on: backend) {
+        // Interrupting now frees the GPU sooner; the attempt sees the cancel at its next poll and leaves the
+        // backend alone (one queue delete, one interrupt). A queued task has nothing on a backend.
+        if before.status == .running, let backend = cancelled.backend, let promptID = cancelled.promptID,
+            let target = run(on: backend)
+        {
             await target.stopOnBackend(promptID)
         }
         wakeup.yield()
@@ -269,9 +331,11 @@ public final class Dispatcher: Sendable {
             queued: counts.queued, running: counts.running, delayed: counts.delayed, backends: pool.snapshot)
     }
 
-    /// Replaces the LoRA files every backend must have (presets reloaded); when they changed, every backend is
-    /// checked against `/object_info` again right away.
-    public func updateLoraFiles(_ files: [String]) async { await monitor.updateLoraFiles(files) }
+    /// Replaces what every backend must offer (presets reloaded); when it changed, every backend is checked
+    /// against `/object_info` again right away.
+    public func updateRequirements(_ requirements: BackendRequirements) async {
+        await monitor.updateRequirements(requirements)
+    }
 
     /// One round of health checks and `/object_info` validation.
     public func checkBackends() async { await monitor.checkAll() }
@@ -322,7 +386,9 @@ public final class Dispatcher: Sendable {
             }
             let reason = TaskReason(
                 code: "dispatch.requeued", message: "its backend \(task.backend ?? "?") is no longer configured")
-            if (try? await store.transition(id: task.id, to: .queued, { $0.reason = reason })) != nil {
+            if (try? await store.transition(id: task.id, to: .queued, { $0.endAttempt("retried", reason: reason) }))
+                != nil
+            {
                 _ = scheduler.enqueue(id: task.id, priority: task.priority, at: task.createdAt)
                 requeued += 1
             }
@@ -343,6 +409,7 @@ public final class Dispatcher: Sendable {
         var ended = true
         defer {
             scheduler.finish(id, on: backend.name, ended: ended)
+            shownProgress.withLock { _ = $0.removeValue(forKey: id) }
             wakeup.yield()
         }
         let task: GenerationTask
@@ -351,11 +418,17 @@ public final class Dispatcher: Sendable {
         } else {
             do {
                 task = try await store.transition(id: id, to: .running) { task in
+                    let now = Date()
                     task.attempts += 1
                     task.backend = backend.name
-                    task.startedAt = task.startedAt ?? Date()
+                    task.startedAt = task.startedAt ?? now
                     // A fresh prompt_id per attempt: ComfyUI overwrites history entries of a reused id.
-                    task.promptID = task.attempts == 1 ? task.id : UUID().uuidString.lowercased()
+                    let promptID = task.attempts == 1 ? task.id : UUID().uuidString.lowercased()
+                    task.promptID = promptID
+                    // The current state only: the previous attempt's failure lives in its attempt record.
+                    task.reason = nil
+                    task.attemptList.append(
+                        TaskAttempt(number: task.attempts, backend: backend.name, promptID: promptID, startedAt: now))
                 }
             } catch {
                 // Cancelled while it was being picked.
@@ -374,6 +447,14 @@ public final class Dispatcher: Sendable {
             await complete(id, images: images, ran: ran, backend: backend.name)
         case .failed(let reason):
             await fail(id, reason: reason, ran: ran, backend: backend.name)
+        case .backendLacks(let reason, let problem):
+            // The backend refused a file the workflow or a preset needs: its fault, not the caller's.
+            logger.error(
+                "backend refused a model file; marked ineligible",
+                metadata: ["backend": "\(backend.name)", "code": "\(problem.code)", "problems": "\(problem.message)"])
+            pool.markIneligible(backend.name, reason: problem)
+            Task { await self.monitor.revalidate(backend.name) }
+            ended = !(await retry(id, after: reason, failedOn: backend.name))
         case .retry(let reason):
             guard task.attempts <= settings.maxRetries else {
                 let attempts = "\(task.attempts) attempt\(task.attempts == 1 ? "" : "s")"
@@ -394,6 +475,7 @@ public final class Dispatcher: Sendable {
                 task.images = images
                 task.reason = nil
                 task.finishedAt = Date()
+                task.endAttempt("completed", reason: nil, at: task.finishedAt!)
             }
             estimator.record(workflow: workflowName, seconds: ran.seconds)
             if let cache, let key = done.cacheKey, !images.isEmpty {
@@ -415,6 +497,7 @@ public final class Dispatcher: Sendable {
         let failed = try? await store.transition(id: id, to: .failed) { task in
             task.reason = reason
             task.finishedAt = Date()
+            task.endAttempt("failed", reason: reason, at: task.finishedAt!)
         }
         guard let failed else { return }
         observer?.taskEnded(failed, ran: ran)
@@ -430,7 +513,10 @@ public final class Dispatcher: Sendable {
     private func retry(_ id: String, after reason: TaskReason, failedOn backend: String) async -> Bool {
         // Held before the store says `queued`, so a cancel in between finds it and takes it out.
         scheduler.holdForRetry(id, failedOn: backend)
-        guard let waiting = try? await store.transition(id: id, to: .queued, { $0.reason = reason }) else {
+        guard
+            let waiting = try? await store.transition(
+                id: id, to: .queued, { $0.endAttempt("retried", reason: reason) })
+        else {
             scheduler.remove(id)
             return false
         }
@@ -450,7 +536,7 @@ public final class Dispatcher: Sendable {
         guard let client = clients[backend] else { return nil }
         return TaskRun(
             settings: settings, workflow: workflow, binding: binding, store: store, output: output, client: client,
-            events: events[backend])
+            events: events[backend], requirements: monitor.requirementsNow)
     }
 
     /// Slots that can run work now, for estimates.

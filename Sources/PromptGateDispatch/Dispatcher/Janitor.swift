@@ -6,6 +6,8 @@ import PromptGateCore
 /// than `task_retention` ago are forgotten together with the images no other task uses.
 struct Janitor: Sendable {
     let scheduler: Scheduler
+    /// The backends: an expiry says why none ran the task.
+    let pool: BackendPool
     let store: any TaskStore
     /// The result cache, when on: its expired entries go with the retention sweep.
     let cache: (any ResultCache)?
@@ -33,14 +35,23 @@ struct Janitor: Sendable {
     func expireWaiting() async {
         let now = Date()
         let timeout = settings.queueTimeout
-        for id in scheduler.removeExpired(olderThan: timeout.seconds, now: now) {
+        let expiredIDs = scheduler.removeExpired(olderThan: timeout.seconds, now: now)
+        guard !expiredIDs.isEmpty else { return }
+        // Why nothing ran them: no backend could take work (each one's reason), or the queue was too long.
+        let (why, details): (String, JSONValue?) =
+            switch pool.availability {
+            case .ready: ("the queue ahead of it did not drain in time", nil)
+            case .waiting(let reason), .impossible(let reason): (reason.message, reason.details)
+            }
+        for id in expiredIDs {
             guard
                 let expired = try? await store.transition(
                     id: id, to: .expired,
                     { task in
                         task.reason = TaskReason(
                             code: "queue_timeout",
-                            message: "waited longer than queue.queue_timeout (\(timeout)) for a backend")
+                            message: "waited longer than queue.queue_timeout (\(timeout)) for a backend: \(why)",
+                            details: details)
                         task.finishedAt = now
                     })
             else { continue }

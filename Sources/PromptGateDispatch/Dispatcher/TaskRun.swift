@@ -13,6 +13,9 @@ struct TaskRun: Sendable {
         case failed(TaskReason)
         /// Worth another attempt, maybe on another backend.
         case retry(TaskReason)
+        /// ComfyUI refused a model file the workflow or a preset needs (`value_not_in_list` on a file input):
+        /// the backend lacks it, so it is marked ineligible (`problem`) and the task tries another backend.
+        case backendLacks(TaskReason, problem: TaskReason)
         /// Cancelled by the caller (already recorded), or the dispatcher is shutting down.
         case abandoned
     }
@@ -28,6 +31,8 @@ struct TaskRun: Sendable {
     let client: ComfyUIClient
     /// The backend's WebSocket; nil: `/history` polling alone.
     let events: ComfyUIEvents?
+    /// What the presets need from the backend: a refused file among these is the backend's fault.
+    let requirements: BackendRequirements
 
     /// Runs the attempt to its end.
     /// - Parameters:
@@ -60,11 +65,19 @@ struct TaskRun: Sendable {
         } catch {
             switch error {
             case .rejected(let type, let message, let nodeErrors):
-                return .failed(
-                    TaskReason(
-                        code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
-                        details: nodeErrors))
-            case .retryable(let message):
+                let reason = TaskReason(
+                    code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
+                    details: nodeErrors)
+                if let missing = missingFiles(nodeErrors) {
+                    return .backendLacks(
+                        TaskReason(
+                            code: "comfyui.missing_file",
+                            message: "the backend lacks a model file the workflow needs: \(missing.message)",
+                            details: nodeErrors),
+                        problem: missing)
+                }
+                return .failed(reason)
+            case .unavailable(let failure):
                 // A timeout or a reset may come after ComfyUI queued the prompt: if it holds it, follow it rather
                 // than run the work a second time; if it answers without it, make sure a late arrival cannot run
                 // unowned (a backend that does not answer at all would not take the delete either).
@@ -73,9 +86,52 @@ struct TaskRun: Sendable {
                 case .lost: await stopOnBackend(promptID)
                 case .unknown: break
                 }
-                return .retry(TaskReason(code: "comfyui.unavailable", message: message))
+                return .retry(Self.reason(failure, "could not queue the prompt"))
             }
         }
+    }
+
+    /// When every error in ComfyUI's `node_errors` is `value_not_in_list` on a file input with a value the
+    /// backend was expected to have (the workflow's own literal, or a file a preset names), the backend's
+    /// reason; nil when any error is the caller's (a LoRA file only the request named, a bad number).
+    private func missingFiles(_ nodeErrors: JSONValue?) -> TaskReason? {
+        guard case .object(let nodes)? = nodeErrors, !nodes.isEmpty else { return nil }
+        var problems: [WorkflowValidator.Problem] = []
+        for (id, entry) in nodes.sorted(by: { Workflow.idOrder($0.key, $1.key) }) {
+            guard case .object(let fields) = entry, case .array(let errors)? = fields["errors"], !errors.isEmpty
+            else { return nil }
+            for error in errors {
+                guard case .object(let item) = error, item["type"] == "value_not_in_list",
+                    case .string(let details)? = item["details"],
+                    let (input, value) = Self.refusedValue(details)
+                else { return nil }
+                let expected =
+                    requirements.loraFiles.contains(value) || workflow.nodes[id]?.inputs[input] == .string(value)
+                guard WorkflowValidator.isFile(input: input, value: value), expected else { return nil }
+                let type = workflow.nodes[id]?.classType ?? "?"
+                problems.append(
+                    WorkflowValidator.Problem(
+                        kind: .missingFile,
+                        description:
+                            "node \(id) (\(type)): \(input) '\(value)' is not on this server (ComfyUI refused it)"))
+            }
+        }
+        return WorkflowValidator.reason(for: problems)
+    }
+
+    /// `"lora_name: 'x.safetensors' not in [...]"` → (`lora_name`, `x.safetensors`).
+    static func refusedValue(_ details: String) -> (String, String)? {
+        guard let colon = details.firstIndex(of: ":") else { return nil }
+        let input = String(details[..<colon])
+        let rest = details[details.index(after: colon)...].drop { $0 == " " }
+        guard rest.first == "'", let end = rest.dropFirst().range(of: "' not in") else { return nil }
+        return (input, String(rest.dropFirst()[..<end.lowerBound]))
+    }
+
+    /// A failed call as the attempt's reason: its stable code, what the attempt was doing and the sentence,
+    /// the call and libcurl's words as details.
+    static func reason(_ failure: ComfyUIFailure, _ doing: String) -> TaskReason {
+        TaskReason(code: failure.code, message: "\(doing): \(failure.description)", details: failure.details)
     }
 
     /// Waits for the prompt to end: the first `/history` look is immediate (a cached or instant run is
@@ -86,8 +142,10 @@ struct TaskRun: Sendable {
         var failures = 0
         var lastSeen = ContinuousClock.now
         while true {
-            if await store.task(id: task.id)?.status != .running {
-                await stopOnBackend(promptID)
+            let status = await store.task(id: task.id)?.status
+            if status != .running {
+                // A cancel has already stopped the prompt on the backend; anything else (the task vanished) has not.
+                if status != .cancelled { await stopOnBackend(promptID) }
                 return .abandoned
             }
             if ContinuousClock.now >= deadline {
@@ -114,11 +172,8 @@ struct TaskRun: Sendable {
             } catch {
                 failures += 1
                 // A few misses in a row: the backend is gone; stop waiting and try elsewhere.
-                if failures >= 3 {
-                    return .retry(
-                        TaskReason(
-                            code: "comfyui.unavailable", message: "lost contact while the run was in progress: \(error)"
-                        ))
+                if failures >= 3, case .unavailable(let failure) = error {
+                    return .retry(Self.reason(failure, "lost contact while the run was in progress"))
                 }
                 continue
             }
@@ -194,9 +249,11 @@ struct TaskRun: Sendable {
                 try await client.view(item) { bytes in try folder.write(bytes, name: name) }
             } catch {
                 output.remove(images.map(\.file))
-                return .retry(
-                    TaskReason(
-                        code: "comfyui.unavailable", message: "could not fetch output \(item.filename): \(error)"))
+                guard case .unavailable(let failure) = error else {
+                    return .retry(
+                        TaskReason(code: "comfyui.bad_answer", message: "could not fetch output \(item.filename)"))
+                }
+                return .retry(Self.reason(failure, "could not fetch output \(item.filename)"))
             }
             images.append(
                 TaskImage(file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed))

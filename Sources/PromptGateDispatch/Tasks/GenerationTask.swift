@@ -48,6 +48,32 @@ public struct TaskImage: Sendable, Equatable, Codable {
     public var seed: UInt32?
 }
 
+/// One attempt of a task on a backend, as the task's attempt list records it.
+public struct TaskAttempt: Sendable, Equatable, Codable {
+    /// 1 for the first attempt.
+    public var number: Int
+    /// The backend it ran on.
+    public var backend: String
+    /// Its ComfyUI `prompt_id`.
+    public var promptID: String
+    /// When it was sent (or taken back after a restart).
+    public var startedAt: Date
+    /// When it ended; nil while it runs.
+    public var endedAt: Date?
+    /// How it ended: the task's outcome (`completed`, `failed`, `cancelled`) or `retried`; nil while it runs.
+    public var outcome: String?
+    /// Why it did not complete.
+    public var reason: TaskReason?
+
+    /// An attempt that has just started.
+    public init(number: Int, backend: String, promptID: String, startedAt: Date) {
+        self.number = number
+        self.backend = backend
+        self.promptID = promptID
+        self.startedAt = startedAt
+    }
+}
+
 /// One generation: the optimized request, its place in the queue and what became of it.
 public struct GenerationTask: Sendable, Equatable, Codable {
     /// Lowercase UUID; also the ComfyUI `prompt_id` of the first attempt.
@@ -84,6 +110,25 @@ public struct GenerationTask: Sendable, Equatable, Codable {
     public var cacheKey: String?
     /// When its result came from the cache: the task whose run made the images.
     public var cachedFrom: String?
+    /// What the final graph runs: model files and every LoRA with its strengths (set at submit).
+    public var graphModels: GraphModels?
+    /// Every attempt so far, oldest first (stored optional: tasks from before the list existed have none).
+    private var attemptLog: [TaskAttempt]?
+
+    /// Every attempt so far, oldest first; the last is the current one while the task runs.
+    public var attemptList: [TaskAttempt] {
+        get { attemptLog ?? [] }
+        set { attemptLog = newValue }
+    }
+
+    /// Closes the current attempt (if one is open) with how it ended.
+    mutating func endAttempt(_ outcome: String, reason: TaskReason?, at time: Date = Date()) {
+        guard var last = attemptLog?.last, last.endedAt == nil else { return }
+        last.endedAt = time
+        last.outcome = outcome
+        last.reason = reason
+        attemptLog![attemptLog!.count - 1] = last
+    }
 
     /// A queued task for `request`.
     public init(

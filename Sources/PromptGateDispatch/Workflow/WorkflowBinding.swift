@@ -56,13 +56,22 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
                 }
             }
         }
-        if inputs[.prompt]?.isEmpty ?? true { problems.append("prompt: no text encoder input is bound") }
         if inputs[.filenamePrefix]?.isEmpty ?? true { problems.append("filename_prefix: no SaveImage input is bound") }
         return problems
     }
 
+    /// What works but may surprise: a graph with no prompt input bound runs every request's screening and
+    /// optimizing, but the prompt text reaches no node.
+    public var warnings: [String] {
+        guard inputs[.prompt]?.isEmpty ?? true else { return [] }
+        return [
+            "prompt: no text encoder input is bound (the workflow has none feeding the sampler); prompts are screened but do not reach the graph"
+        ]
+    }
+
     /// Infers the binding from the workflow's sampler.
     /// - Throws: `WorkflowError` when there is no (or more than one) supported sampler or no SaveImage node.
+    ///   A graph without a text encoder is bound without a prompt (see `warnings`).
     public init(inferringFrom workflow: Workflow) throws(WorkflowError) {
         var inputs: [Field: [Input]] = [:]
         func add(_ field: Field, _ node: String?, _ input: String) {
@@ -135,10 +144,7 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
         guard inputs[.filenamePrefix] != nil else {
             throw WorkflowError(code: "workflow.no_output", message: "the workflow has no SaveImage node")
         }
-        guard inputs[.prompt] != nil else {
-            throw WorkflowError(
-                code: "workflow.no_prompt", message: "no text encoder feeds the sampler's positive conditioning")
-        }
+        // A graph without a text encoder (image-to-image, upscaling) binds no prompt: see `warnings`.
         self.inputs = inputs
     }
 

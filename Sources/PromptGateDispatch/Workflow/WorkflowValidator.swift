@@ -2,38 +2,114 @@ import PromptGateCore
 
 /// Checks a bound workflow against a backend's `/object_info` before any task is sent there: every
 /// `class_type` installed, every literal combo value (checkpoint, VAE, Nunchaku model path, LoRA, sampler...)
-/// in the list the server offers, and every LoRA file a preset may ask for available to the graph's loader.
+/// in the list the server offers, and every LoRA file, sampler and scheduler a preset may ask for available.
 /// A problem makes that backend ineligible (with the reason in `/status`); it is not a crash.
 public enum WorkflowValidator {
-    /// Human-readable problems; empty when the backend can run the workflow.
-    public static func problems(_ workflow: Workflow, objectInfo: [String: JSONValue], loraFiles: [String] = [])
-        -> [String]
-    {
-        var problems: [String] = []
+    /// One thing the backend lacks.
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        /// What is missing, as the stable code the backend's reason carries.
+        public enum Kind: String, Sendable {
+            /// A node class is not installed.
+            case missingNode = "backend.missing_nodes"
+            /// A model, LoRA or other file is not there.
+            case missingFile = "backend.missing_files"
+            /// A combo value that is not a file (sampler, scheduler, attention mode) is not offered.
+            case unsupportedValue = "backend.unsupported_value"
+        }
+
+        /// What is missing.
+        public var kind: Kind
+        /// The sentence, naming node, input, value and the server's choices.
+        public var description: String
+    }
+
+    /// Everything the backend lacks; empty when it can run the workflow.
+    public static func problems(
+        _ workflow: Workflow, objectInfo: [String: JSONValue], requirements: BackendRequirements = .init()
+    ) -> [Problem] {
+        var problems: [Problem] = []
         for id in workflow.nodes.keys.sorted(by: Workflow.idOrder) {
             let node = workflow.nodes[id]!
             guard case .object(let info)? = objectInfo[node.classType] else {
-                problems.append("node \(id): class \(node.classType) is not installed on this server")
+                problems.append(
+                    Problem(
+                        kind: .missingNode,
+                        description: "node \(id): class \(node.classType) is not installed on this server"))
                 continue
             }
             for (name, value) in node.inputs.sorted(by: { $0.key < $1.key }) {
-                guard case .string(let text) = value, let options = comboOptions(info, input: name) else { continue }
-                if !options.contains(text) {
-                    problems.append(
-                        "node \(id) (\(node.classType)): \(name) '\(text)' is not on this server (\(options.count) choices)"
-                    )
-                }
+                guard case .string(let text) = value, let options = comboOptions(info, input: name),
+                    !options.contains(text)
+                else { continue }
+                problems.append(
+                    Problem(
+                        kind: isFile(input: name, value: text) ? .missingFile : .unsupportedValue,
+                        description:
+                            "node \(id) (\(node.classType)): \(name) '\(text)' is not on this server (\(choices(options)))"
+                    ))
             }
         }
         for loader in ["NunchakuFluxLoraLoader", "LoraLoader"]
         where !workflow.nodes(of: loader).isEmpty || hasBase(workflow, for: loader) {
             guard case .object(let info)? = objectInfo[loader], let options = comboOptions(info, input: "lora_name")
             else { continue }
-            for file in loraFiles where !options.contains(file) {
-                problems.append("LoRA file '\(file)' is not on this server (\(loader).lora_name)")
+            for file in requirements.loraFiles where !options.contains(file) {
+                problems.append(
+                    Problem(
+                        kind: .missingFile,
+                        description:
+                            "LoRA file '\(file)' a preset names is not on this server (\(loader).lora_name: \(choices(options)))"
+                    ))
+            }
+        }
+        for (input, wanted) in [("sampler_name", requirements.samplers), ("scheduler", requirements.schedulers)] {
+            // The node that takes the value in this graph (KSampler, KSamplerSelect, BasicScheduler).
+            guard
+                let id = workflow.nodes.keys.sorted(by: Workflow.idOrder).first(where: {
+                    workflow.nodes[$0]?.inputs[input] != nil
+                }), case .object(let info)? = objectInfo[workflow.nodes[id]!.classType],
+                let options = comboOptions(info, input: input)
+            else { continue }
+            for value in wanted where !options.contains(value) {
+                problems.append(
+                    Problem(
+                        kind: .unsupportedValue,
+                        description:
+                            "\(input) '\(value)' a preset allows is not on this server (node \(id) \(workflow.nodes[id]!.classType): \(choices(options)))"
+                    ))
             }
         }
         return problems
+    }
+
+    /// The backend's reason for a list of problems: the gravest kind as the code, the first five sentences as
+    /// the message, every sentence in the details. Nil when there are none.
+    public static func reason(for problems: [Problem]) -> TaskReason? {
+        guard !problems.isEmpty else { return nil }
+        let kind =
+            [Problem.Kind.missingNode, .missingFile, .unsupportedValue].first { kind in
+                problems.contains { $0.kind == kind }
+            } ?? .missingFile
+        let message =
+            problems.prefix(5).map(\.description).joined(separator: "; ")
+            + (problems.count > 5 ? "; and \(problems.count - 5) more" : "")
+        return TaskReason(
+            code: kind.rawValue, message: message,
+            details: ["problems": .array(problems.map { .string($0.description) })])
+    }
+
+    /// Whether a combo input takes a file name (model folders) rather than a plain option.
+    static func isFile(input: String, value: String) -> Bool {
+        input.hasSuffix("_name") && input != "sampler_name" || input == "model_path" || input.hasPrefix("text_encoder")
+            || value.hasSuffix(".safetensors") || value.hasSuffix(".ckpt") || value.hasSuffix(".pt")
+            || value.hasSuffix(".gguf")
+    }
+
+    /// The server's choices for a sentence: all of up to 10, else the first 10 and how many more.
+    static func choices(_ options: [String]) -> String {
+        guard !options.isEmpty else { return "it offers none" }
+        let shown = options.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
+        return "choices: " + shown + (options.count > 10 ? " and \(options.count - 10) more" : "")
     }
 
     private static func hasBase(_ workflow: Workflow, for loader: String) -> Bool {

@@ -41,12 +41,17 @@ struct ConfigReader {
         }
         if let s = section(
             sections["comfyui"],
-            ["base_url", "client_id", "health_interval", "failure_threshold", "request_timeout", "websocket"])
+            [
+                "base_url", "client_id", "health_interval", "revalidate_interval", "failure_threshold",
+                "request_timeout", "websocket",
+            ])
         {
             config.dispatch.baseURL = url(s["base_url"]) ?? config.dispatch.baseURL
             config.dispatch.clientID = string(s["client_id"]) ?? config.dispatch.clientID
             config.dispatch.healthInterval =
                 duration(s["health_interval"], 0.05...3600) ?? config.dispatch.healthInterval
+            config.dispatch.revalidateInterval =
+                duration(s["revalidate_interval"], 1...86400) ?? config.dispatch.revalidateInterval
             config.dispatch.failureThreshold = int(s["failure_threshold"], 1...100) ?? config.dispatch.failureThreshold
             config.dispatch.requestTimeout =
                 duration(s["request_timeout"], 0.1...3600) ?? config.dispatch.requestTimeout

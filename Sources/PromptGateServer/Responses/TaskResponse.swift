@@ -12,26 +12,52 @@ struct TaskResponse: JSONResponse {
         var node: String
     }
 
-    /// The request as it ran (every field of the request schema, `loras` with their files), the preset's
-    /// model and the backend.
+    /// The request as it ran (every field of the request schema), what the final graph loaded (every LoRA,
+    /// whether the request or the workflow carried it, with its strengths; checkpoint, diffusion model, VAE
+    /// and text encoder files), the preset's model and the backend.
     struct Metadata: Encodable {
         var request: PromptRequest
         var loras: [LoraUsed]
+        var models: GraphModels?
         var model: String?
         var backend: String?
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: AnyCodingKey.self)
             try request.encodeFields(into: &container, loras: loras)
+            if let models {
+                try container.encode(models.checkpoints, forKey: AnyCodingKey("checkpoints"))
+                try container.encode(models.unets, forKey: AnyCodingKey("unets"))
+                try container.encode(models.vaes, forKey: AnyCodingKey("vaes"))
+                try container.encode(models.textEncoders, forKey: AnyCodingKey("text_encoders"))
+            }
             try container.encodeIfPresent(model, forKey: AnyCodingKey("model"))
             try container.encodeIfPresent(backend, forKey: AnyCodingKey("backend"))
         }
     }
 
+    /// One LoRA the graph applied: the request's name for it (nil for the workflow's own), file, strengths.
     struct LoraUsed: Encodable {
-        var name: String
+        var name: String?
         var file: String
+        /// The strength on the model (what the request calls `weight`).
         var weight: Double
+        var strength_model: Double
+        var strength_clip: Double?
+        /// `request` or `workflow`.
+        var source: String
+        var node: String?
+    }
+
+    /// One attempt: backend, prompt id, start, end, outcome and why it did not complete.
+    struct Attempt: Encodable {
+        var number: Int
+        var backend: String
+        var prompt_id: String
+        var started_at: String
+        var ended_at: String?
+        var outcome: String?
+        var error: Failure?
     }
 
     struct Result: Encodable {
@@ -50,7 +76,12 @@ struct TaskResponse: JSONResponse {
     var priority: String
     var position: Int?
     var progress: Double?
-    var attempts: Int
+    /// Why a queued task is not running (retry delay, no backend available or eligible).
+    var waiting_for: Failure?
+    /// The current (or last) attempt's number; 0 before the first.
+    var attempt: Int
+    /// Every attempt, oldest first.
+    var attempts: [Attempt]
     var created_at: String
     var started_at: String?
     var finished_at: String?
@@ -70,23 +101,53 @@ struct TaskResponse: JSONResponse {
         priority = task.priority.rawValue
         position = view.position
         progress = view.progress.map { ($0 * 100).rounded() / 100 }
-        attempts = task.attempts
+        attempt = task.attempts
+        attempts = task.attemptList.map { item in
+            Attempt(
+                number: item.number, backend: item.backend, prompt_id: item.promptID,
+                started_at: time.string(from: item.startedAt), ended_at: item.endedAt.map { time.string(from: $0) },
+                outcome: item.outcome,
+                error: item.reason.map { Failure(code: $0.code, message: $0.message, details: $0.details) })
+        }
+        waiting_for = view.waitingFor.map { Failure(code: $0.code, message: $0.message, details: $0.details) }
         created_at = time.string(from: task.createdAt)
         started_at = task.startedAt.map { time.string(from: $0) }
         finished_at = task.finishedAt.map { time.string(from: $0) }
         if task.status == .completed {
             cached = task.cachedFrom != nil
             cached_from = task.cachedFrom
-            let loras = zip(request.loras, task.loras).map { LoraUsed(name: $0.name, file: $1.file, weight: $1.weight) }
             result = Result(
                 images: task.images.map {
                     Image(url: "\(imageBase)/output/\($0.file)", seed: $0.seed, filename: $0.file, node: $0.node)
                 },
-                metadata: Metadata(request: request, loras: loras, model: task.model, backend: task.backend))
+                metadata: Metadata(
+                    request: request, loras: Self.loras(of: task), models: task.graphModels, model: task.model,
+                    backend: task.backend))
         }
-        // A queued task carries the reason of its last failed attempt while it waits for a retry.
-        if let reason = task.reason, task.status != .completed {
+        // Only an ended task has an error; an earlier attempt's failure is in `attempts`.
+        if let reason = task.reason, task.status.isTerminal, task.status != .completed {
             error = Failure(code: reason.code, message: reason.message, details: reason.details)
+        }
+    }
+
+    /// The LoRAs the graph applied, named as the request named them where it did. Tasks stored before the
+    /// graph was recorded show the request's LoRAs.
+    static func loras(of task: GenerationTask) -> [LoraUsed] {
+        let asked = zip(task.request.loras, task.loras).map { (name: $0.name, file: $1.file) }
+        guard let models = task.graphModels else {
+            return zip(task.request.loras, task.loras).map {
+                LoraUsed(
+                    name: $0.name, file: $1.file, weight: $1.weight, strength_model: $1.weight, strength_clip: nil,
+                    source: "request", node: nil)
+            }
+        }
+        // Only workflow graphs keep their own loaders when the request names none (a request's LoRAs replace them).
+        let fromRequest = !task.loras.isEmpty
+        return models.loras.map { lora in
+            LoraUsed(
+                name: fromRequest ? asked.first { $0.file == lora.file }?.name : nil, file: lora.file,
+                weight: lora.strengthModel, strength_model: lora.strengthModel, strength_clip: lora.strengthClip,
+                source: fromRequest ? "request" : "workflow", node: lora.node)
         }
     }
 }

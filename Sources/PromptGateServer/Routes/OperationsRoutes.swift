@@ -133,19 +133,29 @@ struct OperationsRoutes {
             ],
             "average_run_seconds": .number(
                 (dispatcher.estimator.average(workflow: dispatcher.workflowName) * 10).rounded() / 10),
-            "backends": .array(
-                snapshot.backends.map { backend, state in
-                    [
-                        "name": .string(backend.name), "url": .string(backend.url), "state": .string(state.label),
-                        "in_flight": .number(Double(state.inFlight)),
-                        "max_in_flight": .number(Double(backend.maxInFlight)),
-                        "websocket": dispatcher.isListening(to: backend.name).map {
-                            .string($0 ? "connected" : "disconnected")
-                        } ?? "off",
-                        "reason": (state.ineligibleReason ?? state.lastError).map { .string($0) } ?? .null,
-                    ]
-                }),
+            "backends": .array(snapshot.backends.map { Self.backendStatus($0.backend, $0.state, dispatcher) }),
         ]
+    }
+
+    /// One backend in `/status`: state, load, WebSocket, and why it gets no work (a stable code, a sentence,
+    /// and ComfyUI's or libcurl's words as details).
+    static func backendStatus(
+        _ backend: BackendPool.Backend, _ state: BackendPool.State, _ dispatcher: Dispatcher
+    ) -> JSONValue {
+        let problem = state.problem
+        let websocket: JSONValue =
+            dispatcher.isListening(to: backend.name).map {
+                .string($0 ? "connected" : "disconnected")
+            } ?? "off"
+        let object: [String: JSONValue] = [
+            "name": .string(backend.name), "url": .string(backend.url), "state": .string(state.label),
+            "in_flight": .number(Double(state.inFlight)), "max_in_flight": .number(Double(backend.maxInFlight)),
+            "websocket": websocket,
+            "reason": problem.map { .string($0.message) } ?? .null,
+            "code": problem.map { .string($0.code) } ?? .null,
+            "details": problem?.details ?? .null,
+        ]
+        return .object(object)
     }
 }
 
