@@ -100,9 +100,35 @@ enum OpenAPIDocument {
                         "priority": ["type": "string"], "position": ["type": "integer"],
                         "progress": [
                             "type": "number", "minimum": 0, "maximum": 1,
-                            "description": "estimated from the average run time while running",
+                            "description":
+                                "the sampler's progress, or an estimate from the average run time; never decreases within an attempt",
                         ],
-                        "attempts": ["type": "integer"], "created_at": ["type": "string", "format": "date-time"],
+                        "waiting_for": [
+                            "type": "object",
+                            "description":
+                                "queued only: why it is not running (dispatch.retry_delay, dispatch.no_backend_available, dispatch.no_eligible_backend)",
+                            "properties": [
+                                "code": ["type": "string"], "message": ["type": "string"], "details": [:],
+                            ],
+                        ],
+                        "attempt": ["type": "integer", "description": "the current (or last) attempt's number"],
+                        "attempts": [
+                            "type": "array",
+                            "items": [
+                                "type": "object",
+                                "properties": [
+                                    "number": ["type": "integer"], "backend": ["type": "string"],
+                                    "prompt_id": ["type": "string"],
+                                    "started_at": ["type": "string", "format": "date-time"],
+                                    "ended_at": ["type": "string", "format": "date-time"],
+                                    "outcome": [
+                                        "type": "string", "enum": ["completed", "failed", "cancelled", "retried"],
+                                    ],
+                                    "error": ["type": "object"],
+                                ],
+                            ],
+                        ],
+                        "created_at": ["type": "string", "format": "date-time"],
                         "started_at": ["type": "string", "format": "date-time"],
                         "finished_at": ["type": "string", "format": "date-time"],
                         "result": [
@@ -124,7 +150,13 @@ enum OpenAPIDocument {
                                         ["$ref": "#/components/schemas/GenerationRequest"],
                                         [
                                             "type": "object",
-                                            "properties": ["model": ["type": "string"], "backend": ["type": "string"]],
+                                            "properties": [
+                                                "model": ["type": "string"], "backend": ["type": "string"],
+                                                "checkpoints": ["type": "array", "items": ["type": "string"]],
+                                                "unets": ["type": "array", "items": ["type": "string"]],
+                                                "vaes": ["type": "array", "items": ["type": "string"]],
+                                                "text_encoders": ["type": "array", "items": ["type": "string"]],
+                                            ],
                                         ],
                                     ]
                                 ],
