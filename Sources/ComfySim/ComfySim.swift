@@ -242,13 +242,21 @@ public final class ComfySim: Sendable {
             state.workerActive = true
             return (state.counter, start)
         }
-        if startWorker { Task { await self.work() } }
+        if startWorker {
+            // ComfyUI executes on its own prompt-worker thread, beside the server's event loop.
+            let worker = Thread { [self] in self.work() }
+            worker.name = "comfy-sim prompt worker"
+            worker.start()
+        }
         return Self.json(["prompt_id": id, "number": number, "node_errors": [String: Any]()])
     }
 
-    /// ComfyUI's prompt worker: one prompt at a time, lowest `number` first; an interrupt ends the running one
-    /// at the next "node boundary" (here: within 5 ms).
-    private func work() async {
+    /// ComfyUI's prompt worker, on a thread of its own: one prompt at a time, lowest `number` first; an
+    /// interrupt ends the running one at the next "node boundary" (here: within 5 ms). As in ComfyUI's
+    /// `prompt_worker`, `execution_success` (or the failure) is sent first, then the history entry is written
+    /// (`task_done`) and the output file is on disk, then a `status` broadcast, and `executing` with
+    /// `node: null` last.
+    private func work() {
         while true {
             let next = jobs.withLock { state -> String? in
                 while state.pendingStart < state.pending.count {
@@ -267,19 +275,24 @@ public final class ComfySim: Sendable {
                 return nil
             }
             guard let id = next, let job = jobs.withLock({ $0.list[id] }) else { return }
-            let outcome = await run(job)
-            let known = jobs.withLock { state -> Bool in
+            let outcome = run(job)
+            guard jobs.withLock({ $0.list[id] != nil }) else { continue }  // a restart forgot it: nothing more is said
+            outcomeEvents(job, outcome: outcome)
+            if outcome == "execution_success" {
+                for output in job.outputs { writeOutput(output.filename) }
+            }
+            jobs.withLock { state in
                 state.list[id]?.state = .done
                 state.list[id]?.outcome = outcome
-                return state.list[id] != nil
             }
-            if known { finishEvents(job, outcome: outcome) }  // a restart forgot it: nothing more is said
+            events.send("status", ["status": ["exec_info": ["queue_remaining": queueRemaining]]], to: nil)
+            events.sendStep(.executing(nil, prompt: job.id), to: job.clientID)
         }
     }
 
     /// One run: the events ComfyUI sends while the graph executes (execution_start, execution_cached, then per
     /// node executing, sampler progress, executed for outputs), spread over `runTime`; an interrupt ends it.
-    private func run(_ job: Job) async -> String {
+    private func run(_ job: Job) -> String {
         let client = job.clientID
         let prompt = job.id
         events.send("execution_start", ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
@@ -300,7 +313,7 @@ public final class ComfySim: Sendable {
                 let due = start + runTime * (Double(step) / Double(steps))
                 while ContinuousClock.now < due {
                     if stopped(job.id) { return "execution_interrupted" }
-                    try? await Task.sleep(for: min(.milliseconds(5), due - ContinuousClock.now))
+                    Self.sleep(min(.milliseconds(5), due - ContinuousClock.now))
                 }
                 if stopped(job.id) { return "execution_interrupted" }
                 events.sendStep(.progress(step, of: steps, node: node, prompt: job.id), to: client)
@@ -308,18 +321,36 @@ public final class ComfySim: Sendable {
         }
         while ContinuousClock.now < deadline {
             if stopped(job.id) { return "execution_interrupted" }
-            try? await Task.sleep(for: min(.milliseconds(5), deadline - ContinuousClock.now))
+            Self.sleep(min(.milliseconds(5), deadline - ContinuousClock.now))
         }
         if stopped(job.id) { return "execution_interrupted" }
         return faults.executionError ? "execution_error" : "execution_success"
     }
 
+    /// Blocks the worker thread, as a GPU kernel does.
+    private static func sleep(_ duration: Duration) {
+        guard duration > .zero else { return }
+        Thread.sleep(
+            forTimeInterval: Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    /// Where output files are written (and `/view` reads them from), a folder per simulator.
+    private let outputFolder: URL = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "comfy-sim-\(UUID().uuidString.prefix(8))", isDirectory: true)
+
+    deinit { try? FileManager.default.removeItem(at: outputFolder) }
+
+    private func writeOutput(_ name: String) {
+        try? FileManager.default.createDirectory(at: outputFolder, withIntermediateDirectories: true)
+        try? Data(Self.png).write(to: outputFolder.appendingPathComponent(name))
+    }
+
     /// Interrupted, or forgotten by a restart.
     private func stopped(_ id: String) -> Bool { jobs.withLock { $0.list[id]?.interruptRequested ?? true } }
 
-    /// The end of a run: executed per output, then success / error / interrupted, a status broadcast, and
-    /// `executing` with `node: null` last (history is already written by then, as in ComfyUI).
-    private func finishEvents(_ job: Job, outcome: String) {
+    /// The end of a run as the executor reports it: executed per output, then success / error / interrupted
+    /// (sent before the history entry exists, as in ComfyUI).
+    private func outcomeEvents(_ job: Job, outcome: String) {
         let client = job.clientID
         let prompt = job.id
         switch outcome {
@@ -346,8 +377,6 @@ public final class ComfySim: Sendable {
                 ],
                 to: client)
         }
-        events.send("status", ["status": ["exec_info": ["queue_remaining": queueRemaining]]], to: nil)
-        events.sendStep(.executing(nil, prompt: job.id), to: client)
     }
 
     var queueRemaining: Int { jobs.withLock { $0.list.values.filter { $0.state != .done }.count } }
@@ -388,10 +417,14 @@ public final class ComfySim: Sendable {
     func view(_ request: Request) -> Response {
         let name = request.uri.queryParameters["filename"].map(String.init) ?? ""
         let known = jobs.withLock { $0.files.contains(name) }
-        guard known else { return Response(status: .notFound) }
+        // Read from disk, as ComfyUI's /view does.
+        guard known, !name.contains("/"),
+            let bytes = FileManager.default.contents(
+                atPath: outputFolder.appendingPathComponent(name).path)
+        else { return Response(status: .notFound) }
         var headers = HTTPFields()
         headers[.contentType] = "image/png"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.png)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     func objectInfo() -> [String: Any] {

@@ -12,12 +12,14 @@ import ServiceLifecycle
 struct BenchDispatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-dispatch",
-        abstract: "Measure the dispatcher against in-process ComfySims with zero run time (build with -c release).",
+        abstract: "Measure the dispatcher against in-process ComfySims (build with -c release).",
         discussion: """
-            1. Overhead: the median generate round trip through PromptGate (POST /api/v1/generate, poll the task, GET \
-            the image) minus the same round trip straight to the simulator (POST /prompt, poll /history, GET /view); \
-            both clients poll every --poll-ms. 2. Throughput: --tasks submitted by --clients concurrent clients \
-            through the queue to --backends simulators, until every task has completed.
+            1. Overhead: the generate round trip through PromptGate (POST /api/v1/generate, poll the task, GET the \
+            image) against the same round trip straight to the same simulator (POST /prompt, poll /history, GET \
+            /view), interleaved one for one, both clients polling every --poll-ms; the simulator runs each prompt \
+            for --run-ms on its worker thread, as ComfyUI does a fast graph. Medians, p90 and the difference. \
+            2. Throughput: --tasks submitted by --clients concurrent clients through the queue to --backends \
+            simulators with zero run time, until every task has completed.
             """)
 
     @Option(help: "Sequential round trips per side for the overhead measurement.")
@@ -35,6 +37,9 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     @Option(help: "Client poll interval in milliseconds (both sides).")
     var pollMs = 1.0
 
+    @Option(help: "How long the simulator runs each prompt in the overhead measurement, in milliseconds.")
+    var runMs = 5.0
+
     @Flag(
         inversion: .prefixedNo,
         help:
@@ -43,8 +48,8 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     var websocket = true
 
     func validate() throws {
-        guard roundTrips > 0, tasks > 0, backends > 0, clients > 0, pollMs > 0 else {
-            throw ValidationError("every count and --poll-ms must be positive")
+        guard roundTrips > 0, tasks > 0, backends > 0, clients > 0, pollMs > 0, runMs >= 0 else {
+            throw ValidationError("every count and --poll-ms must be positive, --run-ms not negative")
         }
     }
 
@@ -54,7 +59,8 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent(
             "promptgate-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: output) }
-        let sims = (0..<max(1, backends)).map { _ in ComfySim(runTime: .zero) }
+        let overheadSim = ComfySim(runTime: .microseconds(Int64(runMs * 1000)))
+        let sims = [overheadSim] + (0..<max(1, backends)).map { _ in ComfySim(runTime: .zero) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             var urls: [String] = []
             for sim in sims {
@@ -65,29 +71,31 @@ struct BenchDispatchCommand: AsyncParsableCommand {
                 var iterator = ports.makeAsyncIterator()
                 urls.append("http://127.0.0.1:\(await iterator.next() ?? 0)")
             }
-            // 1. Overhead, against one simulator.
-            let direct = try await directRoundTrips(sim: urls[0], pool: pool)
-            let through = try await withGate(backends: [urls[0]], output: output.path + "/a", pool: pool, group: &group)
-            { base, _ in
-                try await gateRoundTrips(base: base, pool: pool)
+            // 1. Overhead, against one simulator, direct and through interleaved.
+            let (direct, through) = try await withGate(
+                backends: [urls[0]], output: output.path + "/a", pool: pool, group: &group
+            ) { base, _ in
+                try await interleavedRoundTrips(sim: urls[0], gate: base, pool: pool)
             }
             let medianDirect = Self.median(direct), medianThrough = Self.median(through)
+            let p90Direct = Self.percentile(direct, 0.9), p90Through = Self.percentile(through, 0.9)
             print(
                 String(
                     format:
-                        "round trip, median of %d: direct %.2f ms, through PromptGate %.2f ms, overhead %.2f ms (p90 %.2f vs %.2f ms)",
-                    roundTrips, medianDirect, medianThrough, medianThrough - medianDirect, Self.percentile(direct, 0.9),
-                    Self.percentile(through, 0.9)))
-            // 2. Throughput, through the queue to every simulator.
+                        "round trip (%.1f ms run, %.1f ms polls), %d each, interleaved: direct median %.2f ms (p90 %.2f), through PromptGate median %.2f ms (p90 %.2f): overhead median %.2f ms, p90 %.2f ms",
+                    runMs, pollMs, roundTrips, medianDirect, p90Direct, medianThrough, p90Through,
+                    medianThrough - medianDirect, p90Through - p90Direct))
+            // 2. Throughput, through the queue to every zero-time simulator.
+            let throughputURLs = Array(urls.dropFirst())
             let (seconds, completed) = try await withGate(
-                backends: urls, output: output.path + "/b", pool: pool, group: &group
+                backends: throughputURLs, output: output.path + "/b", pool: pool, group: &group
             ) { base, server in
                 try await throughput(base: base, server: server, pool: pool)
             }
             print(
                 String(
                     format: "throughput: %d tasks through %d simulators in %.2f s = %.0f tasks/s (%d completed)",
-                    tasks, urls.count, seconds, Double(tasks) / seconds, completed))
+                    tasks, throughputURLs.count, seconds, Double(tasks) / seconds, completed))
             group.cancelAll()
         }
         try await pool.shutdownGracefully()
@@ -107,6 +115,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         var config = ServiceConfig()
         config.server.port = 0
         config.dispatch.outputDirectory = output
+        config.dispatch.storePath = output + "/promptgate.sqlite"  // never the working folder's database
         config.security.rateLimitEnabled = false
         config.logging.level = .error
         config.dispatch.websocket = websocket
@@ -139,63 +148,102 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         return result
     }
 
-    func directRoundTrips(sim: String, pool: NIOThreadPool) async throws -> [Double] {
-        let transport = CurlTransport(baseURL: sim, threadPool: pool)
-        let client = ComfyUIClient(transport: transport, clientID: "bench")
+    /// `roundTrips` of each, alternating which goes first, after 10 warm-up pairs.
+    func interleavedRoundTrips(sim: String, gate: String, pool: NIOThreadPool) async throws -> ([Double], [Double]) {
+        let comfy = ComfyUIClient(transport: CurlTransport(baseURL: sim, threadPool: pool), clientID: "bench")
+        let gateway = CurlTransport(baseURL: gate, threadPool: pool)
         guard let bundled = BundledWorkflows.named(BundledWorkflows.defaultName) else {
             throw ValidationError("no bundled workflow")
         }
         let workflow = try Workflow(json: bundled.data)
         let binding = try WorkflowBinding(inferringFrom: workflow)
-        var times: [Double] = []
+        var direct: [Double] = [], through: [Double] = []
+        var steps: [[Double]] = []
         for index in 0..<(roundTrips + 10) {
-            let start = ContinuousClock.now
-            let id = UUID().uuidString.lowercased()
-            var request = PromptRequest(prompt: "a red fox in the snow, high quality")
-            request.seed = UInt32(index)
-            try await client.queue(
-                WorkflowPatcher.apply(request, loras: [], taskID: id, to: workflow, binding: binding), promptID: id)
-            var history: ComfyUIHistory? = nil
-            while history == nil {
-                try await Task.sleep(for: .milliseconds(pollMs))
-                history = try await client.history(promptID: id)
+            for side in index.isMultiple(of: 2) ? [0, 1] : [1, 0] {
+                let start = ContinuousClock.now
+                if side == 0 {
+                    try await directRoundTrip(comfy, workflow: workflow, binding: binding, seed: index)
+                } else {
+                    let split = try await gateRoundTrip(gateway, seed: index)
+                    if index >= 10 { steps.append(split) }
+                }
+                guard index >= 10 else { continue }
+                let elapsed = Self.milliseconds(ContinuousClock.now - start)
+                if side == 0 { direct.append(elapsed) } else { through.append(elapsed) }
             }
-            for output in history?.outputs ?? [] { _ = try await client.view(output) }
-            if index >= 10 { times.append(Self.milliseconds(ContinuousClock.now - start)) }  // 10 warm-up runs
         }
-        return times
+        let names = [
+            "generate answered", "answer to the attempt's start", "the attempt (prompt to images stored)",
+            "stored to seen by the client", "image fetched",
+        ]
+        let medians = names.indices.map { step in Self.median(steps.map { $0[step] }) }
+        print(
+            "through PromptGate, median per step (ms): "
+                + zip(names, medians).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", "))
+        return (direct, through)
     }
 
-    func gateRoundTrips(base: String, pool: NIOThreadPool) async throws -> [Double] {
-        let transport = CurlTransport(baseURL: base, threadPool: pool)
-        var times: [Double] = []
-        for index in 0..<(roundTrips + 10) {
-            let start = ContinuousClock.now
-            let id = try await submit(transport, seed: index)
-            var images: [String] = []
-            while true {
-                try await Task.sleep(for: .milliseconds(pollMs))
-                let task = try await transport.send("GET", "/api/v1/task/\(id)")
-                guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(task.body)) else {
-                    continue
-                }
-                guard object["status"] == "completed" else {
-                    if object["status"] != "queued" && object["status"] != "running" {
-                        throw ValidationError("task \(id) ended \(object)")
-                    }
-                    continue
-                }
-                if case .object(let result)? = object["result"], case .array(let list)? = result["images"] {
-                    for case .object(let image) in list {
-                        if case .string(let file)? = image["filename"] { images.append(file) }
-                    }
-                }
-                break
-            }
-            for file in images { _ = try await transport.send("GET", "/output/\(file)") }
-            if index >= 10 { times.append(Self.milliseconds(ContinuousClock.now - start)) }
+    /// POST /prompt, poll /history every --poll-ms, GET /view every output.
+    func directRoundTrip(_ client: ComfyUIClient, workflow: Workflow, binding: WorkflowBinding, seed: Int)
+        async throws
+    {
+        let id = UUID().uuidString.lowercased()
+        var request = PromptRequest(prompt: "a red fox in the snow, high quality")
+        request.seed = UInt32(seed)
+        try await client.queue(
+            WorkflowPatcher.apply(request, loras: [], taskID: id, to: workflow, binding: binding), promptID: id)
+        var history: ComfyUIHistory? = nil
+        while history == nil {
+            try await Task.sleep(for: .milliseconds(pollMs))
+            history = try await client.history(promptID: id)
         }
-        return times
+        for output in history?.outputs ?? [] { _ = try await client.view(output) }
+    }
+
+    /// POST /api/v1/generate, poll the task every --poll-ms, GET every image. Returns the time of each step
+    /// (ms): the generate answer, answer → attempt start, the attempt (start → finished, from the task's own
+    /// times), finished → seen by the client, the image fetch.
+    func gateRoundTrip(_ transport: CurlTransport, seed: Int) async throws -> [Double] {
+        let began = Date()
+        let id = try await submit(transport, seed: seed)
+        let answered = Date()
+        var started = answered, finished = answered
+        var images: [String] = []
+        while true {
+            try await Task.sleep(for: .milliseconds(pollMs))
+            let task = try await transport.send("GET", "/api/v1/task/\(id)")
+            guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(task.body)) else {
+                continue
+            }
+            guard object["status"] == "completed" else {
+                if object["status"] != "queued" && object["status"] != "running" {
+                    throw ValidationError("task \(id) ended \(object)")
+                }
+                continue
+            }
+            if case .object(let result)? = object["result"], case .array(let list)? = result["images"] {
+                for case .object(let image) in list {
+                    if case .string(let file)? = image["filename"] { images.append(file) }
+                }
+            }
+            let time = ISO8601DateFormatter()
+            time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if case .array(let attempts)? = object["attempts"], case .object(let last)? = attempts.last,
+                case .string(let start)? = last["started_at"], case .string(let end)? = last["ended_at"]
+            {
+                started = time.date(from: start) ?? answered
+                finished = time.date(from: end) ?? answered
+            }
+            break
+        }
+        let seen = Date()
+        for file in images { _ = try await transport.send("GET", "/output/\(file)") }
+        let fetched = Date()
+        return [
+            answered.timeIntervalSince(began), started.timeIntervalSince(answered), finished.timeIntervalSince(started),
+            seen.timeIntervalSince(finished), fetched.timeIntervalSince(seen),
+        ].map { $0 * 1000 }
     }
 
     func submit(_ transport: CurlTransport, seed: Int) async throws -> String {
@@ -216,7 +264,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
         let ids = try await withThrowingTaskGroup(of: [String].self) { group in
             let share = (tasks + clients - 1) / clients
             for client in 0..<clients {
-                let range = (client * share)..<min(tasks, (client + 1) * share)
+                let range = min(tasks, client * share)..<min(tasks, (client + 1) * share)
                 group.addTask {
                     var ids: [String] = []; for seed in range { ids.append(try await submit(transport, seed: seed)) };
                     return ids

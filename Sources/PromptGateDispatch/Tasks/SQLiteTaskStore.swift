@@ -19,6 +19,8 @@ import PromptGateCore
 /// - Reads go through GRDB's pool of reader connections and writes through its writer, both on GRDB's own
 ///   threads: nothing here blocks an event loop or the cooperative pool.
 /// - Migrations are versioned (`DatabaseMigrator`) and run at open.
+/// - The last few thousand tasks written are kept decoded (`RecentTasks`, updated under the writer), so the
+///   reads a run and a polling client make skip the database: this store must be its file's only writer.
 public final class SQLiteTaskStore: TaskStore, ResultCache {
     /// How hard a commit waits for the disk.
     public enum Synchronous: String, Sendable, CaseIterable {
@@ -31,6 +33,7 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
     private let database: any DatabaseWriter
     private let encoder: JSONEncoder
     private let decoder = JSONDecoder()
+    private let recent = RecentTasks()
 
     /// Opens (creating when missing) the database at `path`, or an in-memory one for `:memory:` (tests).
     /// - Throws: when the file cannot be opened or migrated.
@@ -139,16 +142,20 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                         """
                 ).execute(arguments: StatementArguments(row.values))
                 if !task.images.isEmpty { try Self.writeImages(of: task, db) }
+                self.recent.put(task)
             }
         } catch let error as TaskStoreError {
+            recent.remove([task.id])
             throw error
         } catch {
+            recent.remove([task.id])
             throw .unavailable(error)
         }
     }
 
     /// The task with `id`, if stored (nil also when the database cannot be read).
     public func task(id: String) async -> GenerationTask? {
+        if let kept = recent.task(id: id) { return kept }
         let body = try? await database.read { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM task WHERE id = ?"), arguments: [id])
         }
@@ -175,11 +182,14 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                         """
                 ).execute(arguments: StatementArguments(Array(row.values.dropFirst()) + [id]))
                 if moved.images != task.images { try Self.writeImages(of: moved, db) }
+                self.recent.put(moved)
                 return moved
             }
         } catch let error as TaskStoreError {
+            recent.remove([id])  // a refused move wrote nothing; a failed commit may have left a newer copy here
             throw error
         } catch {
+            recent.remove([id])
             throw .unavailable(error)
         }
     }
@@ -282,7 +292,9 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                 }
                 return (found, unused)
             }) ?? ([], [])
-        return RemovedTasks(tasks: removed.0.compactMap(decode), unusedFiles: removed.1)
+        let tasks = removed.0.compactMap(decode)
+        recent.remove(tasks.map(\.id))
+        return RemovedTasks(tasks: tasks, unusedFiles: removed.1)
     }
 
     /// The record for `key` in `scope`, while it lives.
