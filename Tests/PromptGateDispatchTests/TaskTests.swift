@@ -105,6 +105,12 @@ struct TaskTests {
             try await store.insert(task)
             try await store.transition(id: task.id, to: .running) {
                 $0.attempts = 1; $0.backend = "gpu0"; $0.promptID = $0.id
+                $0.attemptList = [TaskAttempt(number: 1, backend: "gpu0", promptID: $0.id, startedAt: Date())]
+                $0.graphModels = GraphModels(
+                    of: try! Workflow(
+                        json: Data(
+                            #"{"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "m.safetensors"}}}"#
+                                .utf8)))
             }
         }
         let reopened = try SQLiteTaskStore(path: path)
@@ -114,6 +120,44 @@ struct TaskTests {
         #expect(
             stored.priority == .high && stored.createdAt.timeIntervalSince1970 == task.createdAt.timeIntervalSince1970)
         #expect(await reopened.tasks(in: .running).map(\.id) == [task.id])
+        #expect(stored.attemptList.map(\.backend) == ["gpu0"] && stored.graphModels?.checkpoints == ["m.safetensors"])
+    }
+
+    /// The decoded copies of recent writes: the last write of each task wins, the least recently written go
+    /// first, and reads through the store always agree with the database.
+    @Test func recentTasksKeepTheLastWritesWithinTheirCapacity() async throws {
+        let recent = RecentTasks(capacity: 3)
+        let tasks = (0..<5).map { GenerationTask(request: PromptRequest(prompt: "t\($0)")) }
+        for task in tasks.prefix(3) { recent.put(task) }
+        var rewritten = tasks[0]
+        rewritten.attempts = 7
+        recent.put(rewritten)  // t0 is now the most recent write
+        recent.put(tasks[3])  // evicts t1, the least recently written
+        #expect(recent.task(id: tasks[0].id)?.attempts == 7)
+        #expect(recent.task(id: tasks[1].id) == nil)
+        #expect(recent.task(id: tasks[2].id) != nil && recent.task(id: tasks[3].id) != nil)
+        for _ in 0..<50 { recent.put(tasks[2]) }  // many rewrites of one task keep the others
+        #expect(recent.task(id: tasks[0].id) != nil && recent.task(id: tasks[3].id) != nil)
+        recent.remove([tasks[2].id])
+        #expect(recent.task(id: tasks[2].id) == nil)
+
+        // Through a store with more tasks than its cache holds: every read matches a fresh reader of the file.
+        let path = try TestSupport.temporaryDirectory().appendingPathComponent("recent.sqlite").path
+        let store = try SQLiteTaskStore(path: path)
+        var ids: [String] = []
+        for index in 0..<5000 {
+            let task = GenerationTask(request: PromptRequest(prompt: "p\(index)"))
+            try await store.insert(task)
+            if index.isMultiple(of: 7) { try await store.transition(id: task.id, to: .running) { $0.attempts = 1 } }
+            ids.append(task.id)
+        }
+        await #expect(throws: TaskStoreError.self) {
+            try await store.transition(id: ids[1], to: .completed) { $0.attempts = 9 }
+        }
+        let fresh = try SQLiteTaskStore(path: path)
+        for id in ids.shuffled().prefix(500) + [ids[0], ids[1], ids[7], ids[4999]] {
+            #expect(await store.task(id: id) == (await fresh.task(id: id)), "\(id)")
+        }
     }
 
     @Test func priorityOrderWithAgingSoLowNeverStarves() {
