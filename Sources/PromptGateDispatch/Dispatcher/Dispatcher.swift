@@ -454,19 +454,26 @@ public final class Dispatcher: Sendable {
                 metadata: ["backend": "\(backend.name)", "code": "\(problem.code)", "problems": "\(problem.message)"])
             pool.markIneligible(backend.name, reason: problem)
             Task { await self.monitor.revalidate(backend.name) }
-            ended = !(await retry(id, after: reason, failedOn: backend.name))
+            ended = await retryOrGiveUp(task, after: reason, ran: ran, backend: backend.name)
         case .retry(let reason):
-            guard task.attempts <= settings.maxRetries else {
-                let attempts = "\(task.attempts) attempt\(task.attempts == 1 ? "" : "s")"
-                let final = TaskReason(
-                    code: reason.code, message: "gave up after \(attempts): \(reason.message)", details: reason.details)
-                await fail(id, reason: final, ran: ran, backend: backend.name)
-                return
-            }
-            ended = !(await retry(id, after: reason, failedOn: backend.name))
+            ended = await retryOrGiveUp(task, after: reason, ran: ran, backend: backend.name)
         case .abandoned:
             if let now = await store.task(id: id), now.status == .cancelled { observer?.taskEnded(now, ran: ran) }
         }
+    }
+
+    /// Another attempt after `retry_delay`, or, past `max_retries`, the end; returns whether the task ended.
+    private func retryOrGiveUp(_ task: GenerationTask, after reason: TaskReason, ran: Duration, backend: String)
+        async -> Bool
+    {
+        guard task.attempts <= settings.maxRetries else {
+            let attempts = "\(task.attempts) attempt\(task.attempts == 1 ? "" : "s")"
+            let final = TaskReason(
+                code: reason.code, message: "gave up after \(attempts): \(reason.message)", details: reason.details)
+            await fail(task.id, reason: final, ran: ran, backend: backend)
+            return true
+        }
+        return !(await retry(task.id, after: reason, failedOn: backend))
     }
 
     private func complete(_ id: String, images: [TaskImage], ran: Duration, backend: String) async {
