@@ -91,11 +91,14 @@ struct TaskResponse: JSONResponse {
     var cached: Bool?
     var cached_from: String?
 
+    /// RFC 3339 with milliseconds (`2026-12-03T08:21:18.123Z`); a value type, so one serves every request
+    /// (building an `ISO8601DateFormatter` per response cost a good part of a GET /task).
+    static let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     init(_ view: Dispatcher.TaskView, imageBase: String) {
         let task = view.task
         let request = task.request
-        let time = ISO8601DateFormatter()
-        time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let time = Self.time
         task_id = task.id
         status = task.status.rawValue
         priority = task.priority.rawValue
@@ -105,14 +108,14 @@ struct TaskResponse: JSONResponse {
         attempts = task.attemptList.map { item in
             Attempt(
                 number: item.number, backend: item.backend, prompt_id: item.promptID,
-                started_at: time.string(from: item.startedAt), ended_at: item.endedAt.map { time.string(from: $0) },
+                started_at: time.format(item.startedAt), ended_at: item.endedAt.map { time.format($0) },
                 outcome: item.outcome,
                 error: item.reason.map { Failure(code: $0.code, message: $0.message, details: $0.details) })
         }
         waiting_for = view.waitingFor.map { Failure(code: $0.code, message: $0.message, details: $0.details) }
-        created_at = time.string(from: task.createdAt)
-        started_at = task.startedAt.map { time.string(from: $0) }
-        finished_at = task.finishedAt.map { time.string(from: $0) }
+        created_at = time.format(task.createdAt)
+        started_at = task.startedAt.map { time.format($0) }
+        finished_at = task.finishedAt.map { time.format($0) }
         if task.status == .completed {
             cached = task.cachedFrom != nil
             cached_from = task.cachedFrom
