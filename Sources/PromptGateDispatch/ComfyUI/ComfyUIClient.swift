@@ -16,6 +16,16 @@ public enum ComfyUIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .rejected(let type, let message, _): "ComfyUI refused the workflow (\(type)): \(message)"
         }
     }
+
+    /// As a task's or backend's reason: the stable code, the sentence, and ComfyUI's `node_errors` or the call
+    /// and libcurl's words as details.
+    public var reason: TaskReason {
+        switch self {
+        case .unavailable(let failure): failure.reason()
+        case .rejected(_, _, let nodeErrors):
+            TaskReason(code: "comfyui.rejected", message: description, details: nodeErrors)
+        }
+    }
 }
 
 /// A call to ComfyUI that got no usable answer: a stable code, a sentence for people, and what was asked and
@@ -71,6 +81,11 @@ public struct ComfyUIFailure: Error, Sendable, Equatable, CustomStringConvertibl
 
     /// `{"request": ..., "detail": ...}` for the task's or backend's reason.
     public var details: JSONValue { ["request": .string(request), "detail": .string(detail)] }
+
+    /// As a reason, its sentence led by what the caller was doing (`could not queue the prompt: ...`).
+    public func reason(doing: String? = nil) -> TaskReason {
+        TaskReason(code: code, message: doing.map { "\($0): \(description)" } ?? description, details: details)
+    }
 }
 
 /// One output file of a finished prompt.

@@ -81,10 +81,10 @@ final class BackendMonitor: Sendable {
         do {
             _ = try await client.systemStats()
         } catch {
-            if pool.recordHealth(name, ok: false, error: Self.reason(error)) {
+            if pool.recordHealth(name, ok: false, error: error.reason) {
                 logger.error(
                     "backend down",
-                    metadata: ["backend": "\(name)", "code": "\(Self.reason(error).code)", "error": "\(error)"])
+                    metadata: ["backend": "\(name)", "code": "\(error.reason.code)", "error": "\(error)"])
             }
             return
         }
@@ -100,7 +100,7 @@ final class BackendMonitor: Sendable {
         do {
             info = try await client.objectInfo()
         } catch {
-            pool.recordHealth(name, ok: false, error: Self.reason(error))
+            pool.recordHealth(name, ok: false, error: error.reason)
             return
         }
         let problems = WorkflowValidator.problems(
@@ -115,18 +115,6 @@ final class BackendMonitor: Sendable {
                 metadata: ["backend": "\(name)", "code": "\(problem.code)", "problems": "\(problem.message)"])
         } else {
             logger.notice("backend ready", metadata: ["backend": "\(name)"])
-        }
-    }
-
-    /// A failed call as a reason: its stable code, the sentence, the call and libcurl's words as details.
-    static func reason(_ error: ComfyUIError) -> TaskReason {
-        switch error {
-        case .unavailable(let failure):
-            TaskReason(code: failure.code, message: failure.description, details: failure.details)
-        case .rejected(let type, let message, let nodeErrors):
-            TaskReason(
-                code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
-                details: nodeErrors)
         }
     }
 

@@ -64,10 +64,7 @@ struct TaskRun: Sendable {
             return nil
         } catch {
             switch error {
-            case .rejected(let type, let message, let nodeErrors):
-                let reason = TaskReason(
-                    code: "comfyui.rejected", message: "ComfyUI refused the workflow (\(type)): \(message)",
-                    details: nodeErrors)
+            case .rejected(_, _, let nodeErrors):
                 if let missing = missingFiles(nodeErrors) {
                     return .backendLacks(
                         TaskReason(
@@ -76,7 +73,7 @@ struct TaskRun: Sendable {
                             details: nodeErrors),
                         problem: missing)
                 }
-                return .failed(reason)
+                return .failed(error.reason)
             case .unavailable(let failure):
                 // A timeout or a reset may come after ComfyUI queued the prompt: if it holds it, follow it rather
                 // than run the work a second time; if it answers without it, make sure a late arrival cannot run
@@ -86,7 +83,7 @@ struct TaskRun: Sendable {
                 case .lost: await stopOnBackend(promptID)
                 case .unknown: break
                 }
-                return .retry(Self.reason(failure, "could not queue the prompt"))
+                return .retry(failure.reason(doing: "could not queue the prompt"))
             }
         }
     }
@@ -128,12 +125,6 @@ struct TaskRun: Sendable {
         return (input, String(rest.dropFirst()[..<end.lowerBound]))
     }
 
-    /// A failed call as the attempt's reason: its stable code, what the attempt was doing and the sentence,
-    /// the call and libcurl's words as details.
-    static func reason(_ failure: ComfyUIFailure, _ doing: String) -> TaskReason {
-        TaskReason(code: failure.code, message: "\(doing): \(failure.description)", details: failure.details)
-    }
-
     /// Waits for the prompt to end: the first `/history` look is immediate (a cached or instant run is
     /// already done), then the interval backs off; the socket's end-of-run event wakes the wait early.
     private func follow(_ task: GenerationTask, promptID: String) async -> Outcome {
@@ -173,7 +164,7 @@ struct TaskRun: Sendable {
                 failures += 1
                 // A few misses in a row: the backend is gone; stop waiting and try elsewhere.
                 if failures >= 3, case .unavailable(let failure) = error {
-                    return .retry(Self.reason(failure, "lost contact while the run was in progress"))
+                    return .retry(failure.reason(doing: "lost contact while the run was in progress"))
                 }
                 continue
             }
@@ -253,7 +244,7 @@ struct TaskRun: Sendable {
                     return .retry(
                         TaskReason(code: "comfyui.bad_answer", message: "could not fetch output \(item.filename)"))
                 }
-                return .retry(Self.reason(failure, "could not fetch output \(item.filename)"))
+                return .retry(failure.reason(doing: "could not fetch output \(item.filename)"))
             }
             images.append(
                 TaskImage(file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed))

@@ -69,6 +69,12 @@ struct TaskResponse: JSONResponse {
         var code: String
         var message: String
         var details: JSONValue?
+
+        init(_ reason: TaskReason) {
+            code = reason.code
+            message = reason.message
+            details = reason.details
+        }
     }
 
     var task_id: String
@@ -110,9 +116,9 @@ struct TaskResponse: JSONResponse {
                 number: item.number, backend: item.backend, prompt_id: item.promptID,
                 started_at: time.format(item.startedAt), ended_at: item.endedAt.map { time.format($0) },
                 outcome: item.outcome,
-                error: item.reason.map { Failure(code: $0.code, message: $0.message, details: $0.details) })
+                error: item.reason.map(Failure.init))
         }
-        waiting_for = view.waitingFor.map { Failure(code: $0.code, message: $0.message, details: $0.details) }
+        waiting_for = view.waitingFor.map(Failure.init)
         created_at = time.format(task.createdAt)
         started_at = task.startedAt.map { time.format($0) }
         finished_at = task.finishedAt.map { time.format($0) }
@@ -129,18 +135,18 @@ struct TaskResponse: JSONResponse {
         }
         // Only an ended task has an error; an earlier attempt's failure is in `attempts`.
         if let reason = task.reason, task.status.isTerminal, task.status != .completed {
-            error = Failure(code: reason.code, message: reason.message, details: reason.details)
+            error = Failure(reason)
         }
     }
 
     /// The LoRAs the graph applied, named as the request named them where it did. Tasks stored before the
     /// graph was recorded show the request's LoRAs.
     static func loras(of task: GenerationTask) -> [LoraUsed] {
-        let asked = zip(task.request.loras, task.loras).map { (name: $0.name, file: $1.file) }
+        let asked = zip(task.request.loras.map(\.name), task.loras)
         guard let models = task.graphModels else {
-            return zip(task.request.loras, task.loras).map {
+            return asked.map { name, lora in
                 LoraUsed(
-                    name: $0.name, file: $1.file, weight: $1.weight, strength_model: $1.weight, strength_clip: nil,
+                    name: name, file: lora.file, weight: lora.weight, strength_model: lora.weight, strength_clip: nil,
                     source: "request", node: nil)
             }
         }
@@ -148,7 +154,7 @@ struct TaskResponse: JSONResponse {
         let fromRequest = !task.loras.isEmpty
         return models.loras.map { lora in
             LoraUsed(
-                name: fromRequest ? asked.first { $0.file == lora.file }?.name : nil, file: lora.file,
+                name: fromRequest ? asked.first { $0.1.file == lora.file }?.0 : nil, file: lora.file,
                 weight: lora.strengthModel, strength_model: lora.strengthModel, strength_clip: lora.strengthClip,
                 source: fromRequest ? "request" : "workflow", node: lora.node)
         }
