@@ -253,9 +253,9 @@ public final class ComfySim: Sendable {
 
     /// ComfyUI's prompt worker, on a thread of its own: one prompt at a time, lowest `number` first; an
     /// interrupt ends the running one at the next "node boundary" (here: within 5 ms). As in ComfyUI's
-    /// `prompt_worker`, `execution_success` (or the failure) is sent first, then the history entry is written
-    /// (`task_done`) and the output file is on disk, then a `status` broadcast, and `executing` with
-    /// `node: null` last.
+    /// `prompt_worker`, the output file is on disk before `executed` names it, `execution_success` (or the
+    /// failure) is sent next, then the history entry is written (`task_done`), then a `status` broadcast, and
+    /// `executing` with `node: null` last.
     private func work() {
         while true {
             let next = jobs.withLock { state -> String? in
@@ -277,10 +277,11 @@ public final class ComfySim: Sendable {
             guard let id = next, let job = jobs.withLock({ $0.list[id] }) else { return }
             let outcome = run(job)
             guard jobs.withLock({ $0.list[id] != nil }) else { continue }  // a restart forgot it: nothing more is said
-            outcomeEvents(job, outcome: outcome)
+            // The save node writes its file before ComfyUI reports it (`executed`).
             if outcome == "execution_success" {
                 for output in job.outputs { writeOutput(output.filename) }
             }
+            outcomeEvents(job, outcome: outcome)
             jobs.withLock { state in
                 state.list[id]?.state = .done
                 state.list[id]?.outcome = outcome

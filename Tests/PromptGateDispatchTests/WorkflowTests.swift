@@ -1,6 +1,6 @@
 import Foundation
 import PromptGateCore
-import PromptGateDispatch
+@testable import PromptGateDispatch
 import PromptGateTestSupport
 import Testing
 
@@ -287,6 +287,39 @@ struct BundledWorkflowTests {
         }
         #expect(BundledWorkflows.named("./somewhere/sd15-lora-txt2img.api.json")?.name == "sd15-lora-txt2img.api.json")
         #expect(BundledWorkflows.named("other.json") == nil)
+    }
+
+    /// The result-cache key's encoding is pinned (keys stored by `cache.backend: database` must keep matching
+    /// after an upgrade): this digest was computed independently from the documented walk (sorted keys, tagged
+    /// and length-prefixed values, numbers as 64-bit floats).
+    @Test func theCacheKeyEncodingIsStable() throws {
+        let json = #"""
+            {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5 é.safetensors"}},
+             "3": {"class_type": "KSampler", "inputs": {"seed": 7, "cfg": 3.5, "model": ["4", 0], "denoise": true,
+                   "extra": null}}}
+            """#
+        let graph = try Workflow(json: Data(json.utf8), file: "pinned.json")
+        #expect(graph.cacheKey == "555091d0bb80f1813e2b401471b1bfc72c630333bc39511c1bf843e6bfb8413c")
+    }
+
+    /// A write replaces the file whole and leaves nothing else behind; a failure says which file and why.
+    @Test func outputWritesAreWholeAndLeaveNothingBehind() throws {
+        let path = try TestSupport.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let folder = try OutputFolder(path: path)
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0) }
+        try folder.write(big, name: "t_0.png")
+        try folder.write([1, 2, 3], name: "t_1.png")
+        try folder.write([4, 5], name: "t_1.png")  // replaced
+        #expect(folder.contents(named: "t_0.png") == Data(big))
+        #expect(folder.contents(named: "t_1.png") == Data([4, 5]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path).sorted() == ["t_0.png", "t_1.png"])
+        try FileManager.default.removeItem(atPath: path)
+        #expect {
+            try folder.write([1], name: "t_2.png")
+        } throws: { error in
+            "\(error)".contains("create") && "\(error)".contains("t_2.png") && "\(error)".contains("No such file")
+        }
     }
 
     @Test func outputNamesStayInsideTheFolder() throws {

@@ -173,26 +173,7 @@ public struct ComfyUIClient: Sendable {
                 ComfyUIFailure(
                     .badAnswer, request: "GET /history/\(promptID)", detail: "status \(response.status) or not JSON"))
         }
-        guard let entry = entries[promptID] else { return nil }
-        var outcome = ComfyUIHistory.Outcome.error
-        var failure: JSONValue? = nil
-        for message in entry.status?.messages ?? [] {
-            guard let event = message.event else { continue }
-            if let ended = ComfyUIHistory.Outcome(rawValue: event) { outcome = ended }
-            if event == "execution_error" { failure = message.data }
-        }
-        var outputs: [ComfyUIOutput] = []
-        for (node, kinds) in (entry.outputs ?? [:]).sorted(by: { Workflow.idOrder($0.key, $1.key) }) {
-            for (_, files) in kinds.lists.sorted(by: { $0.key < $1.key }) {
-                for file in files.compactMap(\.file) {
-                    outputs.append(
-                        ComfyUIOutput(
-                            node: node, filename: file.filename, subfolder: file.subfolder ?? "",
-                            type: file.type ?? "output"))
-                }
-            }
-        }
-        return ComfyUIHistory(outcome: outcome, outputs: outputs, error: failure)
+        return entries[promptID].map(ComfyUIHistory.init)
     }
 
     private static let decoder = JSONDecoder()
@@ -235,6 +216,16 @@ public struct ComfyUIClient: Sendable {
         /// Output kind → items; kinds whose value is not a list are skipped.
         struct Kinds: Decodable {
             var lists: [String: [Item]] = [:]
+
+            /// The files among the items, as outputs of `node`, kinds in name order.
+            func outputs(of node: String) -> [ComfyUIOutput] {
+                lists.sorted(by: { $0.key < $1.key }).flatMap { _, items in
+                    items.compactMap(\.file).map {
+                        ComfyUIOutput(
+                            node: node, filename: $0.filename, subfolder: $0.subfolder ?? "", type: $0.type ?? "output")
+                    }
+                }
+            }
 
             init(from decoder: any Decoder) throws {
                 guard let container = try? decoder.container(keyedBy: AnyCodingKey.self) else { return }
@@ -386,5 +377,24 @@ public struct ComfyUIClient: Sendable {
             return nil
         }
         return object
+    }
+}
+
+extension ComfyUIHistory {
+    /// A `/history` entry: the outcome from the last status message that says, the files node by node in id order.
+    init(_ entry: ComfyUIClient.HistoryEntry) {
+        var outcome = Outcome.error
+        var failure: JSONValue? = nil
+        for message in entry.status?.messages ?? [] {
+            guard let event = message.event else { continue }
+            if let ended = Outcome(rawValue: event) { outcome = ended }
+            if event == "execution_error" { failure = message.data }
+        }
+        self.init(outcome: outcome, outputs: Self.outputs(entry.outputs ?? [:]), error: failure)
+    }
+
+    /// Every file of the node outputs, nodes in id order (as `/history` lists them; the order names the images).
+    static func outputs(_ nodes: [String: ComfyUIClient.HistoryEntry.Kinds]) -> [ComfyUIOutput] {
+        nodes.sorted(by: { Workflow.idOrder($0.key, $1.key) }).flatMap { node, kinds in kinds.outputs(of: node) }
     }
 }

@@ -4,9 +4,12 @@ import Synchronization
 import HummingbirdWSClient
 
 /// ComfyUI's WebSocket (`/ws?clientId=<id>`) for one backend: sampler progress and the end of our prompts as
-/// they happen, so a finished run is fetched at once instead of at the next poll. `/history` stays the source
-/// of truth (the socket can drop, and `executing` with `node: null` follows failures too); this only wakes the
-/// poll loop early and reports progress. Reconnects by itself.
+/// they happen. A successful run the socket saw whole (from `execution_start` to `execution_success` on one
+/// connection) is its own result: the `executed` events name every output file (ComfyUI writes the file
+/// before it sends the event, and re-sends it for cached output nodes), so the attempt collects at once,
+/// without waiting for the history entry ComfyUI writes after the run. Anything less (a failure, an
+/// interrupt, a socket that dropped or connected mid-run) only wakes the poll loop, and `/history` decides.
+/// Reconnects by itself.
 public final class ComfyUIEvents: Sendable {
     /// `ws://host:port/ws?clientId=...` (`wss` for an https backend).
     public let url: String
@@ -17,9 +20,19 @@ public final class ComfyUIEvents: Sendable {
         case cancelled
     }
 
+    /// What the socket saw of one watched prompt's run on the current connection.
+    private struct Run {
+        /// What each node's `executed` event named (a node reports once per run).
+        var outputs: [String: ComfyUIClient.HistoryEntry.Kinds] = [:]
+        /// `execution_success` arrived after `execution_start` on this connection.
+        var succeeded = false
+    }
+
     private struct State {
         /// Prompt ids an attempt is waiting on; events for other ids are ignored (no unbounded memory).
         var watched: Set<String> = []
+        /// Runs seen from their `execution_start` on the current connection (cleared when it drops).
+        var runs: [String: Run] = [:]
         var finished: Set<String> = []
         var progress: [String: Double] = [:]
         var waiters: [String: Set<UUID>] = [:]
@@ -60,8 +73,16 @@ public final class ComfyUIEvents: Sendable {
             } catch {
                 logger.debug("ComfyUI WebSocket failed", metadata: ["url": "\(url)", "error": "\(error)"])
             }
-            state.withLock { $0.connected = false }
+            disconnected()
             try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// The socket closed: events sent while none is open are lost, so a run seen in part is no longer evidence.
+    func disconnected() {
+        state.withLock { state in
+            state.connected = false
+            state.runs = [:]
         }
     }
 
@@ -75,7 +96,17 @@ public final class ComfyUIEvents: Sendable {
         state.withLock { state in
             state.watched.remove(promptID)
             state.finished.remove(promptID)
+            state.runs[promptID] = nil
             state.progress[promptID] = nil
+        }
+    }
+
+    /// The result of a watched prompt that succeeded, when the socket saw its whole run: the outputs the
+    /// `executed` events named. Nil while it runs, after a failure or interrupt, or when events may be missing.
+    public func result(_ promptID: String) -> ComfyUIHistory? {
+        state.withLock { state in
+            guard let run = state.runs[promptID], run.succeeded else { return nil }
+            return ComfyUIHistory(outcome: .success, outputs: ComfyUIHistory.outputs(run.outputs), error: nil)
         }
     }
 
@@ -134,12 +165,27 @@ public final class ComfyUIEvents: Sendable {
         }
     }
 
-    /// One text event: `progress` records the sampler's step, `executing` with `node: null` ends the run.
+    /// One text event: `progress` records the sampler's step; `execution_start`, `executed` and
+    /// `execution_success` record the run; `execution_success` and `executing` with `node: null` end it.
     func handle(_ text: String) {
         guard let event = try? Self.decoder.decode(Event.self, from: Data(text.utf8)),
             let promptID = event.data?.promptID
         else { return }
         switch event.type {
+        case "execution_start":
+            state.withLock { state in
+                if state.watched.contains(promptID) { state.runs[promptID] = Run() }
+            }
+        case "executed":
+            guard let node = event.data?.node, let output = event.data?.output else { return }
+            state.withLock { state in state.runs[promptID]?.outputs[node] = output }
+        case "execution_success":
+            let continuations = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                guard state.runs[promptID] != nil else { return [] }
+                state.runs[promptID]?.succeeded = true
+                return Self.finish(promptID, in: &state)
+            }
+            for continuation in continuations { continuation.resume() }
         case "progress":
             guard let value = event.data?.value, let max = event.data?.max, max > 0 else { return }
             state.withLock { state in
@@ -148,20 +194,25 @@ public final class ComfyUIEvents: Sendable {
         case "executing" where event.data?.nodeIsNull == true:
             let continuations = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 guard state.watched.contains(promptID) else { return [] }
-                state.finished.insert(promptID)
-                var ready: [CheckedContinuation<Void, Never>] = []
-                for token in state.waiters[promptID] ?? [] {
-                    if case .registered(let continuation)? = state.tokens[token] {
-                        state.tokens[token] = nil
-                        ready.append(continuation)
-                    }
-                }
-                return ready
+                return Self.finish(promptID, in: &state)
             }
             for continuation in continuations { continuation.resume() }
         default:
             return
         }
+    }
+
+    /// Marks a watched prompt's run as ended and hands back its waiters to resume (outside the lock).
+    private static func finish(_ promptID: String, in state: inout State) -> [CheckedContinuation<Void, Never>] {
+        state.finished.insert(promptID)
+        var ready: [CheckedContinuation<Void, Never>] = []
+        for token in state.waiters[promptID] ?? [] {
+            if case .registered(let continuation)? = state.tokens[token] {
+                state.tokens[token] = nil
+                ready.append(continuation)
+            }
+        }
+        return ready
     }
 
     private static let decoder = JSONDecoder()
@@ -175,8 +226,12 @@ public final class ComfyUIEvents: Sendable {
             var max: Double?
             /// `node` present and null: the end of a run.
             var nodeIsNull: Bool
+            /// The node id (`executed`, `executing`).
+            var node: String?
+            /// `executed`'s UI output: kind (`images`, `gifs`...) → items, files among them.
+            var output: ComfyUIClient.HistoryEntry.Kinds?
 
-            enum CodingKeys: String, CodingKey { case promptID = "prompt_id", value, max, node }
+            enum CodingKeys: String, CodingKey { case promptID = "prompt_id", value, max, node, output }
 
             init(from decoder: any Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -184,6 +239,8 @@ public final class ComfyUIEvents: Sendable {
                 value = try? container.decodeIfPresent(Double.self, forKey: .value)
                 max = try? container.decodeIfPresent(Double.self, forKey: .max)
                 nodeIsNull = container.contains(.node) && ((try? container.decodeNil(forKey: .node)) ?? false)
+                node = try? container.decodeIfPresent(String.self, forKey: .node)
+                output = try? container.decodeIfPresent(ComfyUIClient.HistoryEntry.Kinds.self, forKey: .output)
             }
         }
 

@@ -417,19 +417,7 @@ public final class Dispatcher: Sendable {
             task = resuming
         } else {
             do {
-                task = try await store.transition(id: id, to: .running) { task in
-                    let now = Date()
-                    task.attempts += 1
-                    task.backend = backend.name
-                    task.startedAt = task.startedAt ?? now
-                    // A fresh prompt_id per attempt: ComfyUI overwrites history entries of a reused id.
-                    let promptID = task.attempts == 1 ? task.id : UUID().uuidString.lowercased()
-                    task.promptID = promptID
-                    // The current state only: the previous attempt's failure lives in its attempt record.
-                    task.reason = nil
-                    task.attemptList.append(
-                        TaskAttempt(number: task.attempts, backend: backend.name, promptID: promptID, startedAt: now))
-                }
+                task = try await store.transition(id: id, to: .running) { $0.beginAttempt(on: backend.name) }
             } catch {
                 // Cancelled while it was being picked.
                 if let now = await store.task(id: id), now.status == .cancelled { observer?.taskEnded(now, ran: nil) }

@@ -35,9 +35,47 @@ public struct OutputFolder: Sendable {
         } && name.split(separator: ".", omittingEmptySubsequences: false).count == 2
     }
 
-    /// Writes a file atomically (blocking: call it off the cooperative pool).
+    /// Writes a file atomically (blocking: call it off the cooperative pool): into a new hidden file beside it
+    /// (a name `isValidName` refuses, so it is never served half-written), then renamed over `name`. Not
+    /// fsynced, like the store's commits at `synchronous: normal`: it survives the process dying.
+    /// - Throws: `CocoaError(.fileWriteUnknown)` with the errno's message when a step fails (the partial file
+    ///   is removed).
     func write(_ bytes: [UInt8], name: String) throws {
-        try Data(bytes).write(to: URL(fileURLWithPath: path).appendingPathComponent(name), options: .atomic)
+        let final = (path as NSString).appendingPathComponent(name)
+        let temporary = (path as NSString).appendingPathComponent(".\(name).\(UInt32.random(in: .min ... .max)).part")
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw Self.failure("create", temporary) }
+        var written = 0
+        let wrote = bytes.withUnsafeBytes { raw -> Bool in
+            while written < raw.count {
+                let count = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { return false }
+                written += count
+            }
+            return true
+        }
+        let failure = wrote ? nil : Self.failure("write", temporary)
+        if close(fd) != 0, failure == nil {
+            unlink(temporary)
+            throw Self.failure("close", temporary)
+        }
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
+        guard rename(temporary, final) == 0 else {
+            let failure = Self.failure("rename", final)
+            unlink(temporary)
+            throw failure
+        }
+    }
+
+    /// The current errno as an error naming the step and the file.
+    private static func failure(_ step: String, _ file: String) -> CocoaError {
+        CocoaError(
+            .fileWriteUnknown,
+            userInfo: [NSFilePathErrorKey: file, NSLocalizedDescriptionKey: "\(step) \(file): \(String(cString: strerror(errno)))"])
     }
 
     /// Removes files (a task cancelled while its images were being fetched).

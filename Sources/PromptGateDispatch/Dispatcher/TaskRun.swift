@@ -126,7 +126,8 @@ struct TaskRun: Sendable {
     }
 
     /// Waits for the prompt to end: the first `/history` look is immediate (a cached or instant run is
-    /// already done), then the interval backs off; the socket's end-of-run event wakes the wait early.
+    /// already done), then the interval backs off; the socket's end-of-run event wakes the wait early, and a
+    /// successful run the socket saw whole is collected from its events without the history entry.
     private func follow(_ task: GenerationTask, promptID: String) async -> Outcome {
         let deadline = ContinuousClock.now + settings.generationTimeout
         var interval = Duration.zero
@@ -152,6 +153,8 @@ struct TaskRun: Sendable {
                 let wait = min(interval, deadline - ContinuousClock.now)
                 if let events { await events.wait(for: promptID, upTo: wait) } else { try? await Task.sleep(for: wait) }
                 if Task.isCancelled { return .abandoned }  // shutting down
+                // The socket saw the whole successful run: its `executed` events name the files.
+                if let seen = events?.result(promptID) { return await ended(seen, task: task) }
             }
             interval =
                 interval == .zero

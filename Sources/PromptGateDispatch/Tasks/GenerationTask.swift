@@ -121,6 +121,19 @@ public struct GenerationTask: Sendable, Equatable, Codable {
         set { attemptLog = newValue }
     }
 
+    /// Opens the next attempt on `backend` (the task is about to be stored `running`): a fresh `prompt_id` per
+    /// attempt after the first (ComfyUI overwrites history entries of a reused id), the previous attempt's
+    /// failure moved out of the current state into its attempt record.
+    mutating func beginAttempt(on backend: String, at now: Date = Date()) {
+        attempts += 1
+        self.backend = backend
+        startedAt = startedAt ?? now
+        let promptID = attempts == 1 ? id : UUID().uuidString.lowercased()
+        self.promptID = promptID
+        reason = nil
+        attemptList.append(TaskAttempt(number: attempts, backend: backend, promptID: promptID, startedAt: now))
+    }
+
     /// Closes the current attempt (if one is open) with how it ended.
     mutating func endAttempt(_ outcome: String, reason: TaskReason?, at time: Date = Date()) {
         guard var last = attemptLog?.last, last.endedAt == nil else { return }

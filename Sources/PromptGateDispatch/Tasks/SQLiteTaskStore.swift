@@ -169,9 +169,17 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
     {
         do {
             return try await database.write { db in
-                let select = try db.cachedStatement(sql: "SELECT body FROM task WHERE id = ?")
-                guard let body = try String.fetchOne(select, arguments: [id]), let task = self.decode(body)
-                else { throw TaskStoreError.notFound(id) }
+                // The cache holds what the last commit wrote (it is updated under this writer), so a task kept
+                // there needs no read and no decoding; the UPDATE below still proves the row exists.
+                let task: GenerationTask
+                if let kept = self.recent.task(id: id) {
+                    task = kept
+                } else {
+                    let select = try db.cachedStatement(sql: "SELECT body FROM task WHERE id = ?")
+                    guard let body = try String.fetchOne(select, arguments: [id]), let stored = self.decode(body)
+                    else { throw TaskStoreError.notFound(id) }
+                    task = stored
+                }
                 let moved = try task.moved(to: status, update)
                 let row = try self.encode(moved)
                 try db.cachedStatement(
@@ -181,6 +189,7 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                         WHERE id = ?
                         """
                 ).execute(arguments: StatementArguments(Array(row.values.dropFirst()) + [id]))
+                guard db.changesCount == 1 else { throw TaskStoreError.notFound(id) }  // deleted meanwhile
                 if moved.images != task.images { try Self.writeImages(of: moved, db) }
                 self.recent.put(moved)
                 return moved
