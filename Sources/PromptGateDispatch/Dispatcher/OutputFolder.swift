@@ -75,7 +75,10 @@ public struct OutputFolder: Sendable {
     private static func failure(_ step: String, _ file: String) -> CocoaError {
         CocoaError(
             .fileWriteUnknown,
-            userInfo: [NSFilePathErrorKey: file, NSLocalizedDescriptionKey: "\(step) \(file): \(String(cString: strerror(errno)))"])
+            userInfo: [
+                NSFilePathErrorKey: file,
+                NSLocalizedDescriptionKey: "\(step) \(file): \(String(cString: strerror(errno)))",
+            ])
     }
 
     /// Removes files (a task cancelled while its images were being fetched).
