@@ -33,6 +33,8 @@ public struct PromptRequest: Sendable, Equatable {
     public var preset: String?
     /// Queue priority (nil: normal).
     public var priority: Priority?
+    /// With a sync wait: cancel the task when the waiting client disconnects (nil: leave it running).
+    public var cancelOnDisconnect: Bool?
     /// Every other field of the request, carried through untouched.
     public var params: [String: JSONValue]
     /// Fields whose bytes were not valid UTF-8, with the offset of the first bad byte. The text then holds

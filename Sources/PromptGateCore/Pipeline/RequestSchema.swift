@@ -11,6 +11,7 @@ extension PromptRequest {
         case id, width, height, steps
         case cfgScale = "cfg_scale"
         case seed, sampler, scheduler, style, template, preset, priority, loras
+        case cancelOnDisconnect = "cancel_on_disconnect"
 
         /// The JSON type and bounds of a field.
         public enum Kind: Sendable, Equatable {
@@ -19,6 +20,8 @@ extension PromptRequest {
             case integer(ClosedRange<Int>)
             /// A finite number.
             case number
+            /// true or false.
+            case boolean
             /// A string or a number, echoed as given.
             case identifier
             /// One of the names.
@@ -41,6 +44,7 @@ extension PromptRequest {
             case .cfgScale: .number
             case .priority: .oneOf(Priority.allCases.map(\.rawValue))
             case .loras: .loras
+            case .cancelOnDisconnect: .boolean
             }
         }
 
@@ -62,6 +66,8 @@ extension PromptRequest {
             case .preset: "The preset (brand) to optimize for; default: the key's preset, then the configured one."
             case .priority: "Queue priority."
             case .loras: "LoRAs to apply, in order (names the preset resolves to files)."
+            case .cancelOnDisconnect:
+                "With a wait (Prefer: wait=N or ?wait=N): cancel the task if the client disconnects while waiting."
             }
         }
 
@@ -139,6 +145,7 @@ extension PromptRequest {
             switch field.kind {
             case .string: schema["type"] = "string"
             case .number: schema["type"] = "number"
+            case .boolean: schema["type"] = "boolean"
             case .identifier: schema["type"] = ["string", "number"]
             case .integer(let range):
                 schema["type"] = "integer"
@@ -246,6 +253,7 @@ extension PromptRequest: Codable {
                     priority = value
                 }
             case .loras: loras = try fields.loras(key)
+            case .cancelOnDisconnect: cancelOnDisconnect = try fields.boolean(key)
             }
         }
         for key in container.allKeys where !Field.names.contains(key.stringValue) {
@@ -283,6 +291,7 @@ extension PromptRequest: Codable {
             case .preset: try container.encodeIfPresent(preset, forKey: key)
             case .priority: try container.encodeIfPresent(priority, forKey: key)
             case .loras: try container.encode(loras, forKey: key)
+            case .cancelOnDisconnect: try container.encodeIfPresent(cancelOnDisconnect, forKey: key)
             }
         }
     }
@@ -339,6 +348,15 @@ private struct FieldReader {
         }
         guard value.isFinite else { throw .outOfRange(name(key), "must be finite") }
         return value
+    }
+
+    func boolean(_ key: AnyCodingKey) throws(RequestError) -> Bool? {
+        guard !isNull(key) else { return nil }
+        do {
+            return try container.decode(Bool.self, forKey: key)
+        } catch {
+            throw .wrongType(name(key), expected: "true or false", found: found(key))
+        }
     }
 
     func integer(_ key: AnyCodingKey, _ kind: PromptRequest.Field.Kind) throws(RequestError) -> Int? {

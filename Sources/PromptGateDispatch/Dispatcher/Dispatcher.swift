@@ -98,7 +98,8 @@ public final class Dispatcher: Sendable {
     let janitor: Janitor
     private let clients: [String: ComfyUIClient]
     private let events: [String: ComfyUIEvents]
-    private let observer: (any DispatchObserver)?
+    /// The waiters on task ends (`waitForEnd`), passing every report on to the metrics observer.
+    private let observer: TaskEndings
     private let logger: Logger
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
@@ -139,7 +140,8 @@ public final class Dispatcher: Sendable {
         self.store = store
         self.cache = cache
         self.estimator = estimator
-        self.observer = observer
+        let endings = TaskEndings(forwardingTo: observer)
+        self.observer = endings
         self.logger = logger
         let output = try OutputFolder(path: settings.outputDirectory)
         self.output = output
@@ -164,7 +166,7 @@ public final class Dispatcher: Sendable {
             logger: logger, onChange: { wakeup.yield() })
         janitor = Janitor(
             scheduler: scheduler, pool: pool, store: store, cache: cache, output: output, settings: settings,
-            observer: observer, logger: logger)
+            observer: endings, logger: logger)
     }
 
     // MARK: - API
@@ -196,7 +198,7 @@ public final class Dispatcher: Sendable {
                 task.startedAt = now
                 task.finishedAt = now
                 try await insert(task, idempotency: idempotency)
-                observer?.taskEnded(task, ran: nil)
+                observer.taskEnded(task, ran: nil)
                 return Submission(task: task, position: 0, estimatedSeconds: 0)
             }
         }
@@ -289,6 +291,38 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// Waits up to `timeout` for a task to reach a terminal state and returns it as stored then; nil when it
+    /// has not ended by then (or does not exist). An end stored by this dispatcher wakes the wait at once; the
+    /// store is read again every `recheck` for ends stored elsewhere (another gateway).
+    public func waitForEnd(id: String, upTo timeout: Duration, recheck: Duration = .seconds(1)) async
+        -> GenerationTask?
+    {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            // Subscribed before the read, so an end stored in between is not missed.
+            let (end, subscription) = observer.end(of: id)
+            defer { subscription.finish() }
+            guard let task = await store.task(id: id) else { return nil }
+            if task.status.isTerminal { return task }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero, !Task.isCancelled else { return nil }
+            let ended = await withTaskGroup(of: GenerationTask?.self) { group in
+                group.addTask {
+                    for await task in end { return task }
+                    return nil
+                }
+                group.addTask {
+                    try? await Task.sleep(for: min(left, recheck))
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            if let ended { return ended }
+        }
+    }
+
     /// Cancels a task: a queued one leaves the queue, a running one is interrupted on its backend.
     /// - Throws: `DispatchError` `task.not_found` or `task.finished`.
     @discardableResult
@@ -309,7 +343,7 @@ public final class Dispatcher: Sendable {
             throw DispatchError(code: error.code, kind: .conflict, message: error.message)
         }
         // A run in progress reports its own end when it notices; anything else ends here.
-        if !running { observer?.taskEnded(cancelled, ran: nil) }
+        if !running { observer.taskEnded(cancelled, ran: nil) }
         // Interrupting now frees the GPU sooner; the attempt sees the cancel at its next poll and leaves the
         // backend alone (one queue delete, one interrupt). A queued task has nothing on a backend.
         if before.status == .running, let backend = cancelled.backend, let promptID = cancelled.promptID,
@@ -420,10 +454,10 @@ public final class Dispatcher: Sendable {
                 task = try await store.transition(id: id, to: .running) { $0.beginAttempt(on: backend.name) }
             } catch {
                 // Cancelled while it was being picked.
-                if let now = await store.task(id: id), now.status == .cancelled { observer?.taskEnded(now, ran: nil) }
+                if let now = await store.task(id: id), now.status == .cancelled { observer.taskEnded(now, ran: nil) }
                 return
             }
-            observer?.taskStarted(task, waited: start.waited)
+            observer.taskStarted(task, waited: start.waited)
         }
         guard let attempt = run(on: backend.name), let promptID = task.promptID else { return }
         let outcome =
@@ -446,7 +480,7 @@ public final class Dispatcher: Sendable {
         case .retry(let reason):
             ended = await retryOrGiveUp(task, after: reason, ran: ran, backend: backend.name)
         case .abandoned:
-            if let now = await store.task(id: id), now.status == .cancelled { observer?.taskEnded(now, ran: ran) }
+            if let now = await store.task(id: id), now.status == .cancelled { observer.taskEnded(now, ran: ran) }
         }
     }
 
@@ -477,7 +511,7 @@ public final class Dispatcher: Sendable {
                 let expires = Date().addingTimeInterval(settings.cache.ttl.seconds)
                 await cache.storeResult(CachedResult(taskID: id, images: images, expiresAt: expires), key: key)
             }
-            observer?.taskEnded(done, ran: ran)
+            observer.taskEnded(done, ran: ran)
             logger.info(
                 "task completed",
                 metadata: [
@@ -495,7 +529,7 @@ public final class Dispatcher: Sendable {
             task.endAttempt("failed", reason: reason, at: task.finishedAt!)
         }
         guard let failed else { return }
-        observer?.taskEnded(failed, ran: ran)
+        observer.taskEnded(failed, ran: ran)
         logger.warning(
             "task failed",
             metadata: [

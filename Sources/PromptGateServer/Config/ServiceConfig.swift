@@ -26,6 +26,9 @@ public struct ServiceConfig: Sendable {
         public var idleTimeout: Duration = .seconds(60)
         /// Time from a request's first byte to its last; a slower request gets a 408 and the connection is closed.
         public var requestTimeout: Duration = .seconds(30)
+        /// The longest a `POST /api/v1/generate` may hold its answer for `Prefer: wait=N` / `?wait=N`; a longer
+        /// wait asked for is cut to it. Zero turns sync waits off (every generate answers 202 at once).
+        public var maxWait: Duration = .seconds(60)
         /// On SIGTERM/SIGINT: how long requests in flight may take to finish before their connections are closed.
         public var shutdownTimeout: Duration = .seconds(10)
         /// Pending-connection queue of the listening socket (the kernel caps it at `net.core.somaxconn`).

@@ -236,11 +236,26 @@ enum OpenAPIDocument {
                         "description":
                             "Retries with the same key and body get the first answer for 24 h (Idempotent-Replayed: true)",
                         "schema": ["type": "string", "maxLength": 255],
-                    ]
+                    ],
+                    [
+                        "name": "Prefer", "in": "header",
+                        "description":
+                            "wait=N (RFC 7240): hold the answer up to N seconds (cut to server.max_wait) for the task to end",
+                        "schema": ["type": "string", "example": "wait=30"],
+                    ],
+                    [
+                        "name": "wait", "in": "query",
+                        "description": "Like Prefer: wait=N; wins over the header",
+                        "schema": ["type": "integer", "minimum": 0],
+                    ],
                 ],
                 "requestBody": generationBody,
                 "responses": [
-                    "202": jsonResponse("Queued (or completed from the result cache: cached true)", "Accepted"),
+                    "200": jsonResponse(
+                        "With a wait: the task ended in time (any terminal status); Preference-Applied: wait=N", "Task"),
+                    "202": jsonResponse(
+                        "Queued (or completed from the result cache: cached true); with a wait, the task had not ended",
+                        "Accepted"),
                     "409": jsonResponse(
                         "A request with this Idempotency-Key is still being accepted (idempotency.in_progress)", "Error"
                     ),
@@ -249,6 +264,9 @@ enum OpenAPIDocument {
                         "Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
                     "429": jsonResponse(
                         "Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
+                    "503": jsonResponse(
+                        "No backend can run the workflow (dispatch.no_eligible_backend, each backend's reason in details)",
+                        "Error"),
                 ],
             ]
         case .listTasks:

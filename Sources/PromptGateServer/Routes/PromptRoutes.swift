@@ -17,15 +17,39 @@ struct PromptRoutes {
     }
 
     func moderate(_ request: Request, context: GateRequestContext) async throws -> ModerationResponse {
-        let screened = try await screen(request, body: try await collect(request), context: context)
+        let screened = try await screen(request, body: try await collect(request.body), context: context)
         return ModerationResponse(context: screened.prompt, includeTrace: screened.includeTrace)
     }
 
     /// Screens and queues; with an `Idempotency-Key`, a retry of an accepted request gets the first answer
     /// (`Idempotent-Replayed: true`) instead of a second task. Only accepted requests bind a key: a refused one
-    /// (blocked, invalid, queue full) may be sent again with the same key.
+    /// (blocked, invalid, queue full) may be sent again with the same key. With a wait (`WaitPreference`), the
+    /// answer is held until the task ends (200 with the task, as `GET /api/v1/task/{id}` shows it) or the wait
+    /// runs out (the usual 202). A client that disconnects while waiting leaves its task alone, unless the
+    /// request said `cancel_on_disconnect: true`.
     func generate(_ request: Request, context: GateRequestContext) async throws -> Response {
-        let body = try await collect(request)
+        guard let wait = try WaitPreference(request, limit: server.config.server.maxWait) else {
+            return try await accept(request, body: try await collect(request.body), context: context).response
+        }
+        let disconnection = Disconnection()
+        return try await request.body.consumeWithInboundCloseHandler(
+            { body in
+                let body = try await collect(body)
+                let accepted = try await accept(request, body: body, context: context)
+                return await finish(accepted, waiting: wait, request: request, body: body, disconnection: disconnection)
+            },
+            onInboundClosed: { disconnection.close() })
+    }
+
+    /// A generate's answer before any wait: the response and the task it names.
+    private struct Accepted {
+        var response: Response
+        var taskID: String
+        /// Replayed from an earlier request with the same `Idempotency-Key`.
+        var replayed: Bool
+    }
+
+    private func accept(_ request: Request, body: ByteBuffer, context: GateRequestContext) async throws -> Accepted {
         guard let key = try IdempotencyKey(request, caller: context.caller) else {
             return try await submit(request, body: body, key: nil, context: context)
         }
@@ -43,8 +67,37 @@ struct PromptRoutes {
         }
     }
 
+    /// Holds an accepted answer until its task ends or `wait` runs out. On a disconnect the wait stops, and the
+    /// task is cancelled when the request asked for it.
+    private func finish(
+        _ accepted: Accepted, waiting wait: WaitPreference, request: Request, body: ByteBuffer,
+        disconnection: Disconnection
+    ) async -> Response {
+        let dispatcher = server.dispatch.dispatcher
+        let id = accepted.taskID
+        let cancelOnDisconnect = (try? Self.decode(body))?.cancelOnDisconnect == true
+        let waiting = Task { await dispatcher.waitForEnd(id: id, upTo: .seconds(wait.seconds)) }
+        disconnection.onClose {
+            waiting.cancel()
+            // Not bound to the request: the cancel completes although nobody reads the answer.
+            if cancelOnDisconnect { Task { _ = try? await dispatcher.cancel(id: id) } }
+        }
+        var response = accepted.response
+        if let ended = await waiting.value {
+            var headers: HTTPFields = [.location: "/api/v1/task/\(id)"]
+            if accepted.replayed { headers[IdempotencyKey.replayedHeader] = "true" }
+            let shown = TaskResponse(
+                dispatcher.view(of: ended), imageBase: TaskRoutes(server: server).imageBase(request))
+            response = JSONBody.response(shown, status: .ok, headers: headers)
+        }
+        for field in wait.appliedHeader { response.headers.append(field) }
+        // Watching for the client's close consumed the connection's inbound side: it closes after this answer.
+        response.headers[.connection] = "close"
+        return response
+    }
+
     private func submit(_ request: Request, body: ByteBuffer, key: IdempotencyKey?, context: GateRequestContext)
-        async throws -> Response
+        async throws -> Accepted
     {
         let screened = try await screen(request, body: body, context: context)
         let prompt = screened.prompt
@@ -60,12 +113,13 @@ struct PromptRoutes {
             await server.dispatch.dispatcher.store.saveIdempotentResponse(
                 scope: key.scope, key: key.key, response: String(decoding: data, as: UTF8.self))
         }
-        return JSONBody.response(accepted, status: accepted.responseStatus, headers: accepted.responseHeaders)
+        let response = JSONBody.response(accepted, status: accepted.responseStatus, headers: accepted.responseHeaders)
+        return Accepted(response: response, taskID: task.id, replayed: false)
     }
 
     /// The first answer for a key already bound to a task; nil when the key is new.
     /// - Throws: 422 `idempotency.key_reused` when the key came with another body.
-    private func replay(_ key: IdempotencyKey, body: ByteBuffer, store: any TaskStore) async throws -> Response? {
+    private func replay(_ key: IdempotencyKey, body: ByteBuffer, store: any TaskStore) async throws -> Accepted? {
         guard let record = await store.idempotencyRecord(scope: key.scope, key: key.key) else { return nil }
         guard record.fingerprint == IdempotencyKey.fingerprint(body) else {
             throw IdempotencyError.reused(taskID: record.taskID)
@@ -74,11 +128,12 @@ struct PromptRoutes {
         headers[IdempotencyKey.replayedHeader] = "true"
         // Stored before its answer was: answer what the first request would have (the task id).
         let text = record.response ?? #"{"task_id":"\#(record.taskID)"}"#
-        return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        let response = Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Accepted(response: response, taskID: record.taskID, replayed: true)
     }
 
-    private func collect(_ request: Request) async throws -> ByteBuffer {
-        try await request.body.collect(upTo: server.config.server.maxBodyBytes)
+    private func collect(_ body: RequestBody) async throws -> ByteBuffer {
+        try await body.collect(upTo: server.config.server.maxBodyBytes)
     }
 
     /// What `moderate` answers and `generate` queues: the decoded request through its preset's pipeline,

@@ -110,7 +110,7 @@ struct TaskRoutes {
     }
 
     /// `server.public_url`, or the scheme-less origin the client used (its Host header).
-    private func imageBase(_ request: Request) -> String {
+    func imageBase(_ request: Request) -> String {
         if let base = server.config.server.publicURL { return base }
         if let host = request.head.authority { return "http://\(host)" }
         return ""
