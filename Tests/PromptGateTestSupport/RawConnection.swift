@@ -73,10 +73,10 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Reads until `marker` has arrived (or the connection closes, or the read timeout passes).
     /// - Returns: everything received so far.
-    public func read(until marker: String) async -> String {
+    public func read(until marker: String, occurrences: Int = 1) async -> String {
         await blocking {
             var buffer = [UInt8](repeating: 0, count: 65536)
-            while !String(decoding: self.received, as: UTF8.self).contains(marker) {
+            while String(decoding: self.received, as: UTF8.self).components(separatedBy: marker).count <= occurrences {
                 let count = recv(self.fd, &buffer, buffer.count, 0)
                 guard count > 0 else { break }
                 self.received.append(contentsOf: buffer[0..<count])

@@ -17,7 +17,7 @@ struct ConfigReader {
             sections["server"],
             [
                 "host", "port", "workers", "max_body_bytes", "output_dir", "public_url", "max_connections",
-                "idle_timeout", "request_timeout", "shutdown_timeout", "backlog", "max_wait",
+                "idle_timeout", "request_timeout", "shutdown_timeout", "backlog", "max_wait", "event_heartbeat",
             ])
         {
             config.server.maxConnections = int(s["max_connections"], 1...1_000_000) ?? config.server.maxConnections
@@ -27,6 +27,8 @@ struct ConfigReader {
                 duration(s["shutdown_timeout"], 0...3600) ?? config.server.shutdownTimeout
             config.server.backlog = int(s["backlog"], 1...65535) ?? config.server.backlog
             config.server.maxWait = duration(s["max_wait"], 0...3600) ?? config.server.maxWait
+            config.server.eventHeartbeat =
+                duration(s["event_heartbeat"], 0.1...3600) ?? config.server.eventHeartbeat
             config.dispatch.outputDirectory = string(s["output_dir"]) ?? config.dispatch.outputDirectory
             config.server.publicURL = url(s["public_url"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             config.server.host = string(s["host"]) ?? config.server.host

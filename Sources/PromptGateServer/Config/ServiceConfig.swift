@@ -29,6 +29,8 @@ public struct ServiceConfig: Sendable {
         /// The longest a `POST /api/v1/generate` may hold its answer for `Prefer: wait=N` / `?wait=N`; a longer
         /// wait asked for is cut to it. Zero turns sync waits off (every generate answers 202 at once).
         public var maxWait: Duration = .seconds(60)
+        /// A quiet `GET /api/v1/task/{id}/events` stream sends a comment this often, so proxies keep it open.
+        public var eventHeartbeat: Duration = .seconds(15)
         /// On SIGTERM/SIGINT: how long requests in flight may take to finish before their connections are closed.
         public var shutdownTimeout: Duration = .seconds(10)
         /// Pending-connection queue of the listening socket (the kernel caps it at `net.core.somaxconn`).

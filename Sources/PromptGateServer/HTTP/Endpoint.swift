@@ -6,14 +6,14 @@ import PromptGateAccess
 /// summary. The route collections register their handlers by endpoint; 404 versus 405, the access log's
 /// route label and the OpenAPI `paths` all derive from this list.
 public enum Endpoint: String, CaseIterable, Sendable {
-    case moderate, generate, listTasks, task, cancelTask, output, health, status, metrics, openAPI, reload
+    case moderate, generate, listTasks, task, taskEvents, cancelTask, output, health, status, metrics, openAPI, reload
 
     /// The HTTP method.
     public var method: HTTPRequest.Method {
         switch self {
         case .moderate, .generate, .reload: .post
         case .cancelTask: .delete
-        case .listTasks, .task, .output, .health, .status, .metrics, .openAPI: .get
+        case .listTasks, .task, .taskEvents, .output, .health, .status, .metrics, .openAPI: .get
         }
     }
 
@@ -25,7 +25,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         switch self {
         case .moderate, .generate: .prompts
         case .listTasks: .taskList
-        case .task, .cancelTask: .tasks
+        case .task, .taskEvents, .cancelTask: .tasks
         case .output: .outputs
         case .reload: .admin
         case .status: .operations
@@ -41,6 +41,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         case .generate: "/generate"
         case .listTasks: "/tasks"
         case .task, .cancelTask: "/{id}"
+        case .taskEvents: "/{id}/events"
         case .output: "/{file}"
         case .health: "/health"
         case .status: "/status"
@@ -57,6 +58,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         case .generate: "Judge, optimize and queue a generation"
         case .listTasks: "The caller's tasks (every task for admin keys), newest first, by status, with cursor paging"
         case .task: "Task status, queue position, progress, result images or error"
+        case .taskEvents: "The task's changes as Server-Sent Events, until it ends (Last-Event-ID resumes)"
         case .cancelTask: "Cancel: a queued task leaves the queue, a running one is interrupted on its backend"
         case .output: "An image a task produced"
         case .health: "Liveness"

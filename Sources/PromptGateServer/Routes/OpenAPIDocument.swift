@@ -290,6 +290,25 @@ enum OpenAPIDocument {
                     "404": errorResponse,
                 ]
             ]
+        case .taskEvents:
+            return [
+                "parameters": [
+                    [
+                        "name": "Last-Event-ID", "in": "header",
+                        "description": "Resume: the state with this id is not sent again",
+                        "schema": ["type": "string"],
+                    ]
+                ],
+                "responses": [
+                    "200": [
+                        "description":
+                            "text/event-stream: events queued, running, then one of completed, failed, cancelled, expired (data: the Task), then the end",
+                        "content": ["text/event-stream": ["schema": ["type": "string"]]],
+                    ],
+                    "204": ["description": "Last-Event-ID names the end the client already saw"],
+                    "401": errorResponse, "403": errorResponse, "404": errorResponse,
+                ],
+            ]
         case .cancelTask:
             return [
                 "responses": [

@@ -13,6 +13,7 @@ struct TaskRoutes {
     var tasks: RouteCollection<GateRequestContext> {
         RouteCollection(context: GateRequestContext.self)
             .on(.task) { request, context in try await task(request, context: context) }
+            .on(.taskEvents) { request, context in try await events(request, context: context) }
             .on(.cancelTask) { request, context in try await cancel(request, context: context) }
     }
 
@@ -31,6 +32,16 @@ struct TaskRoutes {
     func task(_ request: Request, context: GateRequestContext) async throws -> TaskResponse {
         let view = try await visibleView(context)
         return TaskResponse(view, imageBase: imageBase(request))
+    }
+
+    /// `GET /api/v1/task/{id}/events`: the task's changes as Server-Sent Events (`TaskEventStream`).
+    func events(_ request: Request, context: GateRequestContext) async throws -> Response {
+        let view = try await visibleView(context)
+        let stream = TaskEventStream(
+            dispatcher: dispatcher, id: view.task.id, imageBase: imageBase(request),
+            heartbeat: server.config.server.eventHeartbeat,
+            lastEventID: request.headers[TaskEventStream.lastEventIDHeader])
+        return stream.response(from: view)
     }
 
     /// `GET /api/v1/tasks?status=&limit=&cursor=`: the caller's tasks (with keys on; admin keys and a service
