@@ -12,6 +12,8 @@ deps:
 		echo "installing apt packages:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@# The webhook tests check signatures with the Standard Webhooks reference verifier (PyPI).
+	@python3 -c 'import standardwebhooks' 2>/dev/null || python3 -m pip install -q standardwebhooks
 
 build: deps
 	$(SWIFT) build

@@ -24,6 +24,15 @@ static inline CURLcode pgcurl_set_body(CURL *handle, const char *data, long leng
     if (code != CURLE_OK) return code;
     return curl_easy_setopt(handle, CURLOPT_COPYPOSTFIELDS, data);
 }
+/* Called before every connect with the address curl resolved: the function creates the socket or refuses the
+   address (CURL_SOCKET_BAD), so a checked address is the one connected to (no second resolution to race). */
+typedef curl_socket_t (*pgcurl_opensocket_fn)(void *context, curlsocktype purpose, struct curl_sockaddr *address);
+static inline CURLcode pgcurl_set_opensocket(CURL *handle, pgcurl_opensocket_fn function, void *context) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, function);
+    if (code != CURLE_OK) return code;
+    return curl_easy_setopt(handle, CURLOPT_OPENSOCKETDATA, context);
+}
+static const curl_socket_t pgcurl_socket_bad = CURL_SOCKET_BAD;
 static inline long pgcurl_response_code(CURL *handle) {
     long code = 0;
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);

@@ -21,6 +21,15 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(bytes16: bytes)
     }
 
+    /// From network-order bytes: 4 for IPv4, 16 for IPv6 (IPv4-mapped ones unwrapped); nil for other lengths.
+    public init?(bytes: [UInt8]) {
+        switch bytes.count {
+        case 4: self = .v4(bytes.reduce(0) { $0 << 8 | UInt32($1) })
+        case 16: self.init(bytes16: bytes)
+        default: return nil
+        }
+    }
+
     /// From the 16 bytes of an IPv6 address (network order), unwrapping IPv4-mapped ones.
     init(bytes16 bytes: [UInt8]) {
         var high: UInt64 = 0, low: UInt64 = 0

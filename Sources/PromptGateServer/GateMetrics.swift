@@ -22,6 +22,8 @@ public final class GateMetrics: Sendable {
     private nonisolated(unsafe) let backendInFlight: MetricNameDescriptor
     private nonisolated(unsafe) let backendEligible: MetricNameDescriptor
     private let waitSeconds: DurationHistogram
+    private nonisolated(unsafe) let webhookAttempts: MetricNameDescriptor
+    private let webhookSeconds: DurationHistogram
     private let runSeconds: DurationHistogram
     private let tasksRunning: Gauge
     private let openConnections: Gauge
@@ -101,6 +103,14 @@ public final class GateMetrics: Sendable {
                 namespace: "promptgate", subsystem: "tasks", metricName: "run", unitName: "seconds",
                 helpText: "Time of a run on a backend, fetching images included"),
             buckets: Self.taskBuckets)
+        webhookAttempts = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "webhooks", metricName: "attempts", unitName: "total",
+            helpText: "Webhook delivery attempts by outcome (delivered: a 2xx; failed: anything else)")
+        webhookSeconds = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "webhooks", metricName: "attempt_duration", unitName: "seconds",
+                helpText: "Time of one webhook delivery attempt, sending to answer"),
+            buckets: Self.taskBuckets)
         tasksRunning = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
@@ -118,6 +128,7 @@ public final class GateMetrics: Sendable {
             _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)])
         }
         for status in ["completed", "failed", "cancelled", "expired"] { _ = counter(tasksEnded, [("status", status)]) }
+        for outcome in ["delivered", "failed"] { _ = counter(webhookAttempts, [("outcome", outcome)]) }
         for priority in Priority.allCases {
             _ = registry.makeGauge(descriptor: queueDepth, labels: [("priority", priority.rawValue)])
         }
@@ -167,6 +178,12 @@ public final class GateMetrics: Sendable {
 
     /// Counts a connection the guard answered and closed itself (over the cap, too slow, unparsable).
     func guardClosed(code: String) { counter(closedConnections, [("code", code)]).increment() }
+
+    /// Counts one webhook attempt and records how long it took.
+    func webhookAttempt(outcome: String, seconds: Double) {
+        counter(webhookAttempts, [("outcome", outcome)]).increment()
+        webhookSeconds.record(.milliseconds(Int64((seconds * 1000).rounded())))
+    }
 
     /// The Prometheus text exposition.
     public func exposition() -> [UInt8] { registry.emitToBuffer() }

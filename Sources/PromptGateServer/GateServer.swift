@@ -7,6 +7,7 @@ import NIOPosix
 import PromptGateAccess
 import PromptGateCore
 import PromptGateDispatch
+import Synchronization
 
 /// The HTTP front door as a Hummingbird application: route collections per resource (`Routes/`), each
 /// group behind its access middleware, the error envelope and the access log around everything. The
@@ -29,6 +30,8 @@ public final class GateServer: Sendable {
     /// Idempotency keys whose first request is being accepted now.
     let idempotencyInFlight = IdempotencyInFlight()
     let startedAt = Date()
+    /// The port the HTTP server bound (known once it runs; `server.port` 0 picks one).
+    let boundPort = Mutex<Int?>(nil)
     let logger: Logger
     /// The HTTP event loops: `server.workers` threads, or NIO's shared one-per-core group when unset. Made once,
     /// for the process's life.
@@ -110,6 +113,14 @@ public final class GateServer: Sendable {
     /// Client connections open now.
     var openConnectionCount: Int { connections.current }
 
+    /// Where image URLs point when no request says which host was used (webhook bodies): `server.public_url`,
+    /// else this server's own address.
+    var publicBase: String {
+        if let base = config.server.publicURL { return base }
+        let host = config.server.host.contains(":") ? "[\(config.server.host)]" : config.server.host
+        return "http://\(host):\(boundPort.withLock { $0 } ?? config.server.port)"
+    }
+
     /// The connection limits the guard enforces: `server.*`, with the connection cap fitted to the open-file
     /// limit (a configured cap above what it allows is lowered, with a warning).
     func connectionLimits() -> ConnectionLimits {
@@ -153,6 +164,9 @@ public final class GateServer: Sendable {
             configuration: .init(
                 address: .hostname(config.server.host, port: config.server.port), serverName: "promptgate",
                 backlog: backlog),
-            onServerRunning: onServerRunning, eventLoopGroupProvider: .shared(eventLoops), logger: logger)
+            onServerRunning: { channel in
+                self.boundPort.withLock { $0 = channel.localAddress?.port }
+                await onServerRunning(channel)
+            }, eventLoopGroupProvider: .shared(eventLoops), logger: logger)
     }
 }

@@ -70,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
+                .init(service: WebhookSender(server: server)),
                 .init(service: ReloadOnHangup(server: server, logFile: logFile)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

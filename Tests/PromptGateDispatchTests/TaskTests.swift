@@ -94,6 +94,60 @@ struct TaskTests {
         #expect(await store.tasks(in: .queued).map(\.id) == [ids[2]])
     }
 
+    /// A task that names a webhook gets exactly one message, written with its terminal move (or with its insert
+    /// when it is stored already ended, a cache hit); claims lease messages out; a removed task takes its
+    /// messages with it.
+    @Test(arguments: Store.allCases)
+    func webhookMessagesComeWithTheEndAndAreLeased(_ kind: Store) async throws {
+        let store = try kind.make()
+        var task = GenerationTask(request: PromptRequest(prompt: "x"), createdAt: t0)
+        task.webhookURL = "https://example.com/hook"
+        try await store.insert(task)
+        let quiet = GenerationTask(request: PromptRequest(prompt: "no hook"), createdAt: t0)
+        try await store.insert(quiet)
+        try await store.transition(id: task.id, to: .running) { _ in }
+        #expect(await store.webhooks(of: task.id).isEmpty)  // not ended yet
+        try await store.transition(id: task.id, to: .queued) { _ in }  // a retry is no end either
+        try await store.transition(id: task.id, to: .running) { _ in }
+        try await store.transition(id: task.id, to: .failed) { $0.finishedAt = self.t0.addingTimeInterval(5) }
+        try await store.transition(id: quiet.id, to: .cancelled) { $0.finishedAt = self.t0 }
+        var cached = GenerationTask(request: PromptRequest(prompt: "cached"), createdAt: t0)
+        cached.webhookURL = "https://example.com/other"
+        cached.status = .completed
+        cached.finishedAt = t0
+        try await store.insert(cached)
+
+        let messages = await store.webhooks(of: task.id)
+        #expect(messages.count == 1)
+        let message = try #require(messages.first)
+        #expect(message.event == "task.failed" && message.url == "https://example.com/hook")
+        #expect(message.id.hasPrefix("msg_") && message.status == .pending)
+        #expect(message.createdAt == t0.addingTimeInterval(5))
+        #expect(await store.webhooks(of: quiet.id).isEmpty)
+        #expect(await store.webhooks(of: cached.id).map(\.event) == ["task.completed"])
+
+        // Claimed once: leased out until the lease lapses.
+        let now = Date()
+        let claimed = await store.claimWebhooks(dueBy: now, lease: .seconds(30), limit: 10)
+        #expect(Set(claimed.map(\.taskID)) == [task.id, cached.id])
+        #expect(await store.claimWebhooks(dueBy: now, lease: .seconds(30), limit: 10).isEmpty)
+        #expect(await store.claimWebhooks(dueBy: now.addingTimeInterval(31), lease: .seconds(30), limit: 1).count == 1)
+        // An attempt recorded: delivered messages are never due again.
+        var delivered = try #require(claimed.first { $0.taskID == task.id })
+        delivered.status = .delivered
+        delivered.nextAttemptAt = nil
+        delivered.attempts = [.init(at: now, status: 204, error: nil, seconds: 0.01)]
+        await store.updateWebhook(delivered)
+        #expect(await store.webhooks(of: task.id) == [delivered])
+        #expect(
+            await store.claimWebhooks(dueBy: now.addingTimeInterval(3600), lease: .seconds(1), limit: 10).map(\.taskID)
+                == [cached.id])
+        // Retention removes the messages with their task.
+        _ = await store.removeEnded(before: t0.addingTimeInterval(60))
+        #expect(await store.webhooks(of: task.id).isEmpty)
+        #expect(await store.webhooks(of: cached.id).isEmpty)
+    }
+
     @Test func theSQLiteStoreKeepsEverythingAcrossReopening() async throws {
         let path = try TestSupport.temporaryDirectory().appendingPathComponent("nested/tasks.sqlite").path
         var task = GenerationTask(request: PromptRequest(prompt: "a fox"), priority: .high)

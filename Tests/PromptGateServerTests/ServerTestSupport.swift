@@ -37,6 +37,7 @@ func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, 
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.run() }
         group.addTask { try await DispatchService(setup: server.dispatch).run() }
+        group.addTask { try await WebhookSender(server: server, poll: .milliseconds(50)).run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { return }
         do {

@@ -35,6 +35,8 @@ public struct PromptRequest: Sendable, Equatable {
     public var priority: Priority?
     /// With a sync wait: cancel the task when the waiting client disconnects (nil: leave it running).
     public var cancelOnDisconnect: Bool?
+    /// Where the task's end is announced (an http or https URL); nil: the API key's default, if any.
+    public var webhookURL: String?
     /// Every other field of the request, carried through untouched.
     public var params: [String: JSONValue]
     /// Fields whose bytes were not valid UTF-8, with the offset of the first bad byte. The text then holds

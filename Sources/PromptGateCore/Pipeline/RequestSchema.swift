@@ -12,6 +12,7 @@ extension PromptRequest {
         case cfgScale = "cfg_scale"
         case seed, sampler, scheduler, style, template, preset, priority, loras
         case cancelOnDisconnect = "cancel_on_disconnect"
+        case webhookURL = "webhook_url"
 
         /// The JSON type and bounds of a field.
         public enum Kind: Sendable, Equatable {
@@ -45,6 +46,7 @@ extension PromptRequest {
             case .priority: .oneOf(Priority.allCases.map(\.rawValue))
             case .loras: .loras
             case .cancelOnDisconnect: .boolean
+            case .webhookURL: .string
             }
         }
 
@@ -68,6 +70,9 @@ extension PromptRequest {
             case .loras: "LoRAs to apply, in order (names the preset resolves to files)."
             case .cancelOnDisconnect:
                 "With a wait (Prefer: wait=N or ?wait=N): cancel the task if the client disconnects while waiting."
+            case .webhookURL:
+                "An http(s) URL told of the task's end (Standard Webhooks, signed with the key's webhook_secret); "
+                    + "default: the key's webhook_url."
             }
         }
 
@@ -254,6 +259,7 @@ extension PromptRequest: Codable {
                 }
             case .loras: loras = try fields.loras(key)
             case .cancelOnDisconnect: cancelOnDisconnect = try fields.boolean(key)
+            case .webhookURL: webhookURL = try fields.string(key)
             }
         }
         for key in container.allKeys where !Field.names.contains(key.stringValue) {
@@ -292,6 +298,7 @@ extension PromptRequest: Codable {
             case .priority: try container.encodeIfPresent(priority, forKey: key)
             case .loras: try container.encode(loras, forKey: key)
             case .cancelOnDisconnect: try container.encodeIfPresent(cancelOnDisconnect, forKey: key)
+            case .webhookURL: try container.encodeIfPresent(webhookURL, forKey: key)
             }
         }
     }

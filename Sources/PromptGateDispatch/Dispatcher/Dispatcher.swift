@@ -323,6 +323,10 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// A signal after every task end this dispatcher stores (coalesced), for work that follows ends: the
+    /// webhook sender looks at its outbox at once instead of at its next poll.
+    public func endSignals() -> AsyncStream<Void> { observer.anyEnd() }
+
     /// Cancels a task: a queued one leaves the queue, a running one is interrupted on its backend.
     /// - Throws: `DispatchError` `task.not_found` or `task.finished`.
     @discardableResult
@@ -576,7 +580,7 @@ public final class Dispatcher: Sendable {
 
 extension Duration {
     /// The duration in seconds as a Double.
-    var seconds: Double {
+    public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -8,6 +8,7 @@ import Synchronization
 final class TaskEndings: DispatchObserver {
     private let next: (any DispatchObserver)?
     private let subscribers = Mutex<[String: [UUID: AsyncStream<GenerationTask>.Continuation]]>([:])
+    private let listeners = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
 
     /// - Parameter next: the observer every report is passed on to (metrics).
     init(forwardingTo next: (any DispatchObserver)?) { self.next = next }
@@ -16,6 +17,7 @@ final class TaskEndings: DispatchObserver {
 
     func taskEnded(_ task: GenerationTask, ran: Duration?) {
         next?.taskEnded(task, ran: ran)
+        for listener in listeners.withLock({ Array($0.values) }) { listener.yield() }
         let waiting = subscribers.withLock { $0.removeValue(forKey: task.id) } ?? [:]
         for continuation in waiting.values {
             continuation.yield(task)
@@ -37,6 +39,16 @@ final class TaskEndings: DispatchObserver {
         }
         subscribers.withLock { $0[id, default: [:]][token] = continuation }
         return (stream, continuation)
+    }
+
+    /// A signal after every end stored here (coalesced: a slow reader sees one for several); the stream lives
+    /// until its reader stops iterating it.
+    func anyEnd() -> AsyncStream<Void> {
+        let token = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        continuation.onTermination = { [weak self] _ in self?.listeners.withLock { $0[token] = nil } }
+        listeners.withLock { $0[token] = continuation }
+        return stream
     }
 
     /// Ids someone waits on now (tests).

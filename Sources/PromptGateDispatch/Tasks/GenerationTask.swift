@@ -112,6 +112,8 @@ public struct GenerationTask: Sendable, Equatable, Codable {
     public var cachedFrom: String?
     /// What the final graph runs: model files and every LoRA with its strengths (set at submit).
     public var graphModels: GraphModels?
+    /// Where its end is announced (the request's `webhook_url`, else its API key's default); nil: nowhere.
+    public var webhookURL: String?
     /// Every attempt so far, oldest first (stored optional: tasks from before the list existed have none).
     private var attemptLog: [TaskAttempt]?
 

@@ -109,6 +109,21 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                         FROM task, json_each(task.body, '$.images') AS images;
                     """)
         }
+        migrator.registerMigration("v3: webhook outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_delivery (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+                        status TEXT NOT NULL,
+                        next_attempt_at DOUBLE PRECISION,
+                        created_at DOUBLE PRECISION NOT NULL,
+                        body TEXT NOT NULL
+                    );
+                    CREATE INDEX webhook_due ON webhook_delivery (status, next_attempt_at);
+                    CREATE INDEX webhook_by_task ON webhook_delivery (task_id, created_at);
+                    """)
+        }
         return migrator
     }
 
@@ -142,6 +157,9 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                         """
                 ).execute(arguments: StatementArguments(row.values))
                 if !task.images.isEmpty { try Self.writeImages(of: task, db) }
+                if let message = WebhookDelivery.created(movingFrom: nil, to: task) {
+                    try self.writeWebhook(message, insert: true, db)
+                }
                 self.recent.put(task)
             }
         } catch let error as TaskStoreError {
@@ -191,6 +209,9 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                 ).execute(arguments: StatementArguments(Array(row.values.dropFirst()) + [id]))
                 guard db.changesCount == 1 else { throw TaskStoreError.notFound(id) }  // deleted meanwhile
                 if moved.images != task.images { try Self.writeImages(of: moved, db) }
+                if let message = WebhookDelivery.created(movingFrom: task.status, to: moved) {
+                    try self.writeWebhook(message, insert: true, db)
+                }
                 self.recent.put(moved)
                 return moved
             }
@@ -289,9 +310,11 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
                     sql: """
                         SELECT DISTINCT file FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))
                         """, arguments: arguments)
-                try db.execute(
-                    sql: "DELETE FROM image WHERE task_id IN (SELECT id FROM task WHERE \(where_))",
-                    arguments: arguments)
+                for table in ["image", "webhook_delivery"] {
+                    try db.execute(
+                        sql: "DELETE FROM \(table) WHERE task_id IN (SELECT id FROM task WHERE \(where_))",
+                        arguments: arguments)
+                }
                 try db.execute(sql: "DELETE FROM task WHERE \(where_)", arguments: arguments)
                 try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at < ?", arguments: [keysCutoff])
                 var unused: [String] = []
@@ -329,6 +352,69 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
             try db.execute(
                 sql: "UPDATE idempotency_key SET response = ? WHERE scope = ? AND key = ?",
                 arguments: [response, scope, key])
+        }
+    }
+
+    // MARK: - Webhook outbox
+
+    /// Claims due pending messages in one write: selected and pushed `lease` ahead together.
+    public func claimWebhooks(dueBy now: Date, lease: Duration, limit: Int) async -> [WebhookDelivery] {
+        let claimed =
+            (try? await database.write { db -> [WebhookDelivery] in
+                let bodies = try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT body FROM webhook_delivery WHERE status = ? AND next_attempt_at <= ?
+                        ORDER BY next_attempt_at, id LIMIT ?
+                        """,
+                    arguments: [WebhookDelivery.Status.pending.rawValue, now.timeIntervalSince1970, limit])
+                var claimed: [WebhookDelivery] = []
+                for body in bodies {
+                    guard var message = try? self.decoder.decode(WebhookDelivery.self, from: Data(body.utf8)) else {
+                        continue
+                    }
+                    message.nextAttemptAt = now.addingTimeInterval(lease.seconds)
+                    try self.writeWebhook(message, insert: false, db)
+                    claimed.append(message)
+                }
+                return claimed
+            }) ?? []
+        return claimed
+    }
+
+    /// Stores a message after an attempt.
+    public func updateWebhook(_ delivery: WebhookDelivery) async {
+        _ = try? await database.write { db in try self.writeWebhook(delivery, insert: false, db) }
+    }
+
+    /// A task's messages, oldest first.
+    public func webhooks(of taskID: String) async -> [WebhookDelivery] {
+        let bodies =
+            (try? await database.read { db in
+                try String.fetchAll(
+                    db, sql: "SELECT body FROM webhook_delivery WHERE task_id = ? ORDER BY created_at, id",
+                    arguments: [taskID])
+            }) ?? []
+        return bodies.compactMap { try? decoder.decode(WebhookDelivery.self, from: Data($0.utf8)) }
+    }
+
+    private func writeWebhook(_ message: WebhookDelivery, insert: Bool, _ db: Database) throws {
+        let body = String(decoding: try encoder.encode(message), as: UTF8.self)
+        let next = message.nextAttemptAt?.timeIntervalSince1970
+        if insert {
+            try db.execute(
+                sql: """
+                    INSERT INTO webhook_delivery (id, task_id, status, next_attempt_at, created_at, body)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    message.id, message.taskID, message.status.rawValue, next, message.createdAt.timeIntervalSince1970,
+                    body,
+                ])
+        } else {
+            try db.execute(
+                sql: "UPDATE webhook_delivery SET status = ?, next_attempt_at = ?, body = ? WHERE id = ?",
+                arguments: [message.status.rawValue, next, body, message.id])
         }
     }
 

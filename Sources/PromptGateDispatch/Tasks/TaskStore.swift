@@ -35,6 +35,14 @@ public protocol TaskStore: Sendable {
     func idempotencyRecord(scope: String, key: String) async -> IdempotencyRecord?
     /// Records the answer the request that created the key's task got.
     func saveIdempotentResponse(scope: String, key: String, response: String) async
+    /// Claims up to `limit` pending webhook messages due by `now`, oldest due first: each one's next attempt
+    /// moves `lease` ahead in the same step, so no other sender takes it while this one tries, and one whose
+    /// sender died is due again when the lease lapses.
+    func claimWebhooks(dueBy now: Date, lease: Duration, limit: Int) async -> [WebhookDelivery]
+    /// Stores a message after an attempt (its status, next attempt and attempt log).
+    func updateWebhook(_ delivery: WebhookDelivery) async
+    /// A task's webhook messages, oldest first.
+    func webhooks(of taskID: String) async -> [WebhookDelivery]
 }
 
 extension TaskStore {
@@ -123,6 +131,7 @@ public final class InMemoryTaskStore: TaskStore {
     private struct State {
         var tasks: [String: GenerationTask] = [:]
         var keys: [String: IdempotencyRecord] = [:]
+        var webhooks: [String: WebhookDelivery] = [:]
     }
 
     private let state = Mutex(State())
@@ -140,6 +149,7 @@ public final class InMemoryTaskStore: TaskStore {
                 state.keys[slot] = idempotency
             }
             state.tasks[task.id] = task
+            if let message = WebhookDelivery.created(movingFrom: nil, to: task) { state.webhooks[message.id] = message }
             return nil
         }
         if let refused { throw refused }
@@ -156,7 +166,12 @@ public final class InMemoryTaskStore: TaskStore {
         let result: Result<GenerationTask, TaskStoreError> = state.withLock { state in
             guard let task = state.tasks[id] else { return .failure(.notFound(id)) }
             let moved = Result { () throws(TaskStoreError) in try task.moved(to: status, update) }
-            if case .success(let task) = moved { state.tasks[id] = task }
+            if case .success(let moved) = moved {
+                state.tasks[id] = moved
+                if let message = WebhookDelivery.created(movingFrom: task.status, to: moved) {
+                    state.webhooks[message.id] = message
+                }
+            }
             return moved
         }
         return try result.get()
@@ -167,6 +182,8 @@ public final class InMemoryTaskStore: TaskStore {
         state.withLock { state in
             let old = state.tasks.values.filter { $0.status.isTerminal && ($0.finishedAt ?? $0.createdAt) < cutoff }
             for task in old { state.tasks[task.id] = nil }
+            let removed = Set(old.map(\.id))
+            state.webhooks = state.webhooks.filter { !removed.contains($0.value.taskID) }
             let keysCutoff = Date().addingTimeInterval(-IdempotencyRecord.lifetime.seconds)
             state.keys = state.keys.filter { $0.value.createdAt >= keysCutoff }
             let used = Set(state.tasks.values.flatMap { $0.images.map(\.file) })
@@ -212,5 +229,37 @@ public final class InMemoryTaskStore: TaskStore {
     /// Records the first answer for `key`.
     public func saveIdempotentResponse(scope: String, key: String, response: String) {
         state.withLock { $0.keys[scope + "\u{0}" + key]?.response = response }
+    }
+
+    /// Claims due pending messages, pushing each one's next attempt `lease` ahead.
+    public func claimWebhooks(dueBy now: Date, lease: Duration, limit: Int) -> [WebhookDelivery] {
+        state.withLock { state in
+            var due: [(at: Date, message: WebhookDelivery)] = []
+            for message in state.webhooks.values where message.status == .pending {
+                if let at = message.nextAttemptAt, at <= now { due.append((at, message)) }
+            }
+            due.sort { $0.at != $1.at ? $0.at < $1.at : $0.message.id < $1.message.id }
+            return due.prefix(limit).map(\.message).map { message in
+                var claimed = message
+                claimed.nextAttemptAt = now.addingTimeInterval(lease.seconds)
+                state.webhooks[message.id] = claimed
+                return claimed
+            }
+        }
+    }
+
+    /// Replaces a message (after an attempt); a message whose task is gone stays gone.
+    public func updateWebhook(_ delivery: WebhookDelivery) {
+        state.withLock { state in
+            if state.webhooks[delivery.id] != nil { state.webhooks[delivery.id] = delivery }
+        }
+    }
+
+    /// A task's messages, oldest first.
+    public func webhooks(of taskID: String) -> [WebhookDelivery] {
+        state.withLock { state in
+            state.webhooks.values.filter { $0.taskID == taskID }
+                .sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id }
+        }
     }
 }

@@ -10,7 +10,7 @@ struct ConfigReader {
     mutating func read(_ root: YAMLCursor, into config: inout ServiceConfig) {
         let top: Set<String> = [
             "server", "comfyui", "workflow", "queue", "models", "default_params", "gpu", "cache", "logging", "security",
-            "backends", "rules", "presets", "store",
+            "backends", "rules", "presets", "store", "webhooks",
         ]
         guard let sections = root.mapping(allowed: top, problems: &problems) else { return }
         if let s = section(
@@ -182,7 +182,16 @@ struct ConfigReader {
             sections["security"],
             ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies", "metrics_key"])
         {
-            readSecurity(s, into: &config.security)
+            readSecurity(s, into: &config.security, webhooks: &config.webhooks)
+        }
+        if let s = section(
+            sections["webhooks"],
+            [
+                "secret", "allowed_hosts", "timeout", "max_attempts", "retry_delay", "max_retry_delay",
+                "max_response_bytes", "concurrency",
+            ])
+        {
+            readWebhooks(s, into: &config.webhooks)
         }
         if let list = sections["backends"]?.sequence(problems: &problems) {
             for item in list {
@@ -216,7 +225,30 @@ struct ConfigReader {
         return "expected \(offered), found '\(name)'"
     }
 
-    private mutating func readSecurity(_ s: [String: YAMLCursor], into security: inout ServiceConfig.Security) {
+    private mutating func readWebhooks(_ s: [String: YAMLCursor], into webhooks: inout WebhookSettings) {
+        webhooks.secret = secret(s["secret"]) ?? webhooks.secret
+        webhooks.allowedHosts = s["allowed_hosts"]?.strings(problems: &problems) ?? webhooks.allowedHosts
+        webhooks.timeout = duration(s["timeout"], 0.1...600) ?? webhooks.timeout
+        webhooks.maxAttempts = int(s["max_attempts"], 1...100) ?? webhooks.maxAttempts
+        webhooks.retryDelay = duration(s["retry_delay"], 0.01...86400) ?? webhooks.retryDelay
+        webhooks.maxRetryDelay = duration(s["max_retry_delay"], 0.01...604_800) ?? webhooks.maxRetryDelay
+        webhooks.maxResponseBytes = int(s["max_response_bytes"], 0...(16 << 20)) ?? webhooks.maxResponseBytes
+        webhooks.concurrency = int(s["concurrency"], 1...256) ?? webhooks.concurrency
+    }
+
+    /// A `whsec_…` signing secret.
+    private mutating func secret(_ cursor: YAMLCursor?) -> WebhookSecret? {
+        guard let cursor, let text = string(cursor) else { return nil }
+        guard let secret = WebhookSecret(text) else {
+            problems.append(cursor.problem(WebhookSecret.expected))
+            return nil
+        }
+        return secret
+    }
+
+    private mutating func readSecurity(
+        _ s: [String: YAMLCursor], into security: inout ServiceConfig.Security, webhooks: inout WebhookSettings
+    ) {
         security.enabled = s["enabled"]?.bool(problems: &problems) ?? security.enabled
         if let r = section(s["rate_limit"], ["enabled", "requests_per_minute", "burst_limit", "ipv6_prefix"]) {
             security.rateLimitEnabled = r["enabled"]?.bool(problems: &problems) ?? true
@@ -239,7 +271,9 @@ struct ConfigReader {
             if case .scalar = item.node, let secret = string(item) {
                 key = APIKey(name: "key-\(index + 1)", secret: secret)
                 if key == nil { problems.append(item.problem("an API key must not be empty")) }
-            } else if let k = section(item, ["name", "key", "sha256", "preset", "rate_limit", "admin"]) {
+            } else if let k = section(
+                item, ["name", "key", "sha256", "preset", "rate_limit", "admin", "webhook_secret", "webhook_url"])
+            {
                 let name = string(k["name"]) ?? "key-\(index + 1)"
                 let plain = string(k["key"]), digest = string(k["sha256"])
                 guard (plain == nil) != (digest == nil) else {
@@ -254,6 +288,8 @@ struct ConfigReader {
                         burst: int(r["burst_limit"], 0...100_000) ?? security.rateLimit.burst)
                 }
                 let admin = k["admin"]?.bool(problems: &problems) ?? false
+                let hook = WebhookSettings.KeyDefaults(secret: secret(k["webhook_secret"]), url: url(k["webhook_url"]))
+                if hook != WebhookSettings.KeyDefaults() { webhooks.keys[name] = hook }
                 key = APIKey(
                     name: name, secret: plain ?? "sha256:" + (digest ?? ""), preset: string(k["preset"]),
                     rateLimit: policy, isAdmin: admin)

@@ -94,6 +94,8 @@ public struct ServiceConfig: Sendable {
     public var logging = Logging()
     /// `security`.
     public var security = Security()
+    /// `webhooks`: signing, allowed receivers and retries of task-end messages.
+    public var webhooks = WebhookSettings()
     /// Rule pack files or folders; empty: the bundled packs.
     public var rulePaths: [String] = []
     /// Extra preset files or folders, and the preset used when neither the request nor its key names one.

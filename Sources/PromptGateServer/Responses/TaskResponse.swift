@@ -96,6 +96,41 @@ struct TaskResponse: JSONResponse {
     /// True when the result came from the cache (the run of `cached_from` made the images).
     var cached: Bool?
     var cached_from: String?
+    /// Where the task's end is announced.
+    var webhook_url: String?
+    /// The webhook messages about its end and every attempt to deliver them (GET /task only).
+    var webhooks: [Webhook]?
+
+    /// One webhook message: its `webhook-id`, event, where it stands and every try.
+    struct Webhook: Encodable {
+        struct Attempt: Encodable {
+            var at: String
+            var status: Int?
+            var error: Failure?
+            var seconds: Double
+        }
+
+        var id: String
+        var event: String
+        var url: String
+        var status: String
+        var next_attempt_at: String?
+        var attempts: [Attempt]
+
+        init(_ message: WebhookDelivery) {
+            let time = TaskResponse.time
+            id = message.id
+            event = message.event
+            url = message.url
+            status = message.status.rawValue
+            next_attempt_at = message.nextAttemptAt.map { time.format($0) }
+            attempts = message.attempts.map {
+                Attempt(
+                    at: time.format($0.at), status: $0.status, error: $0.error.map(Failure.init),
+                    seconds: ($0.seconds * 1000).rounded() / 1000)
+            }
+        }
+    }
 
     /// RFC 3339 with milliseconds (`2026-12-03T08:21:18.123Z`); a value type, so one serves every request
     /// (building an `ISO8601DateFormatter` per response cost a good part of a GET /task).
@@ -122,6 +157,7 @@ struct TaskResponse: JSONResponse {
         created_at = time.format(task.createdAt)
         started_at = task.startedAt.map { time.format($0) }
         finished_at = task.finishedAt.map { time.format($0) }
+        webhook_url = task.webhookURL
         if task.status == .completed {
             cached = task.cachedFrom != nil
             cached_from = task.cachedFrom

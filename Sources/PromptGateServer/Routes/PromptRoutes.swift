@@ -83,7 +83,12 @@ struct PromptRoutes {
             if cancelOnDisconnect { Task { _ = try? await dispatcher.cancel(id: id) } }
         }
         var response = accepted.response
-        if let ended = await waiting.value {
+        let ended = await withTaskCancellationHandler {
+            await waiting.value
+        } onCancel: {
+            waiting.cancel()
+        }
+        if let ended {
             var headers: HTTPFields = [.location: "/api/v1/task/\(id)"]
             if accepted.replayed { headers[IdempotencyKey.replayedHeader] = "true" }
             let shown = TaskResponse(
@@ -104,7 +109,9 @@ struct PromptRoutes {
         if prompt.verdict.isBlocked {
             throw BlockedError(verdict: ModerationResponse(context: prompt, includeTrace: screened.includeTrace))
         }
-        let task = GenerationTask(screened: prompt, preset: screened.state.presets[screened.preset])
+        var task = GenerationTask(screened: prompt, preset: screened.state.presets[screened.preset])
+        task.webhookURL = try server.config.webhooks.target(
+            requested: prompt.request.webhookURL, caller: context.caller.keyName)
         let record = key?.record(body: body, taskID: task.id)
         let submission = try await server.dispatch.dispatcher.submit(task, idempotency: record)
         context.log.task = task.id

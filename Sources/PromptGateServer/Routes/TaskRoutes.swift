@@ -31,7 +31,11 @@ struct TaskRoutes {
 
     func task(_ request: Request, context: GateRequestContext) async throws -> TaskResponse {
         let view = try await visibleView(context)
-        return TaskResponse(view, imageBase: imageBase(request))
+        var shown = TaskResponse(view, imageBase: imageBase(request))
+        if view.task.webhookURL != nil {
+            shown.webhooks = await dispatcher.store.webhooks(of: view.task.id).map(TaskResponse.Webhook.init)
+        }
+        return shown
     }
 
     /// `GET /api/v1/task/{id}/events`: the task's changes as Server-Sent Events (`TaskEventStream`).
