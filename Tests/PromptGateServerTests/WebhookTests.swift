@@ -282,6 +282,22 @@ struct WebhookTests {
         }
     }
 
+    @Test func theOpenAPIDocumentDescribesTheMessage() async throws {
+        try await withServer { _, base in
+            let document = try await send(base, "GET", "/openapi.json").json
+            let hook = (document["webhooks"] as? [String: Any])?["taskEnded"] as? [String: Any]
+            let headers = ((hook?["post"] as? [String: Any])?["parameters"] as? [[String: Any]])?.map {
+                $0["name"] as? String
+            }
+            #expect(headers == ["webhook-id", "webhook-timestamp", "webhook-signature"])
+            let schemas = (document["components"] as? [String: Any])?["schemas"] as? [String: Any]
+            let request = (schemas?["GenerationRequest"] as? [String: Any])?["properties"] as? [String: Any]
+            #expect(request?["webhook_url"] != nil)
+            let task = (schemas?["Task"] as? [String: Any])?["properties"] as? [String: Any]
+            #expect(task?["webhooks"] != nil && schemas?["WebhookMessage"] != nil)
+        }
+    }
+
     @Test func configurationIsReadAndCheckedWithKeyPaths() throws {
         let config = try ServiceConfig.parse(
             """

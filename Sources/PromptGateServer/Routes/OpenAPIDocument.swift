@@ -169,6 +169,49 @@ enum OpenAPIDocument {
                                 "details": ["type": "object"],
                             ],
                         ],
+                        "cached": ["type": "boolean"],
+                        "cached_from": ["type": "string", "description": "the task whose run made the images"],
+                        "webhook_url": ["type": "string", "description": "where the task's end is announced"],
+                        "webhooks": [
+                            "type": "array", "description": "GET /task only: the messages about its end",
+                            "items": ["$ref": "#/components/schemas/WebhookDelivery"],
+                        ],
+                    ],
+                ],
+                "WebhookDelivery": [
+                    "type": "object", "required": ["id", "event", "url", "status", "attempts"],
+                    "properties": [
+                        "id": ["type": "string", "description": "the webhook-id header, the same on every attempt"],
+                        "event": [
+                            "type": "string",
+                            "enum": ["task.completed", "task.failed", "task.cancelled", "task.expired"],
+                        ],
+                        "url": ["type": "string"],
+                        "status": ["type": "string", "enum": ["pending", "delivered", "failed"]],
+                        "next_attempt_at": ["type": "string", "format": "date-time"],
+                        "attempts": [
+                            "type": "array",
+                            "items": [
+                                "type": "object",
+                                "properties": [
+                                    "at": ["type": "string", "format": "date-time"],
+                                    "status": ["type": "integer", "description": "the receiver's HTTP status"],
+                                    "error": ["type": "object", "description": "why it did not count (no 2xx)"],
+                                    "seconds": ["type": "number"],
+                                ],
+                            ],
+                        ],
+                    ],
+                ],
+                "WebhookMessage": [
+                    "type": "object", "required": ["type", "timestamp", "data"],
+                    "properties": [
+                        "type": [
+                            "type": "string",
+                            "enum": ["task.completed", "task.failed", "task.cancelled", "task.expired"],
+                        ],
+                        "timestamp": ["type": "string", "format": "date-time", "description": "when the task ended"],
+                        "data": ["$ref": "#/components/schemas/Task"],
                     ],
                 ],
                 "Error": [
@@ -186,6 +229,26 @@ enum OpenAPIDocument {
             ],
         ],
         "paths": paths,
+        // OpenAPI 3.1's outgoing calls: what a webhook receiver gets.
+        "webhooks": [
+            "taskEnded": [
+                "post": [
+                    "summary":
+                        "A task ended (Standard Webhooks: verify webhook-signature over '<webhook-id>.<webhook-timestamp>.<body>' with the key's whsec_ secret; answer 2xx, or it is retried)",
+                    "parameters": [
+                        ["name": "webhook-id", "in": "header", "required": true, "schema": ["type": "string"]],
+                        ["name": "webhook-timestamp", "in": "header", "required": true, "schema": ["type": "string"]],
+                        ["name": "webhook-signature", "in": "header", "required": true, "schema": ["type": "string"]],
+                    ],
+                    "requestBody": [
+                        "content": [
+                            "application/json": ["schema": ["$ref": "#/components/schemas/WebhookMessage"]]
+                        ]
+                    ],
+                    "responses": ["2XX": ["description": "delivered; anything else is retried"]],
+                ]
+            ]
+        ],
     ]
 
     /// Every route of the route table, grouped by path.
