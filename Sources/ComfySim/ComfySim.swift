@@ -193,6 +193,8 @@ public final class ComfySim: Sendable {
         var nodeErrors: [String: Any] = [:]
         var nodeClasses: [String: String] = [:]
         var steps = 20
+        var batch = 1
+        var saves: [(String, String)] = []
         let models = self.models
         for (id, node) in graph.sorted(by: { $0.key < $1.key }) {
             guard let fields = node as? [String: Any], let classType = SimJSON.string(fields["class_type"]) else {
@@ -219,11 +221,16 @@ public final class ComfySim: Sendable {
                     "class_type": classType,
                 ]
             }
-            if classType == "SaveImage" {
-                let prefix = SimJSON.string(inputs["filename_prefix"]) ?? "ComfyUI"
-                let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
-                let subfolder = parts.dropLast().joined(separator: "/")
-                outputs.append((id, "\(parts.last ?? "ComfyUI")_00001_.png", subfolder))
+            if let n = SimJSON.number(inputs["batch_size"]) { batch = max(batch, Int(n)) }
+            if classType == "SaveImage" { saves.append((id, SimJSON.string(inputs["filename_prefix"]) ?? "ComfyUI")) }
+        }
+        // SaveImage writes one file per image of the batch, numbered on from its prefix's counter.
+        for (id, prefix) in saves {
+            let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
+            let subfolder = parts.dropLast().joined(separator: "/")
+            for number in 1...max(1, batch) {
+                let counter = String(repeating: "0", count: max(0, 5 - String(number).count)) + String(number)
+                outputs.append((id, "\(parts.last ?? "ComfyUI")_\(counter)_.png", subfolder))
             }
         }
         if !nodeErrors.isEmpty {
@@ -356,15 +363,11 @@ public final class ComfySim: Sendable {
         let prompt = job.id
         switch outcome {
         case "execution_success":
-            for output in job.outputs {
+            for (node, images) in Self.imagesByNode(job) {
                 events.send(
                     "executed",
-                    [
-                        "node": output.node, "display_node": output.node, "prompt_id": prompt,
-                        "output": [
-                            "images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]
-                        ],
-                    ], to: client)
+                    ["node": node, "display_node": node, "prompt_id": prompt, "output": ["images": images]],
+                    to: client)
             }
             events.send(outcome, ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
         case "execution_error":
@@ -378,6 +381,21 @@ public final class ComfySim: Sendable {
                 ],
                 to: client)
         }
+    }
+
+    /// The job's images per output node, in node order and batch order within a node (one `executed` event
+    /// and one history entry per node, as ComfyUI reports a batch).
+    static func imagesByNode(_ job: Job) -> [(String, [[String: Any]])] {
+        var grouped: [(String, [[String: Any]])] = []
+        for output in job.outputs {
+            let image: [String: Any] = ["filename": output.filename, "subfolder": output.subfolder, "type": "output"]
+            if let last = grouped.indices.last, grouped[last].0 == output.node {
+                grouped[last].1.append(image)
+            } else {
+                grouped.append((output.node, [image]))
+            }
+        }
+        return grouped
     }
 
     var queueRemaining: Int { jobs.withLock { $0.list.values.filter { $0.state != .done }.count } }
@@ -396,11 +414,7 @@ public final class ComfySim: Sendable {
         guard let job = jobs.withLock({ $0.list[id] }), job.state == .done else { return Self.json([String: Any]()) }
         var outputs: [String: Any] = [:]
         if job.outcome == "execution_success" {
-            for output in job.outputs {
-                outputs[output.node] = [
-                    "images": [["filename": output.filename, "subfolder": output.subfolder, "type": "output"]]
-                ]
-            }
+            for (node, images) in Self.imagesByNode(job) { outputs[node] = ["images": images] }
         }
         let success = job.outcome == "execution_success"
         let last = job.outcome == "execution_error" ? Self.errorData(job) : ["prompt_id": id]

@@ -113,6 +113,11 @@ public final class GateServer: Sendable {
     /// Client connections open now.
     var openConnectionCount: Int { connections.current }
 
+    /// Where `response_format: base64` images are read from, and the cap on them.
+    var inline: TaskResponse.Inline {
+        TaskResponse.Inline(folder: dispatch.dispatcher.output, maxBytes: config.server.maxInlineBytes)
+    }
+
     /// Where image URLs point when no request says which host was used (webhook bodies): `server.public_url`,
     /// else this server's own address.
     var publicBase: String {

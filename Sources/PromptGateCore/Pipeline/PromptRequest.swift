@@ -37,6 +37,10 @@ public struct PromptRequest: Sendable, Equatable {
     public var cancelOnDisconnect: Bool?
     /// Where the task's end is announced (an http or https URL); nil: the API key's default, if any.
     public var webhookURL: String?
+    /// Images from one run, 1…8 (nil: the workflow's own batch size, normally 1).
+    public var batchSize: Int?
+    /// How the task's images come back (nil: as URLs).
+    public var responseFormat: ResponseFormat?
     /// Every other field of the request, carried through untouched.
     public var params: [String: JSONValue]
     /// Fields whose bytes were not valid UTF-8, with the offset of the first bad byte. The text then holds
@@ -131,4 +135,12 @@ public struct LoRA: Sendable, Equatable {
 /// Queue priority (the seed's three levels).
 public enum Priority: String, Sendable, Codable, CaseIterable {
     case high, normal, low
+}
+
+/// How a task's images come back: as URLs to fetch, or inline as base64 in the task body.
+public enum ResponseFormat: String, Sendable, Codable, CaseIterable {
+    /// `result.images[].url`, served by `GET /output/{file}`.
+    case url
+    /// `result.images[].b64` as well, up to `server.max_inline_bytes`.
+    case base64
 }

@@ -13,6 +13,8 @@ extension PromptRequest {
         case seed, sampler, scheduler, style, template, preset, priority, loras
         case cancelOnDisconnect = "cancel_on_disconnect"
         case webhookURL = "webhook_url"
+        case batchSize = "batch_size"
+        case responseFormat = "response_format"
 
         /// The JSON type and bounds of a field.
         public enum Kind: Sendable, Equatable {
@@ -47,6 +49,8 @@ extension PromptRequest {
             case .loras: .loras
             case .cancelOnDisconnect: .boolean
             case .webhookURL: .string
+            case .batchSize: .integer(1...8)
+            case .responseFormat: .oneOf(ResponseFormat.allCases.map(\.rawValue))
             }
         }
 
@@ -73,6 +77,9 @@ extension PromptRequest {
             case .webhookURL:
                 "An http(s) URL told of the task's end (Standard Webhooks, signed with the key's webhook_secret); "
                     + "default: the key's webhook_url."
+            case .batchSize:
+                "Images from one run (the latent's batch size; each image has its index, the seed is the batch's)."
+            case .responseFormat: "How images come back: url (GET /output/{file}) or base64 (inline, as b64)."
             }
         }
 
@@ -260,6 +267,16 @@ extension PromptRequest: Codable {
             case .loras: loras = try fields.loras(key)
             case .cancelOnDisconnect: cancelOnDisconnect = try fields.boolean(key)
             case .webhookURL: webhookURL = try fields.string(key)
+            case .batchSize: batchSize = try fields.integer(key, field.kind)
+            case .responseFormat:
+                if let name = try fields.string(key) {
+                    guard let value = ResponseFormat(rawValue: name) else {
+                        throw RequestError(
+                            code: "request.invalid_value", field: "response_format",
+                            detail: "must be url or base64, found '\(name)'")
+                    }
+                    responseFormat = value
+                }
             }
         }
         for key in container.allKeys where !Field.names.contains(key.stringValue) {
@@ -299,6 +316,8 @@ extension PromptRequest: Codable {
             case .loras: try container.encode(loras, forKey: key)
             case .cancelOnDisconnect: try container.encodeIfPresent(cancelOnDisconnect, forKey: key)
             case .webhookURL: try container.encodeIfPresent(webhookURL, forKey: key)
+            case .batchSize: try container.encodeIfPresent(batchSize, forKey: key)
+            case .responseFormat: try container.encodeIfPresent(responseFormat, forKey: key)
             }
         }
     }

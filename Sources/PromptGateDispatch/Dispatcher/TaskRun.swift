@@ -250,7 +250,8 @@ struct TaskRun: Sendable {
                 return .retry(failure.reason(doing: "could not fetch output \(item.filename)"))
             }
             images.append(
-                TaskImage(file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed))
+                TaskImage(
+                    file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed, index: index))
         }
         return .completed(images)
     }

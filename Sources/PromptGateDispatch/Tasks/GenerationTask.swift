@@ -44,8 +44,11 @@ public struct TaskImage: Sendable, Equatable, Codable {
     public var node: String
     /// ComfyUI's file name for it.
     public var sourceFilename: String
-    /// The seed it was made with, when the workflow's seed input was bound.
+    /// The seed it was made with, when the workflow's seed input was bound (a batch shares it: ComfyUI draws
+    /// each image's noise from the seed and the image's place in the batch).
     public var seed: UInt32?
+    /// Its place among the task's images, from 0 (in a batch, its batch index); nil in tasks stored before.
+    public var index: Int?
 }
 
 /// One attempt of a task on a backend, as the task's attempt list records it.

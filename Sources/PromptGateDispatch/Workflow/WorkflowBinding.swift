@@ -10,7 +10,7 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
     /// A request field a workflow input can take.
     public enum Field: String, Sendable, CaseIterable, Comparable {
         case prompt, negativePrompt = "negative_prompt", seed, steps, cfgScale = "cfg_scale", sampler, scheduler, width,
-            height, filenamePrefix = "filename_prefix"
+            height, batchSize = "batch_size", filenamePrefix = "filename_prefix"
 
         /// Orders fields as declared.
         public static func < (lhs: Field, rhs: Field) -> Bool {
@@ -133,6 +133,7 @@ public struct WorkflowBinding: Sendable, Equatable, CustomStringConvertible {
         }
         add(.width, latent, "width")
         add(.height, latent, "height")
+        add(.batchSize, latent, "batch_size")
         // Every other node holding a literal width and height must agree (ModelSamplingFlux in FLUX graphs).
         for (id, node) in workflow.nodes.sorted(by: { Workflow.idOrder($0.key, $1.key) }) {
             if case .number? = node.inputs["width"], case .number? = node.inputs["height"] {

@@ -34,6 +34,7 @@ public enum WorkflowPatcher {
         set(.scheduler, request.scheduler.map { .string($0) })
         set(.width, request.width.map { .number(Double($0)) })
         set(.height, request.height.map { .number(Double($0)) })
+        set(.batchSize, request.batchSize.map { .number(Double($0)) })
         set(.filenamePrefix, .string("promptgate/\(taskID)"))
         if !loras.isEmpty { rebuildLoraChain(&patched, loras: loras) }
         return patched

@@ -18,6 +18,7 @@ struct ConfigReader {
             [
                 "host", "port", "workers", "max_body_bytes", "output_dir", "public_url", "max_connections",
                 "idle_timeout", "request_timeout", "shutdown_timeout", "backlog", "max_wait", "event_heartbeat",
+                "max_inline_bytes",
             ])
         {
             config.server.maxConnections = int(s["max_connections"], 1...1_000_000) ?? config.server.maxConnections
@@ -27,6 +28,8 @@ struct ConfigReader {
                 duration(s["shutdown_timeout"], 0...3600) ?? config.server.shutdownTimeout
             config.server.backlog = int(s["backlog"], 1...65535) ?? config.server.backlog
             config.server.maxWait = duration(s["max_wait"], 0...3600) ?? config.server.maxWait
+            config.server.maxInlineBytes =
+                int(s["max_inline_bytes"], 0...(1 << 30)) ?? config.server.maxInlineBytes
             config.server.eventHeartbeat =
                 duration(s["event_heartbeat"], 0.1...3600) ?? config.server.eventHeartbeat
             config.dispatch.outputDirectory = string(s["output_dir"]) ?? config.dispatch.outputDirectory

@@ -29,6 +29,9 @@ public struct ServiceConfig: Sendable {
         /// The longest a `POST /api/v1/generate` may hold its answer for `Prefer: wait=N` / `?wait=N`; a longer
         /// wait asked for is cut to it. Zero turns sync waits off (every generate answers 202 at once).
         public var maxWait: Duration = .seconds(60)
+        /// `server.max_inline_bytes` (default 16 MiB): the most image bytes (before base64) a task body carries
+        /// inline for `response_format: base64`.
+        public var maxInlineBytes = 16 << 20
         /// A quiet `GET /api/v1/task/{id}/events` stream sends a comment this often, so proxies keep it open.
         public var eventHeartbeat: Duration = .seconds(15)
         /// On SIGTERM/SIGINT: how long requests in flight may take to finish before their connections are closed.

@@ -15,6 +15,8 @@ struct TaskEventStream {
     let dispatcher: Dispatcher
     let id: String
     let imageBase: String
+    /// Where `base64` images are read from (only the terminal event carries them).
+    let inline: TaskResponse.Inline?
     let heartbeat: Duration
     let lastEventID: String?
 
@@ -86,7 +88,8 @@ struct TaskEventStream {
     }
 
     private func event(_ mark: Mark, _ view: Dispatcher.TaskView) -> ByteBuffer {
-        let data = (try? JSONBody.encoder.encode(TaskResponse(view, imageBase: imageBase))) ?? Data("{}".utf8)
+        let shown = TaskResponse(view, imageBase: imageBase, inline: view.task.status.isTerminal ? inline : nil)
+        let data = (try? JSONBody.encoder.encode(shown)) ?? Data("{}".utf8)
         var buffer = ByteBuffer(string: "id: \(mark.id)\nevent: \(mark.name)\ndata: ")
         buffer.writeBytes(data)
         buffer.writeString("\n\n")

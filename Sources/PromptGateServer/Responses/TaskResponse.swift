@@ -6,10 +6,20 @@ import PromptGateDispatch
 /// the result (images with URL, seed and file name, plus the generation metadata) or the error.
 struct TaskResponse: JSONResponse {
     struct Image: Encodable {
+        var index: Int
         var url: String
         var seed: UInt32?
         var filename: String
         var node: String
+        /// The file's bytes, base64, when the request asked for `response_format: base64`.
+        var b64: String?
+    }
+
+    /// Where inline (`base64`) images are read from and how much may be inlined.
+    struct Inline {
+        var folder: OutputFolder
+        /// `server.max_inline_bytes`: the most image bytes (before base64) one answer carries.
+        var maxBytes: Int
     }
 
     /// The request as it ran (every field of the request schema), what the final graph loaded (every LoRA,
@@ -63,6 +73,8 @@ struct TaskResponse: JSONResponse {
     struct Result: Encodable {
         var images: [Image]
         var metadata: Metadata
+        /// Why `base64` images are not inline (too large for `server.max_inline_bytes`, or a file is gone).
+        var inline_error: Failure?
     }
 
     struct Failure: Encodable {
@@ -136,7 +148,11 @@ struct TaskResponse: JSONResponse {
     /// (building an `ISO8601DateFormatter` per response cost a good part of a GET /task).
     static let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    init(_ view: Dispatcher.TaskView, imageBase: String) {
+    /// - Parameters:
+    ///   - view: the task with its queue position and progress.
+    ///   - imageBase: what image URLs start with.
+    ///   - inline: where `base64` images are read from; nil: URLs only (task lists).
+    init(_ view: Dispatcher.TaskView, imageBase: String, inline: Inline? = nil) {
         let task = view.task
         let request = task.request
         let time = Self.time
@@ -162,12 +178,15 @@ struct TaskResponse: JSONResponse {
             cached = task.cachedFrom != nil
             cached_from = task.cachedFrom
             result = Result(
-                images: task.images.map {
-                    Image(url: "\(imageBase)/output/\($0.file)", seed: $0.seed, filename: $0.file, node: $0.node)
+                images: task.images.enumerated().map { position, image in
+                    Image(
+                        index: image.index ?? position, url: "\(imageBase)/output/\(image.file)", seed: image.seed,
+                        filename: image.file, node: image.node)
                 },
                 metadata: Metadata(
                     request: request, loras: Self.loras(of: task), models: task.graphModels, model: task.model,
                     backend: task.backend))
+            if request.responseFormat == .base64, let inline { result?.inlineImages(from: inline) }
         }
         // Only an ended task has an error; an earlier attempt's failure is in `attempts`.
         if let reason = task.reason, task.status.isTerminal, task.status != .completed {
@@ -194,6 +213,34 @@ struct TaskResponse: JSONResponse {
                 weight: lora.strengthModel, strength_model: lora.strengthModel, strength_clip: lora.strengthClip,
                 source: fromRequest ? "request" : "workflow", node: lora.node)
         }
+    }
+}
+
+extension TaskResponse.Result {
+    /// Puts every image's bytes in `b64`, or none of them and says why in `inline_error`.
+    mutating func inlineImages(from inline: TaskResponse.Inline) {
+        var encoded: [String] = []
+        var total = 0
+        for image in images {
+            guard let bytes = inline.folder.contents(named: image.filename) else {
+                inline_error = .init(
+                    TaskReason(
+                        code: "response.image_gone",
+                        message: "image \(image.filename) is no longer in the output folder (task_retention?)"))
+                return
+            }
+            total += bytes.count
+            guard total <= inline.maxBytes else {
+                inline_error = .init(
+                    TaskReason(
+                        code: "response.inline_too_large",
+                        message: "the images are larger than server.max_inline_bytes (\(inline.maxBytes) bytes); "
+                            + "fetch them by url"))
+                return
+            }
+            encoded.append(bytes.base64EncodedString())
+        }
+        for index in images.indices { images[index].b64 = encoded[index] }
     }
 }
 

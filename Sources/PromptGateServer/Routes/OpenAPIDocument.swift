@@ -139,11 +139,23 @@ enum OpenAPIDocument {
                                     "items": [
                                         "type": "object",
                                         "properties": [
+                                            "index": [
+                                                "type": "integer", "description": "its place in the batch, from 0",
+                                            ],
                                             "url": ["type": "string"], "seed": ["type": "integer"],
                                             "filename": ["type": "string"],
                                             "node": ["type": "string"],
+                                            "b64": [
+                                                "type": "string", "contentEncoding": "base64",
+                                                "description": "response_format base64 only: the file's bytes",
+                                            ],
                                         ],
                                     ],
+                                ],
+                                "inline_error": [
+                                    "type": "object",
+                                    "description":
+                                        "response_format base64: why the images are not inline (response.inline_too_large)",
                                 ],
                                 "metadata": [
                                     "allOf": [

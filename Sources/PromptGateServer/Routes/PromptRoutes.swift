@@ -92,7 +92,8 @@ struct PromptRoutes {
             var headers: HTTPFields = [.location: "/api/v1/task/\(id)"]
             if accepted.replayed { headers[IdempotencyKey.replayedHeader] = "true" }
             let shown = TaskResponse(
-                dispatcher.view(of: ended), imageBase: TaskRoutes(server: server).imageBase(request))
+                dispatcher.view(of: ended), imageBase: TaskRoutes(server: server).imageBase(request),
+                inline: server.inline)
             response = JSONBody.response(shown, status: .ok, headers: headers)
         }
         for field in wait.appliedHeader { response.headers.append(field) }
@@ -112,6 +113,11 @@ struct PromptRoutes {
         var task = GenerationTask(screened: prompt, preset: screened.state.presets[screened.preset])
         task.webhookURL = try server.config.webhooks.target(
             requested: prompt.request.webhookURL, caller: context.caller.keyName)
+        if (prompt.request.batchSize ?? 1) > 1, server.dispatch.dispatcher.binding.inputs[.batchSize]?.isEmpty ?? true {
+            throw RequestError(
+                code: "request.invalid_value", field: "batch_size",
+                detail: "needs a workflow whose latent image node has a batch_size input; this one has none")
+        }
         let record = key?.record(body: body, taskID: task.id)
         let submission = try await server.dispatch.dispatcher.submit(task, idempotency: record)
         context.log.task = task.id

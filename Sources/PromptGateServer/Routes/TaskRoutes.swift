@@ -31,7 +31,7 @@ struct TaskRoutes {
 
     func task(_ request: Request, context: GateRequestContext) async throws -> TaskResponse {
         let view = try await visibleView(context)
-        var shown = TaskResponse(view, imageBase: imageBase(request))
+        var shown = TaskResponse(view, imageBase: imageBase(request), inline: server.inline)
         if view.task.webhookURL != nil {
             shown.webhooks = await dispatcher.store.webhooks(of: view.task.id).map(TaskResponse.Webhook.init)
         }
@@ -42,7 +42,7 @@ struct TaskRoutes {
     func events(_ request: Request, context: GateRequestContext) async throws -> Response {
         let view = try await visibleView(context)
         let stream = TaskEventStream(
-            dispatcher: dispatcher, id: view.task.id, imageBase: imageBase(request),
+            dispatcher: dispatcher, id: view.task.id, imageBase: imageBase(request), inline: server.inline,
             heartbeat: server.config.server.eventHeartbeat,
             lastEventID: request.headers[TaskEventStream.lastEventIDHeader])
         return stream.response(from: view)

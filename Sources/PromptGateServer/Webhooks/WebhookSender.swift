@@ -155,7 +155,8 @@ public struct WebhookSender: Service {
             var timestamp: String
             var data: TaskResponse
         }
-        let shown = TaskResponse(server.dispatch.dispatcher.view(of: task), imageBase: server.publicBase)
+        let shown = TaskResponse(
+            server.dispatch.dispatcher.view(of: task), imageBase: server.publicBase, inline: server.inline)
         let payload = Payload(
             type: message.event, timestamp: TaskResponse.time.format(message.createdAt), data: shown)
         return Array(try JSONBody.encoder.encode(payload))
