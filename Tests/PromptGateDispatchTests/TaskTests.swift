@@ -252,6 +252,70 @@ struct TaskTests {
         #expect(queue.position(of: "zzz") == nil)
     }
 
+    /// One key's batch of a hundred does not hold back another key's single request: keys take turns.
+    @Test func tenantsTakeTurnsWithinALevel() {
+        var queue = TaskQueue(capacity: 1000)
+        for i in 0..<100 {
+            queue.push(id: "a\(i)", priority: .normal, at: t0.addingTimeInterval(Double(i)), tenant: "a")
+        }
+        _ = queue.pop()  // a0 runs
+        queue.push(id: "b0", priority: .normal, at: t0.addingTimeInterval(200), tenant: "b")
+        queue.push(id: "b1", priority: .normal, at: t0.addingTimeInterval(201), tenant: "b")
+        queue.push(id: "c0", priority: .normal, at: t0.addingTimeInterval(202), tenant: "c")
+        #expect(queue.position(of: "b0") == 2)
+        #expect(queue.position(of: "c0") == 3)
+        #expect(queue.count(tenant: "a") == 99 && queue.count(tenant: "b") == 2)
+        var served: [String] = []
+        for _ in 0..<7 { served.append(queue.pop()?.id ?? "-") }
+        #expect(served == ["a1", "b0", "c0", "a2", "b1", "a3", "a4"])
+        // A tenant at its cap passes its turn on.
+        queue.push(id: "b2", priority: .normal, at: t0.addingTimeInterval(300), tenant: "b")
+        #expect(queue.first(allowing: { $0 != "a" })?.id == "b2")
+        #expect(queue.first(allowing: { _ in false }) == nil)
+    }
+
+    /// Aging still decides between levels: an old low-priority task of one key beats another key's fresh
+    /// high-priority work.
+    @Test func agingStillAppliesBetweenTenants() {
+        var queue = TaskQueue(capacity: 100, agingInterval: 30)
+        queue.push(id: "old-low", priority: .low, at: t0, tenant: "b")
+        for i in 0..<5 {
+            queue.push(id: "high\(i)", priority: .high, at: t0.addingTimeInterval(61 + Double(i)), tenant: "a")
+        }
+        #expect(queue.pop()?.id == "old-low")
+    }
+
+    /// Positions against the real order of service (the queue popped empty on a copy), over random pushes by
+    /// several tenants, removals and pops: within a level every position is exact.
+    @Test func positionsWithTenantsMatchTheOrderOfService() {
+        var generator = SystemRandomNumberGenerator()
+        var queue = TaskQueue(capacity: 100_000, agingInterval: 30, levels: 1)
+        var ids: [String] = []
+        var clock = 0.0
+        for step in 0..<2000 {
+            let roll = Int.random(in: 0..<10, using: &generator)
+            if roll < 6 || ids.isEmpty {
+                clock += Double.random(in: 0...3, using: &generator)
+                let tenant = ["a", "a", "a", "b", "c", nil].randomElement(using: &generator)!
+                queue.push(id: "t\(step)", priority: .normal, at: t0.addingTimeInterval(clock), tenant: tenant)
+                ids.append("t\(step)")
+            } else if roll < 8 {
+                let victim = ids.remove(at: Int.random(in: 0..<ids.count, using: &generator))
+                let removed = queue.remove(id: victim)
+                #expect(removed)
+            } else if let popped = queue.pop() {
+                ids.removeAll { $0 == popped.id }
+            }
+            if step % 50 == 0 {
+                var copy = queue
+                var order: [String] = []
+                while let next = copy.pop() { order.append(next.id) }
+                #expect(order.count == ids.count && Set(order) == Set(ids))
+                for (index, id) in order.enumerated() { #expect(queue.position(of: id) == index + 1) }
+            }
+        }
+    }
+
     /// The queue against its definition (rank = level − waited / aging, ties by arrival, computed by brute force)
     /// over random pushes (some out of arrival order, as recovery makes), removals and pops, for 1, 2 and 3 levels.
     @Test(arguments: [1, 2, 3])

@@ -35,6 +35,13 @@ public struct DispatchError: PromptGateError, Equatable {
             retryAfter: retryAfter)
     }
 
+    static func tenantQueueFull(tenant: String, limit: Int, retryAfter: Int) -> DispatchError {
+        DispatchError(
+            code: "quota.queued", kind: .rateLimited,
+            message: "API key \(tenant) has \(limit) tasks waiting, its max_queued; try again in about \(retryAfter) s",
+            retryAfter: retryAfter, details: ["limit": .number(Double(limit)), "key": .string(tenant)])
+    }
+
     /// No such task (or not visible to the caller).
     public static func notFound(_ id: String) -> DispatchError {
         DispatchError(code: "task.not_found", kind: .notFound, message: "no task \(id)")

@@ -23,6 +23,8 @@ public struct DispatchSettings: Sendable {
     public var retryDelay: Duration = .seconds(10)
     /// A low-priority task that waited this long ranks like a fresh normal one (seconds).
     public var agingInterval: Double = 30
+    /// Per tenant (API key name): its `max_running` and `max_queued` (`security.api_keys[]`).
+    public var tenantLimits: [String: TenantLimits] = [:]
 
     // MARK: comfyui
 
@@ -92,5 +94,19 @@ public struct DispatchSettings: Sendable {
     /// The backends to use: `backends`, or the single `comfyui.base_url` one.
     public var effectiveBackends: [BackendPool.Backend] {
         backends.isEmpty ? [BackendPool.Backend(name: "default", url: baseURL, maxInFlight: maxConcurrent)] : backends
+    }
+}
+
+/// What one tenant (API key) may hold of the shared queue and GPUs.
+public struct TenantLimits: Sendable, Equatable {
+    /// Its tasks running on backends at once, at most (nil: no limit of its own).
+    public var maxRunning: Int?
+    /// Its tasks waiting in the queue, at most; over it a submit is refused 429 `quota.queued` (nil: none).
+    public var maxQueued: Int?
+
+    /// - Parameters: the two caps (nil: none).
+    public init(maxRunning: Int? = nil, maxQueued: Int? = nil) {
+        self.maxRunning = maxRunning
+        self.maxQueued = maxQueued
     }
 }

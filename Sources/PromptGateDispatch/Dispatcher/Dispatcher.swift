@@ -156,7 +156,7 @@ public final class Dispatcher: Sendable {
             uniquingKeysWith: { first, _ in first })
         let scheduler = Scheduler(
             pool: pool, capacity: settings.maxQueueSize, agingInterval: settings.agingInterval,
-            levels: settings.priorityLevels, maxConcurrent: settings.maxConcurrent)
+            levels: settings.priorityLevels, maxConcurrent: settings.maxConcurrent, limits: settings.tenantLimits)
         self.scheduler = scheduler
         let (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (self.wakeups, self.wakeup) = (wakeups, wakeup)
@@ -207,12 +207,14 @@ public final class Dispatcher: Sendable {
                 code: reason.code, kind: .unavailable, message: reason.message + "; fix the backends and try again",
                 retryAfter: max(1, Int(settings.healthInterval.seconds.rounded(.up))), details: reason.details)
         }
-        guard !scheduler.isFull else {
-            throw .queueFull(
-                capacity: scheduler.capacity, retryAfter: max(1, Int((averageRun / Double(slots)).rounded(.up))))
+        let retryAfter = max(1, Int((averageRun / Double(slots)).rounded(.up)))
+        guard !scheduler.isFull else { throw .queueFull(capacity: scheduler.capacity, retryAfter: retryAfter) }
+        if let tenant = task.caller, let limit = scheduler.queuedLimitReached(tenant: tenant) {
+            throw .tenantQueueFull(tenant: tenant, limit: limit, retryAfter: retryAfter)
         }
         try await insert(task, idempotency: idempotency)
-        let (position, running) = scheduler.enqueue(id: task.id, priority: task.priority, at: Date())
+        let (position, running) = scheduler.enqueue(
+            id: task.id, priority: task.priority, at: Date(), tenant: task.caller)
         wakeup.yield()
         // Runs ahead of it: the queue in front, and what is running now.
         let estimate = estimator.estimate(workflow: workflowName, position: position + running, slots: slots)
@@ -418,7 +420,9 @@ public final class Dispatcher: Sendable {
         var resumed: [(GenerationTask, Scheduler.Start)] = []
         var requeued = 0
         for task in await store.tasks(in: .running) {
-            if let backend = task.backend, task.promptID != nil, let start = scheduler.adopt(task.id, on: backend) {
+            if let backend = task.backend, task.promptID != nil,
+                let start = scheduler.adopt(task.id, on: backend, tenant: task.caller)
+            {
                 resumed.append((task, start))
                 continue
             }
@@ -427,7 +431,7 @@ public final class Dispatcher: Sendable {
             if (try? await store.transition(id: task.id, to: .queued, { $0.endAttempt("retried", reason: reason) }))
                 != nil
             {
-                _ = scheduler.enqueue(id: task.id, priority: task.priority, at: task.createdAt)
+                _ = scheduler.enqueue(id: task.id, priority: task.priority, at: task.createdAt, tenant: task.caller)
                 requeued += 1
             }
         }
@@ -559,7 +563,9 @@ public final class Dispatcher: Sendable {
         Task {
             try? await Task.sleep(for: delay)
             // Cancelled meanwhile: `cancel` took it out of the held set.
-            if self.scheduler.requeue(id, priority: waiting.priority, at: Date()) { self.wakeup.yield() }
+            if self.scheduler.requeue(id, priority: waiting.priority, at: Date(), tenant: waiting.caller) {
+                self.wakeup.yield()
+            }
         }
         return true
     }

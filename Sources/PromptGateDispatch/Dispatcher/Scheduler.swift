@@ -2,8 +2,9 @@ import Foundation
 import PromptGateCore
 import Synchronization
 
-/// Which task runs next, and where: the aging priority queue, the running set, the retry bookkeeping
-/// (backends a task failed on, tasks waiting out `retry_delay`), and the slot choice on the backend pool.
+/// Which task runs next, and where: the aging priority queue (tenants taking turns within a level), the
+/// running set with each tenant's count against its `max_running`, the retry bookkeeping (backends a task
+/// failed on, tasks waiting out `retry_delay`), and the slot choice on the backend pool.
 ///
 /// Concurrency: everything sits behind one `Mutex`; the pool has its own lock, taken inside this one and
 /// never the other way round. Nothing here calls out (no store, no observer) while holding the lock.
@@ -27,6 +28,9 @@ final class Scheduler: Sendable {
         var queue: TaskQueue
         /// Running task id → when its attempt started.
         var running: [String: ContinuousClock.Instant] = [:]
+        /// Running task id → its tenant, and running tasks per tenant.
+        var runningTenant: [String: String?] = [:]
+        var runningPerTenant: [String?: Int] = [:]
         /// Task id → backends its attempts failed on.
         var failedOn: [String: Set<String>] = [:]
         /// Task ids waiting out `retry_delay` before they are queued again.
@@ -37,11 +41,17 @@ final class Scheduler: Sendable {
 
     let pool: BackendPool
     let maxConcurrent: Int
+    /// Per tenant name: `max_running` and `max_queued`.
+    let limits: [String: TenantLimits]
     private let state: Mutex<State>
 
-    init(pool: BackendPool, capacity: Int, agingInterval: Double, levels: Int = 3, maxConcurrent: Int) {
+    init(
+        pool: BackendPool, capacity: Int, agingInterval: Double, levels: Int = 3, maxConcurrent: Int,
+        limits: [String: TenantLimits] = [:]
+    ) {
         self.pool = pool
         self.maxConcurrent = maxConcurrent
+        self.limits = limits
         state = Mutex(State(queue: TaskQueue(capacity: capacity, agingInterval: agingInterval, levels: levels)))
     }
 
@@ -54,9 +64,9 @@ final class Scheduler: Sendable {
     /// Queues a task that is already stored (the caller checked `isFull` before storing it; submissions
     /// racing past that check may exceed the capacity by their number, never dropping a stored task).
     /// - Returns: its 1-based position and the number of tasks running now.
-    func enqueue(id: String, priority: Priority, at time: Date) -> (position: Int, running: Int) {
+    func enqueue(id: String, priority: Priority, at time: Date, tenant: String?) -> (position: Int, running: Int) {
         state.withLock { state in
-            state.queue.forcePush(id: id, priority: priority, at: time)
+            state.queue.forcePush(id: id, priority: priority, at: time, tenant: tenant)
             state.queuedSince[id] = .now
             return (state.queue.position(of: id) ?? state.queue.count, state.running.count)
         }
@@ -67,27 +77,43 @@ final class Scheduler: Sendable {
         state.withLock { state in
             let now = ContinuousClock.now
             for entry in entries {
-                state.queue.forcePush(id: entry.id, priority: entry.priority, at: entry.enqueuedAt)
+                state.queue.forcePush(
+                    id: entry.id, priority: entry.priority, at: entry.enqueuedAt, tenant: entry.tenant)
                 state.queuedSince[entry.id] = now
             }
         }
     }
 
+    /// Whether `max_queued` lets `tenant` queue one more task; nil when it does, else its limit.
+    func queuedLimitReached(tenant: String?) -> Int? {
+        guard let tenant, let limit = limits[tenant]?.maxQueued else { return nil }
+        return state.withLock { $0.queue.count(tenant: tenant) } >= limit ? limit : nil
+    }
+
     /// The next queued task and the backend it goes to, with the slot reserved; nil when nothing can start.
-    /// Usually the head of the queue goes; only tasks that failed somewhere may need to look further.
+    /// Usually the head of the queue goes (the next tenant in turn that is under its `max_running`); only tasks
+    /// that failed somewhere may need to look further.
     func next() -> Start? {
         state.withLock { state -> Start? in
             guard state.running.count < maxConcurrent else { return nil }
-            guard let head = state.queue.first() else { return nil }
-            let candidates = state.failedOn[head.id] == nil ? [head] : state.queue.ordered()
+            let counts = state.runningPerTenant
+            let allowed: (String?) -> Bool = { tenant in
+                guard let tenant, let cap = self.limits[tenant]?.maxRunning else { return true }
+                return (counts[tenant] ?? 0) < cap
+            }
+            guard let head = state.queue.first(allowing: allowed) else { return nil }
+            let candidates =
+                state.failedOn[head.id] == nil ? [head] : state.queue.ordered().filter { allowed($0.tenant) }
             for entry in candidates {
                 guard let backend = pool.acquire(avoiding: state.failedOn[entry.id] ?? []) else {
                     // Nothing has room for a task without history either: stop looking.
                     if state.failedOn[entry.id] == nil { return nil }
                     continue
                 }
-                state.queue.remove(id: entry.id)
+                state.queue.take(id: entry.id)
                 state.running[entry.id] = .now
+                state.runningTenant[entry.id] = entry.tenant
+                state.runningPerTenant[entry.tenant, default: 0] += 1
                 let since = state.queuedSince.removeValue(forKey: entry.id) ?? .now
                 return Start(id: entry.id, backend: backend, waited: .now - since)
             }
@@ -97,9 +123,13 @@ final class Scheduler: Sendable {
 
     /// Takes over a run found in progress on `backend` after a restart: its slot is occupied and it counts as
     /// running. Nil when that backend is no longer configured.
-    func adopt(_ id: String, on backend: String) -> Start? {
+    func adopt(_ id: String, on backend: String, tenant: String?) -> Start? {
         guard let occupied = pool.occupy(backend) else { return nil }
-        state.withLock { $0.running[id] = .now }
+        state.withLock { state in
+            state.running[id] = .now
+            state.runningTenant[id] = tenant
+            state.runningPerTenant[tenant, default: 0] += 1
+        }
         return Start(id: id, backend: occupied, waited: .zero)
     }
 
@@ -108,6 +138,10 @@ final class Scheduler: Sendable {
         pool.release(backend)
         state.withLock { state in
             state.running[id] = nil
+            if let tenant = state.runningTenant.removeValue(forKey: id) {
+                state.runningPerTenant[tenant, default: 1] -= 1
+                if state.runningPerTenant[tenant] == 0 { state.runningPerTenant[tenant] = nil }
+            }
             if ended { state.failedOn[id] = nil }
         }
     }
@@ -122,10 +156,10 @@ final class Scheduler: Sendable {
 
     /// Puts a held task back in the queue; false when it was cancelled meanwhile. Retries may exceed the
     /// capacity by the few tasks in flight: an accepted task is never dropped.
-    func requeue(_ id: String, priority: Priority, at time: Date) -> Bool {
+    func requeue(_ id: String, priority: Priority, at time: Date, tenant: String?) -> Bool {
         state.withLock { state in
             guard state.delayed.remove(id) != nil else { return false }
-            state.queue.forcePush(id: id, priority: priority, at: time)
+            state.queue.forcePush(id: id, priority: priority, at: time, tenant: tenant)
             state.queuedSince[id] = .now
             return true
         }

@@ -224,18 +224,20 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
         }
     }
 
-    /// The queued tasks' queue entries, oldest first: three columns a row, no task decoded (restart).
+    /// The queued tasks' queue entries, oldest first: four columns a row, no task decoded (restart).
     public func queueEntries() async -> [TaskQueue.Entry] {
         let rows =
             (try? await database.read { db in
                 try Row.fetchAll(
-                    db, sql: "SELECT id, priority, created_at FROM task WHERE status = ? ORDER BY created_at, id",
+                    db,
+                    sql: "SELECT id, priority, created_at, caller FROM task WHERE status = ? ORDER BY created_at, id",
                     arguments: [TaskStatus.queued.rawValue])
             }) ?? []
         return rows.compactMap { row in
             guard let priority = Priority(rawValue: row["priority"]) else { return nil }
             return TaskQueue.Entry(
-                id: row["id"], priority: priority, enqueuedAt: Date(timeIntervalSince1970: row["created_at"]))
+                id: row["id"], priority: priority, enqueuedAt: Date(timeIntervalSince1970: row["created_at"]),
+                tenant: row["caller"])
         }
     }
 

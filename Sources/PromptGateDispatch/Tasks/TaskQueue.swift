@@ -2,15 +2,17 @@ import Foundation
 import PromptGateCore
 
 /// The waiting line: priority levels with aging, so a low-priority task waiting long enough is served before
-/// fresh high-priority ones and never starves; bounded in size. Every operation costs O(log n) or less in the
-/// number of queued tasks (amortized), so a deep queue does not slow submits, positions, cancels or claims.
+/// fresh high-priority ones and never starves; within a level, tenants (API keys) take turns, so one key's
+/// batch of a thousand cannot hold back another key's single request; bounded in size. Every operation costs
+/// O(log n) in the number of queued tasks (amortized) times at most the number of tenants with queued work.
 ///
-/// Rank = level − waited / `agingInterval`; the lowest rank goes first, ties by arrival. Waiting time grows
-/// alike for every task, so the order never changes once tasks are queued: it is the order of
-/// `level × agingInterval + enqueuedAt`. Each level is a lane in arrival order (a sorted array), with a
-/// Fenwick tree counting the live entries, so the next task is the best of the lane heads and a position is
-/// one binary search and one prefix count per lane. Removed entries leave a hole that is compacted away later.
-/// `levels` (`queue.priority_levels`) folds priorities together: 1 ignores them, 2 keeps high apart from the rest.
+/// A level is a `PriorityClass`: one line per tenant in arrival order, and a ring of the tenants with work,
+/// served one task each in turn (a tenant that arrives joins at the end of the current round). Which level
+/// goes next is decided by aging: rank = level − waited / `agingInterval` for the level's longest-waiting task,
+/// the lowest rank first, ties by arrival. With one tenant this is exactly the order of
+/// `level × agingInterval + enqueuedAt`; positions are exact within a level and count other levels' tasks by
+/// that order. Removed entries leave a hole that is compacted away later. `levels` (`queue.priority_levels`)
+/// folds priorities together: 1 ignores them, 2 keeps high apart from the rest.
 public struct TaskQueue: Sendable {
     /// A queued task.
     public struct Entry: Sendable, Equatable {
@@ -20,12 +22,15 @@ public struct TaskQueue: Sendable {
         public let priority: Priority
         /// When it was queued (aging counts from here).
         public let enqueuedAt: Date
+        /// Who it belongs to (the API key's name; nil without keys): tenants take turns within a level.
+        public let tenant: String?
 
-        /// - Parameters: the task's id, priority and enqueue time.
-        public init(id: String, priority: Priority, enqueuedAt: Date) {
+        /// - Parameters: the task's id, priority, enqueue time and tenant.
+        public init(id: String, priority: Priority, enqueuedAt: Date, tenant: String? = nil) {
             self.id = id
             self.priority = priority
             self.enqueuedAt = enqueuedAt
+            self.tenant = tenant
         }
     }
 
@@ -35,16 +40,24 @@ public struct TaskQueue: Sendable {
     public let agingInterval: TimeInterval
     /// Distinct priority levels (1–3).
     public let levels: Int
-    private var lanes: [Lane]
-    /// Task id → its lane and slot.
-    private var slots: [String: (lane: Int, slot: Int)] = [:]
+    private var classes: [PriorityClass]
+    /// Task id → its level, tenant and slot in the tenant's line.
+    private var slots: [String: Slot] = [:]
+    /// Queued tasks per tenant, over all levels.
+    private var perTenant: [String?: Int] = [:]
+
+    private struct Slot {
+        var level: Int
+        var tenant: String?
+        var slot: Int
+    }
 
     /// An empty queue of `capacity`.
     public init(capacity: Int, agingInterval: TimeInterval = 30, levels: Int = 3) {
         self.capacity = capacity
         self.agingInterval = agingInterval
         self.levels = min(3, max(1, levels))
-        lanes = Array(repeating: Lane(), count: self.levels)
+        classes = Array(repeating: PriorityClass(), count: self.levels)
     }
 
     /// Tasks queued.
@@ -52,44 +65,51 @@ public struct TaskQueue: Sendable {
     /// Whether another task would be refused.
     public var isFull: Bool { slots.count >= capacity }
 
+    /// Tasks queued by one tenant.
+    public func count(tenant: String?) -> Int { perTenant[tenant] ?? 0 }
+
     /// Tasks queued at each priority.
     public var counts: [Priority: Int] {
         var counts: [Priority: Int] = [.high: 0, .normal: 0, .low: 0]
-        for lane in lanes {
-            for priority in Priority.allCases { counts[priority, default: 0] += lane.byPriority[priority] ?? 0 }
+        for level in classes {
+            for line in level.lines.values {
+                for priority in Priority.allCases { counts[priority, default: 0] += line.byPriority[priority] ?? 0 }
+            }
         }
         return counts
     }
 
     /// Adds a task; false when the queue is full (the front end answers 429 `queue_full`).
     @discardableResult
-    public mutating func push(id: String, priority: Priority, at time: Date) -> Bool {
+    public mutating func push(id: String, priority: Priority, at time: Date, tenant: String? = nil) -> Bool {
         guard !isFull else { return false }
-        forcePush(id: id, priority: priority, at: time)
+        forcePush(id: id, priority: priority, at: time, tenant: tenant)
         return true
     }
 
     /// Adds a task even when the queue is full: a retry of an accepted task is never dropped. An id already
     /// queued is moved to its new place.
-    public mutating func forcePush(id: String, priority: Priority, at time: Date) {
+    public mutating func forcePush(id: String, priority: Priority, at time: Date, tenant: String? = nil) {
         remove(id: id)
-        let lane = level(priority)
-        let entry = Entry(id: id, priority: priority, enqueuedAt: time)
-        if let moved = lanes[lane].insert(entry) {
-            for (slot, entry) in moved { slots[entry.id] = (lane, slot) }
-        } else {
-            slots[id] = (lane, lanes[lane].items.count - 1)
-        }
+        let level = level(priority)
+        let entry = Entry(id: id, priority: priority, enqueuedAt: time, tenant: tenant)
+        let moved = classes[level].insert(entry)
+        for (slot, entry) in moved { slots[entry.id] = Slot(level: level, tenant: tenant, slot: slot) }
+        perTenant[tenant, default: 0] += 1
     }
 
     /// The task served next, left in the queue.
-    public func first() -> Entry? {
-        var best: (key: Double, entry: Entry)?
-        for (index, lane) in lanes.enumerated() {
-            guard let head = lane.head else { continue }
-            let key = self.key(head, lane: index)
-            if best == nil || key < best!.key || (key == best!.key && head.enqueuedAt < best!.entry.enqueuedAt) {
-                best = (key, head)
+    public func first() -> Entry? { first(allowing: { _ in true }) }
+
+    /// The task served next among tenants `allowed` says may start work now (a tenant at its `max_running`
+    /// waits; its turn passes to the next tenant).
+    public func first(allowing allowed: (String?) -> Bool) -> Entry? {
+        var best: (key: Double, oldest: Date, entry: Entry)?
+        for (index, level) in classes.enumerated() {
+            guard let oldest = level.oldest, let head = level.head(allowing: allowed) else { continue }
+            let key = Double(index) * agingInterval + oldest.timeIntervalSinceReferenceDate
+            if best == nil || key < best!.key || (key == best!.key && oldest < best!.oldest) {
+                best = (key, oldest, head)
             }
         }
         return best?.entry
@@ -98,45 +118,64 @@ public struct TaskQueue: Sendable {
     /// Takes the task to run next.
     public mutating func pop() -> Entry? {
         guard let next = first() else { return nil }
-        remove(id: next.id)
+        take(id: next.id)
         return next
     }
 
-    /// 1-based position in the order tasks will be served, or nil when not queued.
+    /// Takes a task out to run it: its tenant's turn in the level is used, the next tenant's comes next.
+    @discardableResult
+    public mutating func take(id: String) -> Bool {
+        guard let place = slots.removeValue(forKey: id) else { return false }
+        let moved = classes[place.level].remove(at: place.slot, tenant: place.tenant, usingTurn: true)
+        for (slot, entry) in moved { slots[entry.id] = Slot(level: place.level, tenant: place.tenant, slot: slot) }
+        perTenant[place.tenant, default: 1] -= 1
+        if perTenant[place.tenant] == 0 { perTenant[place.tenant] = nil }
+        return true
+    }
+
+    /// 1-based position in the order tasks will be served (exact within its level: its tenant's tasks ahead and
+    /// each other tenant's turns before it; other levels by aging order), or nil when not queued.
     public func position(of id: String) -> Int? {
-        guard let (lane, slot) = slots[id] else { return nil }
-        let mine = lanes[lane].items[slot].entry
-        let key = self.key(mine, lane: lane)
-        var ahead = lanes[lane].live(before: slot)
-        for other in lanes.indices where other != lane {
-            // In another lane, an entry is ahead when its key is lower: it arrived before this time.
-            let time = key - Double(other) * agingInterval
-            ahead += lanes[other].live(before: lanes[other].firstSlot(notBefore: time))
+        guard let place = slots[id] else { return nil }
+        let level = classes[place.level]
+        let mine = level.entry(tenant: place.tenant, slot: place.slot)
+        var ahead = level.ahead(tenant: place.tenant, slot: place.slot)
+        let key = Double(place.level) * agingInterval + mine.enqueuedAt.timeIntervalSinceReferenceDate
+        for other in classes.indices where other != place.level {
+            // In another level, a task is ahead when its key is lower: it arrived before this time.
+            ahead += classes[other].arrived(before: key - Double(other) * agingInterval)
         }
         return ahead + 1
     }
 
-    /// Removes a task (cancelled, expired or started); false when it was not queued.
+    /// Removes a task (cancelled or expired); false when it was not queued. Turns are not changed.
     @discardableResult
     public mutating func remove(id: String) -> Bool {
-        guard let (lane, slot) = slots.removeValue(forKey: id) else { return false }
-        if let moved = lanes[lane].remove(at: slot) {
-            for (slot, entry) in moved { slots[entry.id] = (lane, slot) }
-        }
+        guard let place = slots.removeValue(forKey: id) else { return false }
+        let moved = classes[place.level].remove(at: place.slot, tenant: place.tenant, usingTurn: false)
+        for (slot, entry) in moved { slots[entry.id] = Slot(level: place.level, tenant: place.tenant, slot: slot) }
+        perTenant[place.tenant, default: 1] -= 1
+        if perTenant[place.tenant] == 0 { perTenant[place.tenant] = nil }
         return true
     }
 
-    /// Entries waiting longer than `timeout` (to expire), oldest first per level.
+    /// Entries waiting longer than `timeout` (to expire), oldest first per tenant and level.
     public func waiting(longerThan timeout: TimeInterval, now: Date) -> [Entry] {
         let cutoff = now.addingTimeInterval(-timeout)
-        return lanes.flatMap { $0.entries(before: cutoff) }
+        return classes.flatMap { level in level.ring.flatMap { level.lines[$0]?.entries(before: cutoff) ?? [] } }
     }
 
-    /// Every queued entry in service order (for picking past tasks no backend can take now).
+    /// Every queued entry by aging order (level × agingInterval + arrival), for picking past tasks no backend
+    /// can take now; turns between tenants are not applied here.
     public func ordered() -> [Entry] {
         var keyed: [(key: Double, entry: Entry)] = []
-        for (index, lane) in lanes.enumerated() {
-            for entry in lane.liveEntries { keyed.append((key(entry, lane: index), entry)) }
+        for (index, level) in classes.enumerated() {
+            for line in level.lines.values {
+                for entry in line.liveEntries {
+                    keyed.append(
+                        (Double(index) * agingInterval + entry.enqueuedAt.timeIntervalSinceReferenceDate, entry))
+                }
+            }
         }
         keyed.sort { a, b in a.key != b.key ? a.key < b.key : a.entry.enqueuedAt < b.entry.enqueuedAt }
         return keyed.map(\.entry)
@@ -152,10 +191,84 @@ public struct TaskQueue: Sendable {
         // Two levels: high apart from the rest; one: all alike.
         return min(level, levels - 1)
     }
+}
 
-    /// The static order key: level × agingInterval + enqueue time.
-    private func key(_ entry: Entry, lane: Int) -> Double {
-        Double(lane) * agingInterval + entry.enqueuedAt.timeIntervalSinceReferenceDate
+/// One priority level: a line per tenant in arrival order and the ring of tenants with work, served in turn.
+private struct PriorityClass: Sendable {
+    var lines: [String?: Lane] = [:]
+    /// Tenants with queued tasks, in turn order; `turn` is the one served next.
+    private(set) var ring: [String?] = []
+    private var turn = 0
+
+    /// The longest-waiting task's arrival (aging between levels), or nil when empty.
+    var oldest: Date? { ring.compactMap { lines[$0]?.head?.enqueuedAt }.min() }
+
+    /// The head of the first tenant in turn that `allowed` lets start.
+    func head(allowing allowed: (String?) -> Bool) -> TaskQueue.Entry? {
+        for step in ring.indices {
+            let tenant = ring[(turn + step) % ring.count]
+            if allowed(tenant), let head = lines[tenant]?.head { return head }
+        }
+        return nil
+    }
+
+    func entry(tenant: String?, slot: Int) -> TaskQueue.Entry { lines[tenant]!.items[slot].entry }
+
+    /// Tasks of this level served before the one at `slot` of `tenant`'s line: the tenant's own earlier ones,
+    /// and from every other tenant one per round before it (one more for tenants whose turn comes first).
+    func ahead(tenant: String?, slot: Int) -> Int {
+        guard let line = lines[tenant], let mine = ring.firstIndex(of: tenant) else { return 0 }
+        let rounds = line.live(before: slot)
+        var ahead = rounds
+        for (index, other) in ring.enumerated() where other != tenant {
+            let before = (index - turn + ring.count) % ring.count < (mine - turn + ring.count) % ring.count
+            ahead += min(lines[other]?.liveCount ?? 0, rounds + (before ? 1 : 0))
+        }
+        return ahead
+    }
+
+    /// Live tasks that arrived before `time` (reference-date seconds).
+    func arrived(before time: Double) -> Int {
+        lines.values.reduce(0) { $0 + $1.live(before: $1.firstSlot(notBefore: time)) }
+    }
+
+    /// Adds an entry to its tenant's line (a tenant new to the ring joins at the end of the current round).
+    /// Returns the slots that changed.
+    mutating func insert(_ entry: TaskQueue.Entry) -> [(Int, TaskQueue.Entry)] {
+        let tenant = entry.tenant
+        var line = lines[tenant] ?? Lane()
+        let joined = line.liveCount == 0
+        let moved = line.insert(entry) ?? [(line.items.count - 1, entry)]
+        lines[tenant] = line
+        if joined {
+            ring.insert(tenant, at: turn)
+            turn = ring.count == 1 ? 0 : turn + 1
+        }
+        return moved
+    }
+
+    /// Removes the entry at `slot` of `tenant`'s line; `usingTurn`: it was taken to run, so the turn passes to
+    /// the tenant after it. Returns the slots that changed.
+    mutating func remove(at slot: Int, tenant: String?, usingTurn: Bool) -> [(Int, TaskQueue.Entry)] {
+        guard var line = lines[tenant], let index = ring.firstIndex(of: tenant) else { return [] }
+        let moved = line.remove(at: slot) ?? []
+        if line.liveCount == 0 {
+            lines[tenant] = nil
+            ring.remove(at: index)
+            if ring.isEmpty {
+                turn = 0
+            } else if usingTurn {
+                turn = index % ring.count
+            } else if index < turn {
+                turn -= 1
+            } else {
+                turn %= ring.count
+            }
+        } else {
+            lines[tenant] = line
+            if usingTurn { turn = (index + 1) % ring.count }
+        }
+        return moved
     }
 }
 
@@ -173,7 +286,7 @@ private struct Lane: Sendable {
     private var start = 0
     private var tree = FenwickTree(size: 64)
     private(set) var byPriority: [Priority: Int] = [:]
-    private var liveCount = 0
+    private(set) var liveCount = 0
 
     var head: Entry? {
         var slot = start

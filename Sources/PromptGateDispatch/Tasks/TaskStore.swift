@@ -20,7 +20,7 @@ public protocol TaskStore: Sendable {
     ) async throws(TaskStoreError) -> GenerationTask
     /// Tasks in a status, oldest first (for recovery and metrics).
     func tasks(in status: TaskStatus) async -> [GenerationTask]
-    /// The queued tasks as queue entries (id, priority, acceptance time), oldest first: what a restart needs to
+    /// The queued tasks as queue entries (id, priority, acceptance time, tenant), oldest first: what a restart needs to
     /// rebuild the queue, without reading whole tasks.
     func queueEntries() async -> [TaskQueue.Entry]
     /// A page of tasks, newest first: those of `caller` (nil: everyone's), in `status` (nil: any), older than
@@ -199,7 +199,9 @@ public final class InMemoryTaskStore: TaskStore {
 
     /// The queued tasks' entries, oldest first.
     public func queueEntries() -> [TaskQueue.Entry] {
-        tasks(in: .queued).map { TaskQueue.Entry(id: $0.id, priority: $0.priority, enqueuedAt: $0.createdAt) }
+        tasks(in: .queued).map {
+            TaskQueue.Entry(id: $0.id, priority: $0.priority, enqueuedAt: $0.createdAt, tenant: $0.caller)
+        }
     }
 
     /// A page of tasks, newest first.

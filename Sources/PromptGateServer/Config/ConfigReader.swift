@@ -185,7 +185,8 @@ struct ConfigReader {
             sections["security"],
             ["enabled", "api_keys", "rate_limit", "ip_whitelist", "trusted_proxies", "metrics_key"])
         {
-            readSecurity(s, into: &config.security, webhooks: &config.webhooks)
+            readSecurity(
+                s, into: &config.security, webhooks: &config.webhooks, tenants: &config.dispatch.tenantLimits)
         }
         if let s = section(
             sections["webhooks"],
@@ -250,7 +251,8 @@ struct ConfigReader {
     }
 
     private mutating func readSecurity(
-        _ s: [String: YAMLCursor], into security: inout ServiceConfig.Security, webhooks: inout WebhookSettings
+        _ s: [String: YAMLCursor], into security: inout ServiceConfig.Security, webhooks: inout WebhookSettings,
+        tenants: inout [String: TenantLimits]
     ) {
         security.enabled = s["enabled"]?.bool(problems: &problems) ?? security.enabled
         if let r = section(s["rate_limit"], ["enabled", "requests_per_minute", "burst_limit", "ipv6_prefix"]) {
@@ -275,7 +277,11 @@ struct ConfigReader {
                 key = APIKey(name: "key-\(index + 1)", secret: secret)
                 if key == nil { problems.append(item.problem("an API key must not be empty")) }
             } else if let k = section(
-                item, ["name", "key", "sha256", "preset", "rate_limit", "admin", "webhook_secret", "webhook_url"])
+                item,
+                [
+                    "name", "key", "sha256", "preset", "rate_limit", "admin", "webhook_secret", "webhook_url",
+                    "max_running", "max_queued",
+                ])
             {
                 let name = string(k["name"]) ?? "key-\(index + 1)"
                 let plain = string(k["key"]), digest = string(k["sha256"])
@@ -293,6 +299,9 @@ struct ConfigReader {
                 let admin = k["admin"]?.bool(problems: &problems) ?? false
                 let hook = WebhookSettings.KeyDefaults(secret: secret(k["webhook_secret"]), url: url(k["webhook_url"]))
                 if hook != WebhookSettings.KeyDefaults() { webhooks.keys[name] = hook }
+                let limits = TenantLimits(
+                    maxRunning: int(k["max_running"], 1...100_000), maxQueued: int(k["max_queued"], 1...10_000_000))
+                if limits != TenantLimits() { tenants[name] = limits }
                 key = APIKey(
                     name: name, secret: plain ?? "sha256:" + (digest ?? ""), preset: string(k["preset"]),
                     rateLimit: policy, isAdmin: admin)

@@ -338,7 +338,8 @@ enum OpenAPIDocument {
                     "422": jsonResponse(
                         "Invalid request, or blocked by policy (code policy.blocked, the verdict in details)", "Error"),
                     "429": jsonResponse(
-                        "Rate limited, or the queue is full (code queue_full); see Retry-After", "Error"),
+                        "Rate limited, the queue is full (code queue_full) or the key has max_queued tasks waiting (quota.queued); see Retry-After",
+                        "Error"),
                     "503": jsonResponse(
                         "No backend can run the workflow (dispatch.no_eligible_backend, each backend's reason in details)",
                         "Error"),
