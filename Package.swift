@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // PCRE2, 8-bit code units; the shim header fixes PCRE2_CODE_UNIT_WIDTH.
@@ -120,10 +122,23 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // `promptgate submit`: batches of requests (JSONL or product CSV) through a gateway, followed by SSE,
+        // images downloaded, resumable.
+        .target(
+            name: "PromptGateClient",
+            dependencies: [
+                "PromptGateDispatch",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "promptgate",
             dependencies: [
                 "PromptGateCore",
+                "PromptGateClient",
                 "PromptGateFilter",
                 "PromptGateBench",
                 "PromptGateServer",
@@ -168,6 +183,10 @@ let package = Package(
         .testTarget(
             name: "PromptGateServerTests",
             dependencies: ["PromptGateServer", "PromptGateTestSupport", "ComfySim"]
+        ),
+        .testTarget(
+            name: "PromptGateClientTests",
+            dependencies: ["PromptGateClient", "PromptGateTestSupport"]
         ),
         .testTarget(
             name: "PromptGateCLITests",

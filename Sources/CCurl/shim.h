@@ -16,6 +16,9 @@ typedef size_t (*pgcurl_write_fn)(char *data, size_t size, size_t count, void *c
 static inline CURLcode pgcurl_set_write_function(CURL *handle, pgcurl_write_fn function) {
     return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, function);
 }
+static inline CURLcode pgcurl_set_header_function(CURL *handle, pgcurl_write_fn function) {
+    return curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, function);
+}
 static inline CURLcode pgcurl_set_headers(CURL *handle, struct curl_slist *headers) {
     return curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
 }

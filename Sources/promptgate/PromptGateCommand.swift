@@ -14,7 +14,7 @@ struct PromptGateCommand: AsyncParsableCommand {
         subcommands: [
             FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self,
             ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, BenchStoreCommand.self,
-            ComfySimCommand.self,
+            ComfySimCommand.self, SubmitCommand.self,
         ]
     )
 

@@ -1,10 +1,12 @@
+import Foundation
 import CCurl
 import NIOPosix
 import Synchronization
 
-/// HTTP over libcurl for talking to ComfyUI. Calls block, so they run on a dedicated NIO thread pool, never
-/// on Swift's cooperative pool; easy handles are kept per transport (one per backend) and reused, so
-/// connections stay alive between calls.
+/// HTTP over libcurl to one server (a ComfyUI backend; a gateway for `promptgate submit`). Calls block, so
+/// they run on a dedicated NIO thread pool, never on Swift's cooperative pool; easy handles are kept per
+/// transport and reused, so connections stay alive between calls. `stream` hands a long answer (Server-Sent
+/// Events) over chunk by chunk as it arrives.
 public final class CurlTransport: Sendable {
     /// A request that did not produce an HTTP response: refused, reset, timed out, name not resolved.
     public struct Failure: Error, Sendable, Equatable {
@@ -20,6 +22,8 @@ public final class CurlTransport: Sendable {
         public var status: Int
         /// The whole body.
         public var body: [UInt8]
+        /// The response's header fields, names lowercased (the last of repeated ones).
+        public var headers: [String: String] = [:]
     }
 
     private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
@@ -45,43 +49,70 @@ public final class CurlTransport: Sendable {
         pool = threadPool
     }
 
-    /// Performs a request off the cooperative pool.
-    public func send(_ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(30))
-        async throws -> Response
-    {
-        try await send(method, path, body: body, timeout: timeout) { $0 }
+    /// Performs a request off the cooperative pool; `headers` are `Name: value` lines.
+    public func send(
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [String] = [],
+        timeout: Duration = .seconds(30)
+    ) async throws -> Response {
+        try await send(method, path, body: body, headers: headers, timeout: timeout) { $0 }
+    }
+
+    /// A `GET` whose body is handed to `onChunk` piece by piece as it arrives (on a pool thread); `onChunk`
+    /// returns false to stop reading. The call ends when the server closes, `onChunk` stops it, or nothing at
+    /// all arrives for `idleTimeout`. Returns the status and headers (the body is not kept).
+    public func stream(
+        _ path: String, headers: [String] = [], idleTimeout: Duration,
+        onChunk: @escaping @Sendable ([UInt8]) -> Bool
+    ) async throws -> Response {
+        let url = baseURL + path
+        return try await pool.runIfActive {
+            try self.perform(
+                "GET", url: url, body: nil, headers: headers, timeout: nil, idleLimit: idleTimeout, onChunk: onChunk)
+        }
     }
 
     /// Performs a request off the cooperative pool and hands the response to `then` on the same pool thread,
     /// for blocking follow-up work (writing a downloaded file) without another hop.
     public func send<T: Sendable>(
-        _ method: String, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(30),
+        _ method: String, _ path: String, body: [UInt8]? = nil, headers: [String] = [],
+        timeout: Duration = .seconds(30),
         then: @escaping @Sendable (Response) throws -> T
     ) async throws -> T {
         let url = baseURL + path
-        return try await pool.runIfActive { try then(self.perform(method, url: url, body: body, timeout: timeout)) }
+        return try await pool.runIfActive {
+            try then(self.perform(method, url: url, body: body, headers: headers, timeout: timeout))
+        }
     }
 
-    /// The blocking call (runs on the thread pool).
-    func perform(_ method: String, url: String, body: [UInt8]?, timeout: Duration) throws -> Response {
+    /// The blocking call (runs on the thread pool). `timeout` nil: no limit on the whole exchange, but `idleLimit`
+    /// (no byte for that long) ends it; `onChunk` set: the body goes there instead of into the response.
+    func perform(
+        _ method: String, url: String, body: [UInt8]?, headers extra: [String] = [], timeout: Duration?,
+        idleLimit: Duration? = nil, onChunk: (@Sendable ([UInt8]) -> Bool)? = nil
+    ) throws -> Response {
         let handle = idle.withLock { $0.popLast() } ?? Handle()
         guard let handle else { throw Failure(code: -1, message: "libcurl could not be initialised") }
         defer { idle.withLock { $0.append(handle) } }
         let curl = handle.pointer
         curl_easy_reset(curl)
         let sink = Sink()
+        sink.onChunk = onChunk
         var headers: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headers) }
         _ = pgcurl_set_string(curl, CURLOPT_URL, url)
         _ = pgcurl_set_long(curl, CURLOPT_NOSIGNAL, 1)
-        _ = pgcurl_set_long(
-            curl, CURLOPT_TIMEOUT_MS,
-            Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        if let timeout { _ = pgcurl_set_long(curl, CURLOPT_TIMEOUT_MS, Self.milliseconds(timeout)) }
+        if let idleLimit {
+            // Less than a byte a second for `idleLimit`: the connection is dead (a live event stream sends heartbeats).
+            _ = pgcurl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, 1)
+            _ = pgcurl_set_long(curl, CURLOPT_LOW_SPEED_TIME, max(1, Self.milliseconds(idleLimit) / 1000))
+        }
         _ = pgcurl_set_long(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000)
         _ = pgcurl_set_string(curl, CURLOPT_CUSTOMREQUEST, method)
+        for header in extra { headers = curl_slist_append(headers, header) }
+        if body != nil { headers = curl_slist_append(headers, "Content-Type: application/json") }
+        if headers != nil { _ = pgcurl_set_headers(curl, headers) }
         if let body {
-            headers = curl_slist_append(headers, "Content-Type: application/json")
-            _ = pgcurl_set_headers(curl, headers)
             _ = body.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { pgcurl_set_body(curl, $0.baseAddress, Int(buffer.count)) }
             }
@@ -89,25 +120,64 @@ public final class CurlTransport: Sendable {
             _ = pgcurl_set_long(curl, CURLOPT_HTTPGET, 1)
         }
         _ = pgcurl_set_write_function(curl, writeBody)
+        _ = pgcurl_set_header_function(curl, keepHeader)
         let unmanaged = Unmanaged.passRetained(sink)
         defer { unmanaged.release() }
         _ = pgcurl_set_pointer(curl, CURLOPT_WRITEDATA, unmanaged.toOpaque())
+        _ = pgcurl_set_pointer(curl, CURLOPT_HEADERDATA, unmanaged.toOpaque())
         let code = curl_easy_perform(curl)
-        guard code == CURLE_OK else {
+        // A stream its reader stopped ends with a write error: that is the reader's choice, not a failure.
+        guard code == CURLE_OK || (code == CURLE_WRITE_ERROR && sink.stopped) else {
             throw Failure(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code)))
         }
-        return Response(status: pgcurl_response_code(curl), body: sink.bytes)
+        return Response(status: pgcurl_response_code(curl), body: sink.bytes, headers: sink.headers)
     }
 
+    private static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// What the callbacks fill during one call (one thread at a time).
     final class Sink {
         var bytes: [UInt8] = []
+        var headers: [String: String] = [:]
+        var onChunk: (@Sendable ([UInt8]) -> Bool)?
+        var stopped = false
     }
+}
+
+/// One header line: `Name: value` kept under the lowercased name; a new status line (a redirect, 100
+/// Continue) starts the set again.
+private let keepHeader: pgcurl_write_fn = { data, size, count, context in
+    guard let data, let context else { return 0 }
+    let sink = Unmanaged<CurlTransport.Sink>.fromOpaque(context).takeUnretainedValue()
+    let length = size * count
+    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) {
+        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+    }
+    if line.hasPrefix("HTTP/") {
+        sink.headers = [:]
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        sink.headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    return length
 }
 
 private let writeBody: pgcurl_write_fn = { data, size, count, context in
     guard let data, let context else { return 0 }
     let sink = Unmanaged<CurlTransport.Sink>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
+    if let onChunk = sink.onChunk {
+        let chunk = data.withMemoryRebound(to: UInt8.self, capacity: length) {
+            Array(UnsafeBufferPointer(start: $0, count: length))
+        }
+        guard onChunk(chunk) else {
+            sink.stopped = true
+            return 0
+        }
+        return length
+    }
     data.withMemoryRebound(to: UInt8.self, capacity: length) {
         sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
     }
