@@ -14,6 +14,25 @@ public final class CurlTransport: Sendable {
         public var code: Int32
         /// libcurl's message for it.
         public var message: String
+        /// The address a `Guard` refused to connect to (the only one the name resolved to, or the last).
+        public var refusedAddress: String? = nil
+    }
+
+    /// Limits for a call to a URL somebody else chose (a webhook receiver): http and https only, redirects
+    /// never followed, every address curl is about to connect to shown to `allowAddress` first (so a name
+    /// that resolves to an internal address is refused on the connection itself, with no second lookup to
+    /// race), and at most `maxResponseBytes` of the answer read.
+    public struct Guard: Sendable {
+        /// Whether an address (4 or 16 network-order bytes) may be connected to for a URL naming `host`.
+        public var allowAddress: @Sendable (_ address: [UInt8], _ host: String) -> Bool
+        /// How much of the body is kept; past it the transfer stops (`Response.truncated`).
+        public var maxResponseBytes: Int
+
+        /// - Parameters: the address check and the body cap.
+        public init(allowAddress: @escaping @Sendable ([UInt8], String) -> Bool, maxResponseBytes: Int) {
+            self.allowAddress = allowAddress
+            self.maxResponseBytes = maxResponseBytes
+        }
     }
 
     /// An HTTP answer.
@@ -24,6 +43,8 @@ public final class CurlTransport: Sendable {
         public var body: [UInt8]
         /// The response's header fields, names lowercased (the last of repeated ones).
         public var headers: [String: String] = [:]
+        /// Whether the body was cut at a `Guard`'s `maxResponseBytes`.
+        public var truncated = false
     }
 
     private static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
@@ -71,6 +92,15 @@ public final class CurlTransport: Sendable {
         }
     }
 
+    /// `POST`s `body` to `url` (absolute; the transport's base URL is not used) under `limits`.
+    public func post(url: String, headers: [String], body: [UInt8], timeout: Duration, limits: Guard)
+        async throws -> Response
+    {
+        try await pool.runIfActive {
+            try self.perform("POST", url: url, body: body, headers: headers, timeout: timeout, guarded: limits)
+        }
+    }
+
     /// Performs a request off the cooperative pool and hands the response to `then` on the same pool thread,
     /// for blocking follow-up work (writing a downloaded file) without another hop.
     public func send<T: Sendable>(
@@ -85,10 +115,11 @@ public final class CurlTransport: Sendable {
     }
 
     /// The blocking call (runs on the thread pool). `timeout` nil: no limit on the whole exchange, but `idleLimit`
-    /// (no byte for that long) ends it; `onChunk` set: the body goes there instead of into the response.
+    /// (no byte for that long) ends it; `onChunk` set: the body goes there instead of into the response;
+    /// `guarded`: the limits of a URL somebody else chose.
     func perform(
         _ method: String, url: String, body: [UInt8]?, headers extra: [String] = [], timeout: Duration?,
-        idleLimit: Duration? = nil, onChunk: (@Sendable ([UInt8]) -> Bool)? = nil
+        idleLimit: Duration? = nil, onChunk: (@Sendable ([UInt8]) -> Bool)? = nil, guarded: Guard? = nil
     ) throws -> Response {
         let handle = idle.withLock { $0.popLast() } ?? Handle()
         guard let handle else { throw Failure(code: -1, message: "libcurl could not be initialised") }
@@ -97,6 +128,8 @@ public final class CurlTransport: Sendable {
         curl_easy_reset(curl)
         let sink = Sink()
         sink.onChunk = onChunk
+        sink.guarded = guarded
+        sink.host = Self.host(of: url)
         var headers: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headers) }
         _ = pgcurl_set_string(curl, CURLOPT_URL, url)
@@ -125,12 +158,33 @@ public final class CurlTransport: Sendable {
         defer { unmanaged.release() }
         _ = pgcurl_set_pointer(curl, CURLOPT_WRITEDATA, unmanaged.toOpaque())
         _ = pgcurl_set_pointer(curl, CURLOPT_HEADERDATA, unmanaged.toOpaque())
-        let code = curl_easy_perform(curl)
-        // A stream its reader stopped ends with a write error: that is the reader's choice, not a failure.
-        guard code == CURLE_OK || (code == CURLE_WRITE_ERROR && sink.stopped) else {
-            throw Failure(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code)))
+        if guarded != nil {
+            _ = pgcurl_set_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
+            _ = pgcurl_set_long(curl, CURLOPT_FOLLOWLOCATION, 0)
+            _ = pgcurl_set_opensocket(curl, openCheckedSocket, unmanaged.toOpaque())
         }
-        return Response(status: pgcurl_response_code(curl), body: sink.bytes, headers: sink.headers)
+        let code = curl_easy_perform(curl)
+        // A stream its reader stopped, or a body cut at the cap, ends with a write error: the status line and
+        // headers were read, so that is an answer, not a failure.
+        guard code == CURLE_OK || (code == CURLE_WRITE_ERROR && (sink.stopped || sink.truncated)) else {
+            throw Failure(
+                code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code)),
+                refusedAddress: sink.refused)
+        }
+        return Response(
+            status: pgcurl_response_code(curl), body: sink.bytes, headers: sink.headers, truncated: sink.truncated)
+    }
+
+    /// The host part of an http(s) URL (without brackets, port, user info).
+    public static func host(of url: String) -> String {
+        var rest = Substring(url)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        rest = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        if rest.first == "[", let close = rest.firstIndex(of: "]") {
+            return String(rest[rest.index(after: rest.startIndex)..<close])
+        }
+        return String(rest.prefix { $0 != ":" })
     }
 
     private static func milliseconds(_ duration: Duration) -> Int {
@@ -143,6 +197,10 @@ public final class CurlTransport: Sendable {
         var headers: [String: String] = [:]
         var onChunk: (@Sendable ([UInt8]) -> Bool)?
         var stopped = false
+        var guarded: Guard?
+        var host = ""
+        var refused: String?
+        var truncated = false
     }
 }
 
@@ -168,6 +226,13 @@ private let writeBody: pgcurl_write_fn = { data, size, count, context in
     guard let data, let context else { return 0 }
     let sink = Unmanaged<CurlTransport.Sink>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
+    if let cap = sink.guarded?.maxResponseBytes, sink.bytes.count + length > cap {
+        data.withMemoryRebound(to: UInt8.self, capacity: length) {
+            sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: max(0, cap - sink.bytes.count)))
+        }
+        sink.truncated = true
+        return 0
+    }
     if let onChunk = sink.onChunk {
         let chunk = data.withMemoryRebound(to: UInt8.self, capacity: length) {
             Array(UnsafeBufferPointer(start: $0, count: length))
@@ -182,4 +247,34 @@ private let writeBody: pgcurl_write_fn = { data, size, count, context in
         sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
     }
     return length
+}
+
+/// Shows the address to the guard, then makes the socket curl asked for (or refuses it).
+private let openCheckedSocket: pgcurl_opensocket_fn = { context, _, address in
+    guard let context, let address else { return pgcurl_socket_bad }
+    let sink = Unmanaged<CurlTransport.Sink>.fromOpaque(context).takeUnretainedValue()
+    var bytes: [UInt8] = []
+    let family = address.pointee.family
+    withUnsafePointer(to: &address.pointee.addr) { pointer in
+        pointer.withMemoryRebound(to: UInt8.self, capacity: MemoryLayout<sockaddr_in6>.size) { raw in
+            if family == AF_INET, let start = MemoryLayout<sockaddr_in>.offset(of: \sockaddr_in.sin_addr) {
+                bytes = Array(UnsafeBufferPointer(start: raw + start, count: 4))
+            } else if family == AF_INET6, let start = MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_addr) {
+                bytes = Array(UnsafeBufferPointer(start: raw + start, count: 16))
+            }
+        }
+    }
+    guard !bytes.isEmpty, sink.guarded?.allowAddress(bytes, sink.host) == true else {
+        sink.refused = bytes.isEmpty ? "an address of an unknown family" : addressText(bytes)
+        return pgcurl_socket_bad
+    }
+    return socket(family, address.pointee.socktype, address.pointee.protocol)
+}
+
+/// An address as text (`inet_ntop`), for messages.
+private func addressText(_ bytes: [UInt8]) -> String {
+    var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    let family = bytes.count == 4 ? AF_INET : AF_INET6
+    let done = bytes.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+    return done == nil ? "?" : String(cString: buffer)
 }

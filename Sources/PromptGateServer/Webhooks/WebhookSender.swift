@@ -16,6 +16,8 @@ import ServiceLifecycle
 public struct WebhookSender: Service {
     let server: GateServer
     let poll: Duration
+    /// Outbound HTTP with `webhooks.allowed_hosts` applied to every address connected to.
+    let client: OutboundHTTP
 
     /// - Parameters:
     ///   - server: the gateway whose store, keys and task rendering it uses.
@@ -23,6 +25,10 @@ public struct WebhookSender: Service {
     public init(server: GateServer, poll: Duration = .seconds(1)) {
         self.server = server
         self.poll = poll
+        let policy = WebhookAddressPolicy(allowed: server.config.webhooks.allowedHosts)
+        client = OutboundHTTP { bytes, host in
+            IPAddress(bytes: bytes).map { policy.allows($0, host: host) } ?? false
+        }
     }
 
     /// Sends until cancelled (graceful shutdown); an attempt under way then is left to its lease.
@@ -138,14 +144,9 @@ public struct WebhookSender: Service {
             "webhook-timestamp: \(timestamp)",
             "webhook-signature: \(secret.signature(id: message.id, timestamp: timestamp, body: body))",
         ]
-        let policy = WebhookAddressPolicy(allowed: settings.allowedHosts)
-        let client = OutboundHTTP { bytes, host in
-            IPAddress(bytes: bytes).map { policy.allows($0, host: host) } ?? false
-        }
-        let response = try await client.post(
+        return try await client.post(
             message.url, headers: headers, body: body, timeout: settings.timeout,
             maxResponseBytes: settings.maxResponseBytes)
-        return response.status
     }
 
     /// `{"type", "timestamp", "data"}`: the event, when it happened, and the task as GET /task shows it.
