@@ -32,6 +32,10 @@ public final class GateMetrics: Sendable {
         .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(15), .seconds(30),
         .seconds(60), .seconds(120), .seconds(300), .seconds(900),
     ]
+    private static let webhookBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2),
+        .seconds(10), .seconds(30),
+    ]
     private static let buckets: [Duration] = [
         .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25),
@@ -110,7 +114,7 @@ public final class GateMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 namespace: "promptgate", subsystem: "webhooks", metricName: "attempt_duration", unitName: "seconds",
                 helpText: "Time of one webhook delivery attempt, sending to answer"),
-            buckets: Self.taskBuckets)
+            buckets: Self.webhookBuckets)
         tasksRunning = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
