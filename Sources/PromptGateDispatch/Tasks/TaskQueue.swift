@@ -236,10 +236,10 @@ private struct PriorityClass: Sendable {
     /// Returns the slots that changed.
     mutating func insert(_ entry: TaskQueue.Entry) -> [(Int, TaskQueue.Entry)] {
         let tenant = entry.tenant
-        var line = lines[tenant] ?? Lane()
-        let joined = line.liveCount == 0
-        let moved = line.insert(entry) ?? [(line.items.count - 1, entry)]
-        lines[tenant] = line
+        let joined = (lines[tenant]?.liveCount ?? 0) == 0
+        // Mutated in place (a copy taken out of the dictionary would copy the lane's arrays on every insert).
+        let rebuilt = lines[tenant, default: Lane()].insert(entry)
+        let moved = rebuilt ?? [((lines[tenant]?.items.count ?? 1) - 1, entry)]
         if joined {
             ring.insert(tenant, at: turn)
             turn = ring.count == 1 ? 0 : turn + 1
@@ -250,9 +250,9 @@ private struct PriorityClass: Sendable {
     /// Removes the entry at `slot` of `tenant`'s line; `usingTurn`: it was taken to run, so the turn passes to
     /// the tenant after it. Returns the slots that changed.
     mutating func remove(at slot: Int, tenant: String?, usingTurn: Bool) -> [(Int, TaskQueue.Entry)] {
-        guard var line = lines[tenant], let index = ring.firstIndex(of: tenant) else { return [] }
-        let moved = line.remove(at: slot) ?? []
-        if line.liveCount == 0 {
+        guard lines[tenant] != nil, let index = ring.firstIndex(of: tenant) else { return [] }
+        let moved = lines[tenant]?.remove(at: slot) ?? []
+        if lines[tenant]?.liveCount == 0 {
             lines[tenant] = nil
             ring.remove(at: index)
             if ring.isEmpty {
@@ -264,9 +264,8 @@ private struct PriorityClass: Sendable {
             } else {
                 turn %= ring.count
             }
-        } else {
-            lines[tenant] = line
-            if usingTurn { turn = (index + 1) % ring.count }
+        } else if usingTurn {
+            turn = (index + 1) % ring.count
         }
         return moved
     }
