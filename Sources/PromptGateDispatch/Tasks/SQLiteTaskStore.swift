@@ -359,8 +359,15 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
 
     // MARK: - Webhook outbox
 
-    /// Claims due pending messages in one write: selected and pushed `lease` ahead together.
+    /// Claims due pending messages in one write: selected and pushed `lease` ahead together. A reader looks
+    /// first, so an outbox with nothing due costs no write (the sender looks after every task end).
     public func claimWebhooks(dueBy now: Date, lease: Duration, limit: Int) async -> [WebhookDelivery] {
+        let due = try? await database.read { db in
+            try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM webhook_delivery WHERE status = ? AND next_attempt_at <= ?"),
+                arguments: [WebhookDelivery.Status.pending.rawValue, now.timeIntervalSince1970])
+        }
+        guard due == true else { return [] }
         let claimed =
             (try? await database.write { db -> [WebhookDelivery] in
                 let bodies = try String.fetchAll(

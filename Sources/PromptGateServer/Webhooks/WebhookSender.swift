@@ -31,8 +31,14 @@ public struct WebhookSender: Service {
         }
     }
 
-    /// Sends until cancelled (graceful shutdown); an attempt under way then is left to its lease.
+    /// Sends until cancelled (graceful shutdown); an attempt under way then is left to its lease. With no
+    /// signing secret configured no task can name a webhook, and it only waits for the end.
     public func run() async throws {
+        let settings = server.config.webhooks
+        guard settings.secret != nil || settings.keys.values.contains(where: { $0.secret != nil }) else {
+            try? await gracefulShutdown()
+            return
+        }
         let ends = server.dispatch.dispatcher.endSignals()
         let (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withGracefulShutdownHandler {
