@@ -182,7 +182,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PromptGateServerTests",
-            dependencies: ["PromptGateServer", "PromptGateTestSupport", "ComfySim"]
+            dependencies: [
+                "PromptGateServer", "PromptGateClient", "PromptGateTestSupport", "ComfySim",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PromptGateClientTests",

@@ -260,6 +260,26 @@ struct WebhookTests {
         }
     }
 
+    @Test func aFailedTaskIsAnnouncedWithItsError() async throws {
+        let receiver = try WebhookReceiver(secret: Self.secret)
+        defer { receiver.stop() }
+        try await withGateway(
+            configure: { config in
+                config.webhooks.secret = WebhookSecret(Self.secret)
+                config.webhooks.allowedHosts = ["127.0.0.1"]
+            }
+        ) { _, base, sims in
+            sims.sims[0].setFaults(SimFaults(executionError: true))
+            let id = try #require(try await submit(base, webhook: receiver.url).json["task_id"] as? String)
+            let hook = try #require(try await settledWebhooks(base, id).first)
+            #expect(hook["event"] as? String == "task.failed" && hook["status"] as? String == "delivered")
+            let message = try #require(try await receiver.received().first)
+            #expect(message["verified"] as? Bool == true && message["type"] as? String == "task.failed")
+            let data = (message["payload"] as? [String: Any])?["data"] as? [String: Any]
+            #expect((data?["error"] as? [String: Any])?["code"] as? String == "comfyui.execution_error")
+        }
+    }
+
     @Test func aKeysOwnSecretAndDefaultURLAreUsed() async throws {
         let keySecret = "whsec_" + Data((0..<32).map { UInt8($0) }).base64EncodedString()
         let receiver = try WebhookReceiver(secret: keySecret)
