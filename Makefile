@@ -1,6 +1,6 @@
 # PromptGate — build, run and test. Every target installs the apt packages it needs first.
 SWIFT       ?= swift
-APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev libsqlite3-dev pkg-config
+APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev libsqlite3-dev pkg-config postgresql
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
@@ -13,7 +13,8 @@ deps:
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@# The webhook tests check signatures with the Standard Webhooks reference verifier (PyPI).
-	@python3 -c 'import standardwebhooks' 2>/dev/null || python3 -m pip install -q standardwebhooks
+	@python3 -c 'import standardwebhooks' 2>/dev/null || python3 -m pip install -q standardwebhooks \
+		|| python3 -m pip install -q --break-system-packages standardwebhooks
 
 build: deps
 	$(SWIFT) build

@@ -47,6 +47,17 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice(
             "open-file limit", metadata: ["before": "\(openFiles.before)", "now": "\(openFiles.now)"])
         let server = try GateServer(config: settings, logger: logger)
+        // A database server must answer (and be this gateway's) before anything is accepted.
+        do throws(TaskStoreError) {
+            try await server.dispatch.dispatcher.store.prepare()
+        } catch {
+            throw ConfigError(
+                problems: [
+                    LoadProblem(
+                        file: settings.source, keyPath: settings.dispatch.storeURL != nil ? "store.url" : "store.path",
+                        message: "\(error.code): \(error.message)")
+                ])
+        }
         logger.notice("dispatch", metadata: ["report": "\(server.dispatch.report)"])
         for warning in server.dispatch.dispatcher.binding.warnings {
             logger.warning("workflow binding", metadata: ["warning": "\(warning)"])

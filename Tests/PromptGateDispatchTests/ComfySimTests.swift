@@ -29,9 +29,24 @@ struct ComfySimTests {
         return nil
     }
 
+    /// While a prompt runs, `/history` knows nothing of it (a run far longer than any wait here, interrupted).
+    @Test func historyIsEmptyWhileAPromptRuns() async throws {
+        try await withComfySim(ComfySim(runTime: .seconds(120))) { client in
+            let workflow = try sdWorkflow()
+            let taskID = UUID().uuidString.lowercased()
+            let patched = WorkflowPatcher.apply(
+                PromptRequest(prompt: "a red fox"), loras: [], taskID: taskID, to: workflow,
+                binding: try WorkflowBinding(inferringFrom: workflow))
+            try await client.queue(patched, promptID: taskID)
+            #expect(try await client.history(promptID: taskID) == nil)
+            try await client.interrupt(promptID: taskID)
+            let history = try #require(try await waitForHistory(client, taskID))
+            #expect(history.outcome == .interrupted)
+        }
+    }
+
     @Test func patchedWorkflowRunsAndEveryOutputIsFetched() async throws {
-        // A run long enough that "still running" holds on a loaded machine.
-        try await withComfySim(ComfySim(runTime: .seconds(1))) { client in
+        try await withComfySim(ComfySim(runTime: .milliseconds(100))) { client in
             let workflow = try sdWorkflow()
             #expect(
                 WorkflowValidator.problems(
@@ -45,7 +60,6 @@ struct ComfySimTests {
                 request, loras: [.init(file: "example_lora.safetensors", weight: 0.7)], taskID: taskID, to: workflow,
                 binding: try WorkflowBinding(inferringFrom: workflow))
             try await client.queue(patched, promptID: taskID)
-            #expect(try await client.history(promptID: taskID) == nil)  // still running
             let history = try #require(try await waitForHistory(client, taskID))
             #expect(history.outcome == .success)
             let output = try #require(history.outputs.first)

@@ -11,7 +11,7 @@ struct TaskTests {
 
     /// Every store implementation runs the same contract.
     enum Store: String, CaseIterable, CustomTestStringConvertible {
-        case memory, sqliteInMemory, sqliteFile
+        case memory, sqliteInMemory, sqliteFile, postgres
         var testDescription: String { rawValue }
 
         func make() throws -> any TaskStore {
@@ -20,6 +20,9 @@ struct TaskTests {
             case .sqliteInMemory: try SQLiteTaskStore(path: ":memory:")
             case .sqliteFile:
                 try SQLiteTaskStore(path: try TestSupport.temporaryDirectory().appendingPathComponent("t.sqlite").path)
+            case .postgres:
+                // A database of its own on the test process's private server (Debian's postgresql).
+                PostgresTaskStore(location: try .init(url: try PostgresCluster.shared().makeDatabase()))
             }
         }
     }
@@ -92,6 +95,65 @@ struct TaskTests {
         let gone = await store.task(id: ids[0]), kept = await store.task(id: ids[1])
         #expect(gone == nil && kept != nil)
         #expect(await store.tasks(in: .queued).map(\.id) == [ids[2]])
+    }
+
+    /// Keys, pages, shared image files and cached results behave alike in every store.
+    @Test(arguments: Store.allCases)
+    func keysPagesFilesAndCacheAgreeInEveryStore(_ kind: Store) async throws {
+        let store = try kind.make()
+        let cache = store as? any ResultCache
+        var tasks: [GenerationTask] = []
+        for index in 0..<4 {
+            var task = GenerationTask(
+                request: PromptRequest(prompt: "p\(index)"), createdAt: t0.addingTimeInterval(Double(index)))
+            task.caller = index % 2 == 0 ? "shop" : "other"
+            tasks.append(task)
+        }
+        let record = IdempotencyRecord(
+            scope: "shop", key: "k1", fingerprint: "f", taskID: tasks[0].id, createdAt: Date())
+        try await store.insert(tasks[0], idempotency: record)
+        do {
+            try await store.insert(tasks[1], idempotency: record)
+            Issue.record("a key was taken twice")
+        } catch {
+            #expect(error.code == "idempotency.duplicate")
+        }
+        #expect(await store.task(id: tasks[1].id) == nil)  // nothing of the refused insert stayed
+        for task in tasks.dropFirst() { try await store.insert(task) }
+        await store.saveIdempotentResponse(scope: "shop", key: "k1", response: "{}")
+        let found = await store.idempotencyRecord(scope: "shop", key: "k1")
+        #expect(found?.taskID == tasks[0].id && found?.response == "{}")
+        // Pages: newest first, by caller and status, continued by the cursor.
+        let shop = await store.page(caller: "shop", status: nil, after: nil, limit: 10).map(\.id)
+        #expect(shop == [tasks[2].id, tasks[0].id])
+        let first = await store.page(caller: nil, status: .queued, after: nil, limit: 3)
+        #expect(first.map(\.id) == [tasks[3].id, tasks[2].id, tasks[1].id])
+        let rest = await store.page(caller: nil, status: .queued, after: TaskCursor(after: first[2]), limit: 3)
+        #expect(rest.map(\.id) == [tasks[0].id])
+        // Two completed tasks share a file (a cached result); removing one keeps the file for the other.
+        let image = TaskImage(file: "shared.png", node: "9", sourceFilename: "a.png", seed: 1, index: 0)
+        for task in tasks.prefix(2) {
+            try await store.transition(id: task.id, to: .running) { _ in }
+            try await store.transition(id: task.id, to: .completed) {
+                $0.images = [image]
+                $0.finishedAt = $0.createdAt.addingTimeInterval(1)
+            }
+        }
+        #expect(Set(await store.tasks(usingFile: "shared.png").map(\.id)) == Set(tasks.prefix(2).map(\.id)))
+        let firstRemoval = await store.removeEnded(before: t0.addingTimeInterval(1.5))
+        #expect(firstRemoval.tasks.map(\.id) == [tasks[0].id] && firstRemoval.unusedFiles.isEmpty)
+        let secondRemoval = await store.removeEnded(before: t0.addingTimeInterval(10))
+        #expect(secondRemoval.tasks.map(\.id) == [tasks[1].id] && secondRemoval.unusedFiles == ["shared.png"])
+        // The database result cache (SQLite and PostgreSQL stores are one).
+        if let cache {
+            let now = Date()
+            await cache.storeResult(
+                CachedResult(taskID: "t", images: [image], expiresAt: now.addingTimeInterval(60)), key: "g")
+            #expect(await cache.cachedResult(key: "g", now: now)?.taskID == "t")
+            #expect(await cache.cachedResult(key: "g", now: now.addingTimeInterval(61)) == nil)
+            await cache.removeExpiredResults(now: now.addingTimeInterval(61))
+            #expect(await cache.cachedResult(key: "g", now: now) == nil)
+        }
     }
 
     /// A task that names a webhook gets exactly one message, written with its terminal move (or with its insert

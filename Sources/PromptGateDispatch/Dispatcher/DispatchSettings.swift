@@ -76,6 +76,8 @@ public struct DispatchSettings: Sendable {
 
     /// `store.path`: the SQLite database tasks live in (`:memory:` keeps them in memory: tests only).
     public var storePath = "data/promptgate.sqlite"
+    /// `store.url`: a `postgres://` URL; when set, tasks live in that PostgreSQL database instead of `storePath`.
+    public var storeURL: String?
     /// `store.synchronous`: how hard a commit waits for the disk.
     public var storeSynchronous = SQLiteTaskStore.Synchronous.normal
 

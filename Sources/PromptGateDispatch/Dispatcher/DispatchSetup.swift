@@ -62,18 +62,24 @@ public struct DispatchSetup: Sendable {
                     requestTimeout: settings.requestTimeout),
                 events: settings.websocket ? ComfyUIEvents(baseURL: backend.url, clientID: clientID) : nil)
         }
-        func resultCache(_ cache: ResultCacheSettings, store: SQLiteTaskStore) -> (any ResultCache)? {
+        func resultCache(_ cache: ResultCacheSettings, store: any TaskStore & ResultCache) -> (any ResultCache)? {
             guard cache.enabled else { return nil }
             switch cache.backend {
             case .memory: return MemoryResultCache()
             case .database: return store
             }
         }
-        let store: SQLiteTaskStore
+        let store: any TaskStore & ResultCache
         do {
-            store = try SQLiteTaskStore(path: settings.storePath, synchronous: settings.storeSynchronous)
+            if let url = settings.storeURL {
+                // Connects at the first use; `serve` waits for it (`prepare`) before it listens.
+                store = PostgresTaskStore(location: try PostgresTaskStore.Location(url: url), logger: logger)
+            } else {
+                store = try SQLiteTaskStore(path: settings.storePath, synchronous: settings.storeSynchronous)
+            }
         } catch {
             try? threadPool.syncShutdownGracefully()
+            if let url = settings.storeURL { throw problem(source, "store.url", "\(url): \(error)") }
             throw problem(source, "store.path", "cannot open the task database \(settings.storePath): \(error)")
         }
         do {

@@ -43,9 +43,16 @@ public protocol TaskStore: Sendable {
     func updateWebhook(_ delivery: WebhookDelivery) async
     /// A task's webhook messages, oldest first.
     func webhooks(of taskID: String) async -> [WebhookDelivery]
+    /// Waits until the store can be used (a database server answers, its schema is current) and takes what
+    /// the process needs of it; a gateway calls it once before it serves.
+    /// - Throws: `TaskStoreError` saying why the store cannot be used.
+    func prepare() async throws(TaskStoreError)
 }
 
 extension TaskStore {
+    /// Nothing to wait for (a store in this process or a file it opened).
+    public func prepare() async throws(TaskStoreError) {}
+
     /// Stores a new task submitted without an idempotency key.
     /// - Throws: `task.duplicate` when the id exists.
     public func insert(_ task: GenerationTask) async throws(TaskStoreError) {

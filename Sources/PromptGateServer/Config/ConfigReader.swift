@@ -39,8 +39,20 @@ struct ConfigReader {
             config.server.workers = int(s["workers"], 1...256) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
-        if let s = section(sections["store"], ["path", "synchronous"]) {
+        if let s = section(sections["store"], ["path", "synchronous", "url"]) {
             config.dispatch.storePath = string(s["path"]) ?? config.dispatch.storePath
+            if let cursor = s["url"], let url = string(cursor) {
+                do throws(TaskStoreError) {
+                    _ = try PostgresTaskStore.Location(url: url)
+                } catch {
+                    problems.append(cursor.problem(error.message))
+                }
+                if s["path"] != nil || s["synchronous"] != nil {
+                    problems.append(cursor.problem("give store.url (PostgreSQL) or store.path (SQLite), not both"))
+                } else {
+                    config.dispatch.storeURL = url
+                }
+            }
             if let mode = oneOf(s["synchronous"], SQLiteTaskStore.Synchronous.allCases.map(\.rawValue)) {
                 config.dispatch.storeSynchronous = SQLiteTaskStore.Synchronous(rawValue: mode) ?? .normal
             }
