@@ -227,13 +227,14 @@ struct BenchDispatchCommand: AsyncParsableCommand {
                     if case .string(let file)? = image["filename"] { images.append(file) }
                 }
             }
-            let time = ISO8601DateFormatter()
-            time.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            // A value-type format style parsed once per round trip: building an ISO8601DateFormatter here cost the
+            // "through" side ~0.5 ms that the direct side does not pay.
+            let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
             if case .array(let attempts)? = object["attempts"], case .object(let last)? = attempts.last,
                 case .string(let start)? = last["started_at"], case .string(let end)? = last["ended_at"]
             {
-                started = time.date(from: start) ?? answered
-                finished = time.date(from: end) ?? answered
+                started = (try? time.parse(start)) ?? answered
+                finished = (try? time.parse(end)) ?? answered
             }
             break
         }
