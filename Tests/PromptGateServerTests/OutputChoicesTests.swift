@@ -117,3 +117,27 @@ struct OutputChoicesTests {
         #expect(throws: (any Error).self) { try ServiceConfig.parse("server: {max_inline_bytes: -1}", file: "c.yaml") }
     }
 }
+
+/// An image gone from the output folder (deleted, or a gateway that does not share the folder) is fetched again
+/// from the backend that made it.
+@Suite("Images fetched again from their backend", .serialized)
+struct ImageRefetchTests {
+    @Test func aMissingImageComesBackFromItsBackend() async throws {
+        try await withGateway { server, base, _ in
+            let done = try await send(
+                base, "POST", "/api/v1/generate", body: #"{"prompt": "a red fox", "batch_size": 2}"#,
+                headers: ["Prefer": "wait=20"])
+            let images = try #require((done.json["result"] as? [String: Any])?["images"] as? [[String: Any]])
+            let name = try #require(images.last?["filename"] as? String)
+            let before = try await send(base, "GET", "/output/\(name)")
+            #expect(before.status == 200)
+            let path = try #require(server.dispatch.dispatcher.output.file(named: name))
+            try FileManager.default.removeItem(atPath: path)
+            let after = try await send(base, "GET", "/output/\(name)")
+            #expect(after.status == 200 && after.body == before.body)
+            #expect(FileManager.default.fileExists(atPath: path))
+            // A name no task uses stays a 404.
+            #expect(try await send(base, "GET", "/output/nobody_0.png").status == 404)
+        }
+    }
+}

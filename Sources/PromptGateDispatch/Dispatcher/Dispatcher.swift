@@ -361,6 +361,26 @@ public final class Dispatcher: Sendable {
         return cancelled
     }
 
+    /// An image missing from the output folder (deleted, or a gateway that does not share the folder), fetched
+    /// again from the backend that made it while that backend still has the file, and written back; nil when
+    /// no task uses the name or no backend has it any more.
+    public func refetch(_ name: String) async -> Data? {
+        for task in await store.tasks(usingFile: name) {
+            guard let backend = task.backend, let client = clients[backend],
+                let image = task.images.first(where: { $0.file == name })
+            else { continue }
+            let source = ComfyUIOutput(
+                node: image.node, filename: image.sourceFilename, subfolder: image.sourceSubfolder ?? "promptgate",
+                type: "output")
+            guard let bytes = try? await client.view(source) else { continue }
+            try? output.write(bytes, name: name)
+            logger.notice(
+                "image fetched again from its backend", metadata: ["file": "\(name)", "backend": "\(backend)"])
+            return Data(bytes)
+        }
+        return nil
+    }
+
     /// Whether a backend's WebSocket is open now; nil when the dispatcher does not listen to it.
     public func isListening(to backend: String) -> Bool? { events[backend]?.isConnected }
 

@@ -251,7 +251,8 @@ struct TaskRun: Sendable {
             }
             images.append(
                 TaskImage(
-                    file: name, node: item.node, sourceFilename: item.filename, seed: task.request.seed, index: index))
+                    file: name, node: item.node, sourceFilename: item.filename, sourceSubfolder: item.subfolder,
+                    seed: task.request.seed, index: index))
         }
         return .completed(images)
     }

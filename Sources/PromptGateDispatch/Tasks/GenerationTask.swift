@@ -44,6 +44,9 @@ public struct TaskImage: Sendable, Equatable, Codable {
     public var node: String
     /// ComfyUI's file name for it.
     public var sourceFilename: String
+    /// ComfyUI's subfolder for it (nil in tasks stored before it was kept: `promptgate`, the prefix every
+    /// patched graph saves under).
+    public var sourceSubfolder: String?
     /// The seed it was made with, when the workflow's seed input was bound (a batch shares it: ComfyUI draws
     /// each image's noise from the seed and the image's place in the batch).
     public var seed: UInt32?

@@ -95,7 +95,8 @@ struct TaskRoutes {
 
     /// An image from the output folder, under the same ownership rule as its task (with keys on, another
     /// key's image or one whose task is gone is 404; admin keys see all). Names outside the folder's alphabet
-    /// are refused before any file system access, links are not followed, only regular files are served.
+    /// are refused before any file system access, links are not followed, only regular files are served. A file
+    /// missing from the folder is fetched again from the backend that made it, while that backend has it.
     func outputFile(context: GateRequestContext) async throws -> Response {
         let name = context.parameters.get("file") ?? ""
         if server.config.security.enabled, !context.caller.isAdmin {
@@ -104,7 +105,9 @@ struct TaskRoutes {
                 await dispatcher.store.tasks(usingFile: name).contains(where: { visible($0, to: context.caller) })
             else { throw OutputError(name: name) }
         }
-        guard let data = dispatcher.output.contents(named: name) else { throw OutputError(name: name) }
+        var found = dispatcher.output.contents(named: name)
+        if found == nil, OutputFolder.isValidName(name) { found = await dispatcher.refetch(name) }
+        guard let data = found else { throw OutputError(name: name) }
         var headers = HTTPFields()
         headers[.contentType] = OutputFolder.contentType(for: name)
         headers[.cacheControl] = "private, max-age=86400, immutable"
