@@ -20,6 +20,9 @@ struct PostgresStoreTests {
             #expect(accepted.status == 202, "\(accepted.text)")
             id = try #require(accepted.json["task_id"] as? String)
             #expect(try await awaitTask(base, id).json["status"] as? String == "completed")
+            let store = (try await send(base, "GET", "/status").json["config"] as? [String: Any])?["store"]
+            #expect((store as? [String: String])?["kind"] == "postgresql")
+            #expect((store as? [String: String])?["database"]?.hasPrefix("promptgate@") == true)
             // A second gateway on the same database is refused while this one runs.
             let second = PostgresTaskStore(location: try .init(url: url))
             do throws(TaskStoreError) {

@@ -45,8 +45,8 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         var socket: String?
         var sslMode: String
 
-        /// Where it is, without the password (for messages).
-        var describe: String {
+        /// Where it is, without the password (for messages and `/status`).
+        public var describe: String {
             "\(user)@\(socket ?? "\(host):\(port)")/\(database)"
         }
 

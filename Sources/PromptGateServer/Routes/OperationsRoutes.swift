@@ -68,6 +68,17 @@ struct OperationsRoutes {
         }
     }
 
+    /// Which store holds the tasks: the SQLite file, or the PostgreSQL database (never its password).
+    func storeStatus(_ settings: DispatchSettings) -> JSONValue {
+        if let url = settings.storeURL, let location = try? PostgresTaskStore.Location(url: url) {
+            return ["kind": "postgresql", "database": .string(location.describe)]
+        }
+        return [
+            "kind": "sqlite", "path": .string(settings.storePath),
+            "synchronous": .string(settings.storeSynchronous.rawValue),
+        ]
+    }
+
     func status() -> JSONValue {
         let state = server.holder.current
         let config = server.config
@@ -96,10 +107,7 @@ struct OperationsRoutes {
                 "log_prompts": .bool(config.logging.logPrompts),
                 "log_file": config.logging.file.map { .string($0) } ?? .null,
                 "comfyui": .string(config.dispatch.baseURL),
-                "store": [
-                    "path": .string(config.dispatch.storePath),
-                    "synchronous": .string(config.dispatch.storeSynchronous.rawValue),
-                ],
+                "store": storeStatus(config.dispatch),
                 "cache": config.dispatch.cache.enabled
                     ? [
                         "backend": .string(config.dispatch.cache.backend.rawValue),
