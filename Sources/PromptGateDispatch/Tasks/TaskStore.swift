@@ -4,7 +4,8 @@ import Synchronization
 /// Where tasks live, with the idempotency keys that created them. Every state change goes through
 /// `transition`, which refuses moves the state machine (`TaskStatus.canMove(to:)`) does not allow. The protocol
 /// is async, so a database-backed store does its I/O off the cooperative pool: `SQLiteTaskStore` is the
-/// default, `InMemoryTaskStore` serves tests.
+/// default, `PostgresTaskStore` serves `store.url`, `InMemoryTaskStore` serves tests. Every store runs the same
+/// contract tests.
 public protocol TaskStore: Sendable {
     /// Stores a new task, and with it the idempotency key it was submitted under, in one step.
     /// - Throws: `task.duplicate` when the id exists, `idempotency.duplicate` when the key was taken meanwhile.
