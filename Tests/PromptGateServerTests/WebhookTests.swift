@@ -260,6 +260,21 @@ struct WebhookTests {
         }
     }
 
+    @Test func anExpiredTaskIsAnnounced() async throws {
+        try await withHooks(
+            configure: { config in
+                config.dispatch.backends = [.init(name: "gone", url: "http://127.0.0.1:9", maxInFlight: 1)]
+                config.dispatch.queueTimeout = .seconds(1)
+            }
+        ) { _, base, receiver in
+            let id = try #require(try await submit(base, webhook: receiver.url).json["task_id"] as? String)
+            let hook = try #require(try await settledWebhooks(base, id).first)
+            #expect(hook["event"] as? String == "task.expired" && hook["status"] as? String == "delivered")
+            let message = try #require(try await receiver.received().first)
+            #expect(message["verified"] as? Bool == true && message["status"] as? String == "expired")
+        }
+    }
+
     @Test func aFailedTaskIsAnnouncedWithItsError() async throws {
         let receiver = try WebhookReceiver(secret: Self.secret)
         defer { receiver.stop() }
