@@ -19,6 +19,8 @@ public final class BatchProgress: Sendable {
         public var running = 0
         /// Rows whose task waits in the gateway's queue.
         public var queued = 0
+        /// Rows not sent yet (waiting for a free place among `--concurrency`).
+        public var unsent = 0
         /// Images written in this run.
         public var images = 0
     }
@@ -64,7 +66,7 @@ public final class BatchProgress: Sendable {
         draw()
     }
 
-    /// A row's task is `status` now (`queued` or `running`).
+    /// A row is `unsent` (before its submission), or its task is `queued` or `running`.
     public func update(_ row: BatchRow, status phase: String) {
         let changed = state.withLock { state -> Bool in
             let before = state.phase[row.id]
@@ -109,6 +111,7 @@ public final class BatchProgress: Sendable {
         switch phase {
         case "running": counts.running += delta
         case "queued": counts.queued += delta
+        case "unsent": counts.unsent += delta
         default: break
         }
     }
@@ -124,7 +127,7 @@ public final class BatchProgress: Sendable {
         if due { status("\r\u{1B}[2K" + line()) }
     }
 
-    /// `[#####.....] 120/1000 done · 2 failed · 4 running · 870 queued · 35.2 img/min · ETA 25m`.
+    /// `[#####.....] 120/1000 done · 2 failed · 4 running · 4 queued · 870 to send · 35.2 img/min · ETA 25m`.
     func line() -> String {
         let counts = self.counts
         let ended = counts.done + counts.failed
@@ -137,7 +140,7 @@ public final class BatchProgress: Sendable {
         let left = counts.total - ended
         var text =
             "[\(bar)] \(counts.done)/\(counts.total) done · \(counts.failed) failed · \(counts.running) running · "
-            + "\(counts.queued) queued · " + String(format: "%.1f img/min", perMinute)
+            + "\(counts.queued) queued · \(counts.unsent) to send · " + String(format: "%.1f img/min", perMinute)
         if left > 0, rowsPerMinute > 0 {
             let eta = Int((Double(left) / rowsPerMinute * 60).rounded())
             text +=

@@ -66,7 +66,7 @@ public struct BatchRunner: Sendable {
                 // A row that failed before gets a new task; one cut off mid-run gets its task back (same key).
                 let failedBefore = earlier[row.id].map { $0.status != "completed" && $0.task_id != nil } ?? false
                 pending.append((row, failedBefore ? (earlier[row.id]?.attempts ?? 0) + 1 : 1))
-                progress.update(row, status: "queued")
+                progress.update(row, status: "unsent")
             }
         }
         await withTaskGroup(of: (BatchRow, BatchRecord).self) { group in
