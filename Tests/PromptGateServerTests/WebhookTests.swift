@@ -170,6 +170,19 @@ struct WebhookTests {
         }
     }
 
+    @Test func aBase64TaskCarriesItsImagesInTheMessage() async throws {
+        try await withHooks { _, base, receiver in
+            let body = #"{"prompt": "a red fox", "response_format": "base64", "webhook_url": "\#(receiver.url)"}"#
+            let id = try #require(
+                try await send(base, "POST", "/api/v1/generate", body: body).json["task_id"] as? String)
+            _ = try await settledWebhooks(base, id)
+            let data = (try await receiver.received().first?["payload"] as? [String: Any])?["data"] as? [String: Any]
+            let images = (data?["result"] as? [String: Any])?["images"] as? [[String: Any]] ?? []
+            let served = try await send(base, "GET", "/output/\(images.first?["filename"] as? String ?? "")")
+            #expect(images.count == 1 && Data(base64Encoded: images[0]["b64"] as? String ?? "") == served.body)
+        }
+    }
+
     @Test func redirectsAreNotFollowed() async throws {
         try await withHooks(plan: "302", configure: { $0.webhooks.maxAttempts = 1 }) { _, base, receiver in
             let id = try #require(try await submit(base, webhook: receiver.url).json["task_id"] as? String)

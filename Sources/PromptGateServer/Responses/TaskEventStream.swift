@@ -70,7 +70,9 @@ struct TaskEventStream {
         while true {
             let mark = Mark(view)
             if mark.id != sent {
-                try await writer.write(event(mark, view))
+                // Only the last event carries a base64 task's images (read off the event loop).
+                let inline = view.task.status.isTerminal ? await self.inline?.load(view.task) : nil
+                try await writer.write(event(mark, view, inline: inline))
                 sent = mark.id
                 quietSince = .now
             }
@@ -87,8 +89,8 @@ struct TaskEventStream {
         try await writer.finish(nil)
     }
 
-    private func event(_ mark: Mark, _ view: Dispatcher.TaskView) -> ByteBuffer {
-        let shown = TaskResponse(view, imageBase: imageBase, inline: view.task.status.isTerminal ? inline : nil)
+    private func event(_ mark: Mark, _ view: Dispatcher.TaskView, inline: TaskResponse.Loaded?) -> ByteBuffer {
+        let shown = TaskResponse(view, imageBase: imageBase, inline: inline)
         let data = (try? JSONBody.encoder.encode(shown)) ?? Data("{}".utf8)
         var buffer = ByteBuffer(string: "id: \(mark.id)\nevent: \(mark.name)\ndata: ")
         buffer.writeBytes(data)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import PromptGateCore
 import PromptGateDispatch
 
@@ -16,10 +17,45 @@ struct TaskResponse: JSONResponse {
     }
 
     /// Where inline (`base64`) images are read from and how much may be inlined.
-    struct Inline {
+    struct Inline: Sendable {
         var folder: OutputFolder
         /// `server.max_inline_bytes`: the most image bytes (before base64) one answer carries.
         var maxBytes: Int
+
+        /// The bytes of a completed `response_format: base64` task's images, read on NIO's blocking-I/O pool
+        /// (never on an event loop), or why they cannot be inlined; nil for any other task.
+        func load(_ task: GenerationTask) async -> Loaded? {
+            guard task.status == .completed, task.request.responseFormat == .base64 else { return nil }
+            let folder = folder, maxBytes = maxBytes
+            return try? await NIOThreadPool.singleton.runIfActive { () -> Loaded in
+                var files: [Data] = []
+                var total = 0
+                for image in task.images {
+                    guard let bytes = folder.contents(named: image.file) else {
+                        return .refused(
+                            TaskReason(
+                                code: "response.image_gone",
+                                message: "image \(image.file) is no longer in the output folder (task_retention?)"))
+                    }
+                    total += bytes.count
+                    guard total <= maxBytes else {
+                        return .refused(
+                            TaskReason(
+                                code: "response.inline_too_large",
+                                message: "the images are larger than server.max_inline_bytes (\(maxBytes) bytes); "
+                                    + "fetch them by url"))
+                    }
+                    files.append(bytes)
+                }
+                return .images(files)
+            }
+        }
+    }
+
+    /// A base64 task's images as read: every file's bytes in order, or why not.
+    enum Loaded: Sendable {
+        case images([Data])
+        case refused(TaskReason)
     }
 
     /// The request as it ran (every field of the request schema), what the final graph loaded (every LoRA,
@@ -151,8 +187,8 @@ struct TaskResponse: JSONResponse {
     /// - Parameters:
     ///   - view: the task with its queue position and progress.
     ///   - imageBase: what image URLs start with.
-    ///   - inline: where `base64` images are read from; nil: URLs only (task lists).
-    init(_ view: Dispatcher.TaskView, imageBase: String, inline: Inline? = nil) {
+    ///   - inline: the images of a `base64` task as `Inline.load` read them; nil: URLs only (task lists).
+    init(_ view: Dispatcher.TaskView, imageBase: String, inline: Loaded? = nil) {
         let task = view.task
         let request = task.request
         let time = Self.time
@@ -186,7 +222,12 @@ struct TaskResponse: JSONResponse {
                 metadata: Metadata(
                     request: request, loras: Self.loras(of: task), models: task.graphModels, model: task.model,
                     backend: task.backend))
-            if request.responseFormat == .base64, let inline { result?.inlineImages(from: inline) }
+            switch inline {
+            case .images(let files)? where files.count == result?.images.count:
+                for (index, bytes) in files.enumerated() { result?.images[index].b64 = bytes.base64EncodedString() }
+            case .refused(let reason)?: result?.inline_error = Failure(reason)
+            default: break
+            }
         }
         // Only an ended task has an error; an earlier attempt's failure is in `attempts`.
         if let reason = task.reason, task.status.isTerminal, task.status != .completed {
@@ -213,34 +254,6 @@ struct TaskResponse: JSONResponse {
                 weight: lora.strengthModel, strength_model: lora.strengthModel, strength_clip: lora.strengthClip,
                 source: fromRequest ? "request" : "workflow", node: lora.node)
         }
-    }
-}
-
-extension TaskResponse.Result {
-    /// Puts every image's bytes in `b64`, or none of them and says why in `inline_error`.
-    mutating func inlineImages(from inline: TaskResponse.Inline) {
-        var encoded: [String] = []
-        var total = 0
-        for image in images {
-            guard let bytes = inline.folder.contents(named: image.filename) else {
-                inline_error = .init(
-                    TaskReason(
-                        code: "response.image_gone",
-                        message: "image \(image.filename) is no longer in the output folder (task_retention?)"))
-                return
-            }
-            total += bytes.count
-            guard total <= inline.maxBytes else {
-                inline_error = .init(
-                    TaskReason(
-                        code: "response.inline_too_large",
-                        message: "the images are larger than server.max_inline_bytes (\(inline.maxBytes) bytes); "
-                            + "fetch them by url"))
-                return
-            }
-            encoded.append(bytes.base64EncodedString())
-        }
-        for index in images.indices { images[index].b64 = encoded[index] }
     }
 }
 

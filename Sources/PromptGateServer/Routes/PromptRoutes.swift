@@ -93,7 +93,7 @@ struct PromptRoutes {
             if accepted.replayed { headers[IdempotencyKey.replayedHeader] = "true" }
             let shown = TaskResponse(
                 dispatcher.view(of: ended), imageBase: TaskRoutes(server: server).imageBase(request),
-                inline: server.inline)
+                inline: await server.inline.load(ended))
             response = JSONBody.response(shown, status: .ok, headers: headers)
         }
         for field in wait.appliedHeader { response.headers.append(field) }

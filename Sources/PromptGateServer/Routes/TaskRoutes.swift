@@ -31,7 +31,7 @@ struct TaskRoutes {
 
     func task(_ request: Request, context: GateRequestContext) async throws -> TaskResponse {
         let view = try await visibleView(context)
-        var shown = TaskResponse(view, imageBase: imageBase(request), inline: server.inline)
+        var shown = TaskResponse(view, imageBase: imageBase(request), inline: await server.inline.load(view.task))
         if view.task.webhookURL != nil {
             shown.webhooks = await dispatcher.store.webhooks(of: view.task.id).map(TaskResponse.Webhook.init)
         }

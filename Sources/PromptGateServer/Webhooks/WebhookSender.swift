@@ -141,7 +141,7 @@ public struct WebhookSender: Service {
                     message: "no webhook_secret for the task's key and no webhooks.secret: the message cannot be signed"
                 ))
         }
-        let body = try payload(message, about: task)
+        let body = try await payload(message, about: task)
         let timestamp = Int(Date().timeIntervalSince1970)
         let headers = [
             "Content-Type: application/json",
@@ -156,14 +156,15 @@ public struct WebhookSender: Service {
     }
 
     /// `{"type", "timestamp", "data"}`: the event, when it happened, and the task as GET /task shows it.
-    func payload(_ message: WebhookDelivery, about task: GenerationTask) throws -> [UInt8] {
+    func payload(_ message: WebhookDelivery, about task: GenerationTask) async throws -> [UInt8] {
         struct Payload: Encodable {
             var type: String
             var timestamp: String
             var data: TaskResponse
         }
         let shown = TaskResponse(
-            server.dispatch.dispatcher.view(of: task), imageBase: server.publicBase, inline: server.inline)
+            server.dispatch.dispatcher.view(of: task), imageBase: server.publicBase,
+            inline: await server.inline.load(task))
         let payload = Payload(
             type: message.event, timestamp: TaskResponse.time.format(message.createdAt), data: shown)
         return Array(try JSONBody.encoder.encode(payload))
