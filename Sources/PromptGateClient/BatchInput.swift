@@ -34,10 +34,12 @@ public enum BatchInput {
     public static func rows(_ data: Data, format: Format, template: String? = nil) throws(BatchInputError)
         -> [BatchRow]
     {
+        // Spreadsheets save CSV (and editors JSONL) with a UTF-8 byte order mark: not part of the first field.
+        let data = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data
         let rows: [BatchRow]
         switch format {
-        case .jsonl: rows = try jsonl(data)
-        case .csv: rows = try csv(data, template: template)
+        case .jsonl: rows = try jsonl(Data(data))
+        case .csv: rows = try csv(Data(data), template: template)
         }
         var seen: [String: String] = [:]
         for row in rows {

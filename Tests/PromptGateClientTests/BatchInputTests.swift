@@ -91,6 +91,13 @@ struct BatchInputTests {
         #expect(row.idempotencyKey(attempt: 1).count <= 255)
     }
 
+    @Test func aByteOrderMarkIsNotPartOfTheFirstField() throws {
+        let csv = try rows("\u{FEFF}id,name\nx,shoe\n", .csv)
+        #expect(csv.map(\.id) == ["x"] && csv[0].request["prompt"] == .string("shoe"))
+        let jsonl = try rows("\u{FEFF}{\"prompt\": \"a fox\"}\n", .jsonl)
+        #expect(jsonl.map(\.id) == ["line-1"])
+    }
+
     @Test(arguments: [("sku-1.a_B", "sku-1.a_B"), ("a/b c", "a_b_c"), ("../x", "_.._x"), ("Ünï", "_n_"), ("", "_")])
     func fileNamesAreSafe(_ id: String, _ stem: String) {
         #expect(BatchRow(id: id, request: [:], origin: "").fileStem == stem)
