@@ -6,16 +6,35 @@ import PromptGateDispatch
 import PromptGateTestSupport
 import Testing
 
-/// A dispatcher stopped mid-work and a new one started on the same SQLite file, as a restarted gateway:
-/// every task is known again, runs in progress are reconciled with the backend by their `prompt_id`.
+/// A dispatcher stopped mid-work and a new one started on the same store (an SQLite file, a PostgreSQL
+/// database), as a restarted gateway: every task is known again, runs in progress are reconciled with the
+/// backend by their `prompt_id`.
 @Suite("Recovery from the store", .serialized)
 struct RecoveryTests {
+    /// Where the tasks live across the restart.
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+
+        /// A way to open the same store again, for each generation.
+        func opener(folder: URL) throws -> @Sendable () throws -> any TaskStore {
+            switch self {
+            case .sqlite:
+                let path = folder.appendingPathComponent("tasks.sqlite").path
+                return { try SQLiteTaskStore(path: path) }
+            case .postgres:
+                let location = try PostgresTaskStore.Location(url: try PostgresCluster.shared().makeDatabase())
+                return { PostgresTaskStore(location: location) }
+            }
+        }
+    }
+
     /// One dispatcher generation over the running sims, on the database at `path`.
     struct Generation {
         let dispatcher: Dispatcher
         let loop: Task<Void, Never>
 
-        init(path: String, urls: [String], output: String, threadPool: NIOThreadPool) throws {
+        init(store: any TaskStore, urls: [String], output: String, threadPool: NIOThreadPool) throws {
             var settings = DispatchSettings()
             settings.outputDirectory = output
             settings.healthInterval = .milliseconds(50)
@@ -34,7 +53,7 @@ struct RecoveryTests {
             }
             let dispatcher = try Dispatcher(
                 settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph),
-                workflowName: "nunchaku", targets: targets, store: try SQLiteTaskStore(path: path))
+                workflowName: "nunchaku", targets: targets, store: store)
             self.dispatcher = dispatcher
             loop = Task { await dispatcher.run() }
         }
@@ -47,17 +66,18 @@ struct RecoveryTests {
     }
 
     func withRestart(
-        forget: Bool, _ check: (_ before: [String], _ sim: ComfySim, _ after: Dispatcher) async throws -> Void
+        _ kind: Kind, forget: Bool,
+        _ check: (_ before: [String], _ sim: ComfySim, _ after: Dispatcher) async throws -> Void
     ) async throws {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let path = folder.appendingPathComponent("tasks.sqlite").path
+        let open = try kind.opener(folder: folder)
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
         let sim = ComfySim(runTime: .milliseconds(400))
         try await LoopbackSims.with([sim]) { running in
             let first = try Generation(
-                path: path, urls: running.urls, output: folder.path, threadPool: threadPool)
+                store: try open(), urls: running.urls, output: folder.path, threadPool: threadPool)
             var ids: [String] = []
             for i in 0..<4 {
                 var task = GenerationTask(request: request("task \(i)", seed: UInt32(i + 1)))
@@ -71,7 +91,7 @@ struct RecoveryTests {
             #expect(await first.dispatcher.store.task(id: ids[0])?.status == .running)
             if forget { sim.restart() }
             let second = try Generation(
-                path: path, urls: running.urls, output: folder.path, threadPool: threadPool)
+                store: try open(), urls: running.urls, output: folder.path, threadPool: threadPool)
             let done = await TestSupport.eventually(timeout: .seconds(30)) {
                 var all = true
                 for id in ids where await second.dispatcher.store.task(id: id)?.status.isTerminal != true {
@@ -86,8 +106,9 @@ struct RecoveryTests {
         try await threadPool.shutdownGracefully()
     }
 
-    @Test func aRunStillOnTheBackendIsFollowedNotSentAgain() async throws {
-        try await withRestart(forget: false) { ids, sim, after in
+    @Test(arguments: Kind.allCases)
+    func aRunStillOnTheBackendIsFollowedNotSentAgain(_ kind: Kind) async throws {
+        try await withRestart(kind, forget: false) { ids, sim, after in
             for id in ids { #expect(await after.store.task(id: id)?.status == .completed, "\(id)") }
             let resumed = try #require(await after.store.task(id: ids[0]))
             #expect(resumed.attempts == 1 && resumed.promptID == ids[0])
@@ -98,8 +119,9 @@ struct RecoveryTests {
         }
     }
 
-    @Test func aRunTheBackendForgotIsRetriedAsANewAttempt() async throws {
-        try await withRestart(forget: true) { ids, sim, after in
+    @Test(arguments: Kind.allCases)
+    func aRunTheBackendForgotIsRetriedAsANewAttempt(_ kind: Kind) async throws {
+        try await withRestart(kind, forget: true) { ids, sim, after in
             for id in ids { #expect(await after.store.task(id: id)?.status == .completed, "\(id)") }
             let retried = try #require(await after.store.task(id: ids[0]))
             #expect(retried.attempts == 2 && retried.promptID != ids[0])
