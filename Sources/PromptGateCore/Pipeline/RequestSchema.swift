@@ -255,28 +255,12 @@ extension PromptRequest: Codable {
             case .style: style = try fields.string(key)
             case .template: template = try fields.string(key)
             case .preset: preset = try fields.string(key)
-            case .priority:
-                if let name = try fields.string(key) {
-                    guard let value = Priority(rawValue: name) else {
-                        throw RequestError(
-                            code: "request.invalid_value", field: "priority",
-                            detail: "must be high, normal or low, found '\(name)'")
-                    }
-                    priority = value
-                }
+            case .priority: priority = try fields.choice(key, Priority.self)
             case .loras: loras = try fields.loras(key)
             case .cancelOnDisconnect: cancelOnDisconnect = try fields.boolean(key)
             case .webhookURL: webhookURL = try fields.string(key)
             case .batchSize: batchSize = try fields.integer(key, field.kind)
-            case .responseFormat:
-                if let name = try fields.string(key) {
-                    guard let value = ResponseFormat(rawValue: name) else {
-                        throw RequestError(
-                            code: "request.invalid_value", field: "response_format",
-                            detail: "must be url or base64, found '\(name)'")
-                    }
-                    responseFormat = value
-                }
+            case .responseFormat: responseFormat = try fields.choice(key, ResponseFormat.self)
             }
         }
         for key in container.allKeys where !Field.names.contains(key.stringValue) {
@@ -353,6 +337,20 @@ private struct FieldReader {
     /// Absent or `null`: both mean "not given".
     func isNull(_ key: AnyCodingKey) -> Bool {
         !container.contains(key) || ((try? container.decodeNil(forKey: key)) ?? false)
+    }
+
+    /// One of an enumeration's names (`high`, `normal`, `low`); anything else names the choices.
+    func choice<T: RawRepresentable & CaseIterable>(_ key: AnyCodingKey, _: T.Type) throws(RequestError) -> T?
+    where T.RawValue == String {
+        guard let text = try string(key) else { return nil }
+        guard let value = T(rawValue: text) else {
+            var names = T.allCases.map(\.rawValue)
+            let last = names.removeLast()
+            let choices = names.isEmpty ? last : names.joined(separator: ", ") + " or " + last
+            throw RequestError(
+                code: "request.invalid_value", field: name(key), detail: "must be \(choices), found '\(text)'")
+        }
+        return value
     }
 
     func string(_ key: AnyCodingKey, nullable: Bool = true) throws(RequestError) -> String? {

@@ -124,14 +124,7 @@ public struct TaskQueue: Sendable {
 
     /// Takes a task out to run it: its tenant's turn in the level is used, the next tenant's comes next.
     @discardableResult
-    public mutating func take(id: String) -> Bool {
-        guard let place = slots.removeValue(forKey: id) else { return false }
-        let moved = classes[place.level].remove(at: place.slot, tenant: place.tenant, usingTurn: true)
-        for (slot, entry) in moved { slots[entry.id] = Slot(level: place.level, tenant: place.tenant, slot: slot) }
-        perTenant[place.tenant, default: 1] -= 1
-        if perTenant[place.tenant] == 0 { perTenant[place.tenant] = nil }
-        return true
-    }
+    public mutating func take(id: String) -> Bool { remove(id: id, usingTurn: true) }
 
     /// 1-based position in the order tasks will be served (exact within its level: its tenant's tasks ahead and
     /// each other tenant's turns before it; other levels by aging order), or nil when not queued.
@@ -150,9 +143,11 @@ public struct TaskQueue: Sendable {
 
     /// Removes a task (cancelled or expired); false when it was not queued. Turns are not changed.
     @discardableResult
-    public mutating func remove(id: String) -> Bool {
+    public mutating func remove(id: String) -> Bool { remove(id: id, usingTurn: false) }
+
+    private mutating func remove(id: String, usingTurn: Bool) -> Bool {
         guard let place = slots.removeValue(forKey: id) else { return false }
-        let moved = classes[place.level].remove(at: place.slot, tenant: place.tenant, usingTurn: false)
+        let moved = classes[place.level].remove(at: place.slot, tenant: place.tenant, usingTurn: usingTurn)
         for (slot, entry) in moved { slots[entry.id] = Slot(level: place.level, tenant: place.tenant, slot: slot) }
         perTenant[place.tenant, default: 1] -= 1
         if perTenant[place.tenant] == 0 { perTenant[place.tenant] = nil }
