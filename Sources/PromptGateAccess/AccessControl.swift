@@ -39,6 +39,9 @@ public struct AccessControl: Sendable {
     /// How many wrong keys an address may present; past it every key it presents is refused with 429
     /// `auth.too_many_failures` until the bucket refills, so keys cannot be guessed at speed.
     public static let authFailurePolicy = RateLimitPolicy(requestsPerMinute: 10, burst: 9)
+    /// Whether the rate-limit state is shared by several gateways (`countShared`): `admit` then only looks at
+    /// the local bucket.
+    public let sharesLimits: Bool
     /// Keys' own limits by key name, built once (no scan of the key list per request).
     let policies: [String: RateLimitPolicy]
     let clock: @Sendable () -> UInt64
@@ -52,11 +55,12 @@ public struct AccessControl: Sendable {
     ///   - ipv6Prefix: the block size IPv6 addresses are limited by.
     ///   - authFailures: the state of failed key checks per address (shared across reloads); nil: not limited.
     ///   - metricsKey: the key that may read metrics; nil: metrics need none.
+    ///   - sharesLimits: whether `countShared` counts requests in a state several gateways share.
     ///   - clock: nanoseconds on any monotonic origin (tests pass their own).
     public init(
         allowlist: CIDRSet = CIDRSet([]), keys: APIKeyStore = APIKeyStore(keys: []), requiresKey: Bool = false,
         limiter: RateLimiter? = nil, policy: RateLimitPolicy = RateLimitPolicy(requestsPerMinute: 60, burst: 10),
-        ipv6Prefix: Int = 64, authFailures: RateLimiter? = nil, metricsKey: APIKey? = nil,
+        ipv6Prefix: Int = 64, authFailures: RateLimiter? = nil, metricsKey: APIKey? = nil, sharesLimits: Bool = false,
         clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
     ) {
         self.allowlist = allowlist
@@ -67,6 +71,7 @@ public struct AccessControl: Sendable {
         self.ipv6Prefix = ipv6Prefix
         self.authFailures = authFailures
         self.metricsKey = metricsKey
+        self.sharesLimits = sharesLimits
         policies = Dictionary(
             keys.keys.compactMap { key in key.rateLimit.map { (key.name, $0) } },
             uniquingKeysWith: { first, _ in first })
@@ -179,17 +184,25 @@ public struct AccessControl: Sendable {
         return key
     }
 
-    /// GCRA per key name (per address without keys); the answer's state goes into the caller either way.
+    /// GCRA per key name (per address without keys); the answer's state goes into the caller either way. With
+    /// `sharesLimits`, the local bucket is only looked at here (`countShared` counts).
     private func limit(_ caller: Caller, limiter: RateLimiter) throws(AccessError) -> RateLimitStatus {
-        let bucket: String
-        var policy = self.policy
-        if let name = caller.keyName {
-            bucket = "key:" + name
-            policy = policies[name] ?? policy
-        } else {
-            bucket = "ip:" + addressBucket(caller.address)
-        }
-        let decision = limiter.check(key: bucket, policy: policy, now: clock())
+        let (bucket, policy) = rateBucket(caller)
+        let decision =
+            sharesLimits
+            ? limiter.peek(key: bucket, policy: policy, now: clock())
+            : limiter.check(key: bucket, policy: policy, now: clock())
+        return try outcome(decision, policy: policy)
+    }
+
+    /// The caller's bucket (its key's name, else its address) and the policy that applies to it.
+    func rateBucket(_ caller: Caller) -> (String, RateLimitPolicy) {
+        if let name = caller.keyName { return ("key:" + name, policies[name] ?? policy) }
+        return ("ip:" + addressBucket(caller.address), policy)
+    }
+
+    /// The RateLimit state of a decision, or 429 `rate_limited` when it refused.
+    func outcome(_ decision: RateLimitDecision, policy: RateLimitPolicy) throws(AccessError) -> RateLimitStatus {
         let status = Self.status("default", policy, decision)
         guard decision.allowed else {
             let retry = status.retryAfter ?? 1

@@ -28,6 +28,7 @@ public final class GateMetrics: Sendable {
     private let tasksRunning: Gauge
     private let openConnections: Gauge
     private nonisolated(unsafe) let closedConnections: MetricNameDescriptor
+    private let sharedLimitFallbacks: Counter
     private static let taskBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(15), .seconds(30),
         .seconds(60), .seconds(120), .seconds(300), .seconds(900),
@@ -127,6 +128,11 @@ public final class GateMetrics: Sendable {
             helpText:
                 "Connections the server closed before a handler answered, by code (server.busy, http.request_timeout, ...)"
         )
+        sharedLimitFallbacks = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "access", metricName: "shared_rate_limit_fallbacks",
+                unitName: "total",
+                helpText: "Submissions rate-limited by this gateway alone because the shared state did not answer"))
         // Present from the start so dashboards see zeros rather than gaps.
         for reason in ["ip", "auth", "rate_limited"] {
             _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)])
@@ -176,6 +182,9 @@ public final class GateMetrics: Sendable {
         let reason = code == "rate_limited" ? "rate_limited" : code.hasPrefix("auth.") ? "auth" : "ip"
         counter(refused, [("reason", reason)]).increment()
     }
+
+    /// Counts a submission the local limiter decided alone (the database did not answer).
+    func sharedRateLimitUnavailable() { sharedLimitFallbacks.increment() }
 
     /// Sets the open-connection gauge.
     func connections(open: Int) { openConnections.set(Double(open)) }

@@ -56,7 +56,7 @@ public final class GateServer: Sendable {
         holder = GateStateHolder(state)
         dispatch = try DispatchSetup.make(
             settings: config.dispatch, models: config.models, presets: state.presets, source: config.source,
-            observer: metrics, logger: Logger(label: "promptgate.dispatch"))
+            port: config.server.port, observer: metrics, logger: Logger(label: "promptgate.dispatch"))
     }
 
     /// Rebuilds rules and presets and swaps them in; on failure the old ones stay and the error says why.
@@ -100,7 +100,7 @@ public final class GateServer: Sendable {
                     .add(
                         middleware: AccessMiddleware(
                             level: level, holder: holder, trustedProxies: config.security.trustedProxies,
-                            metrics: metrics)
+                            metrics: metrics, sharedLimits: dispatch.dispatcher.store as? any SharedRateLimitState)
                     )
                     .addRoutes(routes)
             } else {

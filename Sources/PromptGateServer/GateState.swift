@@ -34,7 +34,8 @@ public struct GateState: Sendable {
         let access = AccessControl(
             allowlist: security.ipAllowlist, keys: APIKeyStore(keys: security.apiKeys), requiresKey: security.enabled,
             limiter: security.rateLimitEnabled ? limiter : nil, policy: security.rateLimit,
-            ipv6Prefix: security.ipv6Prefix, authFailures: authFailures, metricsKey: security.metricsKey)
+            ipv6Prefix: security.ipv6Prefix, authFailures: authFailures, metricsKey: security.metricsKey,
+            sharesLimits: config.dispatch.storeURL != nil)
         return GateState(
             access: access, pipelines: pipelines, presets: presets, ruleCount: pipelines.packRuleCount, loadedAt: Date()
         )

@@ -154,6 +154,9 @@ public final class BackendPool: Sendable {
         }
     }
 
+    /// The backend configured under `name`.
+    public func backend(named name: String) -> Backend? { backends.first { $0.name == name } }
+
     /// Frees the slot `acquire` reserved.
     public func release(_ name: String) {
         states.withLock { states in

@@ -1,3 +1,4 @@
+import Foundation
 /// Everything the dispatcher is configured with, and the one place its defaults are declared: the `queue`,
 /// `comfyui`, `workflow` and `backends` sections of config.yaml and `server.output_dir`. The server's
 /// configuration reader fills it; `DispatchSetup` builds the dispatcher from it.
@@ -80,6 +81,21 @@ public struct DispatchSettings: Sendable {
     public var storeURL: String?
     /// `store.synchronous`: how hard a commit waits for the disk.
     public var storeSynchronous = SQLiteTaskStore.Synchronous.normal
+    /// `store.gateway_name`: this gateway's name on the leases it holds in a shared (PostgreSQL) store; nil:
+    /// `<host name>:<server.port>` (`:pid<n>` for an ephemeral port). A gateway restarted under the same name
+    /// takes its own runs back at once; another name waits for `store.lease_timeout`.
+    public var gatewayName: String?
+
+    /// `<host name>:<port>`, or `<host name>:pid<n>` when the port is picked at start (0).
+    public static func defaultGatewayName(port: Int) -> String {
+        ProcessInfo.processInfo.hostName + ":" + (port == 0 ? "pid\(getpid())" : "\(port)")
+    }
+    /// `store.lease_timeout`: how long a gateway's runs stay its own after its last heartbeat (a heartbeat
+    /// renews them every third of it); past it, another gateway takes them over.
+    public var leaseTimeout: Duration = .seconds(30)
+    /// `store.sync_interval`: how often a gateway on a shared store reads the whole queue again, besides the
+    /// notices each change sends (LISTEN/NOTIFY), and looks for capacity other gateways freed.
+    public var syncInterval: Duration = .seconds(5)
 
     // MARK: tuning (not in config.yaml)
 

@@ -19,12 +19,13 @@ public struct DispatchSetup: Sendable {
     ///   - models: `models.loras`, LoRA files every backend must have beside those the presets name.
     ///   - presets: the loaded presets (their LoRA files must be on every backend).
     ///   - source: the configuration file, named in errors.
+    ///   - port: `server.port`, part of the gateway's default name on a shared store.
     ///   - observer: metrics.
     ///   - logger: where the dispatcher logs.
     /// - Throws: `ConfigError` naming `workflow.path`, `workflow.bindings`, `store.path` or `server.output_dir`
     ///   when the workflow cannot be read or bound, the database cannot be opened or the output folder made.
     public static func make(
-        settings: DispatchSettings, models: [String] = [], presets: [String: Preset], source: String,
+        settings: DispatchSettings, models: [String] = [], presets: [String: Preset], source: String, port: Int = 0,
         observer: (any DispatchObserver)?, logger: Logger
     ) throws -> DispatchSetup {
         let (workflow, workflowSource) = try loadWorkflow(settings.workflowPath, source: source)
@@ -73,7 +74,11 @@ public struct DispatchSetup: Sendable {
         do {
             if let url = settings.storeURL {
                 // Connects at the first use; `serve` waits for it (`prepare`) before it listens.
-                store = PostgresTaskStore(location: try PostgresTaskStore.Location(url: url), logger: logger)
+                let gateway = GatewayIdentity(
+                    name: settings.gatewayName ?? DispatchSettings.defaultGatewayName(port: port),
+                    leaseTimeout: settings.leaseTimeout)
+                store = PostgresTaskStore(
+                    location: try PostgresTaskStore.Location(url: url), gateway: gateway, logger: logger)
             } else {
                 store = try SQLiteTaskStore(path: settings.storePath, synchronous: settings.storeSynchronous)
             }

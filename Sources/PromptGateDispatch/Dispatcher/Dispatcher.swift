@@ -100,9 +100,9 @@ public final class Dispatcher: Sendable {
     private let events: [String: ComfyUIEvents]
     /// The waiters on task ends (`waitForEnd`), passing every report on to the metrics observer.
     private let observer: TaskEndings
-    private let logger: Logger
+    let logger: Logger
     private let wakeups: AsyncStream<Void>
-    private let wakeup: AsyncStream<Void>.Continuation
+    let wakeup: AsyncStream<Void>.Continuation
     /// The highest progress shown per running task and attempt (prompt id), so what a client sees never
     /// goes back when the sampler's first event replaces the time-based estimate.
     private let shownProgress = Mutex<[String: ShownProgress]>([:])
@@ -409,14 +409,19 @@ public final class Dispatcher: Sendable {
     // MARK: - The loop
 
     /// Dispatches until cancelled: first takes back what the store holds (`recover`), then takes queued tasks
-    /// to backends as slots free up, beside the backend monitor, the janitor and the WebSocket listeners. Runs
-    /// in flight when it is cancelled are left as they are, stored as `running` with their backend and
-    /// `prompt_id`, for the next start to reconcile.
+    /// to backends as slots free up, beside the backend monitor, the janitor and the WebSocket listeners (and,
+    /// on a shared store, the `Gateways` work: heartbeat, takeover, the queue's notices). Runs in flight when
+    /// it is cancelled are left as they are, stored as `running` with their backend and `prompt_id`, for the
+    /// next start (or another gateway) to reconcile.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.monitor.run() }
             group.addTask { await self.janitor.run() }
             for socket in events.values { group.addTask { await socket.run(logger: self.logger) } }
+            if let shared = store as? any SharedTaskStore {
+                group.addTask { await self.keepLeases(shared) }
+                group.addTask { await self.followQueue(shared) }
+            }
             for (task, start) in await recover() {
                 group.addTask { await self.execute(start, resuming: task) }
             }
@@ -437,9 +442,30 @@ public final class Dispatcher: Sendable {
     func recover() async -> [(GenerationTask, Scheduler.Start)] {
         let queued = await store.queueEntries()
         scheduler.enqueue(queued)
+        // On a shared store, only the runs this gateway's name held and those whose gateway died are ours.
+        let running =
+            if let shared = store as? any SharedTaskStore {
+                await shared.takeOverRuns(includingOwn: true)
+            } else {
+                await store.tasks(in: .running)
+            }
+        let (resumed, requeued) = await adopt(running)
+        if !queued.isEmpty || !resumed.isEmpty || requeued > 0 {
+            logger.notice(
+                "recovered tasks from the store",
+                metadata: ["queued": "\(queued.count)", "following": "\(resumed.count)", "requeued": "\(requeued)"])
+        }
+        return resumed
+    }
+
+    /// Runs found on backends (after a restart, or taken over from a gateway that died), each followed by its
+    /// stored `prompt_id` (`TaskRun.resume`) or, when its backend is no longer configured, queued again as a new
+    /// attempt.
+    /// - Returns: the runs to follow, their backend slots taken, and how many were queued again.
+    func adopt(_ running: [GenerationTask]) async -> (follow: [(GenerationTask, Scheduler.Start)], requeued: Int) {
         var resumed: [(GenerationTask, Scheduler.Start)] = []
         var requeued = 0
-        for task in await store.tasks(in: .running) {
+        for task in running {
             if let backend = task.backend, task.promptID != nil,
                 let start = scheduler.adopt(task.id, on: backend, tenant: task.caller)
             {
@@ -455,33 +481,43 @@ public final class Dispatcher: Sendable {
                 requeued += 1
             }
         }
-        if !queued.isEmpty || !resumed.isEmpty || requeued > 0 {
-            logger.notice(
-                "recovered tasks from the store",
-                metadata: ["queued": "\(queued.count)", "following": "\(resumed.count)", "requeued": "\(requeued)"])
-        }
-        return resumed
+        return (resumed, requeued)
     }
 
     /// One attempt, from the move to `running` (or, `resuming`, a run already on its backend after a restart)
     /// to the outcome recorded in the store.
-    private func execute(_ start: Scheduler.Start, resuming: GenerationTask? = nil) async {
-        let id = start.id, backend = start.backend
+    func execute(_ start: Scheduler.Start, resuming: GenerationTask? = nil) async {
+        let id = start.id
+        var backend = start.backend
         let began = ContinuousClock.now
         var ended = true
+        var gaveBack = false
         defer {
-            scheduler.finish(id, on: backend.name, ended: ended)
-            shownProgress.withLock { _ = $0.removeValue(forKey: id) }
-            wakeup.yield()
+            if !gaveBack {
+                scheduler.finish(id, on: backend.name, ended: ended)
+                shownProgress.withLock { _ = $0.removeValue(forKey: id) }
+                wakeup.yield()
+            }
         }
         let task: GenerationTask
         if let resuming {
             task = resuming
         } else {
-            do {
-                task = try await store.transition(id: id, to: .running) { $0.beginAttempt(on: backend.name) }
-            } catch {
-                // Cancelled while it was being picked.
+            switch await claim(start) {
+            case .claimed(let claimed):
+                task = claimed
+                if let name = claimed.backend, name != backend.name, let chosen = pool.backend(named: name) {
+                    scheduler.moveSlot(from: backend.name, to: name)
+                    backend = chosen
+                }
+            case .busy:
+                // No room across the gateways: back in its place until capacity frees (a run ends here or
+                // elsewhere), without waking the loop to pick it again at once.
+                scheduler.giveBack(start)
+                gaveBack = true
+                return
+            case .gone:
+                // Cancelled while it was being picked, or taken by another gateway.
                 if let now = await store.task(id: id), now.status == .cancelled { observer.taskEnded(now, ran: nil) }
                 return
             }
@@ -503,7 +539,8 @@ public final class Dispatcher: Sendable {
                 "backend refused a model file; marked ineligible",
                 metadata: ["backend": "\(backend.name)", "code": "\(problem.code)", "problems": "\(problem.message)"])
             pool.markIneligible(backend.name, reason: problem)
-            Task { await self.monitor.revalidate(backend.name) }
+            let name = backend.name
+            Task { await self.monitor.revalidate(name) }
             ended = await retryOrGiveUp(task, after: reason, ran: ran, backend: backend.name)
         case .retry(let reason):
             ended = await retryOrGiveUp(task, after: reason, ran: ran, backend: backend.name)
@@ -546,7 +583,10 @@ public final class Dispatcher: Sendable {
                     "task": "\(id)", "backend": "\(backend)", "seconds": "\(ran.seconds)", "images": "\(images.count)",
                 ])
         } catch {
-            output.remove(images.map(\.file))  // cancelled while the images were fetched
+            // Cancelled while the images were fetched; files a stored task names stay (another gateway that took
+            // the run over may have completed it with the same files).
+            let kept = Set((await store.task(id: id))?.images.map(\.file) ?? [])
+            output.remove(images.map(\.file).filter { !kept.contains($0) })
         }
     }
 
@@ -565,14 +605,37 @@ public final class Dispatcher: Sendable {
             ])
     }
 
+    /// The store's claim of a picked task: the reserved backend first, then every other available one (a shared
+    /// store may find the first full with other gateways' runs), with the tenant's `max_running`.
+    private func claim(_ start: Scheduler.Start) async -> ClaimOutcome {
+        let others = pool.snapshot.filter { $0.state.isAvailable && $0.backend.name != start.backend.name }
+        let slots = ([start.backend] + others.map(\.backend)).map {
+            ClaimSlot(backend: $0.name, maxInFlight: $0.maxInFlight)
+        }
+        let tenantLimit = start.entry?.tenant.flatMap { settings.tenantLimits[$0]?.maxRunning }
+        do {
+            return try await store.claim(start.id, on: slots, tenantLimit: tenantLimit) { task, backend in
+                task.beginAttempt(on: backend)
+            }
+        } catch {
+            logger.error("could not claim a task", metadata: ["task": "\(start.id)", "error": "\(error.message)"])
+            return .busy(error.message)
+        }
+    }
+
     /// Back to the queue after `retry_delay`, avoiding the backend that failed while another is available.
     /// Returns whether the task is waiting for its retry.
     private func retry(_ id: String, after reason: TaskReason, failedOn backend: String) async -> Bool {
         // Held before the store says `queued`, so a cancel in between finds it and takes it out.
         scheduler.holdForRetry(id, failedOn: backend)
+        let retryAt = Date().addingTimeInterval(settings.retryDelay.seconds)
         guard
             let waiting = try? await store.transition(
-                id: id, to: .queued, { $0.endAttempt("retried", reason: reason) })
+                id: id, to: .queued,
+                { task in
+                    task.endAttempt("retried", reason: reason)
+                    task.retryAt = retryAt
+                })
         else {
             scheduler.remove(id)
             return false

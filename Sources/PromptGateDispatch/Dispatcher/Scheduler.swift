@@ -15,6 +15,8 @@ final class Scheduler: Sendable {
         var backend: BackendPool.Backend
         /// Time since it entered the queue (this attempt).
         var waited: Duration
+        /// Its queue entry, to give it back when a shared store finds no room for it (nil: adopted run).
+        var entry: TaskQueue.Entry? = nil
     }
 
     /// Queue depth per priority and the running and retry-waiting counts.
@@ -115,7 +117,7 @@ final class Scheduler: Sendable {
                 state.runningTenant[entry.id] = entry.tenant
                 state.runningPerTenant[entry.tenant, default: 0] += 1
                 let since = state.queuedSince.removeValue(forKey: entry.id) ?? .now
-                return Start(id: entry.id, backend: backend, waited: .now - since)
+                return Start(id: entry.id, backend: backend, waited: .now - since, entry: entry)
             }
             return nil
         }
@@ -143,6 +145,69 @@ final class Scheduler: Sendable {
                 if state.runningPerTenant[tenant] == 0 { state.runningPerTenant[tenant] = nil }
             }
             if ended { state.failedOn[id] = nil }
+        }
+    }
+
+    /// A start the store refused for room (every gateway's runs counted): frees its slot and puts the task
+    /// back in its place in the queue, without forgetting its retry history.
+    func giveBack(_ start: Start) {
+        pool.release(start.backend.name)
+        state.withLock { state in
+            state.running[start.id] = nil
+            if let tenant = state.runningTenant.removeValue(forKey: start.id) {
+                state.runningPerTenant[tenant, default: 1] -= 1
+                if state.runningPerTenant[tenant] == 0 { state.runningPerTenant[tenant] = nil }
+            }
+            if let entry = start.entry {
+                state.queue.forcePush(
+                    id: entry.id, priority: entry.priority, at: entry.enqueuedAt, tenant: entry.tenant)
+                state.queuedSince[entry.id] = .now - start.waited
+            }
+        }
+    }
+
+    /// The store put the run on `to` rather than the backend the slot was reserved on: moves the slot.
+    func moveSlot(from: String, to: String) {
+        guard from != to, pool.occupy(to) != nil else { return }
+        pool.release(from)
+    }
+
+    /// A task another gateway queued (a shared store's notice): queued here too unless it is known already
+    /// (queued, running or waiting for a retry here) or waits out a retry delay; returns whether it was added.
+    @discardableResult
+    func mirror(_ entry: TaskQueue.Entry, now: Date = Date()) -> Bool {
+        state.withLock { state in Self.mirror(entry, now: now, &state) }
+    }
+
+    private static func mirror(_ entry: TaskQueue.Entry, now: Date, _ state: inout State) -> Bool {
+        guard !state.queue.contains(entry.id), state.running[entry.id] == nil, !state.delayed.contains(entry.id),
+            (entry.readyAt ?? now) <= now
+        else { return false }
+        state.queue.forcePush(id: entry.id, priority: entry.priority, at: entry.enqueuedAt, tenant: entry.tenant)
+        state.queuedSince[entry.id] = .now
+        return true
+    }
+
+    /// A task left the shared queue elsewhere (claimed, cancelled, expired): out of this gateway's copy.
+    func dropQueued(_ id: String) {
+        state.withLock { state in
+            if state.queue.remove(id: id) { state.queuedSince[id] = nil }
+        }
+    }
+
+    /// Makes this gateway's copy of a shared queue match the store's (`entries`, read from `readBegan` on):
+    /// tasks it lacks are added, tasks the store no longer holds queued are dropped (not ones queued here
+    /// after the read began). Returns how many were added.
+    @discardableResult
+    func sync(_ entries: [TaskQueue.Entry], readBegan: ContinuousClock.Instant, now: Date = Date()) -> Int {
+        state.withLock { state in
+            let stored = Set(entries.map(\.id))
+            for entry in state.queue.ordered() where !stored.contains(entry.id) {
+                if let since = state.queuedSince[entry.id], since >= readBegan { continue }
+                state.queue.remove(id: entry.id)
+                state.queuedSince[entry.id] = nil
+            }
+            return entries.reduce(0) { $0 + (Self.mirror($1, now: now, &state) ? 1 : 0) }
         }
     }
 
@@ -176,6 +241,9 @@ final class Scheduler: Sendable {
             return state.running[id] != nil
         }
     }
+
+    /// The tasks with an attempt running here now.
+    var runningIDs: Set<String> { state.withLock { Set($0.running.keys) } }
 
     /// Whether an attempt of the task is running now.
     func isRunning(_ id: String) -> Bool { state.withLock { $0.running[id] != nil } }

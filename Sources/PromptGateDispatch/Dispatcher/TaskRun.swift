@@ -134,7 +134,14 @@ struct TaskRun: Sendable {
         var failures = 0
         var lastSeen = ContinuousClock.now
         while true {
-            let status = await store.task(id: task.id)?.status
+            let stored = await store.task(id: task.id)
+            let status = stored?.status
+            if status == .running, let mine = task.attemptList.last?.gateway,
+                stored?.attemptList.last?.gateway != mine
+            {
+                // Another gateway took the run over (this one's lease lapsed): it follows the prompt now.
+                return .abandoned
+            }
             if status != .running {
                 // A cancel has already stopped the prompt on the backend; anything else (the task vanished) has not.
                 if status != .cancelled { await stopOnBackend(promptID) }

@@ -70,6 +70,9 @@ public struct TaskAttempt: Sendable, Equatable, Codable {
     public var outcome: String?
     /// Why it did not complete.
     public var reason: TaskReason?
+    /// The gateway that holds (or held) the attempt's lease when several gateways share a PostgreSQL store: the
+    /// one that sent it, or the one that took it over from a gateway that died; nil with one gateway.
+    public var gateway: String?
 
     /// An attempt that has just started.
     public init(number: Int, backend: String, promptID: String, startedAt: Date) {
@@ -120,6 +123,9 @@ public struct GenerationTask: Sendable, Equatable, Codable {
     public var graphModels: GraphModels?
     /// Where its end is announced (the request's `webhook_url`, else its API key's default); nil: nowhere.
     public var webhookURL: String?
+    /// While it is queued again after a failed attempt: when it may start (`queue.retry_delay` later), so
+    /// another gateway sharing the store waits the delay out too.
+    public var retryAt: Date?
     /// Every attempt so far, oldest first (stored optional: tasks from before the list existed have none).
     private var attemptLog: [TaskAttempt]?
 
@@ -139,6 +145,7 @@ public struct GenerationTask: Sendable, Equatable, Codable {
         let promptID = attempts == 1 ? id : UUID().uuidString.lowercased()
         self.promptID = promptID
         reason = nil
+        retryAt = nil
         attemptList.append(TaskAttempt(number: attempts, backend: backend, promptID: promptID, startedAt: now))
     }
 

@@ -11,7 +11,9 @@ import Synchronization
 /// server shared by several writers needs: every read goes to the database (no cache of recent writes),
 /// a move reads its row `FOR UPDATE` in the transaction that writes it, and webhook claims take rows
 /// `FOR UPDATE SKIP LOCKED`. The schema is versioned (`promptgate_schema`) and migrated at the first use under a
-/// session advisory lock, so gateways starting together do not race.
+/// session advisory lock, so gateways starting together do not race. What only several gateways need (claims
+/// counted across gateways, leases, heartbeats, queue notices, the shared rate limit) is in
+/// `PostgresTaskStore+Gateways.swift`.
 public final class PostgresTaskStore: TaskStore, ResultCache {
     /// Where the database is, from a `postgres://user:password@host:port/database` URL; a `host` query
     /// parameter that is a folder (`?host=/var/run/postgresql`) means its Unix socket; `sslmode` is `disable`
@@ -82,12 +84,18 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         }
     }
 
-    private let client: PostgresClient
+    let client: PostgresClient
     private let running: Task<Void, Never>
-    private let ready: Task<Void, any Error>
-    private let logger: Logger
-    private let encoder = JSONEncoder()
-    private let decoder = JSONDecoder()
+    let ready: Task<Void, any Error>
+    let logger: Logger
+    let encoder = JSONEncoder()
+    let decoder = JSONDecoder()
+    /// This gateway's name on its leases, and their timeout.
+    public let gateway: GatewayIdentity
+    /// Tells this process from an earlier one of the same name.
+    let instance = UUID().uuidString.lowercased()
+    /// When this process started using the store.
+    let startedAt = Date()
 
     /// Connects (lazily: the first call waits for the connection and the migrations; `prepare` waits for them
     /// up front).
@@ -95,13 +103,17 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     ///   - location: the database.
     ///   - connectTimeout: how long the first connection and the migrations may take; a database that has not
     ///     answered by then makes every call fail (`store.unavailable`), so `serve` stops instead of waiting.
+    ///   - gateway: this gateway's name and lease timeout (`store.gateway_name`, `store.lease_timeout`).
     ///   - logger: where the store logs.
     public init(
-        location: Location, connectTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "promptgate.store")
+        location: Location, connectTimeout: Duration = .seconds(10),
+        gateway: GatewayIdentity = GatewayIdentity(name: "gateway-\(getpid())", leaseTimeout: .seconds(30)),
+        logger: Logger = Logger(label: "promptgate.store")
     ) {
         let client = PostgresClient(configuration: location.configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
+        self.gateway = gateway
         running = Task { await client.run() }
         ready = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -119,15 +131,12 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     }
 
     deinit {
-        lockHolder.withLock { $0?.cancel() }
         running.cancel()
     }
 
-    /// Waits until the database answers and the schema is current, then takes the database for this gateway:
-    /// until the shared queue lands, each gateway keeps its queue in memory, so two on one database would run
-    /// the same tasks. A session advisory lock, held on a connection of its own while the store lives, makes
-    /// a second gateway refuse to start.
-    /// - Throws: `store.unavailable` with the database's words; `store.in_use` when another gateway holds it.
+    /// Waits until the database answers and the schema is current, then records this gateway (its first
+    /// heartbeat), so `/status` on every gateway lists it before it takes work.
+    /// - Throws: `store.unavailable` with the database's words.
     public func prepare() async throws(TaskStoreError) {
         do {
             try await ready.value
@@ -136,42 +145,8 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         } catch {
             throw .unavailable(error)
         }
-        let (answers, answer) = AsyncStream.makeStream(of: Bool.self)
-        let client = client, logger = logger
-        let holder = Task {
-            do {
-                try await client.withConnection { connection in
-                    var taken = false
-                    for try await value in try await connection.query(
-                        "SELECT pg_try_advisory_lock(\(Self.gatewayLock))", logger: logger
-                    ).decode(Bool.self) {
-                        taken = value
-                    }
-                    answer.yield(taken)
-                    answer.finish()
-                    guard taken else { return }
-                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.gatewayLock))", logger: logger)
-                }
-            } catch {
-                answer.finish()
-            }
-        }
-        var taken = false
-        for await value in answers { taken = value }
-        guard taken else {
-            holder.cancel()
-            throw TaskStoreError(
-                code: "store.in_use",
-                message: "another gateway is using this database: one gateway per database until several can "
-                    + "share the queue (stop the other one, or give this one another database)")
-        }
-        lockHolder.withLock { $0 = holder }
+        _ = try await heartbeat()
     }
-
-    /// The advisory lock a gateway holds on its database ("pgwy").
-    static let gatewayLock = 0x7067_7779
-    private let lockHolder = Mutex<Task<Void, Never>?>(nil)
 
     // MARK: - Schema
 
@@ -210,7 +185,24 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             """,
             "CREATE INDEX webhook_due ON webhook_delivery (status, next_attempt_at)",
             "CREATE INDEX webhook_by_task ON webhook_delivery (task_id, created_at)",
-        ]
+        ],
+        [
+            // Several gateways: who holds a run and until when (a running task's lease), when a task queued again
+            // after a failure may start, the gateways' heartbeats, and the shared rate-limit state (GCRA's
+            // theoretical arrival time per bucket). Times are the database's clock, not a gateway's.
+            """
+            ALTER TABLE task ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until DOUBLE PRECISION,
+                ADD COLUMN ready_at DOUBLE PRECISION
+            """,
+            "CREATE INDEX task_running_by_backend ON task (backend) WHERE status = 'running'",
+            "CREATE INDEX task_running_by_lease ON task (lease_owner, lease_until) WHERE status = 'running'",
+            """
+            CREATE TABLE gateway (
+                name TEXT PRIMARY KEY, instance TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL,
+                heartbeat_at DOUBLE PRECISION NOT NULL)
+            """,
+            "CREATE TABLE rate_limit (bucket TEXT PRIMARY KEY, arrival DOUBLE PRECISION NOT NULL)",
+        ],
     ]
 
     /// Applies the missing migrations under a session advisory lock (one gateway at a time; the others find
@@ -268,10 +260,12 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             let body = try self.encode(task)
             let inserted = try await connection.query(
                 """
-                INSERT INTO task (id, status, priority, caller, created_at, finished_at, attempts, backend, prompt_id, body)
+                INSERT INTO task (id, status, priority, caller, created_at, finished_at, attempts, backend, prompt_id,
+                                  ready_at, body)
                 VALUES (\(task.id), \(task.status.rawValue), \(task.priority.rawValue), \(task.caller),
                         \(task.createdAt.timeIntervalSince1970), \(task.finishedAt?.timeIntervalSince1970),
-                        \(task.attempts), \(task.backend), \(task.promptID), \(body))
+                        \(task.attempts), \(task.backend), \(task.promptID), \(task.retryAt?.timeIntervalSince1970),
+                        \(body))
                 ON CONFLICT DO NOTHING RETURNING id
                 """, logger: self.logger)
             if try await !inserted.hasRows { throw TaskStoreError.duplicate(task.id) }
@@ -279,6 +273,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             if let message = WebhookDelivery.created(movingFrom: nil, to: task) {
                 try await self.insertWebhook(message, connection)
             }
+            try await self.announce(from: nil, to: task, connection)
         }
     }
 
@@ -307,13 +302,16 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                 UPDATE task SET status = \(moved.status.rawValue), priority = \(moved.priority.rawValue),
                     caller = \(moved.caller), finished_at = \(moved.finishedAt?.timeIntervalSince1970),
                     attempts = \(moved.attempts), backend = \(moved.backend), prompt_id = \(moved.promptID),
-                    body = \(body)
+                    ready_at = \(moved.retryAt?.timeIntervalSince1970), body = \(body),
+                    lease_owner = CASE WHEN \(moved.status.rawValue)::TEXT = 'running' THEN lease_owner END,
+                    lease_until = CASE WHEN \(moved.status.rawValue)::TEXT = 'running' THEN lease_until END
                 WHERE id = \(id)
                 """, logger: self.logger)
             if moved.images != task.images { try await self.writeImages(of: moved, connection) }
             if let message = WebhookDelivery.created(movingFrom: task.status, to: moved) {
                 try await self.insertWebhook(message, connection)
             }
+            try await self.announce(from: task.status, to: moved, connection)
             return moved
         }
     }
@@ -331,14 +329,17 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             try await ready.value
             let rows = try await client.query(
                 """
-                SELECT id, priority, created_at, caller FROM task WHERE status = \(TaskStatus.queued.rawValue)
-                ORDER BY created_at, id
+                SELECT id, priority, created_at, caller, ready_at FROM task
+                WHERE status = \(TaskStatus.queued.rawValue) ORDER BY created_at, id
                 """, logger: logger)
-            for try await (id, priority, created, caller) in rows.decode((String, String, Double, String?).self) {
+            for try await (id, priority, created, caller, ready) in rows.decode(
+                (String, String, Double, String?, Double?).self)
+            {
                 guard let priority = Priority(rawValue: priority) else { continue }
                 entries.append(
                     TaskQueue.Entry(
-                        id: id, priority: priority, enqueuedAt: Date(timeIntervalSince1970: created), tenant: caller))
+                        id: id, priority: priority, enqueuedAt: Date(timeIntervalSince1970: created), tenant: caller,
+                        readyAt: ready.map(Date.init(timeIntervalSince1970:))))
             }
         } catch {
             logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
@@ -503,7 +504,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
 
     /// Runs `body` in a transaction once the schema is ready; store errors pass through, others become
     /// `store.unavailable`.
-    private func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T)
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T)
         async throws(TaskStoreError) -> T
     {
         do {
@@ -520,7 +521,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     }
 
     /// The `body` column of every row of a query (empty when the database cannot be read).
-    private func bodies(_ query: PostgresQuery) async -> [String] {
+    func bodies(_ query: PostgresQuery) async -> [String] {
         do {
             try await ready.value
             var bodies: [String] = []
@@ -571,7 +572,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             """, logger: logger)
     }
 
-    private func encode(_ task: GenerationTask) throws(TaskStoreError) -> String {
+    func encode(_ task: GenerationTask) throws(TaskStoreError) -> String {
         do {
             return String(decoding: try encoder.encode(task), as: UTF8.self)
         } catch {
@@ -579,7 +580,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         }
     }
 
-    private func decode(_ body: String) -> GenerationTask? {
+    func decode(_ body: String) -> GenerationTask? {
         try? decoder.decode(GenerationTask.self, from: Data(body.utf8))
     }
 }

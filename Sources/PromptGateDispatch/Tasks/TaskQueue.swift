@@ -24,13 +24,16 @@ public struct TaskQueue: Sendable {
         public let enqueuedAt: Date
         /// Who it belongs to (the API key's name; nil without keys): tenants take turns within a level.
         public let tenant: String?
+        /// When a task queued again after a failed attempt may start (`GenerationTask.retryAt`); nil: now.
+        public var readyAt: Date?
 
-        /// - Parameters: the task's id, priority, enqueue time and tenant.
-        public init(id: String, priority: Priority, enqueuedAt: Date, tenant: String? = nil) {
+        /// - Parameters: the task's id, priority, enqueue time, tenant and retry time.
+        public init(id: String, priority: Priority, enqueuedAt: Date, tenant: String? = nil, readyAt: Date? = nil) {
             self.id = id
             self.priority = priority
             self.enqueuedAt = enqueuedAt
             self.tenant = tenant
+            self.readyAt = readyAt
         }
     }
 
@@ -64,6 +67,9 @@ public struct TaskQueue: Sendable {
     public var count: Int { slots.count }
     /// Whether another task would be refused.
     public var isFull: Bool { slots.count >= capacity }
+
+    /// Whether a task is queued.
+    public func contains(_ id: String) -> Bool { slots[id] != nil }
 
     /// Tasks queued by one tenant.
     public func count(tenant: String?) -> Int { perTenant[tenant] ?? 0 }

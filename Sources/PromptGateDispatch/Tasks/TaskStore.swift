@@ -19,6 +19,17 @@ public protocol TaskStore: Sendable {
     func transition(
         id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void
     ) async throws(TaskStoreError) -> GenerationTask
+    /// Takes a queued task for an attempt: moves it to `running` on the first of `slots` with room, `begin`
+    /// opening the attempt on that backend. A store only this process uses trusts the dispatcher's own counts
+    /// (the first slot is taken); a shared store counts every gateway's runs on each backend and of the
+    /// tenant (`tenantLimit`, its `max_running`).
+    /// - Returns: `.claimed` with the task as stored, `.busy` when no slot has room, `.gone` when the task is
+    ///   not queued any more.
+    /// - Throws: `store.unavailable`.
+    func claim(
+        _ id: String, on slots: [ClaimSlot], tenantLimit: Int?,
+        _ begin: @Sendable (inout GenerationTask, String) -> Void
+    ) async throws(TaskStoreError) -> ClaimOutcome
     /// Tasks in a status, oldest first (for recovery and metrics).
     func tasks(in status: TaskStatus) async -> [GenerationTask]
     /// The queued tasks as queue entries (id, priority, acceptance time, tenant), oldest first: what a restart needs to
@@ -53,6 +64,19 @@ public protocol TaskStore: Sendable {
 extension TaskStore {
     /// Nothing to wait for (a store in this process or a file it opened).
     public func prepare() async throws(TaskStoreError) {}
+
+    /// The first slot, through `transition`: the dispatcher's own counts are all there is.
+    public func claim(
+        _ id: String, on slots: [ClaimSlot], tenantLimit: Int?,
+        _ begin: @Sendable (inout GenerationTask, String) -> Void
+    ) async throws(TaskStoreError) -> ClaimOutcome {
+        guard let backend = slots.first?.backend else { return .busy("no backend offered") }
+        do {
+            return .claimed(try await transition(id: id, to: .running) { begin(&$0, backend) })
+        } catch where error.code == "task.not_found" || error.code == "task.invalid_transition" {
+            return .gone
+        }
+    }
 
     /// Stores a new task submitted without an idempotency key.
     /// - Throws: `task.duplicate` when the id exists.
@@ -207,9 +231,7 @@ public final class InMemoryTaskStore: TaskStore {
 
     /// The queued tasks' entries, oldest first.
     public func queueEntries() -> [TaskQueue.Entry] {
-        tasks(in: .queued).map {
-            TaskQueue.Entry(id: $0.id, priority: $0.priority, enqueuedAt: $0.createdAt, tenant: $0.caller)
-        }
+        tasks(in: .queued).map(\.queueEntry)
     }
 
     /// A page of tasks, newest first.

@@ -39,7 +39,9 @@ struct ConfigReader {
             config.server.workers = int(s["workers"], 1...256) ?? config.server.workers
             config.server.maxBodyBytes = int(s["max_body_bytes"], 1024...(64 << 20)) ?? config.server.maxBodyBytes
         }
-        if let s = section(sections["store"], ["path", "synchronous", "url"]) {
+        if let s = section(
+            sections["store"], ["path", "synchronous", "url", "gateway_name", "lease_timeout", "sync_interval"])
+        {
             config.dispatch.storePath = string(s["path"]) ?? config.dispatch.storePath
             if let cursor = s["url"], let url = string(cursor) {
                 do throws(TaskStoreError) {
@@ -56,6 +58,15 @@ struct ConfigReader {
             if let mode = oneOf(s["synchronous"], SQLiteTaskStore.Synchronous.allCases.map(\.rawValue)) {
                 config.dispatch.storeSynchronous = SQLiteTaskStore.Synchronous(rawValue: mode) ?? .normal
             }
+            // What only gateways sharing a PostgreSQL store use.
+            for key in ["gateway_name", "lease_timeout", "sync_interval"] where s["url"] == nil {
+                if let cursor = s[key] {
+                    problems.append(cursor.problem("store.\(key) is for gateways sharing a PostgreSQL store.url"))
+                }
+            }
+            config.dispatch.gatewayName = string(s["gateway_name"]) ?? config.dispatch.gatewayName
+            config.dispatch.leaseTimeout = duration(s["lease_timeout"], 1...3600) ?? config.dispatch.leaseTimeout
+            config.dispatch.syncInterval = duration(s["sync_interval"], 0.1...3600) ?? config.dispatch.syncInterval
         }
         if let s = section(
             sections["comfyui"],

@@ -6,7 +6,8 @@ import PromptGateCore
 /// Access for one route group: resolves the client address (the socket peer, or the right-most untrusted
 /// `X-Forwarded-For` entry behind a trusted proxy), takes the presented key, asks `AccessControl` for the
 /// caller and puts it in the context. Every answer of the group, errors included, carries the caller's
-/// `RateLimit-Policy` and `RateLimit` fields (IETF draft-11) when a rate limit applied.
+/// `RateLimit-Policy` and `RateLimit` fields (IETF draft-11) when a rate limit applied. With several gateways on
+/// one PostgreSQL store, a submission is counted in the shared state too (`sharedLimits`).
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = GateRequestContext
     let level: AccessControl.Level
@@ -14,16 +15,23 @@ struct AccessMiddleware: RouterMiddleware {
     let holder: GateStateHolder
     let trustedProxies: CIDRSet
     let metrics: GateMetrics
+    /// The rate-limit state the gateways share; nil: this process's limiter alone.
+    let sharedLimits: (any SharedRateLimitState)?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         var context = context
-        let caller: Caller
+        var caller: Caller
         do {
-            caller = try holder.current.access.admit(
+            let access = holder.current.access
+            caller = try access.admit(
                 address: try clientAddress(request, context: context), presentedKey: presentedKey(request),
                 level: level, trace: &context.accessTrace)
+            if level == .submit, let sharedLimits {
+                let answered = try await access.countShared(&caller, in: sharedLimits, trace: &context.accessTrace)
+                if !answered { metrics.sharedRateLimitUnavailable() }
+            }
         } catch {
             metrics.refusedRequest(code: error.code)
             return Self.withRateLimit(ErrorEnvelope.response(for: error), error.rateLimit)

@@ -25,7 +25,7 @@ struct OperationsRoutes {
             .on(.status) { _, context in
                 // With keys on, configuration and backends are for admin keys; others learn that it runs.
                 let details = !server.config.security.enabled || context.caller.isAdmin
-                return JSONDocument(value: details ? status() : summary())
+                return JSONDocument(value: details ? await status() : summary())
             }
     }
 
@@ -70,8 +70,14 @@ struct OperationsRoutes {
 
     /// Which store holds the tasks: the SQLite file, or the PostgreSQL database (never its password).
     func storeStatus(_ settings: DispatchSettings) -> JSONValue {
-        if let url = settings.storeURL, let location = try? PostgresTaskStore.Location(url: url) {
-            return ["kind": "postgresql", "database": .string(location.describe)]
+        if let url = settings.storeURL, let location = try? PostgresTaskStore.Location(url: url),
+            let shared = server.dispatch.dispatcher.store as? any SharedTaskStore
+        {
+            return [
+                "kind": "postgresql", "database": .string(location.describe),
+                "gateway_name": .string(shared.gateway.name),
+                "lease_timeout_seconds": .number(shared.gateway.leaseTimeout.seconds),
+            ]
         }
         return [
             "kind": "sqlite", "path": .string(settings.storePath),
@@ -79,7 +85,24 @@ struct OperationsRoutes {
         ]
     }
 
-    func status() -> JSONValue {
+    /// The gateways sharing the store, alive or not, with the runs whose leases each holds; null on a store
+    /// only this gateway uses.
+    func gatewaysStatus() async -> JSONValue {
+        guard let shared = server.dispatch.dispatcher.store as? any SharedTaskStore else { return .null }
+        let time = ISO8601DateFormatter()
+        return .array(
+            await shared.gateways().map { gateway in
+                [
+                    "name": .string(gateway.name), "this": .bool(gateway.name == shared.gateway.name),
+                    "alive": .bool(gateway.alive), "started_at": .string(time.string(from: gateway.startedAt)),
+                    "heartbeat_at": .string(time.string(from: gateway.heartbeatAt)),
+                    "leases": .array(gateway.leases.map { .string($0) }),
+                ]
+            })
+    }
+
+    func status() async -> JSONValue {
+        let gateways = await gatewaysStatus()
         let state = server.holder.current
         let config = server.config
         let security = config.security
@@ -118,6 +141,7 @@ struct OperationsRoutes {
                 "priority_levels": .number(Double(config.dispatch.priorityLevels)),
             ],
             "dispatch": dispatchStatus(),
+            "gateways": gateways,
         ]
     }
 

@@ -1,0 +1,319 @@
+import Foundation
+import Logging
+import PostgresNIO
+import PromptGateCore
+
+/// What several gateways on one database need of it: claims that count every gateway's runs, leases kept by a
+/// heartbeat and taken over when they lapse, queue notices (LISTEN/NOTIFY), and the shared rate-limit state.
+/// Every lease time is the database's clock (`clock_timestamp()`), so gateways whose clocks differ agree.
+extension PostgresTaskStore: SharedTaskStore {
+    /// The NOTIFY channel queue changes go to.
+    static let channel = "promptgate_queue"
+
+    /// The database's clock, in seconds since 1970.
+    private static let clock = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
+
+    // MARK: - Claims
+
+    /// In one transaction: the row, if still queued, `FOR UPDATE SKIP LOCKED` (a gateway claiming it at the same
+    /// moment makes this one move on); then, under transaction advisory locks per backend and per tenant (so two
+    /// claims cannot both see the last free slot), the running counts across all gateways; the first slot with
+    /// room gets the task, stamped with this gateway's lease.
+    public func claim(
+        _ id: String, on slots: [ClaimSlot], tenantLimit: Int?,
+        _ begin: @Sendable (inout GenerationTask, String) -> Void
+    ) async throws(TaskStoreError) -> ClaimOutcome {
+        guard !slots.isEmpty else { return .busy("no backend offered") }
+        let lease = gateway.leaseTimeout.seconds, owner = gateway.name
+        return try await transaction { connection -> ClaimOutcome in
+            var stored: GenerationTask?
+            for try await body in try await connection.query(
+                "SELECT body FROM task WHERE id = \(id) AND status = 'queued' FOR UPDATE SKIP LOCKED",
+                logger: self.logger
+            ).decode(String.self) {
+                stored = self.decode(body)
+            }
+            guard var task = stored else {
+                // Locked by another claim in progress (which may yet give it back), or not queued any more.
+                let status = try await connection.query("SELECT status FROM task WHERE id = \(id)", logger: self.logger)
+                for try await status in status.decode(String.self) where status == TaskStatus.queued.rawValue {
+                    return .busy("another gateway is claiming it")
+                }
+                return .gone
+            }
+            let names = slots.map(\.backend)
+            for name in Set(names).sorted() {
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtext(\("promptgate.backend." + name)))", logger: self.logger)
+            }
+            if let tenant = task.caller, let tenantLimit {
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtext(\("promptgate.tenant." + tenant)))", logger: self.logger)
+                var running = 0
+                for try await count in try await connection.query(
+                    "SELECT count(*) FROM task WHERE status = 'running' AND caller = \(tenant)", logger: self.logger
+                ).decode(Int.self) {
+                    running = count
+                }
+                if running >= tenantLimit { return .busy("\(tenant) runs its max_running (\(tenantLimit))") }
+            }
+            var load: [String: Int] = [:]
+            for try await (backend, count) in try await connection.query(
+                "SELECT backend, count(*) FROM task WHERE status = 'running' AND backend = ANY(\(names)) GROUP BY backend",
+                logger: self.logger
+            ).decode((String, Int).self) {
+                load[backend] = count
+            }
+            guard let slot = slots.first(where: { (load[$0.backend] ?? 0) < $0.maxInFlight }) else {
+                return .busy("every backend offered runs its max_in_flight")
+            }
+            let before = task.status
+            task = try task.moved(to: .running) { begin(&$0, slot.backend) }
+            if !task.attemptList.isEmpty { task.attemptList[task.attemptList.count - 1].gateway = owner }
+            let body = try self.encode(task)
+            try await connection.query(
+                """
+                UPDATE task SET status = \(task.status.rawValue), attempts = \(task.attempts),
+                    backend = \(task.backend), prompt_id = \(task.promptID), ready_at = NULL, body = \(body),
+                    lease_owner = \(owner), lease_until = \(unescaped: Self.clock) + \(lease)
+                WHERE id = \(id)
+                """, logger: self.logger)
+            try await self.announce(from: before, to: task, connection)
+            return .claimed(task)
+        }
+    }
+
+    // MARK: - Leases
+
+    /// Upserts this gateway's row and pushes its leases `store.lease_timeout` ahead; drops rate-limit buckets
+    /// that are full again (they carry no information).
+    public func heartbeat() async throws(TaskStoreError) -> Set<String> {
+        let lease = gateway.leaseTimeout.seconds, owner = gateway.name
+        let instance = instance, started = startedAt.timeIntervalSince1970
+        return try await transaction { connection -> Set<String> in
+            try await connection.query(
+                """
+                INSERT INTO gateway (name, instance, started_at, heartbeat_at)
+                VALUES (\(owner), \(instance), \(started), \(unescaped: Self.clock))
+                ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, started_at = excluded.started_at,
+                    heartbeat_at = excluded.heartbeat_at
+                """, logger: self.logger)
+            var held: Set<String> = []
+            for try await id in try await connection.query(
+                """
+                UPDATE task SET lease_until = \(unescaped: Self.clock) + \(lease)
+                WHERE status = 'running' AND lease_owner = \(owner) RETURNING id
+                """, logger: self.logger
+            ).decode(String.self) {
+                held.insert(id)
+            }
+            try await connection.query(
+                "DELETE FROM rate_limit WHERE arrival < \(unescaped: Self.clock)", logger: self.logger)
+            return held
+        }
+    }
+
+    /// Running tasks with a lapsed lease (or none: stored before leases existed), and with `includingOwn` the
+    /// ones this gateway's name holds, taken with `SKIP LOCKED` (two gateways taking over at once split them).
+    public func takeOverRuns(includingOwn: Bool) async -> [GenerationTask] {
+        let lease = gateway.leaseTimeout.seconds, owner = gateway.name
+        let taken = try? await transaction { connection -> [GenerationTask] in
+            var tasks: [GenerationTask] = []
+            for try await body in try await connection.query(
+                """
+                SELECT body FROM task WHERE status = 'running'
+                  AND (lease_until IS NULL OR lease_until < \(unescaped: Self.clock)
+                       OR (\(includingOwn) AND lease_owner = \(owner)))
+                ORDER BY created_at FOR UPDATE SKIP LOCKED
+                """, logger: self.logger
+            ).decode(String.self) {
+                if let task = self.decode(body) { tasks.append(task) }
+            }
+            for index in tasks.indices {
+                var task = tasks[index]
+                if !task.attemptList.isEmpty { task.attemptList[task.attemptList.count - 1].gateway = owner }
+                let body = try self.encode(task)
+                try await connection.query(
+                    """
+                    UPDATE task SET body = \(body), lease_owner = \(owner),
+                        lease_until = \(unescaped: Self.clock) + \(lease)
+                    WHERE id = \(task.id)
+                    """, logger: self.logger)
+                tasks[index] = task
+            }
+            return tasks
+        }
+        return taken ?? []
+    }
+
+    /// The gateway table with each one's leases; alive means a heartbeat within this gateway's lease timeout.
+    public func gateways() async -> [GatewayRecord] {
+        let lease = gateway.leaseTimeout.seconds
+        var records: [GatewayRecord] = []
+        do {
+            try await ready.value
+            let rows = try await client.query(
+                """
+                SELECT g.name, g.started_at, g.heartbeat_at, g.heartbeat_at >= \(unescaped: Self.clock) - \(lease),
+                    COALESCE((SELECT array_agg(t.id ORDER BY t.id) FROM task t
+                              WHERE t.status = 'running' AND t.lease_owner = g.name), '{}')
+                FROM gateway g ORDER BY g.heartbeat_at DESC, g.name
+                """, logger: logger)
+            for try await (name, started, heartbeat, alive, leases) in rows.decode(
+                (String, Double, Double, Bool, [String]).self)
+            {
+                records.append(
+                    GatewayRecord(
+                        name: name, startedAt: Date(timeIntervalSince1970: started),
+                        heartbeatAt: Date(timeIntervalSince1970: heartbeat), alive: alive, leases: leases))
+            }
+        } catch {
+            logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        return records
+    }
+
+    // MARK: - Queue notices
+
+    /// A connection of its own that LISTENs on `channel`, opened again a second after it fails; `.resync` each
+    /// time it (re)starts listening, since notices sent meanwhile are lost.
+    public func queueNotices() -> AsyncStream<QueueNotice> {
+        let (stream, continuation) = AsyncStream.makeStream(of: QueueNotice.self)
+        let client = client, logger = logger, decoder = JSONDecoder()
+        let listener = Task {
+            while !Task.isCancelled {
+                do {
+                    try await ready.value
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            continuation.yield(.resync)
+                            for try await notification in notifications {
+                                guard
+                                    let notice = try? decoder.decode(
+                                        NoticeBody.self, from: Data(notification.payload.utf8)
+                                    ).notice
+                                else { continue }
+                                continuation.yield(notice)
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.warning(
+                        "queue notices interrupted; listening again in 1 s",
+                        metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in listener.cancel() }
+        return stream
+    }
+
+    /// Sends the notices a move makes: entering the queue, leaving it, a run ending.
+    func announce(from before: TaskStatus?, to task: GenerationTask, _ connection: PostgresConnection) async throws {
+        if task.status == .queued, before != .queued {
+            try await notify(.queued(task.queueEntry, from: gateway.name), connection)
+        } else if before == .queued, task.status != .queued {
+            try await notify(.left(task.id), connection)
+        }
+        if before == .running, task.status != .running { try await notify(.ended, connection) }
+    }
+
+    /// NOTIFY inside the caller's transaction: delivered when it commits, never for one rolled back.
+    private func notify(_ notice: QueueNotice, _ connection: PostgresConnection) async throws {
+        guard let body = NoticeBody(notice), let data = try? encoder.encode(body) else { return }
+        let payload = String(decoding: data, as: UTF8.self)
+        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+    }
+
+    /// A notice as it travels (JSON, well under NOTIFY's 8000 bytes).
+    private struct NoticeBody: Codable {
+        var kind: String
+        var id: String?
+        var priority: String?
+        var queuedAt: Double?
+        var tenant: String?
+        var readyAt: Double?
+        var from: String?
+
+        init?(_ notice: QueueNotice) {
+            switch notice {
+            case .queued(let entry, let from):
+                kind = "queued"
+                id = entry.id
+                priority = entry.priority.rawValue
+                queuedAt = entry.enqueuedAt.timeIntervalSince1970
+                tenant = entry.tenant
+                readyAt = entry.readyAt?.timeIntervalSince1970
+                self.from = from
+            case .left(let id):
+                kind = "left"
+                self.id = id
+            case .ended: kind = "ended"
+            case .resync: return nil
+            }
+        }
+
+        var notice: QueueNotice? {
+            switch kind {
+            case "queued":
+                guard let id, let priority = priority.flatMap(Priority.init(rawValue:)), let queuedAt, let from else {
+                    return nil
+                }
+                let entry = TaskQueue.Entry(
+                    id: id, priority: priority, enqueuedAt: Date(timeIntervalSince1970: queuedAt), tenant: tenant,
+                    readyAt: readyAt.map(Date.init(timeIntervalSince1970:)))
+                return .queued(entry, from: from)
+            case "left": return id.map(QueueNotice.left)
+            case "ended": return .ended
+            default: return nil
+            }
+        }
+    }
+
+    // MARK: - Shared rate limit
+
+    /// One GCRA step for `bucket` in one upsert, on the database's clock: the bucket's theoretical arrival time
+    /// moves `emission` seconds ahead when the request fits within `tolerance`; concurrent requests on any
+    /// gateway serialize on the row, so all gateways together allow the configured rate.
+    /// - Returns: whether the request is allowed, the arrival time after it (allowed) or as it stands
+    ///   (refused), and the database's time, all in seconds.
+    public func rateLimitStep(bucket: String, emission: Double, tolerance: Double) async throws(TaskStoreError)
+        -> (allowed: Bool, arrival: Double, now: Double)
+    {
+        do {
+            try await ready.value
+            let rows = try await client.query(
+                """
+                WITH clock AS (SELECT \(unescaped: Self.clock) AS now),
+                step AS (
+                    INSERT INTO rate_limit AS r (bucket, arrival) SELECT \(bucket), now + \(emission) FROM clock
+                    ON CONFLICT (bucket) DO UPDATE
+                        SET arrival = GREATEST(r.arrival, excluded.arrival - \(emission)) + \(emission)
+                        WHERE GREATEST(r.arrival, excluded.arrival - \(emission)) + \(emission) - \(tolerance)
+                            <= excluded.arrival - \(emission)
+                    RETURNING arrival)
+                SELECT (SELECT arrival FROM step), (SELECT arrival FROM rate_limit WHERE bucket = \(bucket)),
+                    (SELECT now FROM clock)
+                """, logger: logger)
+            for try await (stepped, stored, now) in rows.decode((Double?, Double?, Double).self) {
+                if let stepped { return (true, stepped, now) }
+                return (false, max(stored ?? now, now), now)
+            }
+            throw TaskStoreError(code: "store.unavailable", message: "the rate-limit step returned no row")
+        } catch let error as TaskStoreError {
+            throw error
+        } catch {
+            throw .unavailable(error)
+        }
+    }
+}
+
+extension GenerationTask {
+    /// The task as a queue entry.
+    var queueEntry: TaskQueue.Entry {
+        TaskQueue.Entry(id: id, priority: priority, enqueuedAt: createdAt, tenant: caller, readyAt: retryAt)
+    }
+}
