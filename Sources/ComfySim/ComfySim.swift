@@ -52,6 +52,8 @@ public final class ComfySim: Sendable {
         var received: [String: Data] = [:]
         /// Queue deletes and interrupts naming each prompt id.
         var stopRequests: [String: Int] = [:]
+        /// Every prompt id that started running, in order (a prompt run twice is there twice).
+        var executed: [String] = []
     }
 
     private let jobs = Mutex(Jobs())
@@ -140,6 +142,9 @@ public final class ComfySim: Sendable {
     /// How many queue deletes and interrupts named a prompt id.
     public func stopRequests(_ promptID: String) -> Int { jobs.withLock { $0.stopRequests[promptID] ?? 0 } }
 
+    /// Prompt ids in the order they started running, one entry per run (`GET /sim/executed`).
+    public var executed: [String] { jobs.withLock { $0.executed } }
+
     /// Prompt ids in the order they were received.
     public var receivedOrder: [String] { jobs.withLock { $0.order } }
 
@@ -160,6 +165,7 @@ public final class ComfySim: Sendable {
         router.get("/queue") { _, _ in self.queue() }
         router.post("/queue") { request, _ in try await self.editQueue(request) }
         router.post("/interrupt") { request, _ in try await self.interrupt(request) }
+        router.get("/sim/executed") { _, _ in Self.json(["prompt_ids": self.executed]) }
         router.post("/sim/faults") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 16)
             guard let object = SimJSON.object(Data(buffer: body)) else {
@@ -276,6 +282,7 @@ public final class ComfySim: Sendable {
                     // Deleted from the queue meanwhile (POST /queue): skip.
                     guard state.list[id]?.state == .pending else { continue }
                     state.list[id]?.state = .running
+                    state.executed.append(id)
                     return id
                 }
                 state.workerActive = false

@@ -342,7 +342,9 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                         readyAt: ready.map(Date.init(timeIntervalSince1970:))))
             }
         } catch {
-            logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+            if !Task.isCancelled {
+                logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
         }
         return entries
     }
@@ -427,7 +429,9 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                     createdAt: Date(timeIntervalSince1970: created))
             }
         } catch {
-            logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+            if !Task.isCancelled {
+                logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
         }
         return nil
     }
@@ -530,7 +534,9 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             }
             return bodies
         } catch {
-            logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+            if !Task.isCancelled {
+                logger.error("store read failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
             return []
         }
     }

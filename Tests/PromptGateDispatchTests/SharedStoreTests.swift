@@ -1,0 +1,170 @@
+import Foundation
+import PromptGateCore
+@testable import PromptGateDispatch
+import PromptGateTestSupport
+import Testing
+
+/// Two gateways' stores on one PostgreSQL database (a private server, Debian's `postgresql`): claims count
+/// every gateway's runs, leases lapse and are taken over, queue changes reach the other gateway, the rate
+/// limit's state is one row for all.
+@Suite("Several gateways on one PostgreSQL store", .serialized)
+struct SharedStoreTests {
+    /// Two gateways' views of a fresh database.
+    func pair(lease: Duration = .seconds(30)) throws -> (PostgresTaskStore, PostgresTaskStore) {
+        try pairAndLocation(lease: lease).stores
+    }
+
+    func pairAndLocation(lease: Duration) throws -> (
+        stores: (PostgresTaskStore, PostgresTaskStore), location: PostgresTaskStore.Location
+    ) {
+        let location = try PostgresTaskStore.Location(url: try PostgresCluster.shared().makeDatabase())
+        return ((
+            PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "a", leaseTimeout: lease)),
+            PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "b", leaseTimeout: lease))
+        ), location)
+    }
+
+    func queued(_ store: PostgresTaskStore, caller: String? = nil) async throws -> GenerationTask {
+        var task = GenerationTask(request: PromptRequest(prompt: "x"))
+        task.caller = caller
+        try await store.insert(task)
+        return task
+    }
+
+    static let begin: @Sendable (inout GenerationTask, String) -> Void = { task, backend in
+        task.beginAttempt(on: backend)
+    }
+
+    @Test func maxInFlightAndMaxRunningHoldAcrossGateways() async throws {
+        let (a, b) = try pair()
+        let first = try await queued(a), second = try await queued(a), third = try await queued(b)
+        let gpu = [ClaimSlot(backend: "gpu", maxInFlight: 1)]
+        guard case .claimed(let claimed) = try await a.claim(first.id, on: gpu, tenantLimit: nil, Self.begin) else {
+            Issue.record("the first claim failed")
+            return
+        }
+        #expect(claimed.status == .running && claimed.backend == "gpu" && claimed.attemptList.last?.gateway == "a")
+        // The other gateway finds the backend full with a's run, and the claimed task gone.
+        #expect(try await b.claim(second.id, on: gpu, tenantLimit: nil, Self.begin) == .busy(
+            "every backend offered runs its max_in_flight"))
+        #expect(try await b.claim(first.id, on: gpu, tenantLimit: nil, Self.begin) == .gone)
+        #expect(await b.task(id: second.id)?.status == .queued)
+        // A second backend with room takes it.
+        let both = gpu + [ClaimSlot(backend: "gpu2", maxInFlight: 1)]
+        guard case .claimed(let elsewhere) = try await b.claim(second.id, on: both, tenantLimit: nil, Self.begin) else {
+            Issue.record("the second backend was not used")
+            return
+        }
+        #expect(elsewhere.backend == "gpu2" && elsewhere.attemptList.last?.gateway == "b")
+        // A run ending frees its slot for everyone.
+        try await a.transition(id: first.id, to: .completed) { $0.finishedAt = Date() }
+        guard case .claimed = try await b.claim(third.id, on: gpu, tenantLimit: nil, Self.begin) else {
+            Issue.record("the freed slot was not offered")
+            return
+        }
+        // A tenant's max_running counts its runs on every gateway.
+        let mine = try await queued(a, caller: "shop"), more = try await queued(b, caller: "shop")
+        let wide = [ClaimSlot(backend: "gpu3", maxInFlight: 5)]
+        guard case .claimed = try await a.claim(mine.id, on: wide, tenantLimit: 1, Self.begin) else {
+            Issue.record("the tenant's first run was refused")
+            return
+        }
+        #expect(try await b.claim(more.id, on: wide, tenantLimit: 1, Self.begin) == .busy("shop runs its max_running (1)"))
+        guard case .claimed = try await b.claim(more.id, on: wide, tenantLimit: 2, Self.begin) else {
+            Issue.record("a higher limit was refused")
+            return
+        }
+    }
+
+    @Test func concurrentClaimsNeverExceedTheBackendsCapacity() async throws {
+        let (a, b) = try pair()
+        var ids: [String] = []
+        for _ in 0..<40 { ids.append(try await queued(a).id) }
+        let slots = [ClaimSlot(backend: "gpu", maxInFlight: 3), ClaimSlot(backend: "gpu2", maxInFlight: 2)]
+        // Both gateways try every task at once.
+        let claimed = try await withThrowingTaskGroup(of: String?.self) { group in
+            for id in ids {
+                for store in [a, b] {
+                    group.addTask {
+                        if case .claimed(let task) = try await store.claim(id, on: slots, tenantLimit: nil, Self.begin) {
+                            return task.id
+                        }
+                        return nil
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { if let id = $1 { $0.append(id) } }
+        }
+        #expect(claimed.count == 5 && Set(claimed).count == 5, "\(claimed)")
+        let running = await a.tasks(in: .running)
+        #expect(running.filter { $0.backend == "gpu" }.count == 3 && running.filter { $0.backend == "gpu2" }.count == 2)
+    }
+
+    @Test func aLapsedLeaseIsTakenOverAndTheOldHolderLearnsIt() async throws {
+        let ((a, b), location) = try pairAndLocation(lease: .seconds(1))
+        _ = try await a.heartbeat()
+        _ = try await b.heartbeat()
+        let task = try await queued(a)
+        _ = try await a.claim(task.id, on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
+        #expect(try await a.heartbeat() == [task.id])
+        #expect(await b.takeOverRuns(includingOwn: false).isEmpty)  // a's lease is fresh
+        let listed = await b.gateways()
+        #expect(Set(listed.map(\.name)) == ["a", "b"] && listed.allSatisfy(\.alive))
+        #expect(listed.first { $0.name == "a" }?.leases == [task.id])
+        // a stops beating; after the lease timeout b takes the run over, and its current attempt names b.
+        try await Task.sleep(for: .milliseconds(1300))
+        let taken = await b.takeOverRuns(includingOwn: false)
+        #expect(taken.map(\.id) == [task.id] && taken.first?.attemptList.last?.gateway == "b")
+        #expect(taken.first?.status == .running && taken.first?.promptID == task.id)
+        #expect(await b.takeOverRuns(includingOwn: false).isEmpty)  // once
+        #expect(try await a.heartbeat().isEmpty)  // a learns it holds nothing
+        #expect(await a.gateways().first { $0.name == "b" }?.leases == [task.id])
+        // A restarted gateway of the same name takes its own runs back at once.
+        let again = PostgresTaskStore(
+            location: location, gateway: GatewayIdentity(name: "b", leaseTimeout: .seconds(30)))
+        #expect(await again.takeOverRuns(includingOwn: true).map(\.id) == [task.id])
+    }
+
+    @Test func queueChangesReachTheOtherGateway() async throws {
+        let (a, b) = try pair()
+        _ = try await b.heartbeat()
+        var notices = b.queueNotices().makeAsyncIterator()
+        #expect(await notices.next() == .resync)
+        let task = try await queued(a, caller: "shop")
+        guard case .queued(let entry, let from) = await notices.next() else {
+            Issue.record("no queued notice")
+            return
+        }
+        #expect(entry.id == task.id && entry.tenant == "shop" && entry.priority == .normal && from == "a")
+        #expect(abs(entry.enqueuedAt.timeIntervalSince(task.createdAt)) < 0.001)
+        _ = try await a.claim(task.id, on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
+        #expect(await notices.next() == .left(task.id))
+        // A retry re-enters the queue with the time it may start; a run's end is announced.
+        let retryAt = Date().addingTimeInterval(10)
+        try await a.transition(id: task.id, to: .queued) { $0.retryAt = retryAt }
+        guard case .queued(let again, _) = await notices.next() else {
+            Issue.record("no notice for the retry")
+            return
+        }
+        #expect(abs((again.readyAt ?? .distantPast).timeIntervalSince(retryAt)) < 0.001)
+        #expect(await notices.next() == .ended)
+        #expect(await b.queueEntries().first?.readyAt != nil)
+    }
+
+    @Test func theRateLimitIsOneBucketForAllGateways() async throws {
+        let (a, b) = try pair()
+        // 60 a minute, burst 2: three at once in total, whichever gateway they reach.
+        let emission = 1.0, tolerance = 3.0
+        var allowed = 0
+        for store in [a, b, a, b, a, b] {
+            if try await store.rateLimitStep(bucket: "key:shop", emission: emission, tolerance: tolerance).allowed {
+                allowed += 1
+            }
+        }
+        #expect(allowed == 3)
+        let refused = try await b.rateLimitStep(bucket: "key:shop", emission: emission, tolerance: tolerance)
+        #expect(!refused.allowed && refused.arrival - refused.now > 2 && refused.arrival - refused.now <= 3)
+        // Another bucket is untouched.
+        #expect(try await a.rateLimitStep(bucket: "key:other", emission: emission, tolerance: tolerance).allowed)
+    }
+}
