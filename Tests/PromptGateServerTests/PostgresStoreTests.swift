@@ -1,5 +1,6 @@
 import ComfySim
 import Foundation
+import PromptGateAccess
 import PromptGateDispatch
 @testable import PromptGateServer
 import PromptGateTestSupport
@@ -37,6 +38,76 @@ struct PostgresStoreTests {
                 base, "POST", "/api/v1/generate", body: #"{"prompt": "a red fox", "seed": 3, "webhook_url": null}"#,
                 headers: ["Idempotency-Key": "pg-1"])
             #expect(replay.json["task_id"] as? String == id && replay.header("Idempotent-Replayed") == "true")
+        }
+    }
+
+    /// Two gateways on one database, one backend: a burst spread over both is limited to the configured total,
+    /// a retry with the same Idempotency-Key on the other gateway gets the same task, and each lists the other.
+    @Test func twoGatewaysShareRateLimitsIdempotencyKeysAndTasks() async throws {
+        let url = try PostgresCluster.shared().makeDatabase()
+        let output = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: output) }
+        try await LoopbackSims.with([ComfySim(runTime: .milliseconds(10))]) { sims in
+            func config(_ name: String) -> ServiceConfig {
+                var config = ServiceConfig()
+                config.dispatch.storeURL = url
+                config.dispatch.gatewayName = name
+                config.dispatch.outputDirectory = output.path  // the shared output folder
+                config.dispatch.healthInterval = .milliseconds(50)
+                config.dispatch.backends = [BackendPool.Backend(name: "sim0", url: sims.urls[0], maxInFlight: 1)]
+                config.security.enabled = true
+                config.security.rateLimitEnabled = true
+                // One a minute, burst 4: five at once in total, and nothing refills during the test.
+                config.security.apiKeys = [
+                    APIKey(name: "burst", secret: "burst-key", rateLimit: .init(requestsPerMinute: 1, burst: 4))!,
+                    APIKey(name: "shop", secret: "shop-key")!,
+                    APIKey(name: "ops", secret: "ops-key", isAdmin: true)!,
+                ]
+                return config
+            }
+            try await withServer(config("one")) { one, first in
+                try await withServer(config("two")) { two, second in
+                    try await one.dispatch.dispatcher.store.prepare()
+                    try await two.dispatch.dispatcher.store.prepare()
+                    var allowed = 0
+                    for index in 0..<12 {
+                        let answer = try await send(
+                            index % 2 == 0 ? first : second, "POST", "/api/v1/moderate",
+                            body: #"{"prompt": "a lamp"}"#, headers: ["X-API-Key": "burst-key"])
+                        if answer.status == 200 {
+                            allowed += 1
+                        } else {
+                            #expect(answer.status == 429 && answer.errorCode == "rate_limited", "\(answer.text)")
+                        }
+                    }
+                    #expect(allowed == 5)
+                    // The same key and body on the other gateway: the same task, replayed.
+                    let body = #"{"prompt": "a green lamp", "seed": 5}"#
+                    let headers = ["X-API-Key": "shop-key", "Idempotency-Key": "order-77"]
+                    let created = try await send(first, "POST", "/api/v1/generate", body: body, headers: headers)
+                    #expect(created.status == 202, "\(created.text)")
+                    let id = try #require(created.json["task_id"] as? String)
+                    let replay = try await send(second, "POST", "/api/v1/generate", body: body, headers: headers)
+                    #expect(replay.json["task_id"] as? String == id && replay.header("Idempotent-Replayed") == "true")
+                    // Either gateway runs it; both read it and its image.
+                    let done = try await awaitTask(second, id, headers: ["X-API-Key": "shop-key"])
+                    #expect(done.json["status"] as? String == "completed", "\(done.text)")
+                    let seen = try await send(first, "GET", "/api/v1/task/\(id)", headers: ["X-API-Key": "shop-key"])
+                    #expect(seen.json["status"] as? String == "completed")
+                    let image = try await send(second, "GET", "/output/\(id)_0.png", headers: ["X-API-Key": "shop-key"])
+                    #expect(image.status == 200)
+                    let attempt = (done.json["attempts"] as? [[String: Any]])?.first
+                    #expect(["one", "two"].contains(attempt?["gateway"] as? String ?? ""), "\(done.text)")
+                    // Each lists both gateways, alive.
+                    for base in [first, second] {
+                        let status = try await send(base, "GET", "/status", headers: ["X-API-Key": "ops-key"])
+                        let gateways = try #require(status.json["gateways"] as? [[String: Any]])
+                        #expect(Set(gateways.compactMap { $0["name"] as? String }) == ["one", "two"])
+                        #expect(gateways.allSatisfy { $0["alive"] as? Bool == true })
+                        #expect(gateways.filter { $0["this"] as? Bool == true }.count == 1)
+                    }
+                }
+            }
         }
     }
 

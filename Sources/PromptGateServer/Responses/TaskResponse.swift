@@ -104,6 +104,8 @@ struct TaskResponse: JSONResponse {
         var ended_at: String?
         var outcome: String?
         var error: Failure?
+        /// The gateway holding the attempt's lease (several gateways on one store only).
+        var gateway: String?
     }
 
     struct Result: Encodable {
@@ -203,7 +205,7 @@ struct TaskResponse: JSONResponse {
                 number: item.number, backend: item.backend, prompt_id: item.promptID,
                 started_at: time.format(item.startedAt), ended_at: item.endedAt.map { time.format($0) },
                 outcome: item.outcome,
-                error: item.reason.map(Failure.init))
+                error: item.reason.map(Failure.init), gateway: item.gateway)
         }
         waiting_for = view.waitingFor.map(Failure.init)
         created_at = time.format(task.createdAt)

@@ -125,6 +125,11 @@ enum OpenAPIDocument {
                                         "type": "string", "enum": ["completed", "failed", "cancelled", "retried"],
                                     ],
                                     "error": ["type": "object"],
+                                    "gateway": [
+                                        "type": "string",
+                                        "description":
+                                            "the gateway holding the attempt's lease (several gateways on one store)",
+                                    ],
                                 ],
                             ],
                         ],
