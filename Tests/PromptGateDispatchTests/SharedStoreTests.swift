@@ -18,10 +18,12 @@ struct SharedStoreTests {
         stores: (PostgresTaskStore, PostgresTaskStore), location: PostgresTaskStore.Location
     ) {
         let location = try PostgresTaskStore.Location(url: try PostgresCluster.shared().makeDatabase())
-        return ((
-            PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "a", leaseTimeout: lease)),
-            PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "b", leaseTimeout: lease))
-        ), location)
+        return (
+            (
+                PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "a", leaseTimeout: lease)),
+                PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "b", leaseTimeout: lease))
+            ), location
+        )
     }
 
     func queued(_ store: PostgresTaskStore, caller: String? = nil) async throws -> GenerationTask {
@@ -45,8 +47,10 @@ struct SharedStoreTests {
         }
         #expect(claimed.status == .running && claimed.backend == "gpu" && claimed.attemptList.last?.gateway == "a")
         // The other gateway finds the backend full with a's run, and the claimed task gone.
-        #expect(try await b.claim(second.id, on: gpu, tenantLimit: nil, Self.begin) == .busy(
-            "every backend offered runs its max_in_flight"))
+        #expect(
+            try await b.claim(second.id, on: gpu, tenantLimit: nil, Self.begin)
+                == .busy(
+                    "every backend offered runs its max_in_flight"))
         #expect(try await b.claim(first.id, on: gpu, tenantLimit: nil, Self.begin) == .gone)
         #expect(await b.task(id: second.id)?.status == .queued)
         // A second backend with room takes it.
@@ -69,7 +73,8 @@ struct SharedStoreTests {
             Issue.record("the tenant's first run was refused")
             return
         }
-        #expect(try await b.claim(more.id, on: wide, tenantLimit: 1, Self.begin) == .busy("shop runs its max_running (1)"))
+        #expect(
+            try await b.claim(more.id, on: wide, tenantLimit: 1, Self.begin) == .busy("shop runs its max_running (1)"))
         guard case .claimed = try await b.claim(more.id, on: wide, tenantLimit: 2, Self.begin) else {
             Issue.record("a higher limit was refused")
             return
@@ -86,7 +91,8 @@ struct SharedStoreTests {
             for id in ids {
                 for store in [a, b] {
                     group.addTask {
-                        if case .claimed(let task) = try await store.claim(id, on: slots, tenantLimit: nil, Self.begin) {
+                        if case .claimed(let task) = try await store.claim(id, on: slots, tenantLimit: nil, Self.begin)
+                        {
                             return task.id
                         }
                         return nil

@@ -24,10 +24,13 @@ struct PostgresStoreTests {
             let store = (try await send(base, "GET", "/status").json["config"] as? [String: Any])?["store"]
             #expect((store as? [String: Any])?["kind"] as? String == "postgresql")
             #expect(((store as? [String: Any])?["database"] as? String)?.hasPrefix("promptgate@") == true)
-            #expect((store as? [String: Any])?["gateway_name"] as? String == ProcessInfo.processInfo.hostName + ":pid\(getpid())")
+            #expect(
+                (store as? [String: Any])?["gateway_name"] as? String == ProcessInfo.processInfo.hostName
+                    + ":pid\(getpid())")
             // It lists itself among the gateways, alive.
             let gateways = try #require(try await send(base, "GET", "/status").json["gateways"] as? [[String: Any]])
-            #expect(gateways.count == 1 && gateways[0]["alive"] as? Bool == true && gateways[0]["this"] as? Bool == true)
+            #expect(
+                gateways.count == 1 && gateways[0]["alive"] as? Bool == true && gateways[0]["this"] as? Bool == true)
         }
         // The next gateway on that database finds the task, its images and its idempotency key.
         try await withGateway(configure: { $0.dispatch.storeURL = url }) { server, base, _ in
@@ -152,7 +155,8 @@ struct PostgresStoreTests {
             "store: {url: \"postgres://gate:secret@db.internal:6432/promptgate?sslmode=require\"}", file: "c.yaml")
         #expect(config.dispatch.storeURL == "postgres://gate:secret@db.internal:6432/promptgate?sslmode=require")
         let shared = try ServiceConfig.parse(
-            "store: {url: \"postgres://g@db/p\", gateway_name: gw1, lease_timeout: 12, sync_interval: 0.5}", file: "c.yaml")
+            "store: {url: \"postgres://g@db/p\", gateway_name: gw1, lease_timeout: 12, sync_interval: 0.5}",
+            file: "c.yaml")
         #expect(shared.dispatch.gatewayName == "gw1" && shared.dispatch.leaseTimeout == .seconds(12))
         #expect(shared.dispatch.syncInterval == .milliseconds(500))
         let socket = try PostgresTaskStore.Location(url: "postgresql://gate@localhost/tasks?host=/run/postgresql")

@@ -17,12 +17,20 @@ extension Dispatcher {
                 let running = scheduler.runningIDs
                 do throws(TaskStoreError) {
                     let held = try await shared.heartbeat()
-                    let lost = running.subtracting(held)
+                    // Runs missing from the renewed leases either ended meanwhile or were taken over (their
+                    // leases lapsed while the database was out of reach): the store tells which.
+                    var lost: [String] = []
+                    for id in running.subtracting(held) {
+                        if let task = await store.task(id: id), task.status == .running,
+                            task.attemptList.last?.gateway != shared.gateway.name
+                        {
+                            lost.append(id)
+                        }
+                    }
                     if !lost.isEmpty {
-                        // Leases lapsed while the database was out of reach: the gateway that took the runs over
-                        // follows them now, and these attempts stop at their next look at the store.
-                        logger.warning(
-                            "runs taken over by another gateway", metadata: ["tasks": "\(lost.sorted())"])
+                        // The gateway that took them over follows them now; these attempts stop at their next look
+                        // at the store.
+                        logger.warning("runs taken over by another gateway", metadata: ["tasks": "\(lost.sorted())"])
                     }
                 } catch {
                     logger.warning(

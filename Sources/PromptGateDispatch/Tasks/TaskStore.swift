@@ -73,7 +73,7 @@ extension TaskStore {
         guard let backend = slots.first?.backend else { return .busy("no backend offered") }
         do {
             return .claimed(try await transition(id: id, to: .running) { begin(&$0, backend) })
-        } catch where error.code == "task.not_found" || error.code == "task.invalid_transition" {
+        } catch  where error.code == "task.not_found" || error.code == "task.invalid_transition" {
             return .gone
         }
     }
