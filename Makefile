@@ -4,7 +4,7 @@ APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev libsqlite3-dev pkg-c
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
-.PHONY: bench-store deps build run demo test lint format bench bench-http bench-dispatch clean
+.PHONY: bench-store deps build run demo test lint format bench bench-http bench-dispatch bench-gateways clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -63,6 +63,14 @@ bench-dispatch: deps
 bench-store: deps
 	$(SWIFT) build -c release
 	.build/release/promptgate bench-store
+
+# Several gateways on one private PostgreSQL server: tasks/s for 1 vs 3 gateways (SQLite baseline), claim latency,
+# and the shared rate limit's cost on /api/v1/moderate (wrk).
+bench-gateways: deps
+	$(SWIFT) build -c release
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk
+	@command -v bc >/dev/null || $(SUDO) apt-get install -y -qq bc
+	./Benchmarks/bench-gateways.sh
 
 clean:
 	rm -rf .build

@@ -29,6 +29,8 @@ public final class GateMetrics: Sendable {
     private let openConnections: Gauge
     private nonisolated(unsafe) let closedConnections: MetricNameDescriptor
     private let sharedLimitFallbacks: Counter
+    private nonisolated(unsafe) let claims: MetricNameDescriptor
+    private let claimSeconds: DurationHistogram
     private static let taskBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5), .seconds(15), .seconds(30),
         .seconds(60), .seconds(120), .seconds(300), .seconds(900),
@@ -36,6 +38,10 @@ public final class GateMetrics: Sendable {
     private static let webhookBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2),
         .seconds(10), .seconds(30),
+    ]
+    private static let claimBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
     ]
     private static let buckets: [Duration] = [
         .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
@@ -133,6 +139,16 @@ public final class GateMetrics: Sendable {
                 namespace: "promptgate", subsystem: "access", metricName: "shared_rate_limit_fallbacks",
                 unitName: "total",
                 helpText: "Submissions rate-limited by this gateway alone because the shared state did not answer"))
+        claims = MetricNameDescriptor(
+            namespace: "promptgate", subsystem: "queue", metricName: "claims", unitName: "total",
+            helpText:
+                "Claims of a picked task by the store's answer (claimed; busy: no room across the gateways; gone: "
+                + "taken elsewhere or cancelled)")
+        claimSeconds = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "promptgate", subsystem: "queue", metricName: "claim_duration", unitName: "seconds",
+                helpText: "Time of one claim in the task store (the transaction that moves a task to running)"),
+            buckets: Self.claimBuckets)
         // Present from the start so dashboards see zeros rather than gaps.
         for reason in ["ip", "auth", "rate_limited"] {
             _ = registry.makeCounter(descriptor: refused, labels: [("reason", reason)])
@@ -206,6 +222,12 @@ extension GateMetrics: DispatchObserver {
     /// Counts the start and records how long the task waited.
     public func taskStarted(_ task: GenerationTask, waited: Duration) {
         waitSeconds.record(waited)
+    }
+
+    /// Counts the claim by outcome and records how long the store took.
+    public func taskClaimed(outcome: String, took: Duration) {
+        counter(claims, [("outcome", outcome)]).increment()
+        claimSeconds.record(took)
     }
 
     /// Counts the end by status and records how long the task ran.

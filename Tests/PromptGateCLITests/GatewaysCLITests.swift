@@ -31,7 +31,7 @@ struct GatewaysCLITests {
     }
 
     @Test func threeGatewaysTwoSimsOneKilledEveryPromptRunsOnce() async throws {
-        let database = try PostgresCluster.shared().makeDatabase()
+        let database = try await PostgresCluster.shared().makeDatabase()
         let sims = try (0..<2).map { _ in
             try Server(arguments: ["comfy-sim", "--port", "0", "--run-seconds", "0.05"], shell: "exec 2>/dev/null")
         }

@@ -17,14 +17,14 @@ struct RecoveryTests {
         var testDescription: String { rawValue }
 
         /// A way to open the same store again, for each generation.
-        func opener(folder: URL) throws -> @Sendable () throws -> any TaskStore {
+        func opener(folder: URL) async throws -> @Sendable () throws -> any TaskStore {
             switch self {
             case .sqlite:
                 let path = folder.appendingPathComponent("tasks.sqlite").path
                 return { try SQLiteTaskStore(path: path) }
             case .postgres:
-                let location = try PostgresTaskStore.Location(url: try PostgresCluster.shared().makeDatabase())
-                return { PostgresTaskStore(location: location) }
+                let location = try PostgresTaskStore.Location(url: try await PostgresCluster.shared().makeDatabase())
+                return { PostgresTaskStore(location: location, connectTimeout: .seconds(60)) }
             }
         }
     }
@@ -71,7 +71,7 @@ struct RecoveryTests {
     ) async throws {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let open = try kind.opener(folder: folder)
+        let open = try await kind.opener(folder: folder)
         let threadPool = NIOThreadPool(numberOfThreads: 4)
         threadPool.start()
         let sim = ComfySim(runTime: .milliseconds(400))

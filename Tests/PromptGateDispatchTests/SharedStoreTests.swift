@@ -10,18 +10,22 @@ import Testing
 @Suite("Several gateways on one PostgreSQL store", .serialized)
 struct SharedStoreTests {
     /// Two gateways' views of a fresh database.
-    func pair(lease: Duration = .seconds(30)) throws -> (PostgresTaskStore, PostgresTaskStore) {
-        try pairAndLocation(lease: lease).stores
+    func pair(lease: Duration = .seconds(30)) async throws -> (PostgresTaskStore, PostgresTaskStore) {
+        try await pairAndLocation(lease: lease).stores
     }
 
-    func pairAndLocation(lease: Duration) throws -> (
+    func pairAndLocation(lease: Duration) async throws -> (
         stores: (PostgresTaskStore, PostgresTaskStore), location: PostgresTaskStore.Location
     ) {
-        let location = try PostgresTaskStore.Location(url: try PostgresCluster.shared().makeDatabase())
+        let location = try PostgresTaskStore.Location(url: try await PostgresCluster.shared().makeDatabase())
         return (
             (
-                PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "a", leaseTimeout: lease)),
-                PostgresTaskStore(location: location, gateway: GatewayIdentity(name: "b", leaseTimeout: lease))
+                PostgresTaskStore(
+                    location: location, connectTimeout: .seconds(60),
+                    gateway: GatewayIdentity(name: "a", leaseTimeout: lease)),
+                PostgresTaskStore(
+                    location: location, connectTimeout: .seconds(60),
+                    gateway: GatewayIdentity(name: "b", leaseTimeout: lease))
             ), location
         )
     }
@@ -38,7 +42,7 @@ struct SharedStoreTests {
     }
 
     @Test func maxInFlightAndMaxRunningHoldAcrossGateways() async throws {
-        let (a, b) = try pair()
+        let (a, b) = try await pair()
         let first = try await queued(a), second = try await queued(a), third = try await queued(b)
         let gpu = [ClaimSlot(backend: "gpu", maxInFlight: 1)]
         guard case .claimed(let claimed) = try await a.claim(first.id, on: gpu, tenantLimit: nil, Self.begin) else {
@@ -82,7 +86,7 @@ struct SharedStoreTests {
     }
 
     @Test func concurrentClaimsNeverExceedTheBackendsCapacity() async throws {
-        let (a, b) = try pair()
+        let (a, b) = try await pair()
         var ids: [String] = []
         for _ in 0..<40 { ids.append(try await queued(a).id) }
         let slots = [ClaimSlot(backend: "gpu", maxInFlight: 3), ClaimSlot(backend: "gpu2", maxInFlight: 2)]
@@ -107,12 +111,12 @@ struct SharedStoreTests {
     }
 
     @Test func aLapsedLeaseIsTakenOverAndTheOldHolderLearnsIt() async throws {
-        let ((a, b), location) = try pairAndLocation(lease: .seconds(1))
-        _ = try await a.heartbeat()
-        _ = try await b.heartbeat()
+        let ((a, b), location) = try await pairAndLocation(lease: .seconds(1))
+        _ = try await a.heartbeat(renewing: [])
+        _ = try await b.heartbeat(renewing: [])
         let task = try await queued(a)
         _ = try await a.claim(task.id, on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
-        #expect(try await a.heartbeat() == [task.id])
+        #expect(try await a.heartbeat(renewing: [task.id]) == [task.id])
         #expect(await b.takeOverRuns(includingOwn: false).isEmpty)  // a's lease is fresh
         let listed = await b.gateways()
         #expect(Set(listed.map(\.name)) == ["a", "b"] && listed.allSatisfy(\.alive))
@@ -123,7 +127,7 @@ struct SharedStoreTests {
         #expect(taken.map(\.id) == [task.id] && taken.first?.attemptList.last?.gateway == "b")
         #expect(taken.first?.status == .running && taken.first?.promptID == task.id)
         #expect(await b.takeOverRuns(includingOwn: false).isEmpty)  // once
-        #expect(try await a.heartbeat().isEmpty)  // a learns it holds nothing
+        #expect(try await a.heartbeat(renewing: [task.id]).isEmpty)  // a learns it holds nothing
         #expect(await a.gateways().first { $0.name == "b" }?.leases == [task.id])
         // A restarted gateway of the same name takes its own runs back at once.
         let again = PostgresTaskStore(
@@ -132,8 +136,8 @@ struct SharedStoreTests {
     }
 
     @Test func queueChangesReachTheOtherGateway() async throws {
-        let (a, b) = try pair()
-        _ = try await b.heartbeat()
+        let (a, b) = try await pair()
+        _ = try await b.heartbeat(renewing: [])
         var notices = b.queueNotices().makeAsyncIterator()
         #expect(await notices.next() == .resync)
         let task = try await queued(a, caller: "shop")
@@ -158,7 +162,7 @@ struct SharedStoreTests {
     }
 
     @Test func theRateLimitIsOneBucketForAllGateways() async throws {
-        let (a, b) = try pair()
+        let (a, b) = try await pair()
         // 60 a minute, burst 2: three at once in total, whichever gateway they reach.
         let emission = 1.0, tolerance = 3.0
         var allowed = 0

@@ -14,7 +14,7 @@ struct TaskTests {
         case memory, sqliteInMemory, sqliteFile, postgres
         var testDescription: String { rawValue }
 
-        func make() throws -> any TaskStore {
+        func make() async throws -> any TaskStore {
             switch self {
             case .memory: InMemoryTaskStore()
             case .sqliteInMemory: try SQLiteTaskStore(path: ":memory:")
@@ -22,14 +22,16 @@ struct TaskTests {
                 try SQLiteTaskStore(path: try TestSupport.temporaryDirectory().appendingPathComponent("t.sqlite").path)
             case .postgres:
                 // A database of its own on the test process's private server (Debian's postgresql).
-                PostgresTaskStore(location: try .init(url: try PostgresCluster.shared().makeDatabase()))
+                PostgresTaskStore(
+                    location: try .init(url: try await PostgresCluster.shared().makeDatabase()),
+                    connectTimeout: .seconds(60))
             }
         }
     }
 
     @Test(arguments: Store.allCases)
     func everyTaskEndsInExactlyOneTerminalState(_ kind: Store) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let task = GenerationTask(request: PromptRequest(prompt: "x"))
         #expect(task.id == task.id.lowercased() && UUID(uuidString: task.id) != nil)
         try await store.insert(task)
@@ -56,7 +58,7 @@ struct TaskTests {
             (.expired, .queued), (.failed, .running),
         ])
     func invalidTransitionsAreRefused(_ kind: Store, move: (from: TaskStatus, to: TaskStatus)) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let (from, to) = move
         let task = GenerationTask(request: PromptRequest(prompt: "x"))
         try await store.insert(task)
@@ -79,7 +81,7 @@ struct TaskTests {
 
     @Test(arguments: Store.allCases)
     func tasksByStatusOldestFirstAndRetention(_ kind: Store) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var ids: [String] = []
         for i in 0..<3 {
             let task = GenerationTask(
@@ -100,7 +102,7 @@ struct TaskTests {
     /// Keys, pages, shared image files and cached results behave alike in every store.
     @Test(arguments: Store.allCases)
     func keysPagesFilesAndCacheAgreeInEveryStore(_ kind: Store) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let cache = store as? any ResultCache
         var tasks: [GenerationTask] = []
         for index in 0..<4 {
@@ -161,7 +163,7 @@ struct TaskTests {
     /// messages with it.
     @Test(arguments: Store.allCases)
     func webhookMessagesComeWithTheEndAndAreLeased(_ kind: Store) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var task = GenerationTask(request: PromptRequest(prompt: "x"), createdAt: t0)
         task.webhookURL = "https://example.com/hook"
         try await store.insert(task)

@@ -27,11 +27,15 @@ struct AccessHardeningTests {
         try await withServer(config) { _, base in
             let allowed = AccessControl.authFailurePolicy.burst + 1
             var statuses: [Int] = []
+            let began = ContinuousClock.now
             for _ in 0..<(allowed + 5) {
                 statuses.append(try await send(base, method, path, body: #"{"prompt": "x"}"#, headers: headers).status)
             }
+            // The bucket refills one failure every 6 s: a loaded box that took longer may see one more 401 per 6 s.
+            let refilled = Int((ContinuousClock.now - began).seconds / 6)
             #expect(statuses.prefix(allowed - 1).allSatisfy { $0 == 401 || $0 == 403 }, "\(statuses)")
-            #expect(statuses.suffix(5).allSatisfy { $0 == 429 }, "\(statuses)")
+            #expect(statuses.suffix(5).filter { $0 != 429 }.count <= refilled, "\(statuses)")
+            #expect(statuses.last == 429 || refilled > 0, "\(statuses)")
             // Locked out: even the right key is not compared until the bucket refills.
             let right = try await send(
                 base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#,

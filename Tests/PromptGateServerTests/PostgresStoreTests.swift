@@ -11,7 +11,7 @@ import Testing
 @Suite("Tasks in PostgreSQL", .serialized)
 struct PostgresStoreTests {
     @Test func tasksLiveInPostgresAcrossGatewayRestarts() async throws {
-        let url = try PostgresCluster.shared().makeDatabase()
+        let url = try await PostgresCluster.shared().makeDatabase()
         var id = ""
         try await withGateway(configure: { $0.dispatch.storeURL = url }) { server, base, _ in
             try await server.dispatch.dispatcher.store.prepare()
@@ -47,7 +47,7 @@ struct PostgresStoreTests {
     /// Two gateways on one database, one backend: a burst spread over both is limited to the configured total,
     /// a retry with the same Idempotency-Key on the other gateway gets the same task, and each lists the other.
     @Test func twoGatewaysShareRateLimitsIdempotencyKeysAndTasks() async throws {
-        let url = try PostgresCluster.shared().makeDatabase()
+        let url = try await PostgresCluster.shared().makeDatabase()
         let output = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: output) }
         try await LoopbackSims.with([ComfySim(runTime: .milliseconds(10))]) { sims in

@@ -80,16 +80,41 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    /// A new, empty database; returns its `postgres://` URL.
-    public func makeDatabase() throws -> String {
+    /// A new, empty database; returns its `postgres://` URL. `createdb` runs as a child process that is waited
+    /// for without blocking a thread (many tests make databases at once on a 2-core box).
+    public func makeDatabase() async throws -> String {
         let name = counter.withLock { count -> String in
             count += 1
             return "test_\(getpid())_\(count)"
         }
-        let created = try Self.run(
+        let created = try await Self.runWithoutBlocking(
             runAs + ["\(bin)/createdb", "-h", folder, "-p", "\(port)", "-U", "promptgate", name])
         guard created.status == 0 else { throw Failure(description: "createdb failed: \(created.output)") }
         return url(database: name)
+    }
+
+    private static func runWithoutBlocking(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        let output = try TestSupport.temporaryDirectory().appendingPathComponent("output")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        let status = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: output.deletingLastPathComponent())
+        return (status, text)
     }
 
     /// The URL of `database` on this server.

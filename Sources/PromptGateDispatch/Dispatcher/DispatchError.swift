@@ -54,8 +54,12 @@ public struct DispatchError: PromptGateError, Equatable {
     }
 
     static func store(_ error: TaskStoreError) -> DispatchError {
-        DispatchError(
-            code: error.code, kind: error.code == "idempotency.duplicate" ? .conflict : .internal,
-            message: error.message)
+        switch error.code {
+        case "idempotency.duplicate": DispatchError(code: error.code, kind: .conflict, message: error.message)
+        // The database is down or unreachable: worth retrying shortly (another gateway may reach it).
+        case "store.unavailable":
+            DispatchError(code: error.code, kind: .unavailable, message: error.message, retryAfter: 5)
+        default: DispatchError(code: error.code, kind: .internal, message: error.message)
+        }
     }
 }

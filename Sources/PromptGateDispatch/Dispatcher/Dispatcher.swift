@@ -10,6 +10,13 @@ public protocol DispatchObserver: Sendable {
     func taskStarted(_ task: GenerationTask, waited: Duration)
     /// A task reached its terminal state; `ran` is the last attempt's run time when it ran.
     func taskEnded(_ task: GenerationTask, ran: Duration?)
+    /// The store answered a claim (`claimed`, `busy`, `gone`) after `took`.
+    func taskClaimed(outcome: String, took: Duration)
+}
+
+extension DispatchObserver {
+    /// Claims are not watched.
+    public func taskClaimed(outcome: String, took: Duration) {}
 }
 
 /// The last stage of the generate chain: takes allowed, optimized requests into the queue and runs them on
@@ -613,10 +620,19 @@ public final class Dispatcher: Sendable {
             ClaimSlot(backend: $0.name, maxInFlight: $0.maxInFlight)
         }
         let tenantLimit = start.entry?.tenant.flatMap { settings.tenantLimits[$0]?.maxRunning }
+        let began = ContinuousClock.now
         do {
-            return try await store.claim(start.id, on: slots, tenantLimit: tenantLimit) { task, backend in
+            let outcome = try await store.claim(start.id, on: slots, tenantLimit: tenantLimit) { task, backend in
                 task.beginAttempt(on: backend)
             }
+            let name =
+                switch outcome {
+                case .claimed: "claimed"
+                case .busy: "busy"
+                case .gone: "gone"
+                }
+            observer.taskClaimed(outcome: name, took: ContinuousClock.now - began)
+            return outcome
         } catch {
             logger.error("could not claim a task", metadata: ["task": "\(start.id)", "error": "\(error.message)"])
             return .busy(error.message)

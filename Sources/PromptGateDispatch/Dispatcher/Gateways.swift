@@ -16,7 +16,7 @@ extension Dispatcher {
                 if Task.isCancelled { break }
                 let running = scheduler.runningIDs
                 do throws(TaskStoreError) {
-                    let held = try await shared.heartbeat()
+                    let held = try await shared.heartbeat(renewing: running)
                     // Runs missing from the renewed leases either ended meanwhile or were taken over (their
                     // leases lapsed while the database was out of reach): the store tells which.
                     var lost: [String] = []

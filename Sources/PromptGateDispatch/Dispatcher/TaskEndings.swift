@@ -15,6 +15,8 @@ final class TaskEndings: DispatchObserver {
 
     func taskStarted(_ task: GenerationTask, waited: Duration) { next?.taskStarted(task, waited: waited) }
 
+    func taskClaimed(outcome: String, took: Duration) { next?.taskClaimed(outcome: outcome, took: took) }
+
     func taskEnded(_ task: GenerationTask, ran: Duration?) {
         next?.taskEnded(task, ran: ran)
         for listener in listeners.withLock({ Array($0.values) }) { listener.yield() }

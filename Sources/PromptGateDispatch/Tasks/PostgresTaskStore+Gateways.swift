@@ -85,9 +85,10 @@ extension PostgresTaskStore: SharedTaskStore {
 
     // MARK: - Leases
 
-    /// Upserts this gateway's row and pushes its leases `store.lease_timeout` ahead; drops rate-limit buckets
-    /// that are full again (they carry no information).
-    public func heartbeat() async throws(TaskStoreError) -> Set<String> {
+    /// Upserts this gateway's row and pushes the leases of `running` `store.lease_timeout` ahead; drops
+    /// rate-limit buckets that are full again (they carry no information).
+    public func heartbeat(renewing running: Set<String>) async throws(TaskStoreError) -> Set<String> {
+        let ids = running.sorted()
         let lease = gateway.leaseTimeout.seconds, owner = gateway.name
         let instance = instance, started = startedAt.timeIntervalSince1970
         return try await transaction { connection -> Set<String> in
@@ -102,7 +103,7 @@ extension PostgresTaskStore: SharedTaskStore {
             for try await id in try await connection.query(
                 """
                 UPDATE task SET lease_until = \(unescaped: Self.clock) + \(lease)
-                WHERE status = 'running' AND lease_owner = \(owner) RETURNING id
+                WHERE status = 'running' AND lease_owner = \(owner) AND id = ANY(\(ids)) RETURNING id
                 """, logger: self.logger
             ).decode(String.self) {
                 held.insert(id)

@@ -145,7 +145,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         } catch {
             throw .unavailable(error)
         }
-        _ = try await heartbeat()
+        _ = try await heartbeat(renewing: [])
     }
 
     // MARK: - Schema

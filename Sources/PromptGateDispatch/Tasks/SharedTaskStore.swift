@@ -82,11 +82,13 @@ public enum QueueNotice: Sendable, Equatable {
 public protocol SharedTaskStore: TaskStore {
     /// This gateway.
     var gateway: GatewayIdentity { get }
-    /// Records this gateway as alive and renews the leases of its runs.
-    /// - Returns: the ids of the running tasks whose leases it holds now (a run missing from it was taken over
-    ///   while this gateway could not reach the database).
+    /// Records this gateway as alive and renews the leases of the runs it follows now (`running`). A lease it
+    /// holds for a run it no longer follows (the run ended while its end could not be stored) is left to lapse,
+    /// so the run is taken over and reconciled with its backend.
+    /// - Returns: the ids among `running` whose leases it still holds (one missing was taken over while this
+    ///   gateway could not reach the database, or ended).
     /// - Throws: `store.unavailable` when the database cannot be reached.
-    func heartbeat() async throws(TaskStoreError) -> Set<String>
+    func heartbeat(renewing running: Set<String>) async throws(TaskStoreError) -> Set<String>
     /// Takes over running tasks whose leases lapsed (their gateway died), and with `includingOwn` those this
     /// gateway's name held before a restart: each one's lease is this gateway's now, and its current attempt
     /// names it.
