@@ -38,7 +38,9 @@ extension Dispatcher {
                         metadata: ["error": "\(error.message)"])
                     continue
                 }
-                let taken = await shared.takeOverRuns(includingOwn: false)
+                // A lapsed lease of a run this gateway still follows (its heartbeats failed for a while) is simply
+                // its own again.
+                let taken = await shared.takeOverRuns(includingOwn: false).filter { !scheduler.isRunning($0.id) }
                 guard !taken.isEmpty else { continue }
                 let (follow, requeued) = await adopt(taken)
                 logger.notice(
