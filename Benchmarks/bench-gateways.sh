@@ -26,12 +26,11 @@ trap cleanup EXIT
 
 runas "$pgbin/initdb" -D "$work/pg" -A trust -U promptgate -E UTF8 --locale=C >/dev/null
 runas "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-    -o "-k $work -c listen_addresses= -c max_connections=300" start >/dev/null
-database=0
+    -o "-k $work -c listen_addresses= -c max_connections=300 ${PGOPTIONS_EXTRA:-}" start >/dev/null
+# A new database named <label> (callers run it in a subshell, so no counter survives it).
 new_database() {
-    database=$((database + 1))
-    runas "$pgbin/createdb" -h "$work" -U promptgate "bench$database"
-    echo "postgres://promptgate@localhost:5432/bench$database?host=$work"
+    runas "$pgbin/createdb" -h "$work" -U promptgate "$1"
+    echo "postgres://promptgate@localhost:5432/$1?host=$work"
 }
 
 # Starts a process that prints "listening on http://127.0.0.1:<port>"; sets $port and appends its pid.
@@ -92,7 +91,7 @@ seq 0 $((tasks - 1)) | awk '{printf "{\"prompt\": \"studio product shot %d of a 
 # run <label> <gateways> <store kind>
 run() {
     local label=$1 count=$2 kind=$3 store ports=() gpids=()
-    if [ "$kind" = sqlite ]; then store="{path: \"$work/$label.sqlite\"}"; else store="{url: \"$(new_database)\"}"; fi
+    if [ "$kind" = sqlite ]; then store="{path: \"$work/$label.sqlite\"}"; else store="{url: \"$(new_database "bench$count")\"}"; fi
     for index in $(seq 1 "$count"); do
         config "$work/$label-$index.yaml" "$store" "{enabled: false}"
         start "$work/$label-$index.log" "$bin" serve --config "$work/$label-$index.yaml"
@@ -108,7 +107,7 @@ run() {
     for part in "$work/$label-part-"*; do
         mv "$part" "$part.jsonl"
         "$bin" submit --server "http://127.0.0.1:${ports[$index]}" --concurrency $((48 / count)) \
-            --out "$work/$label-out-$index" --no-progress --retries 0 "$part.jsonl" >/dev/null 2>&1 &
+            --out "$work/$label-out-$index" --no-progress --retries 0 ${SUBMIT_FLAGS:-} "$part.jsonl" >/dev/null 2>&1 &
         clients+=($!)
         index=$((index + 1))
     done
@@ -137,8 +136,8 @@ wrk.body = '{"prompt": "a portrait of an old fisherman mending nets at golden ho
 wrk.headers["Content-Type"] = "application/json"
 LUA
 for kind in sqlite postgres; do
-    if [ "$kind" = sqlite ]; then store="{path: \"$work/rate.sqlite\"}"; else store="{url: \"$(new_database)\"}"; fi
-    config "$work/rate-$kind.yaml" "$store" "{enabled: true, requests_per_minute: 100000000, burst: 1000000}"
+    if [ "$kind" = sqlite ]; then store="{path: \"$work/rate.sqlite\"}"; else store="{url: \"$(new_database rate)\"}"; fi
+    config "$work/rate-$kind.yaml" "$store" "{enabled: true, requests_per_minute: 1000000, burst_limit: 100000}"
     start "$work/rate-$kind.log" "$bin" serve --config "$work/rate-$kind.yaml"
     echo "-- $kind store ($([ $kind = sqlite ] && echo 'local GCRA only' || echo 'local look + one shared upsert'))"
     before=$(busy_ticks)

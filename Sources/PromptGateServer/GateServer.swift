@@ -23,6 +23,8 @@ public final class GateServer: Sendable {
     /// The dispatcher behind `/api/v1/generate` (run it with `DispatchService`).
     public let dispatch: DispatchSetup
     let limiter: RateLimiter
+    /// Requests taken ahead from the shared rate-limit state (several gateways on one store).
+    let reservations = SharedRateLimitReservations()
     /// Wrong keys per client address (always on, whatever `security.rate_limit.enabled` says).
     let authFailures = RateLimiter()
     /// Client connections open now, counted by the connection guard.
@@ -100,7 +102,8 @@ public final class GateServer: Sendable {
                     .add(
                         middleware: AccessMiddleware(
                             level: level, holder: holder, trustedProxies: config.security.trustedProxies,
-                            metrics: metrics, sharedLimits: dispatch.dispatcher.store as? any SharedRateLimitState)
+                            metrics: metrics, sharedLimits: dispatch.dispatcher.store as? any SharedRateLimitState,
+                            reservations: reservations)
                     )
                     .addRoutes(routes)
             } else {

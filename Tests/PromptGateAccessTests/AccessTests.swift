@@ -1,6 +1,7 @@
-import PromptGateAccess
+@testable import PromptGateAccess
 import PromptGateCore
 import Testing
+import Synchronization
 
 @Suite("Addresses and CIDR blocks")
 struct AddressTests {
@@ -213,5 +214,73 @@ struct AccessStageTests {
         #expect(throws: AccessError.self) {
             try AccessControl().admit(address: nil, presentedKey: nil, level: .admin, trace: &trace)
         }
+    }
+}
+
+/// The shared rate limit as gateways use it (`countShared`), over an exact in-memory stand-in for the
+/// database's GCRA row (the PostgreSQL upsert itself is tested with the store).
+@Suite("Shared rate limit")
+struct SharedRateLimitTests {
+    /// One bucket row per key, stepped as the database does, on a clock the test holds still; counts steps.
+    final class Row: SharedRateLimitState {
+        private let state = Mutex((arrivals: [String: Int64](), steps: 0))
+        let now: Int64
+
+        init(now: Int64) { self.now = now }
+
+        var steps: Int { state.withLock { $0.steps } }
+
+        func rateLimitStep(bucket: String, emission: Int64, tolerance: Int64, wanted: Int) async throws
+            -> (granted: Int, arrival: Int64, now: Int64)
+        {
+            state.withLock { state in
+                state.steps += 1
+                let base = max(state.arrivals[bucket] ?? now, now)
+                let fits = (now + tolerance - base) / emission
+                guard fits >= 1 else { return (0, base, now) }
+                let granted = min(Int64(wanted), fits)
+                state.arrivals[bucket] = base + granted * emission
+                return (Int(granted), base + granted * emission, now)
+            }
+        }
+    }
+
+    /// A gateway: its own local limiter and reserved batches, the shared row, a clock held at `now`.
+    struct Gateway {
+        let access: AccessControl
+        let reservations = SharedRateLimitReservations()
+
+        init(policy: RateLimitPolicy, now: UInt64) {
+            access = AccessControl(limiter: RateLimiter(), policy: policy, sharesLimits: true, clock: { now })
+        }
+
+        func submit(_ row: Row) async -> Bool {
+            var trace: [TraceEntry] = []
+            do {
+                var caller = try access.admit(address: "9.9.9.9", presentedKey: nil, level: .submit, trace: &trace)
+                try await access.countShared(&caller, in: row, reservations: reservations, trace: &trace)
+                return true
+            } catch {
+                return false
+            }
+        }
+    }
+
+    @Test(arguments: [
+        // (requests a minute, burst): a slow key (one step per request), a busy key (batched).
+        (60, 9), (600_000, 99), (6_000_000, 2_000),
+    ])
+    func gatewaysTogetherAllowTheConfiguredBurstAndNoMore(_ rate: Int, _ burst: Int) async {
+        let policy = RateLimitPolicy(requestsPerMinute: rate, burst: burst)
+        let row = Row(now: 1_765_000_000_000_000)  // microseconds: December 2025
+        let gateways = (0..<3).map { _ in Gateway(policy: policy, now: 5_000_000_000) }
+        var allowed = 0
+        for index in 0..<(3 * (burst + 1) + 300) where await gateways[index % 3].submit(row) { allowed += 1 }
+        // The clock stands still: exactly the burst, whichever gateways took it.
+        #expect(allowed == burst + 1)
+        // A slow key costs one step per allowed request; a busy one a batch per step; refusals are remembered.
+        let batch = gateways[0].reservations.batch(for: policy)
+        #expect(batch == max(1, min(burst + 1, Int(50_000_000 / policy.emissionInterval))))
+        #expect(row.steps <= (burst + 1 + batch - 1) / batch + 2 * 3, "\(row.steps) steps for batches of \(batch)")
     }
 }

@@ -164,17 +164,26 @@ struct SharedStoreTests {
     @Test func theRateLimitIsOneBucketForAllGateways() async throws {
         let (a, b) = try await pair()
         // 60 a minute, burst 2: three at once in total, whichever gateway they reach.
-        let emission = 1.0, tolerance = 3.0
+        let emission: Int64 = 1_000_000, tolerance: Int64 = 3_000_000
         var allowed = 0
         for store in [a, b, a, b, a, b] {
-            if try await store.rateLimitStep(bucket: "key:shop", emission: emission, tolerance: tolerance).allowed {
-                allowed += 1
-            }
+            allowed += try await store.rateLimitStep(
+                bucket: "key:shop", emission: emission, tolerance: tolerance, wanted: 1
+            ).granted
         }
         #expect(allowed == 3)
-        let refused = try await b.rateLimitStep(bucket: "key:shop", emission: emission, tolerance: tolerance)
-        #expect(!refused.allowed && refused.arrival - refused.now > 2 && refused.arrival - refused.now <= 3)
+        let refused = try await b.rateLimitStep(bucket: "key:shop", emission: emission, tolerance: tolerance, wanted: 1)
+        #expect(
+            refused.granted == 0 && refused.arrival - refused.now > 2_000_000
+                && refused.arrival - refused.now <= 3_000_000)
+        // Batches: as many as fit, never more than the burst allows in total.
+        let first = try await a.rateLimitStep(bucket: "key:bulk", emission: emission, tolerance: tolerance, wanted: 2)
+        let second = try await b.rateLimitStep(bucket: "key:bulk", emission: emission, tolerance: tolerance, wanted: 2)
+        let third = try await a.rateLimitStep(bucket: "key:bulk", emission: emission, tolerance: tolerance, wanted: 2)
+        #expect(first.granted == 2 && second.granted == 1 && third.granted == 0)
         // Another bucket is untouched.
-        #expect(try await a.rateLimitStep(bucket: "key:other", emission: emission, tolerance: tolerance).allowed)
+        #expect(
+            try await a.rateLimitStep(bucket: "key:other", emission: emission, tolerance: tolerance, wanted: 1)
+                .granted == 1)
     }
 }

@@ -632,8 +632,10 @@ public final class Dispatcher: Sendable {
                 case .gone: "gone"
                 }
             observer.taskClaimed(outcome: name, took: ContinuousClock.now - began)
+            scheduler.claimAnswered(busy: name == "busy")
             return outcome
         } catch {
+            scheduler.claimAnswered(busy: true)
             logger.error("could not claim a task", metadata: ["task": "\(start.id)", "error": "\(error.message)"])
             return .busy(error.message)
         }

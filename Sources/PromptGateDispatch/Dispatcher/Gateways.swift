@@ -71,6 +71,7 @@ extension Dispatcher {
                 case .left(let id):
                     scheduler.dropQueued(id)
                 case .ended:
+                    scheduler.capacityMayHaveFreed()
                     wakeup.yield()
                 case .resync:
                     await syncQueue()

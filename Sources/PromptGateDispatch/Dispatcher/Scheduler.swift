@@ -39,6 +39,13 @@ final class Scheduler: Sendable {
         var delayed: Set<String> = []
         /// When each queued task entered the queue (wait histogram).
         var queuedSince: [String: ContinuousClock.Instant] = [:]
+        /// Claims sent to the store and not answered yet.
+        var claiming = 0
+        /// A shared store answered `busy` (no room across the gateways): claims go one at a time until the next
+        /// full sync of the queue, so gateways do not all claim at every freed slot.
+        var contended = false
+        /// After a `busy`, nothing is picked until capacity may have been freed (a run ended here or elsewhere).
+        var heldOff = false
     }
 
     let pool: BackendPool
@@ -97,7 +104,9 @@ final class Scheduler: Sendable {
     /// that failed somewhere may need to look further.
     func next() -> Start? {
         state.withLock { state -> Start? in
-            guard state.running.count < maxConcurrent else { return nil }
+            guard state.running.count < maxConcurrent, !state.heldOff, !(state.contended && state.claiming > 0) else {
+                return nil
+            }
             let counts = state.runningPerTenant
             let allowed: (String?) -> Bool = { tenant in
                 guard let tenant, let cap = self.limits[tenant]?.maxRunning else { return true }
@@ -117,6 +126,7 @@ final class Scheduler: Sendable {
                 state.runningTenant[entry.id] = entry.tenant
                 state.runningPerTenant[entry.tenant, default: 0] += 1
                 let since = state.queuedSince.removeValue(forKey: entry.id) ?? .now
+                state.claiming += 1
                 return Start(id: entry.id, backend: backend, waited: .now - since, entry: entry)
             }
             return nil
@@ -139,6 +149,7 @@ final class Scheduler: Sendable {
     func finish(_ id: String, on backend: String, ended: Bool) {
         pool.release(backend)
         state.withLock { state in
+            state.heldOff = false
             state.running[id] = nil
             if let tenant = state.runningTenant.removeValue(forKey: id) {
                 state.runningPerTenant[tenant, default: 1] -= 1
@@ -147,6 +158,21 @@ final class Scheduler: Sendable {
             if ended { state.failedOn[id] = nil }
         }
     }
+
+    /// The store answered a claim `next` started; `busy` (no room across the gateways) holds further picks off
+    /// until `capacityMayHaveFreed`, and makes claims go one at a time until the next `sync`.
+    func claimAnswered(busy: Bool) {
+        state.withLock { state in
+            state.claiming = max(0, state.claiming - 1)
+            if busy {
+                state.contended = true
+                state.heldOff = true
+            }
+        }
+    }
+
+    /// A run ended here or on another gateway: picking may resume.
+    func capacityMayHaveFreed() { state.withLock { $0.heldOff = false } }
 
     /// A start the store refused for room (every gateway's runs counted): frees its slot and puts the task
     /// back in its place in the queue, without forgetting its retry history.
@@ -201,6 +227,8 @@ final class Scheduler: Sendable {
     @discardableResult
     func sync(_ entries: [TaskQueue.Entry], readBegan: ContinuousClock.Instant, now: Date = Date()) -> Int {
         state.withLock { state in
+            state.contended = false
+            state.heldOff = false
             let stored = Set(entries.map(\.id))
             for entry in state.queue.ordered() where !stored.contains(entry.id) {
                 if let since = state.queuedSince[entry.id], since >= readBegan { continue }

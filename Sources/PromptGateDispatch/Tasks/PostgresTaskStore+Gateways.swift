@@ -12,6 +12,8 @@ extension PostgresTaskStore: SharedTaskStore {
 
     /// The database's clock, in seconds since 1970.
     private static let clock = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
+    /// The database's clock, in whole microseconds since 1970 (exact: `EXTRACT` is numeric).
+    private static let microseconds = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
 
     // MARK: - Claims
 
@@ -109,7 +111,7 @@ extension PostgresTaskStore: SharedTaskStore {
                 held.insert(id)
             }
             try await connection.query(
-                "DELETE FROM rate_limit WHERE arrival < \(unescaped: Self.clock)", logger: self.logger)
+                "DELETE FROM rate_limit WHERE arrival < \(unescaped: Self.microseconds)", logger: self.logger)
             return held
         }
     }
@@ -276,32 +278,44 @@ extension PostgresTaskStore: SharedTaskStore {
 
     // MARK: - Shared rate limit
 
-    /// One GCRA step for `bucket` in one upsert, on the database's clock: the bucket's theoretical arrival time
-    /// moves `emission` seconds ahead when the request fits within `tolerance`; concurrent requests on any
-    /// gateway serialize on the row, so all gateways together allow the configured rate.
-    /// - Returns: whether the request is allowed, the arrival time after it (allowed) or as it stands
-    ///   (refused), and the database's time, all in seconds.
-    public func rateLimitStep(bucket: String, emission: Double, tolerance: Double) async throws(TaskStoreError)
-        -> (allowed: Bool, arrival: Double, now: Double)
+    /// One GCRA step for `bucket` in one upsert, on the database's clock in whole microseconds (integer
+    /// arithmetic: no rounding at today's epoch): as many of `wanted` requests as fit within `tolerance` move the
+    /// bucket's theoretical arrival time `emission` each; concurrent steps on any gateway serialize on the row,
+    /// so all gateways together allow the configured rate. The table is unlogged (no WAL flush per request; a
+    /// database crash empties it, and budgets start full again).
+    /// - Returns: how many were granted, the arrival time after the step (granted) or as it stands (refused),
+    ///   and the database's time, in microseconds.
+    public func rateLimitStep(bucket: String, emission: Int64, tolerance: Int64, wanted: Int)
+        async throws(TaskStoreError) -> (granted: Int, arrival: Int64, now: Int64)
     {
+        let wanted = Int64(wanted)
         do {
             try await ready.value
+            // fits = whole requests that fit now: (now + tolerance - max(arrival, now)) / emission.
             let rows = try await client.query(
                 """
-                WITH clock AS (SELECT \(unescaped: Self.clock) AS now),
+                WITH clock AS (SELECT \(unescaped: Self.microseconds) AS now),
                 step AS (
-                    INSERT INTO rate_limit AS r (bucket, arrival) SELECT \(bucket), now + \(emission) FROM clock
+                    INSERT INTO rate_limit AS r (bucket, arrival, granted)
+                    SELECT \(bucket), now + LEAST(\(wanted), \(tolerance) / \(emission)) * \(emission),
+                        LEAST(\(wanted), \(tolerance) / \(emission))
+                    FROM clock
                     ON CONFLICT (bucket) DO UPDATE
-                        SET arrival = GREATEST(r.arrival, excluded.arrival - \(emission)) + \(emission)
-                        WHERE GREATEST(r.arrival, excluded.arrival - \(emission)) + \(emission) - \(tolerance)
-                            <= excluded.arrival - \(emission)
-                    RETURNING arrival)
-                SELECT (SELECT arrival FROM step), (SELECT arrival FROM rate_limit WHERE bucket = \(bucket)),
-                    (SELECT now FROM clock)
+                        SET arrival = GREATEST(r.arrival, (SELECT now FROM clock)) + LEAST(\(wanted),
+                                ((SELECT now FROM clock) + \(tolerance) - GREATEST(r.arrival, (SELECT now FROM clock)))
+                                / \(emission)) * \(emission),
+                            granted = LEAST(\(wanted),
+                                ((SELECT now FROM clock) + \(tolerance) - GREATEST(r.arrival, (SELECT now FROM clock)))
+                                / \(emission))
+                        WHERE ((SELECT now FROM clock) + \(tolerance) - GREATEST(r.arrival, (SELECT now FROM clock)))
+                            / \(emission) >= 1
+                    RETURNING arrival, granted)
+                SELECT (SELECT granted FROM step), COALESCE((SELECT arrival FROM step),
+                    (SELECT arrival FROM rate_limit WHERE bucket = \(bucket))), (SELECT now FROM clock)
                 """, logger: logger)
-            for try await (stepped, stored, now) in rows.decode((Double?, Double?, Double).self) {
-                if let stepped { return (true, stepped, now) }
-                return (false, max(stored ?? now, now), now)
+            for try await (granted, arrival, now) in rows.decode((Int64?, Int64?, Int64).self) {
+                guard let granted, granted > 0 else { return (0, max(arrival ?? now, now), now) }
+                return (Int(granted), arrival ?? now, now)
             }
             throw TaskStoreError(code: "store.unavailable", message: "the rate-limit step returned no row")
         } catch let error as TaskStoreError {

@@ -189,7 +189,8 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         [
             // Several gateways: who holds a run and until when (a running task's lease), when a task queued again
             // after a failure may start, the gateways' heartbeats, and the shared rate-limit state (GCRA's
-            // theoretical arrival time per bucket). Times are the database's clock, not a gateway's.
+            // theoretical arrival time per bucket, in microseconds). Times are the database's clock, not a
+            // gateway's.
             """
             ALTER TABLE task ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until DOUBLE PRECISION,
                 ADD COLUMN ready_at DOUBLE PRECISION
@@ -201,7 +202,11 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                 name TEXT PRIMARY KEY, instance TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL,
                 heartbeat_at DOUBLE PRECISION NOT NULL)
             """,
-            "CREATE TABLE rate_limit (bucket TEXT PRIMARY KEY, arrival DOUBLE PRECISION NOT NULL)",
+            // Unlogged: no WAL, no flush per request; a database crash empties it (budgets start full again).
+            """
+            CREATE UNLOGGED TABLE rate_limit (
+                bucket TEXT PRIMARY KEY, arrival BIGINT NOT NULL, granted BIGINT NOT NULL)
+            """,
         ],
     ]
 

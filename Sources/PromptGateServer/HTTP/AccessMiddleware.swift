@@ -17,6 +17,8 @@ struct AccessMiddleware: RouterMiddleware {
     let metrics: GateMetrics
     /// The rate-limit state the gateways share; nil: this process's limiter alone.
     let sharedLimits: (any SharedRateLimitState)?
+    /// This gateway's batches taken from the shared state.
+    let reservations: SharedRateLimitReservations
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -29,7 +31,8 @@ struct AccessMiddleware: RouterMiddleware {
                 address: try clientAddress(request, context: context), presentedKey: presentedKey(request),
                 level: level, trace: &context.accessTrace)
             if level == .submit, let sharedLimits {
-                let answered = try await access.countShared(&caller, in: sharedLimits, trace: &context.accessTrace)
+                let answered = try await access.countShared(
+                    &caller, in: sharedLimits, reservations: reservations, trace: &context.accessTrace)
                 if !answered { metrics.sharedRateLimitUnavailable() }
             }
         } catch {
