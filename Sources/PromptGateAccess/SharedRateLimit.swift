@@ -67,6 +67,30 @@ public final class SharedRateLimitReservations: Sendable {
         }
     }
 
+    /// A shared step's answer: requests granted, the arrival time and the state's clock (microseconds).
+    public typealias Step = (granted: Int, arrival: Int64, now: Int64)
+
+    private let flights = Mutex<[String: Task<Step, any Error>]>([:])
+
+    /// The step in flight for `bucket` (`leads` false: wait for it, then look at the reservations again), or a
+    /// new one running `step`, which keeps its batch or remembers its refusal before it ends; `alone` always
+    /// starts one, without making it the bucket's.
+    func flight(_ bucket: String, alone: Bool, _ step: @escaping @Sendable () async throws -> Step)
+        -> (task: Task<Step, any Error>, leads: Bool)
+    {
+        if alone { return (Task { try await step() }, true) }
+        return flights.withLock { flights in
+            if let running = flights[bucket] { return (running, false) }
+            let task = Task {
+                // Gone from the table once it ends (it waits for this lock, so it is registered first).
+                defer { _ = self.flights.withLock { $0.removeValue(forKey: bucket) } }
+                return try await step()
+            }
+            flights[bucket] = task
+            return (task, true)
+        }
+    }
+
     /// Remembers that `bucket` is empty for `retryAfter` nanoseconds from `now`.
     func refuse(_ bucket: String, for retryAfter: UInt64, now: UInt64) {
         guard retryAfter > 0 else { return }
@@ -108,9 +132,10 @@ extension RateLimitDecision {
 extension AccessControl {
     /// The shared step for a caller `admit` let through at the `submit` level: the local limiter only looked
     /// (a gateway that alone has used up the budget refuses without asking the database); this takes the
-    /// request from the gateway's reserved batch for the bucket, else from the shared state (a new batch), and
-    /// counts it in the local limiter when allowed. When the shared state cannot be reached, the local limiter
-    /// decides alone (each gateway then allows the full rate by itself).
+    /// request from the gateway's reserved batch for the bucket, else from the shared state (a new batch; one
+    /// step per bucket at a time, the requests arriving meanwhile wait for it and share its batch), and counts
+    /// it in the local limiter when allowed. When the shared state cannot be reached, the local limiter decides
+    /// alone (each gateway then allows the full rate by itself).
     /// - Parameters:
     ///   - caller: the admitted caller; its `rateLimit` becomes the shared state's.
     ///   - state: the shared state.
@@ -131,47 +156,61 @@ extension AccessControl {
             entry.nanoseconds = Int64(truncatingIfNeeded: DispatchTime.now().uptimeNanoseconds &- start)
             trace.append(entry)
         }
-        let now = clock()
-        switch reservations.take(bucket, now: now) {
-        case .reserved(let left):
-            _ = limiter.check(key: bucket, policy: policy, now: now)
-            if var status = caller.rateLimit {
-                status.remaining = max(status.remaining, left)
-                caller.rateLimit = status
+        // Microseconds: the emission interval rounded up (a rate is never exceeded), the tolerance as many of
+        // them as the burst allows.
+        let emission = Int64((policy.emissionInterval + 999) / 1000)
+        let tolerance = emission * Int64(policy.burst + 1)
+        let wanted = reservations.batch(for: policy)
+        let clock = self.clock
+        for round in 0..<4 {
+            let now = clock()
+            switch reservations.take(bucket, now: now) {
+            case .reserved(let left):
+                _ = limiter.check(key: bucket, policy: policy, now: now)
+                if var status = caller.rateLimit {
+                    status.remaining = max(status.remaining, left)
+                    caller.rateLimit = status
+                }
+                entry.passed = true
+                return true
+            case .refused(let retryAfter):
+                let refused = RateLimitDecision(
+                    allowed: false, remaining: 0, resetAfter: retryAfter, retryAfter: retryAfter)
+                caller.rateLimit = try outcome(refused, policy: policy)
+                return true
+            case .unknown:
+                break
             }
+            // One step per bucket at a time; after three waits for others' batches, a step of its own.
+            let (flight, leads) = reservations.flight(bucket, alone: round == 3) {
+                let step = try await state.rateLimitStep(
+                    bucket: bucket, emission: emission, tolerance: tolerance, wanted: wanted)
+                if step.granted > 0 {
+                    reservations.keep(step.granted - 1, of: bucket, now: clock())
+                } else {
+                    let refused = RateLimitDecision(
+                        allowed: false, arrival: step.arrival, now: step.now, policy: policy)
+                    reservations.refuse(bucket, for: refused.retryAfter, now: clock())
+                }
+                return step
+            }
+            let step: SharedRateLimitReservations.Step
+            do {
+                step = try await flight.value
+            } catch {
+                let decision = limiter.check(key: bucket, policy: policy, now: clock())
+                caller.rateLimit = try outcome(decision, policy: policy)
+                entry.passed = true
+                return false
+            }
+            guard leads else { continue }  // the batch it waited for is in the reservations now
+            let decision = RateLimitDecision(
+                allowed: step.granted > 0, arrival: step.arrival, now: step.now, policy: policy)
+            if step.granted > 0 { _ = limiter.check(key: bucket, policy: policy, now: clock()) }
+            caller.rateLimit = try outcome(decision, policy: policy)
             entry.passed = true
             return true
-        case .refused(let retryAfter):
-            let refused = RateLimitDecision(
-                allowed: false, remaining: 0, resetAfter: retryAfter, retryAfter: retryAfter)
-            caller.rateLimit = try outcome(refused, policy: policy)
-            return true
-        case .unknown:
-            break
         }
-        let decision: RateLimitDecision
-        var answered = true
-        do {
-            // Microseconds: the emission interval rounded up (a rate is never exceeded), the tolerance as many
-            // of them as the burst allows.
-            let emission = Int64((policy.emissionInterval + 999) / 1000)
-            let step = try await state.rateLimitStep(
-                bucket: bucket, emission: emission, tolerance: emission * Int64(policy.burst + 1),
-                wanted: reservations.batch(for: policy))
-            decision = RateLimitDecision(
-                allowed: step.granted > 0, arrival: step.arrival, now: step.now, policy: policy)
-            if step.granted > 0 {
-                _ = limiter.check(key: bucket, policy: policy, now: clock())
-                reservations.keep(step.granted - 1, of: bucket, now: clock())
-            } else {
-                reservations.refuse(bucket, for: decision.retryAfter, now: clock())
-            }
-        } catch {
-            decision = limiter.check(key: bucket, policy: policy, now: clock())
-            answered = false
-        }
-        caller.rateLimit = try outcome(decision, policy: policy)
-        entry.passed = true
-        return answered
+        return true  // not reached: the last round leads
     }
 }
