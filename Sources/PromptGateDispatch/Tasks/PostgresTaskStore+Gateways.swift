@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import PromptGateCore
+import Synchronization
 
 /// What several gateways on one database need of it: claims that count every gateway's runs, leases kept by a
 /// heartbeat and taken over when they lapse, queue notices (LISTEN/NOTIFY), and the shared rate-limit state.
@@ -27,7 +28,7 @@ extension PostgresTaskStore: SharedTaskStore {
     ) async throws(TaskStoreError) -> ClaimOutcome {
         guard !slots.isEmpty else { return .busy("no backend offered") }
         let lease = gateway.leaseTimeout.seconds, owner = gateway.name
-        return try await transaction { connection -> ClaimOutcome in
+        let outcome = try await transaction { connection -> ClaimOutcome in
             var stored: GenerationTask?
             for try await body in try await connection.query(
                 "SELECT body FROM task WHERE id = \(id) AND status = 'queued' FOR UPDATE SKIP LOCKED",
@@ -69,7 +70,6 @@ extension PostgresTaskStore: SharedTaskStore {
             guard let slot = slots.first(where: { (load[$0.backend] ?? 0) < $0.maxInFlight }) else {
                 return .busy("every backend offered runs its max_in_flight")
             }
-            let before = task.status
             task = try task.moved(to: .running) { begin(&$0, slot.backend) }
             if !task.attemptList.isEmpty { task.attemptList[task.attemptList.count - 1].gateway = owner }
             let body = try self.encode(task)
@@ -80,9 +80,10 @@ extension PostgresTaskStore: SharedTaskStore {
                     lease_owner = \(owner), lease_until = \(unescaped: Self.clock) + \(lease)
                 WHERE id = \(id)
                 """, logger: self.logger)
-            try await self.announce(from: before, to: task, connection)
             return .claimed(task)
         }
+        if case .claimed(let task) = outcome { announce(from: .queued, to: task) }
+        return outcome
     }
 
     // MARK: - Leases
@@ -214,21 +215,22 @@ extension PostgresTaskStore: SharedTaskStore {
         return stream
     }
 
-    /// Sends the notices a move makes: entering the queue, leaving it, a run ending.
-    func announce(from before: TaskStatus?, to task: GenerationTask, _ connection: PostgresConnection) async throws {
+    /// Posts the notices a stored move makes (entering the queue, leaving it, a run ending), once its
+    /// transaction has committed: sent from outside the data transactions, since a transaction that NOTIFYs
+    /// holds the database's one notify lock through its commit and its WAL flush, and every insert, claim and
+    /// end would queue behind it. A notice lost to a crash in between is made up by the next full read.
+    func announce(from before: TaskStatus?, to task: GenerationTask) {
         if task.status == .queued, before != .queued {
-            try await notify(.queued(task.queueEntry, from: gateway.name), connection)
+            post(.queued(task.queueEntry, from: gateway.name))
         } else if before == .queued, task.status != .queued {
-            try await notify(.left(task.id), connection)
+            post(.left(task.id))
         }
-        if before == .running, task.status != .running { try await notify(.ended, connection) }
+        if before == .running, task.status != .running { post(.ended) }
     }
 
-    /// NOTIFY inside the caller's transaction: delivered when it commits, never for one rolled back.
-    private func notify(_ notice: QueueNotice, _ connection: PostgresConnection) async throws {
+    private func post(_ notice: QueueNotice) {
         guard let body = NoticeBody(notice), let data = try? encoder.encode(body) else { return }
-        let payload = String(decoding: data, as: UTF8.self)
-        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
+        notices.post(String(decoding: data, as: UTF8.self))
     }
 
     /// A notice as it travels (JSON, well under NOTIFY's 8000 bytes).
@@ -322,6 +324,47 @@ extension PostgresTaskStore: SharedTaskStore {
             throw error
         } catch {
             throw .unavailable(error)
+        }
+    }
+}
+
+/// Queue notices waiting to be sent, oldest first, and the sender that sends them in batches: one
+/// transaction per batch with `synchronous_commit` off (a notice carries no data worth a WAL flush).
+final class NoticeOutbox: Sendable {
+    private let pending = Mutex<[String]>([])
+    private let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    init() { (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1)) }
+
+    /// Queues a payload for the next batch.
+    func post(_ payload: String) {
+        pending.withLock { $0.append(payload) }
+        wake.yield()
+    }
+
+    /// Sends batches until cancelled; a batch that fails is dropped (logged): the next full read makes up.
+    func send(through client: PostgresClient, after ready: Task<Void, any Error>, logger: Logger) async {
+        guard (try? await ready.value) != nil else { return }
+        for await _ in wakes {
+            let batch = pending.withLock { pending in
+                defer { pending.removeAll() }
+                return pending
+            }
+            guard !batch.isEmpty else { continue }
+            do {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
+                    try await connection.query(
+                        "SELECT pg_notify(\(PostgresTaskStore.channel), payload) FROM unnest(\(batch)) AS payload",
+                        logger: logger)
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "queue notices not sent; gateways catch up at their next full read",
+                    metadata: ["notices": "\(batch.count)", "error": "\(String(reflecting: error))"])
+            }
         }
     }
 }

@@ -87,6 +87,9 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     let client: PostgresClient
     private let running: Task<Void, Never>
     let ready: Task<Void, any Error>
+    /// Queue notices waiting to be sent after the commits that made them.
+    let notices = NoticeOutbox()
+    private let notifier: Task<Void, Never>
     let logger: Logger
     let encoder = JSONEncoder()
     let decoder = JSONDecoder()
@@ -115,7 +118,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
         self.logger = logger
         self.gateway = gateway
         running = Task { await client.run() }
-        ready = Task {
+        let ready = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await Self.migrate(client, logger: logger) }
                 group.addTask {
@@ -128,9 +131,13 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                 try await group.next()
             }
         }
+        self.ready = ready
+        let notices = notices
+        notifier = Task { await notices.send(through: client, after: ready, logger: logger) }
     }
 
     deinit {
+        notifier.cancel()
         running.cancel()
     }
 
@@ -278,8 +285,8 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             if let message = WebhookDelivery.created(movingFrom: nil, to: task) {
                 try await self.insertWebhook(message, connection)
             }
-            try await self.announce(from: nil, to: task, connection)
         }
+        announce(from: nil, to: task)
     }
 
     /// The task with `id` (nil also when the database cannot be read).
@@ -292,7 +299,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     public func transition(id: String, to status: TaskStatus, _ update: @Sendable (inout GenerationTask) -> Void)
         async throws(TaskStoreError) -> GenerationTask
     {
-        try await transaction { connection in
+        let (before, moved) = try await transaction { connection -> (TaskStatus, GenerationTask) in
             var stored: GenerationTask?
             for try await body in try await connection.query(
                 "SELECT body FROM task WHERE id = \(id) FOR UPDATE", logger: self.logger
@@ -316,9 +323,10 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
             if let message = WebhookDelivery.created(movingFrom: task.status, to: moved) {
                 try await self.insertWebhook(message, connection)
             }
-            try await self.announce(from: task.status, to: moved, connection)
-            return moved
+            return (task.status, moved)
         }
+        announce(from: before, to: moved)
+        return moved
     }
 
     /// Every task in `status`, oldest first.
