@@ -159,6 +159,12 @@ struct PostgresStoreTests {
             file: "c.yaml")
         #expect(shared.dispatch.gatewayName == "gw1" && shared.dispatch.leaseTimeout == .seconds(12))
         #expect(shared.dispatch.syncInterval == .milliseconds(500))
+        // Results are shared by default on a shared store; a configured backend stays as written.
+        #expect(shared.dispatch.cache.effectiveBackend(sharedStore: true) == .database)
+        #expect(config.dispatch.cache.effectiveBackend(sharedStore: false) == .memory)
+        let local = try ServiceConfig.parse(
+            "store: {url: \"postgres://g@db/p\"}\ncache: {backend: memory}", file: "c.yaml")
+        #expect(local.dispatch.cache.effectiveBackend(sharedStore: true) == .memory)
         let socket = try PostgresTaskStore.Location(url: "postgresql://gate@localhost/tasks?host=/run/postgresql")
         #expect(
             socket == (try PostgresTaskStore.Location(url: "postgres://gate@localhost:5432/tasks?host=/run/postgresql"))

@@ -65,7 +65,7 @@ public struct DispatchSetup: Sendable {
         }
         func resultCache(_ cache: ResultCacheSettings, store: any TaskStore & ResultCache) -> (any ResultCache)? {
             guard cache.enabled else { return nil }
-            switch cache.backend {
+            switch cache.effectiveBackend(sharedStore: store is any SharedTaskStore) {
             case .memory: return MemoryResultCache()
             case .database: return store
             }

@@ -15,8 +15,12 @@ public struct ResultCacheSettings: Sendable {
 
     /// Whether completed results are reused.
     public var enabled = true
-    /// Where entries live.
-    public var backend = Backend.memory
+    /// Where entries live, as configured; nil: `effectiveBackend` decides.
+    public var backend: Backend?
+
+    /// Where entries live: as configured, else in this process (`memory`), or in the store when it is a
+    /// PostgreSQL database several gateways share (a result one gateway made is reused by all).
+    public func effectiveBackend(sharedStore: Bool) -> Backend { backend ?? (sharedStore ? .database : .memory) }
     /// How long an entry is reused after the run that made it.
     public var ttl: Duration = .seconds(86400)
 

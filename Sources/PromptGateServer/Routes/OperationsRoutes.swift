@@ -133,7 +133,9 @@ struct OperationsRoutes {
                 "store": storeStatus(config.dispatch),
                 "cache": config.dispatch.cache.enabled
                     ? [
-                        "backend": .string(config.dispatch.cache.backend.rawValue),
+                        "backend": .string(
+                            config.dispatch.cache.effectiveBackend(sharedStore: config.dispatch.storeURL != nil)
+                                .rawValue),
                         "ttl_seconds": .number(Double(config.dispatch.cache.ttl.components.seconds)),
                     ]
                     : .null,
