@@ -45,44 +45,81 @@ struct SharedStoreTests {
         let (a, b) = try await pair()
         let first = try await queued(a), second = try await queued(a), third = try await queued(b)
         let gpu = [ClaimSlot(backend: "gpu", maxInFlight: 1)]
-        guard case .claimed(let claimed) = try await a.claim(first.id, on: gpu, tenantLimit: nil, Self.begin) else {
+        guard case .claimed(let claimed) = try await a.claim(first.id, or: [], on: gpu, tenantLimit: nil, Self.begin)
+        else {
             Issue.record("the first claim failed")
             return
         }
         #expect(claimed.status == .running && claimed.backend == "gpu" && claimed.attemptList.last?.gateway == "a")
         // The other gateway finds the backend full with a's run, and the claimed task gone.
         #expect(
-            try await b.claim(second.id, on: gpu, tenantLimit: nil, Self.begin)
+            try await b.claim(second.id, or: [], on: gpu, tenantLimit: nil, Self.begin)
                 == .busy(
                     "every backend offered runs its max_in_flight"))
-        #expect(try await b.claim(first.id, on: gpu, tenantLimit: nil, Self.begin) == .gone)
+        #expect(try await b.claim(first.id, or: [], on: gpu, tenantLimit: nil, Self.begin) == .gone)
         #expect(await b.task(id: second.id)?.status == .queued)
         // A second backend with room takes it.
         let both = gpu + [ClaimSlot(backend: "gpu2", maxInFlight: 1)]
-        guard case .claimed(let elsewhere) = try await b.claim(second.id, on: both, tenantLimit: nil, Self.begin) else {
+        guard
+            case .claimed(let elsewhere) = try await b.claim(second.id, or: [], on: both, tenantLimit: nil, Self.begin)
+        else {
             Issue.record("the second backend was not used")
             return
         }
         #expect(elsewhere.backend == "gpu2" && elsewhere.attemptList.last?.gateway == "b")
         // A run ending frees its slot for everyone.
         try await a.transition(id: first.id, to: .completed) { $0.finishedAt = Date() }
-        guard case .claimed = try await b.claim(third.id, on: gpu, tenantLimit: nil, Self.begin) else {
+        guard case .claimed = try await b.claim(third.id, or: [], on: gpu, tenantLimit: nil, Self.begin) else {
             Issue.record("the freed slot was not offered")
             return
         }
         // A tenant's max_running counts its runs on every gateway.
         let mine = try await queued(a, caller: "shop"), more = try await queued(b, caller: "shop")
         let wide = [ClaimSlot(backend: "gpu3", maxInFlight: 5)]
-        guard case .claimed = try await a.claim(mine.id, on: wide, tenantLimit: 1, Self.begin) else {
+        guard case .claimed = try await a.claim(mine.id, or: [], on: wide, tenantLimit: 1, Self.begin) else {
             Issue.record("the tenant's first run was refused")
             return
         }
         #expect(
-            try await b.claim(more.id, on: wide, tenantLimit: 1, Self.begin) == .busy("shop runs its max_running (1)"))
-        guard case .claimed = try await b.claim(more.id, on: wide, tenantLimit: 2, Self.begin) else {
+            try await b.claim(more.id, or: [], on: wide, tenantLimit: 1, Self.begin)
+                == .busy("shop runs its max_running (1)"))
+        guard case .claimed = try await b.claim(more.id, or: [], on: wide, tenantLimit: 2, Self.begin) else {
             Issue.record("a higher limit was refused")
             return
         }
+    }
+
+    @Test func aClaimTakesTheNextCandidateWhileAnotherGatewayIsTakingTheFirst() async throws {
+        let (a, b) = try await pair()
+        let first = try await queued(a), second = try await queued(a)
+        let slots = [ClaimSlot(backend: "gpu", maxInFlight: 5)]
+        // Another gateway's claim of `first` in progress: its row is locked until released.
+        let (locked, lock) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaser) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await a.client.withTransaction(logger: a.logger) { connection in
+                try await connection.query("SELECT id FROM task WHERE id = \(first.id) FOR UPDATE", logger: a.logger)
+                lock.yield()
+                for await _ in release {}
+            }
+        }
+        for await _ in locked { break }
+        // Without alternatives: busy (it may yet be given back), not gone.
+        #expect(
+            try await b.claim(first.id, or: [], on: slots, tenantLimit: nil, Self.begin)
+                == .busy(
+                    "another gateway is claiming it"))
+        guard
+            case .claimed(let task) = try await b.claim(
+                first.id, or: [second.id], on: slots, tenantLimit: nil, Self.begin)
+        else {
+            Issue.record("the free alternative was not claimed")
+            return
+        }
+        #expect(task.id == second.id && task.status == .running)
+        releaser.finish()
+        try await holder.value
+        #expect(await b.task(id: first.id)?.status == .queued)
     }
 
     @Test func concurrentClaimsNeverExceedTheBackendsCapacity() async throws {
@@ -95,7 +132,8 @@ struct SharedStoreTests {
             for id in ids {
                 for store in [a, b] {
                     group.addTask {
-                        if case .claimed(let task) = try await store.claim(id, on: slots, tenantLimit: nil, Self.begin)
+                        if case .claimed(let task) = try await store.claim(
+                            id, or: [], on: slots, tenantLimit: nil, Self.begin)
                         {
                             return task.id
                         }
@@ -115,7 +153,8 @@ struct SharedStoreTests {
         _ = try await a.heartbeat(renewing: [])
         _ = try await b.heartbeat(renewing: [])
         let task = try await queued(a)
-        _ = try await a.claim(task.id, on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
+        _ = try await a.claim(
+            task.id, or: [], on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
         #expect(try await a.heartbeat(renewing: [task.id]) == [task.id])
         #expect(await b.takeOverRuns(includingOwn: false).isEmpty)  // a's lease is fresh
         let listed = await b.gateways()
@@ -147,7 +186,8 @@ struct SharedStoreTests {
         }
         #expect(entry.id == task.id && entry.tenant == "shop" && entry.priority == .normal && from == "a")
         #expect(abs(entry.enqueuedAt.timeIntervalSince(task.createdAt)) < 0.001)
-        _ = try await a.claim(task.id, on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
+        _ = try await a.claim(
+            task.id, or: [], on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
         #expect(await notices.next() == .left(task.id))
         // A retry re-enters the queue with the time it may start; a run's end is announced.
         let retryAt = Date().addingTimeInterval(10)

@@ -317,7 +317,7 @@ struct TaskTests {
     }
 
     /// One key's batch of a hundred does not hold back another key's single request: keys take turns.
-    @Test func tenantsTakeTurnsWithinALevel() {
+    @Test func tenantsTakeTurnsWithinALevel() throws {
         var queue = TaskQueue(capacity: 1000)
         for i in 0..<100 {
             queue.push(id: "a\(i)", priority: .normal, at: t0.addingTimeInterval(Double(i)), tenant: "a")
@@ -336,6 +336,11 @@ struct TaskTests {
         queue.push(id: "b2", priority: .normal, at: t0.addingTimeInterval(300), tenant: "b")
         #expect(queue.first(allowing: { $0 != "a" })?.id == "b2")
         #expect(queue.first(allowing: { _ in false }) == nil)
+        // What a claim may fall back on: the same tenant's next tasks at the same level, holes skipped.
+        queue.remove(id: "a6")
+        let head = try #require(queue.first())
+        #expect(head.id == "a5" && queue.following(head, upTo: 3).map(\.id) == ["a7", "a8", "a9"])
+        #expect(queue.following(head, upTo: 0).isEmpty)
     }
 
     /// Aging still decides between levels: an old low-priority task of one key beats another key's fresh

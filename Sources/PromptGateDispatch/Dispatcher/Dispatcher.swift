@@ -494,7 +494,8 @@ public final class Dispatcher: Sendable {
     /// One attempt, from the move to `running` (or, `resuming`, a run already on its backend after a restart)
     /// to the outcome recorded in the store.
     func execute(_ start: Scheduler.Start, resuming: GenerationTask? = nil) async {
-        let id = start.id
+        var start = start
+        var id = start.id
         var backend = start.backend
         let began = ContinuousClock.now
         var ended = true
@@ -513,6 +514,11 @@ public final class Dispatcher: Sendable {
             switch await claim(start) {
             case .claimed(let claimed):
                 task = claimed
+                if claimed.id != id {
+                    // Another gateway was taking the picked task; the store gave this one of the same tenant.
+                    start = scheduler.claimedInstead(start, claimed: claimed.id)
+                    id = claimed.id
+                }
                 if let name = claimed.backend, name != backend.name, let chosen = pool.backend(named: name) {
                     scheduler.moveSlot(from: backend.name, to: name)
                     backend = chosen
@@ -622,9 +628,9 @@ public final class Dispatcher: Sendable {
         let tenantLimit = start.entry?.tenant.flatMap { settings.tenantLimits[$0]?.maxRunning }
         let began = ContinuousClock.now
         do {
-            let outcome = try await store.claim(start.id, on: slots, tenantLimit: tenantLimit) { task, backend in
-                task.beginAttempt(on: backend)
-            }
+            let outcome = try await store.claim(
+                start.id, or: start.alternatives.map(\.id), on: slots, tenantLimit: tenantLimit
+            ) { task, backend in task.beginAttempt(on: backend) }
             let name =
                 switch outcome {
                 case .claimed: "claimed"

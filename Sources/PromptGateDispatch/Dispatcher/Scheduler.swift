@@ -17,6 +17,9 @@ final class Scheduler: Sendable {
         var waited: Duration
         /// Its queue entry, to give it back when a shared store finds no room for it (nil: adopted run).
         var entry: TaskQueue.Entry? = nil
+        /// The tasks of the same tenant queued right after it: a shared store claims the first of them still
+        /// free when another gateway is taking this one (`FOR UPDATE SKIP LOCKED`).
+        var alternatives: [TaskQueue.Entry] = []
     }
 
     /// Queue depth per priority and the running and retry-waiting counts.
@@ -127,7 +130,11 @@ final class Scheduler: Sendable {
                 state.runningPerTenant[entry.tenant, default: 0] += 1
                 let since = state.queuedSince.removeValue(forKey: entry.id) ?? .now
                 state.claiming += 1
-                return Start(id: entry.id, backend: backend, waited: .now - since, entry: entry)
+                let alternatives = state.queue.following(entry, upTo: Self.alternatives).filter {
+                    state.failedOn[$0.id] == nil
+                }
+                return Start(
+                    id: entry.id, backend: backend, waited: .now - since, entry: entry, alternatives: alternatives)
             }
             return nil
         }
@@ -189,6 +196,32 @@ final class Scheduler: Sendable {
                     id: entry.id, priority: entry.priority, at: entry.enqueuedAt, tenant: entry.tenant)
                 state.queuedSince[entry.id] = .now - start.waited
             }
+        }
+    }
+
+    /// How many tasks after the picked one a claim may fall back on.
+    static let alternatives = 7
+
+    /// The store claimed `claimed`, one of `start`'s alternatives, rather than the picked task (another gateway
+    /// was taking that one): the claimed task leaves the queue and runs in the picked one's place; the picked
+    /// one is forgotten here (it is running elsewhere, or comes back with the next full read of the queue).
+    /// - Returns: the start for the claimed task.
+    func claimedInstead(_ start: Start, claimed: String) -> Start {
+        state.withLock { state in
+            state.running[start.id] = nil
+            state.running[claimed] = .now
+            if let tenant = state.runningTenant.removeValue(forKey: start.id) {
+                state.runningTenant[claimed] = tenant
+            }
+            state.queue.take(id: claimed)
+            let since = state.queuedSince.removeValue(forKey: claimed) ?? .now
+            state.failedOn[start.id] = nil
+            var replaced = start
+            replaced.id = claimed
+            replaced.waited = .now - since
+            replaced.entry = start.alternatives.first { $0.id == claimed }
+            replaced.alternatives = []
+            return replaced
         }
     }
 

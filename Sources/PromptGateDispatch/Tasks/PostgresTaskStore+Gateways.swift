@@ -18,32 +18,37 @@ extension PostgresTaskStore: SharedTaskStore {
 
     // MARK: - Claims
 
-    /// In one transaction: the row, if still queued, `FOR UPDATE SKIP LOCKED` (a gateway claiming it at the same
-    /// moment makes this one move on); then, under transaction advisory locks per backend and per tenant (so two
+    /// In one transaction: the first row of `id` and then `alternatives` that is still queued and not being
+    /// claimed, in one statement `FOR UPDATE SKIP LOCKED` (a gateway claiming a row at the same moment makes
+    /// this one take the next); then, under transaction advisory locks per backend and per tenant (so two
     /// claims cannot both see the last free slot), the running counts across all gateways; the first slot with
     /// room gets the task, stamped with this gateway's lease.
     public func claim(
-        _ id: String, on slots: [ClaimSlot], tenantLimit: Int?,
+        _ id: String, or alternatives: [String], on slots: [ClaimSlot], tenantLimit: Int?,
         _ begin: @Sendable (inout GenerationTask, String) -> Void
     ) async throws(TaskStoreError) -> ClaimOutcome {
         guard !slots.isEmpty else { return .busy("no backend offered") }
+        let candidates = [id] + alternatives
         let lease = gateway.leaseTimeout.seconds, owner = gateway.name
         let outcome = try await transaction { connection -> ClaimOutcome in
             var stored: GenerationTask?
             for try await body in try await connection.query(
-                "SELECT body FROM task WHERE id = \(id) AND status = 'queued' FOR UPDATE SKIP LOCKED",
-                logger: self.logger
+                """
+                SELECT body FROM task WHERE id = ANY(\(candidates)) AND status = 'queued'
+                ORDER BY array_position(\(candidates), id) LIMIT 1 FOR UPDATE SKIP LOCKED
+                """, logger: self.logger
             ).decode(String.self) {
                 stored = self.decode(body)
             }
             guard var task = stored else {
-                // Locked by another claim in progress (which may yet give it back), or not queued any more.
+                // Locked by other claims in progress (which may yet give them back), or not queued any more.
                 let status = try await connection.query("SELECT status FROM task WHERE id = \(id)", logger: self.logger)
                 for try await status in status.decode(String.self) where status == TaskStatus.queued.rawValue {
                     return .busy("another gateway is claiming it")
                 }
                 return .gone
             }
+            let id = task.id
             let names = slots.map(\.backend)
             for name in Set(names).sorted() {
                 try await connection.query(

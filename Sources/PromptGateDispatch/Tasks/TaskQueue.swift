@@ -121,6 +121,15 @@ public struct TaskQueue: Sendable {
         return best?.entry
     }
 
+    /// Up to `count` tasks queued after `entry` in its tenant's line at its level (the tasks of that tenant
+    /// served next), for a claim that may find `entry` taken by another gateway.
+    public func following(_ entry: Entry, upTo count: Int) -> [Entry] {
+        guard count > 0, let place = slots[entry.id], let line = classes[place.level].lines[place.tenant] else {
+            return []
+        }
+        return Array(line.heads(count + 1).filter { $0.id != entry.id }.prefix(count))
+    }
+
     /// Takes the task to run next.
     public mutating func pop() -> Entry? {
         guard let next = first() else { return nil }
@@ -295,6 +304,16 @@ private struct Lane: Sendable {
     }
 
     var liveEntries: [Entry] { items[start...].filter(\.live).map(\.entry) }
+
+    /// The first `count` live entries (a walk from the head, no further).
+    func heads(_ count: Int) -> [Entry] {
+        var found: [Entry] = []
+        for item in items[start...] where item.live {
+            found.append(item.entry)
+            if found.count == count { break }
+        }
+        return found
+    }
 
     /// Live entries that arrived before `cutoff`, oldest first (a walk from the head, no further).
     func entries(before cutoff: Date) -> [Entry] {

@@ -21,13 +21,14 @@ public protocol TaskStore: Sendable {
     ) async throws(TaskStoreError) -> GenerationTask
     /// Takes a queued task for an attempt: moves it to `running` on the first of `slots` with room, `begin`
     /// opening the attempt on that backend. A store only this process uses trusts the dispatcher's own counts
-    /// (the first slot is taken); a shared store counts every gateway's runs on each backend and of the
-    /// tenant (`tenantLimit`, its `max_running`).
-    /// - Returns: `.claimed` with the task as stored, `.busy` when no slot has room, `.gone` when the task is
-    ///   not queued any more.
+    /// (the first slot is taken, `alternatives` are not needed); a shared store counts every gateway's runs on
+    /// each backend and of the tenant (`tenantLimit`, its `max_running`), and when another gateway is taking
+    /// `id` at that moment, claims the first of `alternatives` (tasks of the same tenant) still free instead.
+    /// - Returns: `.claimed` with the task as stored (its id says which), `.busy` when no slot has room,
+    ///   `.gone` when the task is not queued any more.
     /// - Throws: `store.unavailable`.
     func claim(
-        _ id: String, on slots: [ClaimSlot], tenantLimit: Int?,
+        _ id: String, or alternatives: [String], on slots: [ClaimSlot], tenantLimit: Int?,
         _ begin: @Sendable (inout GenerationTask, String) -> Void
     ) async throws(TaskStoreError) -> ClaimOutcome
     /// Tasks in a status, oldest first (for recovery and metrics).
@@ -67,7 +68,7 @@ extension TaskStore {
 
     /// The first slot, through `transition`: the dispatcher's own counts are all there is.
     public func claim(
-        _ id: String, on slots: [ClaimSlot], tenantLimit: Int?,
+        _ id: String, or alternatives: [String], on slots: [ClaimSlot], tenantLimit: Int?,
         _ begin: @Sendable (inout GenerationTask, String) -> Void
     ) async throws(TaskStoreError) -> ClaimOutcome {
         guard let backend = slots.first?.backend else { return .busy("no backend offered") }
