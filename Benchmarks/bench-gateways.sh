@@ -88,26 +88,28 @@ claims() {
 seq 0 $((tasks - 1)) | awk '{printf "{\"prompt\": \"studio product shot %d of a ceramic mug, soft light\", \"seed\": %d}\n", $1, $1}' \
     >"$work/rows.jsonl"
 
-# run <label> <gateways> <store kind>
+runs=0
+# run <label> <gateways> <store kind> [rows in flight in total] [rows]
 run() {
-    local label=$1 count=$2 kind=$3 store ports=() gpids=()
-    if [ "$kind" = sqlite ]; then store="{path: \"$work/$label.sqlite\"}"; else store="{url: \"$(new_database "bench$count")\"}"; fi
+    local label=$1 count=$2 kind=$3 inflight=${4:-48} rows=${5:-$tasks} store ports=() gpids=()
+    runs=$((runs + 1))
+    if [ "$kind" = sqlite ]; then store="{path: \"$work/run$runs.sqlite\"}"; else store="{url: \"$(new_database "run$runs")\"}"; fi
     for index in $(seq 1 "$count"); do
-        config "$work/$label-$index.yaml" "$store" "{enabled: false}"
-        start "$work/$label-$index.log" "$bin" serve --config "$work/$label-$index.yaml"
+        config "$work/run$runs-$index.yaml" "$store" "{enabled: false}"
+        start "$work/run$runs-$index.log" "$bin" serve --config "$work/run$runs-$index.yaml"
         ports+=("$port")
         gpids+=("${pids[-1]}")
     done
     sleep 1.5 # the backends' first health check and /object_info validation
-    split -n "r/$count" -d "$work/rows.jsonl" "$work/$label-part-"
+    head -n "$rows" "$work/rows.jsonl" | split -n "r/$count" -d - "$work/run$runs-part-"
     local before wall_start
     before=$(busy_ticks)
     wall_start=$(date +%s.%N)
     local index=0 clients=()
-    for part in "$work/$label-part-"*; do
+    for part in "$work/run$runs-part-"*; do
         mv "$part" "$part.jsonl"
-        "$bin" submit --server "http://127.0.0.1:${ports[$index]}" --concurrency $((48 / count)) \
-            --out "$work/$label-out-$index" --no-progress --retries 0 ${SUBMIT_FLAGS:-} "$part.jsonl" >/dev/null 2>&1 &
+        "$bin" submit --server "http://127.0.0.1:${ports[$index]}" --concurrency $((inflight / count)) \
+            --out "$work/run$runs-out-$index" --no-progress --retries 0 ${SUBMIT_FLAGS:-} "$part.jsonl" >/dev/null 2>&1 &
         clients+=($!)
         index=$((index + 1))
     done
@@ -116,11 +118,11 @@ run() {
     local wall cpu completed
     wall=$(echo "$(date +%s.%N) - $wall_start" | bc)
     cpu=$(echo "scale=2; ($(busy_ticks) - $before) / $hz" | bc)
-    completed=$(cat "$work/$label-out-"*/summary.jsonl | grep -c '"completed"' || true)
-    printf '%-22s %5d tasks (%d completed%s) in %6.2f s wall, %6.2f s CPU (box): %7.1f tasks/s\n' \
-        "$label" "$tasks" "$completed" "$([ $failed = 1 ] && echo ', some failed')" "$wall" "$cpu" \
-        "$(echo "$tasks / $wall" | bc -l)"
-    [ "$kind" = postgres ] && echo "                       $(claims "${ports[@]}")"
+    completed=$(cat "$work/run$runs-out-"*/summary.jsonl | grep -c '"completed"' || true)
+    printf '%-34s %5d tasks (%d completed%s) in %6.2f s wall, %6.2f s CPU (box): %7.1f tasks/s\n' \
+        "$label" "$rows" "$completed" "$([ $failed = 1 ] && echo ', some failed')" "$wall" "$cpu" \
+        "$(echo "$rows / $wall" | bc -l)"
+    echo "    $(claims "${ports[@]}")"
     for pid in "${gpids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 }
 
@@ -128,6 +130,9 @@ echo "== tasks/s to two zero-time ComfySims (submit: 48 rows in flight in total)
 run "1 gateway, SQLite" 1 sqlite
 run "1 gateway, PostgreSQL" 1 postgres
 run "3 gateways, PostgreSQL" 3 postgres
+echo "== claim latency on a quiet box: one row in flight"
+run "1 gateway, SQLite, 1 in flight" 1 sqlite 1 200
+run "1 gateway, PostgreSQL, 1 in flight" 1 postgres 1 200
 
 echo "== /api/v1/moderate with the rate limit on (wrk -t2 -c32 -d10s; the limit never refuses)"
 cat >"$work/moderate.lua" <<'LUA'

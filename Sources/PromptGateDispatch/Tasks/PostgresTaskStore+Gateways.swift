@@ -50,27 +50,29 @@ extension PostgresTaskStore: SharedTaskStore {
             }
             let id = task.id
             let names = slots.map(\.backend)
-            for name in Set(names).sorted() {
-                try await connection.query(
-                    "SELECT pg_advisory_xact_lock(hashtext(\("promptgate.backend." + name)))", logger: self.logger)
-            }
-            if let tenant = task.caller, let tenantLimit {
-                try await connection.query(
-                    "SELECT pg_advisory_xact_lock(hashtext(\("promptgate.tenant." + tenant)))", logger: self.logger)
-                var running = 0
-                for try await count in try await connection.query(
-                    "SELECT count(*) FROM task WHERE status = 'running' AND caller = \(tenant)", logger: self.logger
-                ).decode(Int.self) {
-                    running = count
-                }
-                if running >= tenantLimit { return .busy("\(tenant) runs its max_running (\(tenantLimit))") }
-            }
+            // Every lock in one statement, in one order for every claimer (backends by name, then the tenant),
+            // so two claims never wait on each other crosswise.
+            let tenant = tenantLimit == nil ? nil : task.caller
+            let keys =
+                Set(names).sorted().map { "promptgate.backend." + $0 }
+                + (tenant.map { ["promptgate.tenant." + $0] } ?? [])
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtext(key)) FROM unnest(\(keys)::TEXT[]) WITH ORDINALITY AS k(key, n) ORDER BY n",
+                logger: self.logger)
+            // The running counts across all gateways, per backend offered and (NULL backend) of the tenant.
             var load: [String: Int] = [:]
+            var tenantRunning = 0
             for try await (backend, count) in try await connection.query(
-                "SELECT backend, count(*) FROM task WHERE status = 'running' AND backend = ANY(\(names)) GROUP BY backend",
-                logger: self.logger
-            ).decode((String, Int).self) {
-                load[backend] = count
+                """
+                SELECT backend, count(*) FROM task WHERE status = 'running' AND backend = ANY(\(names)) GROUP BY backend
+                UNION ALL
+                SELECT NULL, count(*) FROM task WHERE status = 'running' AND caller = \(tenant) AND \(tenant)::TEXT IS NOT NULL
+                """, logger: self.logger
+            ).decode((String?, Int).self) {
+                if let backend { load[backend] = count } else { tenantRunning = count }
+            }
+            if let tenant, let tenantLimit, tenantRunning >= tenantLimit {
+                return .busy("\(tenant) runs its max_running (\(tenantLimit))")
             }
             guard let slot = slots.first(where: { (load[$0.backend] ?? 0) < $0.maxInFlight }) else {
                 return .busy("every backend offered runs its max_in_flight")
