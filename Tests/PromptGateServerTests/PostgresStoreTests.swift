@@ -128,6 +128,13 @@ struct PostgresStoreTests {
                 "\(error.message)")
         }
         #expect(await store.task(id: "x") == nil)
+        // A read that must not pass for "no such task" says why it failed.
+        do throws(TaskStoreError) {
+            _ = try await store.find(id: "x")
+            Issue.record("a read of an unreachable database succeeded")
+        } catch {
+            #expect(error.code == "store.unavailable")
+        }
         await #expect(throws: TaskStoreError.self) {
             try await store.insert(GenerationTask(request: .init(prompt: "x")))
         }

@@ -236,6 +236,16 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// A task with its queue position and progress, or nil when there is none.
+    /// - Throws: `DispatchError` 503 `store.unavailable` when the store cannot be read (not a missing task).
+    public func lookup(id: String) async throws(DispatchError) -> TaskView? {
+        do throws(TaskStoreError) {
+            return try await store.find(id: id).map(view(of:))
+        } catch {
+            throw .store(error)
+        }
+    }
+
     /// A task with its queue position and progress, or nil.
     public func view(id: String) async -> TaskView? {
         guard let task = await store.task(id: id) else { return nil }

@@ -290,8 +290,24 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     }
 
     /// The task with `id` (nil also when the database cannot be read).
-    public func task(id: String) async -> GenerationTask? {
-        await bodies("SELECT body FROM task WHERE id = \(id)").first.flatMap(decode)
+    public func task(id: String) async -> GenerationTask? { (try? await find(id: id)) ?? nil }
+
+    /// The task with `id`, or nil when there is none.
+    /// - Throws: `store.unavailable` when the database cannot be read.
+    public func find(id: String) async throws(TaskStoreError) -> GenerationTask? {
+        do {
+            try await ready.value
+            for try await body in try await client.query("SELECT body FROM task WHERE id = \(id)", logger: logger)
+                .decode(String.self)
+            {
+                return decode(body)
+            }
+            return nil
+        } catch let error as TaskStoreError {
+            throw error
+        } catch {
+            throw .unavailable(error)
+        }
     }
 
     /// Reads the row `FOR UPDATE`, checks and writes the move in one transaction.

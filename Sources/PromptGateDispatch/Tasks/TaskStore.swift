@@ -12,6 +12,9 @@ public protocol TaskStore: Sendable {
     func insert(_ task: GenerationTask, idempotency: IdempotencyRecord?) async throws(TaskStoreError)
     /// The task with this id, or nil.
     func task(id: String) async -> GenerationTask?
+    /// The task with this id, or nil when there is none; unlike `task(id:)`, a store that cannot be read says so.
+    /// - Throws: `store.unavailable`.
+    func find(id: String) async throws(TaskStoreError) -> GenerationTask?
     /// Moves a task to `status`, letting `update` record details (backend, reason, times) in the same step.
     /// - Returns: the task as stored after the move.
     /// - Throws: `task.not_found`, or `task.invalid_transition` for a move the state machine refuses.
@@ -63,6 +66,9 @@ public protocol TaskStore: Sendable {
 }
 
 extension TaskStore {
+    /// A store in this process, or a file it opened: what `task(id:)` answers.
+    public func find(id: String) async throws(TaskStoreError) -> GenerationTask? { await task(id: id) }
+
     /// Nothing to wait for (a store in this process or a file it opened).
     public func prepare() async throws(TaskStoreError) {}
 

@@ -116,7 +116,7 @@ struct TaskRoutes {
 
     private func visibleView(_ context: GateRequestContext) async throws -> Dispatcher.TaskView {
         let id = context.parameters.get("id") ?? ""
-        guard let view = await dispatcher.view(id: id), visible(view.task, to: context.caller) else {
+        guard let view = try await dispatcher.lookup(id: id), visible(view.task, to: context.caller) else {
             throw DispatchError.notFound(id)
         }
         return view
