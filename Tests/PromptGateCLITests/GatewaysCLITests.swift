@@ -12,24 +12,6 @@ import Testing
 struct GatewaysCLITests {
     typealias Server = ServeCLITests.Server
 
-    func json(_ server: Server, _ path: String) async throws -> [String: Any] {
-        (try JSONSerialization.jsonObject(with: try await server.get(path).body) as? [String: Any]) ?? [:]
-    }
-
-    /// Every task a gateway lists, following the cursor.
-    func everyTask(_ server: Server) async throws -> [String: [String: Any]] {
-        var tasks: [String: [String: Any]] = [:]
-        var cursor: String?
-        repeat {
-            let page = try await json(server, "/api/v1/tasks?limit=200" + (cursor.map { "&cursor=\($0)" } ?? ""))
-            for task in page["tasks"] as? [[String: Any]] ?? [] {
-                if let id = task["task_id"] as? String { tasks[id] = task }
-            }
-            cursor = page["next_cursor"] as? String
-        } while cursor != nil
-        return tasks
-    }
-
     @Test func threeGatewaysTwoSimsOneKilledEveryPromptRunsOnce() async throws {
         let database = try await PostgresCluster.shared().makeDatabase()
         let sims = try (0..<2).map { _ in
@@ -63,14 +45,14 @@ struct GatewaysCLITests {
         }
         for gateway in gateways {
             for _ in 0..<200 {  // until its backends have been checked
-                let backends = (try await json(gateway, "/status")["dispatch"] as? [String: Any])?["backends"]
+                let backends = (try await gateway.json("/status")["dispatch"] as? [String: Any])?["backends"]
                 if (backends as? [[String: Any]])?.allSatisfy({ $0["state"] as? String == "up" }) == true { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
         let victim = gateways[2]
         let victimName = try #require(
-            (try await json(victim, "/status")["gateways"] as? [[String: Any]])?.first { $0["this"] as? Bool == true }?[
+            (try await victim.json("/status")["gateways"] as? [[String: Any]])?.first { $0["this"] as? Bool == true }?[
                 "name"] as? String)
 
         // 600 submissions, round-robin over the three gateways, six at a time.
@@ -104,11 +86,11 @@ struct GatewaysCLITests {
         var completedAtKill = 0
         var heldAtKill: [String] = []
         for _ in 0..<2000 {
-            let tasks = try await everyTask(gateways[0])
+            let tasks = try await gateways[0].everyTask()
             completedAtKill = tasks.values.filter { $0["status"] as? String == "completed" }.count
             if completedAtKill >= 250 {
                 kill(victim.process.processIdentifier, SIGSTOP)
-                let listed = try await json(gateways[0], "/status")["gateways"] as? [[String: Any]] ?? []
+                let listed = try await gateways[0].json("/status")["gateways"] as? [[String: Any]] ?? []
                 heldAtKill = listed.first { $0["name"] as? String == victimName }?["leases"] as? [String] ?? []
                 if !heldAtKill.isEmpty { break }
                 kill(victim.process.processIdentifier, SIGCONT)
@@ -125,7 +107,7 @@ struct GatewaysCLITests {
         // Everything completes on the two left (the victim's runs are taken over once its leases lapse).
         var tasks: [String: [String: Any]] = [:]
         for _ in 0..<1200 {
-            tasks = try await everyTask(gateways[0])
+            tasks = try await gateways[0].everyTask()
             if tasks.values.allSatisfy({ $0["status"] as? String == "completed" }) { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -133,14 +115,14 @@ struct GatewaysCLITests {
         let unfinished = tasks.filter { $0.value["status"] as? String != "completed" }
         #expect(unfinished.isEmpty, "\(unfinished.count) not completed: \(unfinished.prefix(3))")
         // Every task is readable from both gateways left, the same.
-        let other = try await everyTask(gateways[1])
+        let other = try await gateways[1].everyTask()
         #expect(Set(other.keys) == Set(accepted.keys))
         #expect(other.values.allSatisfy { $0["status"] as? String == "completed" })
 
         // Count the runs on the simulators: each task's prompt ran exactly once.
         var runs: [String: Int] = [:]
         for sim in sims {
-            for promptID in try await json(sim, "/sim/executed")["prompt_ids"] as? [String] ?? [] {
+            for promptID in try await sim.json("/sim/executed")["prompt_ids"] as? [String] ?? [] {
                 runs[promptID, default: 0] += 1
             }
         }
@@ -165,7 +147,7 @@ struct GatewaysCLITests {
         #expect(
             logs.contains { $0.contains("took over the runs of a gateway that stopped") },
             "\(logs.flatMap { $0.split(separator: "\n").filter { !$0.contains("\"info\"") } }.prefix(20))")
-        let listed = try await json(gateways[0], "/status")["gateways"] as? [[String: Any]] ?? []
+        let listed = try await gateways[0].json("/status")["gateways"] as? [[String: Any]] ?? []
         #expect(listed.first { $0["name"] as? String == victimName }?["alive"] as? Bool == false)
         for gateway in gateways { #expect(gateway.stop().status == 0) }
     }

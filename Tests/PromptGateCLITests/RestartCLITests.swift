@@ -11,24 +11,6 @@ import Testing
 struct RestartCLITests {
     typealias Server = ServeCLITests.Server
 
-    func json(_ server: Server, _ path: String) async throws -> [String: Any] {
-        (try JSONSerialization.jsonObject(with: try await server.get(path).body) as? [String: Any]) ?? [:]
-    }
-
-    /// Every task the gateway lists, following the cursor.
-    func everyTask(_ server: Server) async throws -> [String: [String: Any]] {
-        var tasks: [String: [String: Any]] = [:]
-        var cursor: String?
-        repeat {
-            let page = try await json(server, "/api/v1/tasks?limit=200" + (cursor.map { "&cursor=\($0)" } ?? ""))
-            for task in page["tasks"] as? [[String: Any]] ?? [] {
-                if let id = task["task_id"] as? String { tasks[id] = task }
-            }
-            cursor = page["next_cursor"] as? String
-        } while cursor != nil
-        return tasks
-    }
-
     @Test func sigkillWithAThousandQueuedLosesNothingAndRunsNothingTwice() async throws {
         // The sim logs to /dev/null: nobody drains its pipes during the test.
         let sim = try Server(
@@ -51,7 +33,7 @@ struct RestartCLITests {
         var gateway = try Server(config: config.path)
         #expect(gateway.port > 0)
         for _ in 0..<200 {  // until the backend has been checked
-            if (try await json(gateway, "/status")["dispatch"] as? [String: Any]).map({ "\($0)".contains("up") })
+            if (try await gateway.json("/status")["dispatch"] as? [String: Any]).map({ "\($0)".contains("up") })
                 == true
             {
                 break
@@ -84,7 +66,7 @@ struct RestartCLITests {
         // Some done, some running, the rest queued: then SIGKILL.
         var before: [String: [String: Any]] = [:]
         for _ in 0..<400 {
-            before = try await everyTask(gateway)
+            before = try await gateway.everyTask()
             let completed = before.values.filter { $0["status"] as? String == "completed" }.count
             let running = before.values.filter { $0["status"] as? String == "running" }.count
             if completed >= 2 && running >= 1 { break }
@@ -97,7 +79,7 @@ struct RestartCLITests {
         #expect(completedBefore.count >= 2)
         // What ComfyUI holds at the kill, read while no gateway runs: the restarted gateway starts queued tasks
         // at once, so a later read would also see prompts it sent itself.
-        let simQueue = try await json(sim, "/queue")
+        let simQueue = try await sim.json("/queue")
         let heldAtKill = ((simQueue["queue_running"] as? [[Any]] ?? []) + (simQueue["queue_pending"] as? [[Any]] ?? []))
             .compactMap { $0.count > 1 ? $0[1] as? String : nil }
 
@@ -107,7 +89,7 @@ struct RestartCLITests {
         defer { _ = gateway.stop() }
         #expect(gateway.port > 0)
         #expect(Date().timeIntervalSince(restartedAt) < 60)  // ready (listening) at all; speed is the benchmark's
-        let after = try await everyTask(gateway)
+        let after = try await gateway.everyTask()
         #expect(Set(after.keys) == accepted, "\(after.count) of \(accepted.count) known after restart")
         // What had completed stays completed, from its one attempt.
         for id in completedBefore {
@@ -126,7 +108,7 @@ struct RestartCLITests {
         for id in runningAtKill {
             var task: [String: Any] = [:]
             for _ in 0..<400 {
-                task = try await json(gateway, "/api/v1/task/\(id)")
+                task = try await gateway.json("/api/v1/task/\(id)")
                 if task["status"] as? String == "completed" { break }
                 try await Task.sleep(for: .milliseconds(25))
             }

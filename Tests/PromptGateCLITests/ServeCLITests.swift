@@ -55,6 +55,25 @@ struct ServeCLITests {
             return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
         }
 
+        /// A JSON object from `GET path` (empty when the body is not one).
+        func json(_ path: String) async throws -> [String: Any] {
+            (try JSONSerialization.jsonObject(with: try await get(path).body) as? [String: Any]) ?? [:]
+        }
+
+        /// Every task the gateway lists, by id, following the cursor.
+        func everyTask() async throws -> [String: [String: Any]] {
+            var tasks: [String: [String: Any]] = [:]
+            var cursor: String?
+            repeat {
+                let page = try await json("/api/v1/tasks?limit=200" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                for task in page["tasks"] as? [[String: Any]] ?? [] {
+                    if let id = task["task_id"] as? String { tasks[id] = task }
+                }
+                cursor = page["next_cursor"] as? String
+            } while cursor != nil
+            return tasks
+        }
+
         func get(_ path: String) async throws -> (status: Int, body: Data) {
             let (data, response) = try await URLSession.shared.data(
                 from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
