@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import PromptGateCore
 @testable import PromptGateDispatch
 import PromptGateTestSupport
+import Synchronization
 import Testing
 
 /// Two gateways' stores on one PostgreSQL database (a private server, Debian's `postgresql`): claims count
@@ -172,6 +174,50 @@ struct SharedStoreTests {
         let again = PostgresTaskStore(
             location: location, gateway: GatewayIdentity(name: "b", leaseTimeout: .seconds(30)))
         #expect(await again.takeOverRuns(includingOwn: true).map(\.id) == [task.id])
+    }
+
+    /// Where `ErrorsLogged` keeps what it saw.
+    final class Messages: Sendable {
+        let list = Mutex<[String]>([])
+    }
+
+    /// Messages logged at error level, kept for the test to read.
+    struct ErrorsLogged: LogHandler {
+        let messages: Messages
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .error
+
+        init(_ messages: Messages) { self.messages = messages }
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) { messages.list.withLock { $0.append("\(event.message)") } }
+    }
+
+    @Test func twoLiveGatewaysUnderOneNameAreReported() async throws {
+        let location = try PostgresTaskStore.Location(url: try await PostgresCluster.shared().makeDatabase())
+        let errors = Messages()
+        let handler = ErrorsLogged(errors)
+        let logger = Logger(label: "test") { _ in handler }
+        let first = PostgresTaskStore(
+            location: location, connectTimeout: .seconds(60),
+            gateway: GatewayIdentity(name: "gw", leaseTimeout: .seconds(30)),
+            logger: logger)
+        let second = PostgresTaskStore(
+            location: location, connectTimeout: .seconds(60),
+            gateway: GatewayIdentity(name: "gw", leaseTimeout: .seconds(30)),
+            logger: logger)
+        // A restart under the same name (the first process's row is recent) is not a conflict...
+        _ = try await first.heartbeat(renewing: [])
+        _ = try await second.heartbeat(renewing: [])
+        #expect(errors.list.withLock { $0 }.isEmpty)
+        // ...but the first one beating again after the other wrote its row is.
+        _ = try await first.heartbeat(renewing: [])
+        #expect(
+            errors.list.withLock { $0 }.contains { $0.contains("another live gateway uses this store.gateway_name") })
     }
 
     @Test func queueChangesReachTheOtherGateway() async throws {

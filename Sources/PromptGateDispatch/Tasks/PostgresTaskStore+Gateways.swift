@@ -96,19 +96,33 @@ extension PostgresTaskStore: SharedTaskStore {
     // MARK: - Leases
 
     /// Upserts this gateway's row and pushes the leases of `running` `store.lease_timeout` ahead; drops
-    /// rate-limit buckets that are full again (they carry no information).
+    /// rate-limit buckets that are full again (they carry no information). A row of this name that another
+    /// process wrote since this one's last heartbeat means two live gateways share the name (they would take
+    /// each other's runs): logged as an error each time.
     public func heartbeat(renewing running: Set<String>) async throws(TaskStoreError) -> Set<String> {
         let ids = running.sorted()
         let lease = gateway.leaseTimeout.seconds, owner = gateway.name
         let instance = instance, started = startedAt.timeIntervalSince1970
-        return try await transaction { connection -> Set<String> in
-            try await connection.query(
+        let last = lastHeartbeat.withLock { $0 }
+        let (held, beat) = try await transaction { connection -> (Set<String>, Double) in
+            var beat = 0.0
+            for try await (now, previous, previousBeat) in try await connection.query(
                 """
+                WITH previous AS (SELECT instance, heartbeat_at FROM gateway WHERE name = \(owner))
                 INSERT INTO gateway (name, instance, started_at, heartbeat_at)
                 VALUES (\(owner), \(instance), \(started), \(unescaped: Self.clock))
                 ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, started_at = excluded.started_at,
                     heartbeat_at = excluded.heartbeat_at
-                """, logger: self.logger)
+                RETURNING heartbeat_at, (SELECT instance FROM previous), (SELECT heartbeat_at FROM previous)
+                """, logger: self.logger
+            ).decode((Double, String?, Double?).self) {
+                beat = now
+                if let previous, previous != instance, let last, let previousBeat, previousBeat > last {
+                    self.logger.error(
+                        "another live gateway uses this store.gateway_name: give each gateway its own name",
+                        metadata: ["gateway_name": "\(owner)"])
+                }
+            }
             var held: Set<String> = []
             for try await id in try await connection.query(
                 """
@@ -120,8 +134,10 @@ extension PostgresTaskStore: SharedTaskStore {
             }
             try await connection.query(
                 "DELETE FROM rate_limit WHERE arrival < \(unescaped: Self.microseconds)", logger: self.logger)
-            return held
+            return (held, beat)
         }
+        lastHeartbeat.withLock { $0 = beat }
+        return held
     }
 
     /// Running tasks with a lapsed lease (or none: stored before leases existed), and with `includingOwn` the

@@ -99,6 +99,8 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     let instance = UUID().uuidString.lowercased()
     /// When this process started using the store.
     let startedAt = Date()
+    /// The database's time of this process's last heartbeat (to notice another process under the same name).
+    let lastHeartbeat = Mutex<Double?>(nil)
 
     /// Connects (lazily: the first call waits for the connection and the migrations; `prepare` waits for them
     /// up front).
