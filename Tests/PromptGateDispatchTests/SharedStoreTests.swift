@@ -176,6 +176,16 @@ struct SharedStoreTests {
         #expect(await again.takeOverRuns(includingOwn: true).map(\.id) == [task.id])
     }
 
+    @Test func aGatewayStoppingGracefullyHandsItsRunsOverAtOnce() async throws {
+        let (a, b) = try await pair()
+        let task = try await queued(a)
+        _ = try await a.claim(
+            task.id, or: [], on: [ClaimSlot(backend: "gpu", maxInFlight: 1)], tenantLimit: nil, Self.begin)
+        #expect(await b.takeOverRuns(includingOwn: false).isEmpty)  // a's 30 s lease holds
+        await a.releaseLeases()
+        #expect(await b.takeOverRuns(includingOwn: false).map(\.id) == [task.id])
+    }
+
     /// Where `ErrorsLogged` keeps what it saw.
     final class Messages: Sendable {
         let list = Mutex<[String]>([])

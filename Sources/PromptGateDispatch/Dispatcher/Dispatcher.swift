@@ -429,7 +429,8 @@ public final class Dispatcher: Sendable {
     /// to backends as slots free up, beside the backend monitor, the janitor and the WebSocket listeners (and,
     /// on a shared store, the `Gateways` work: heartbeat, takeover, the queue's notices). Runs in flight when
     /// it is cancelled are left as they are, stored as `running` with their backend and `prompt_id`, for the
-    /// next start (or another gateway) to reconcile.
+    /// next start (or another gateway) to reconcile; on a shared store their leases are released, so another
+    /// gateway follows them at once.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.monitor.run() }
@@ -449,6 +450,10 @@ public final class Dispatcher: Sendable {
                 }
             }
             group.cancelAll()
+        }
+        if let shared = store as? any SharedTaskStore {
+            // This task is cancelled (shutting down); the release runs in one of its own, which is not.
+            await Task { await shared.releaseLeases() }.value
         }
     }
 

@@ -173,6 +173,20 @@ extension PostgresTaskStore: SharedTaskStore {
         return taken ?? []
     }
 
+    /// Sets this gateway's leases to have lapsed.
+    public func releaseLeases() async {
+        do {
+            try await ready.value
+            try await client.query(
+                "UPDATE task SET lease_until = 0 WHERE status = 'running' AND lease_owner = \(gateway.name)",
+                logger: logger)
+        } catch {
+            logger.warning(
+                "could not release the leases; other gateways take the runs over after store.lease_timeout",
+                metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
     /// The gateway table with each one's leases; alive means a heartbeat within this gateway's lease timeout.
     public func gateways() async -> [GatewayRecord] {
         let lease = gateway.leaseTimeout.seconds

@@ -93,6 +93,9 @@ public protocol SharedTaskStore: TaskStore {
     /// gateway's name held before a restart: each one's lease is this gateway's now, and its current attempt
     /// names it.
     func takeOverRuns(includingOwn: Bool) async -> [GenerationTask]
+    /// Lets the leases of this gateway's runs lapse now (a graceful stop): another gateway takes the runs over
+    /// at its next heartbeat instead of after `store.lease_timeout`.
+    func releaseLeases() async
     /// Every gateway that has used the store, newest heartbeat first.
     func gateways() async -> [GatewayRecord]
     /// The queue's changes as every gateway makes them; `.resync` first and after every reconnection. Ends
