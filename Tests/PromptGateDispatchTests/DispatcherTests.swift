@@ -9,7 +9,8 @@ import Testing
 /// A dispatcher over ComfySims on loopback, running for the duration of `body`.
 func withDispatcher(
     _ sims: [ComfySim], workflow: String = "nunchaku-flux.1-dev.api.json", maxInFlight: Int = 1,
-    waitForBackends: Bool = true, websocket: Bool = false, configure: (inout DispatchSettings) -> Void = { _ in },
+    waitForBackends: Bool = true, websocket: Bool = false, store: any TaskStore = InMemoryTaskStore(),
+    configure: (inout DispatchSettings) -> Void = { _ in },
     _ body: (Dispatcher, LoopbackSims) async throws -> Void
 ) async throws {
     let output = try TestSupport.temporaryDirectory()
@@ -36,7 +37,7 @@ func withDispatcher(
         let dispatcher = try Dispatcher(
             settings: settings, workflow: graph, binding: try WorkflowBinding(inferringFrom: graph),
             workflowName: workflow,
-            targets: targets)
+            targets: targets, store: store)
         let loop = Task { await dispatcher.run() }
         defer { loop.cancel() }
         if waitForBackends {

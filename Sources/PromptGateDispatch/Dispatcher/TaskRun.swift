@@ -134,18 +134,25 @@ struct TaskRun: Sendable {
         var failures = 0
         var lastSeen = ContinuousClock.now
         while true {
-            let stored = await store.task(id: task.id)
-            let status = stored?.status
-            if status == .running, let mine = task.attemptList.last?.gateway,
-                stored?.attemptList.last?.gateway != mine
-            {
-                // Another gateway took the run over (this one's lease lapsed): it follows the prompt now.
-                return .abandoned
-            }
-            if status != .running {
-                // A cancel has already stopped the prompt on the backend; anything else (the task vanished) has not.
-                if status != .cancelled { await stopOnBackend(promptID) }
-                return .abandoned
+            // A store that cannot be read now (a database restarting) is not a reason to stop the run: it is
+            // looked at again next time.
+            var stored: GenerationTask?
+            var readable = true
+            do { stored = try await store.find(id: task.id) } catch { readable = false }
+            if readable {
+                let status = stored?.status
+                if status == .running, let mine = task.attemptList.last?.gateway,
+                    stored?.attemptList.last?.gateway != mine
+                {
+                    // Another gateway took the run over (this one's lease lapsed): it follows the prompt now.
+                    return .abandoned
+                }
+                if status != .running {
+                    // A cancel has already stopped the prompt on the backend; anything else (the task vanished)
+                    // has not.
+                    if status != .cancelled { await stopOnBackend(promptID) }
+                    return .abandoned
+                }
             }
             if ContinuousClock.now >= deadline {
                 await stopOnBackend(promptID)
