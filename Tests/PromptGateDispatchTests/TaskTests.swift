@@ -126,11 +126,11 @@ struct TaskTests {
         let found = await store.idempotencyRecord(scope: "shop", key: "k1")
         #expect(found?.taskID == tasks[0].id && found?.response == "{}")
         // Pages: newest first, by caller and status, continued by the cursor.
-        let shop = await store.page(caller: "shop", status: nil, after: nil, limit: 10).map(\.id)
+        let shop = try await store.page(caller: "shop", status: nil, after: nil, limit: 10).map(\.id)
         #expect(shop == [tasks[2].id, tasks[0].id])
-        let first = await store.page(caller: nil, status: .queued, after: nil, limit: 3)
+        let first = try await store.page(caller: nil, status: .queued, after: nil, limit: 3)
         #expect(first.map(\.id) == [tasks[3].id, tasks[2].id, tasks[1].id])
-        let rest = await store.page(caller: nil, status: .queued, after: TaskCursor(after: first[2]), limit: 3)
+        let rest = try await store.page(caller: nil, status: .queued, after: TaskCursor(after: first[2]), limit: 3)
         #expect(rest.map(\.id) == [tasks[0].id])
         // Two completed tasks share a file (a cached result); removing one keeps the file for the other.
         let image = TaskImage(file: "shared.png", node: "9", sourceFilename: "a.png", seed: 1, index: 0)

@@ -128,12 +128,19 @@ struct PostgresStoreTests {
                 "\(error.message)")
         }
         #expect(await store.task(id: "x") == nil)
-        // A read that must not pass for "no such task" says why it failed.
+        // Reads that must not pass for "no such task" or "no tasks" say why they failed.
         do throws(TaskStoreError) {
             _ = try await store.find(id: "x")
             Issue.record("a read of an unreachable database succeeded")
         } catch {
             #expect(error.code == "store.unavailable")
+        }
+        do throws(TaskStoreError) {
+            _ = try await store.page(caller: nil, status: nil, after: nil, limit: 10)
+            Issue.record("a listing of an unreachable database succeeded")
+        } catch {
+            #expect(error.code == "store.unavailable")
+            #expect(DispatchError.store(error).kind == .unavailable && DispatchError.store(error).retryAfter == 5)
         }
         await #expect(throws: TaskStoreError.self) {
             try await store.insert(GenerationTask(request: .init(prompt: "x")))

@@ -103,7 +103,8 @@ struct SyncWaitTests {
             #expect(
                 ((answer.json["error"] as? [String: Any])?["details"] as? [String: String])?["field"] == field,
                 "\(answer.text)")
-            #expect(await server.dispatch.dispatcher.store.page(caller: nil, status: nil, after: nil, limit: 5).isEmpty)
+            #expect(
+                try await server.dispatch.dispatcher.store.page(caller: nil, status: nil, after: nil, limit: 5).isEmpty)
         }
     }
 
@@ -143,8 +144,8 @@ struct SyncWaitTests {
                     + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
             let store = server.dispatch.dispatcher.store
             var task: GenerationTask?
-            _ = await TestSupport.eventually {
-                task = await store.page(caller: nil, status: .running, after: nil, limit: 1).first
+            _ = try await TestSupport.eventually {
+                task = try await store.page(caller: nil, status: .running, after: nil, limit: 1).first
                 return task != nil
             }
             let id = try #require(task?.id)

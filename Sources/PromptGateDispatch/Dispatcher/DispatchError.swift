@@ -53,7 +53,9 @@ public struct DispatchError: PromptGateError, Equatable {
             message: "task \(task.id) has already ended (\(task.status.rawValue))")
     }
 
-    static func store(_ error: TaskStoreError) -> DispatchError {
+    /// A store failure as the API answers it: 503 `store.unavailable` (retry shortly), 409 for a key taken
+    /// meanwhile, 500 otherwise.
+    public static func store(_ error: TaskStoreError) -> DispatchError {
         switch error.code {
         case "idempotency.duplicate": DispatchError(code: error.code, kind: .conflict, message: error.message)
         // The database is down or unreachable: worth retrying shortly (another gateway may reach it).

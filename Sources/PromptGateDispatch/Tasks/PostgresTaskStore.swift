@@ -381,8 +381,8 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     }
 
     /// A page of tasks, newest first.
-    public func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) async
-        -> [GenerationTask]
+    public func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int)
+        async throws(TaskStoreError) -> [GenerationTask]
     {
         let seconds = cursor?.createdAt.timeIntervalSince1970
         let query: PostgresQuery = """
@@ -393,7 +393,18 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                    OR (created_at = \(seconds) AND id < \(cursor?.id)))
             ORDER BY created_at DESC, id DESC LIMIT \(limit)
             """
-        return await bodies(query).compactMap(decode)
+        do {
+            try await ready.value
+            var tasks: [GenerationTask] = []
+            for try await body in try await client.query(query, logger: logger).decode(String.self) {
+                if let task = decode(body) { tasks.append(task) }
+            }
+            return tasks
+        } catch let error as TaskStoreError {
+            throw error
+        } catch {
+            throw .unavailable(error)
+        }
     }
 
     /// The tasks whose images include `name`.

@@ -41,7 +41,9 @@ public protocol TaskStore: Sendable {
     func queueEntries() async -> [TaskQueue.Entry]
     /// A page of tasks, newest first: those of `caller` (nil: everyone's), in `status` (nil: any), older than
     /// `cursor` (nil: from the newest).
-    func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) async -> [GenerationTask]
+    /// - Throws: `store.unavailable` when a database store cannot be read (an empty page would say "none").
+    func page(caller: String?, status: TaskStatus?, after cursor: TaskCursor?, limit: Int) async throws(TaskStoreError)
+        -> [GenerationTask]
     /// The tasks whose images include the file `name` (a cached result shares its files).
     func tasks(usingFile name: String) async -> [GenerationTask]
     /// Forgets tasks that ended before `cutoff` (retention), with the idempotency keys older than

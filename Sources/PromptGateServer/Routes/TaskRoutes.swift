@@ -79,7 +79,12 @@ struct TaskRoutes {
             cursor = parsed
         }
         let caller = server.config.security.enabled && !context.caller.isAdmin ? context.caller.keyName : nil
-        let tasks = await dispatcher.store.page(caller: caller, status: status, after: cursor, limit: limit)
+        let tasks: [GenerationTask]
+        do throws(TaskStoreError) {
+            tasks = try await dispatcher.store.page(caller: caller, status: status, after: cursor, limit: limit)
+        } catch {
+            throw DispatchError.store(error)
+        }
         let base = imageBase(request)
         return TaskListResponse(
             tasks: tasks.map { TaskResponse(dispatcher.view(of: $0), imageBase: base) },
