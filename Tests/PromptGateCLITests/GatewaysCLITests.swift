@@ -30,7 +30,7 @@ struct GatewaysCLITests {
             comfyui: {health_interval: 0.1}
             workflow: {path: workflows/sd15-lora-txt2img.api.json}
             queue: {max_concurrent: 2, max_queue_size: 5000, retry_delay: 1}
-            store: {url: "\(database)", lease_timeout: 2, sync_interval: 0.5}
+            store: {url: "\(database)", lease_timeout: 5, sync_interval: 0.5}
             server: {output_dir: "\(folder.path)/output"}
             security: {rate_limit: {enabled: false}}
             logging: {file: "\(folder.path)/gateway\(index).log"}
