@@ -462,8 +462,14 @@ public final class Dispatcher: Sendable {
     /// `prompt_id` (`TaskRun.resume`), or queued again as a new attempt when its backend is no longer configured.
     /// - Returns: the runs to follow, their backend slots taken.
     func recover() async -> [(GenerationTask, Scheduler.Start)] {
+        let began = ContinuousClock.now
         let queued = await store.queueEntries()
-        scheduler.enqueue(queued)
+        if store is any SharedTaskStore {
+            // Another gateway's task waiting out its retry delay is not taken before its time.
+            scheduler.sync(queued, readBegan: began)
+        } else {
+            scheduler.enqueue(queued)
+        }
         // On a shared store, only the runs this gateway's name held and those whose gateway died are ours.
         let running =
             if let shared = store as? any SharedTaskStore {
