@@ -45,10 +45,11 @@ public final class SharedRateLimitReservations: Sendable {
 
     /// The batch size for `policy`: `window` worth of its sustained rate, at least 1, at most its burst + 1.
     func batch(for policy: RateLimitPolicy) -> Int {
-        let windowNanoseconds =
-            UInt64(window.components.seconds) * 1_000_000_000
-            + UInt64(window.components.attoseconds / 1_000_000_000)
-        return max(1, min(policy.burst + 1, Int(windowNanoseconds / policy.emissionInterval)))
+        max(1, min(policy.burst + 1, Int(windowNanoseconds / policy.emissionInterval)))
+    }
+
+    private var windowNanoseconds: UInt64 {
+        UInt64(window.components.seconds) * 1_000_000_000 + UInt64(window.components.attoseconds / 1_000_000_000)
     }
 
     /// Uses one reserved request of `bucket`, or reports a remembered refusal.
@@ -100,9 +101,6 @@ public final class SharedRateLimitReservations: Sendable {
     /// Keeps `count` requests of `bucket` for use until `window` from `now`.
     func keep(_ count: Int, of bucket: String, now: UInt64) {
         guard count > 0 else { return }
-        let windowNanoseconds =
-            UInt64(window.components.seconds) * 1_000_000_000
-            + UInt64(window.components.attoseconds / 1_000_000_000)
         reserved.withLock { reserved in
             // Sweep expired batches now and then, so keys that went quiet do not accumulate.
             if reserved.count > 1024 { reserved = reserved.filter { $0.value.expires > now } }
