@@ -343,6 +343,30 @@ struct TaskTests {
         #expect(queue.following(head, upTo: 0).isEmpty)
     }
 
+    /// A pick carries what a shared store's claim may fall back on: the same tenant's next tasks (not the picked
+    /// one, not another tenant's); after a `busy` answer nothing is picked until capacity may have freed, and
+    /// then one claim at a time (until the next full read of the queue).
+    @Test func picksCarryTheTenantsNextTasksAndBusyAnswersHoldPicksOff() throws {
+        let pool = BackendPool(backends: [.init(name: "gpu", url: "http://10.0.0.1:8188", maxInFlight: 8)])
+        pool.recordValidation("gpu", problem: nil)
+        let scheduler = Scheduler(pool: pool, capacity: 100, agingInterval: 30, maxConcurrent: 8)
+        for index in 0..<4 {
+            _ = scheduler.enqueue(
+                id: "a\(index)", priority: .normal, at: t0.addingTimeInterval(Double(index)), tenant: "a")
+        }
+        _ = scheduler.enqueue(id: "b0", priority: .normal, at: t0.addingTimeInterval(10), tenant: "b")
+        let first = try #require(scheduler.next())
+        #expect(first.id == "a0" && first.alternatives.map(\.id) == ["a1", "a2", "a3"])
+        scheduler.claimAnswered(busy: true)
+        scheduler.giveBack(first)
+        #expect(scheduler.next() == nil)  // held off after busy
+        scheduler.capacityMayHaveFreed()
+        _ = try #require(scheduler.next())
+        #expect(scheduler.next() == nil)  // contended: one claim at a time
+        scheduler.claimAnswered(busy: false)
+        #expect(scheduler.next() != nil)  // the answer came: the next claim may go
+    }
+
     /// Aging still decides between levels: an old low-priority task of one key beats another key's fresh
     /// high-priority work.
     @Test func agingStillAppliesBetweenTenants() {

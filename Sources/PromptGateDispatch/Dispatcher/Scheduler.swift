@@ -124,15 +124,16 @@ final class Scheduler: Sendable {
                     if state.failedOn[entry.id] == nil { return nil }
                     continue
                 }
+                // Read while the picked task is still in its line (the ones right after it).
+                let alternatives = state.queue.following(entry, upTo: Self.alternatives).filter {
+                    state.failedOn[$0.id] == nil
+                }
                 state.queue.take(id: entry.id)
                 state.running[entry.id] = .now
                 state.runningTenant[entry.id] = entry.tenant
                 state.runningPerTenant[entry.tenant, default: 0] += 1
                 let since = state.queuedSince.removeValue(forKey: entry.id) ?? .now
                 state.claiming += 1
-                let alternatives = state.queue.following(entry, upTo: Self.alternatives).filter {
-                    state.failedOn[$0.id] == nil
-                }
                 return Start(
                     id: entry.id, backend: backend, waited: .now - since, entry: entry, alternatives: alternatives)
             }
