@@ -328,8 +328,7 @@ extension PostgresTaskStore: SharedTaskStore {
         async throws(TaskStoreError) -> (granted: Int, arrival: Int64, now: Int64)
     {
         let wanted = Int64(wanted)
-        do {
-            try await ready.value
+        return try await reading { client, logger in
             // fits = whole requests that fit now: (now + tolerance - max(arrival, now)) / emission.
             let rows = try await client.query(
                 """
@@ -357,10 +356,6 @@ extension PostgresTaskStore: SharedTaskStore {
                 return (Int(granted), arrival ?? now, now)
             }
             throw TaskStoreError(code: "store.unavailable", message: "the rate-limit step returned no row")
-        } catch let error as TaskStoreError {
-            throw error
-        } catch {
-            throw .unavailable(error)
         }
     }
 }

@@ -147,14 +147,7 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     /// heartbeat), so `/status` on every gateway lists it before it takes work.
     /// - Throws: `store.unavailable` with the database's words.
     public func prepare() async throws(TaskStoreError) {
-        do {
-            try await ready.value
-        } catch let error as TaskStoreError {
-            throw error
-        } catch {
-            throw .unavailable(error)
-        }
-        _ = try await heartbeat(renewing: [])
+        _ = try await heartbeat(renewing: [])  // its transaction waits for the connection and the schema first
     }
 
     // MARK: - Schema
@@ -297,18 +290,13 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     /// The task with `id`, or nil when there is none.
     /// - Throws: `store.unavailable` when the database cannot be read.
     public func find(id: String) async throws(TaskStoreError) -> GenerationTask? {
-        do {
-            try await ready.value
+        try await reading { client, logger in
             for try await body in try await client.query("SELECT body FROM task WHERE id = \(id)", logger: logger)
                 .decode(String.self)
             {
-                return decode(body)
+                return self.decode(body)
             }
             return nil
-        } catch let error as TaskStoreError {
-            throw error
-        } catch {
-            throw .unavailable(error)
         }
     }
 
@@ -393,17 +381,12 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
                    OR (created_at = \(seconds) AND id < \(cursor?.id)))
             ORDER BY created_at DESC, id DESC LIMIT \(limit)
             """
-        do {
-            try await ready.value
+        return try await reading { client, logger in
             var tasks: [GenerationTask] = []
             for try await body in try await client.query(query, logger: logger).decode(String.self) {
-                if let task = decode(body) { tasks.append(task) }
+                if let task = self.decode(body) { tasks.append(task) }
             }
             return tasks
-        } catch let error as TaskStoreError {
-            throw error
-        } catch {
-            throw .unavailable(error)
         }
     }
 
@@ -547,6 +530,21 @@ public final class PostgresTaskStore: TaskStore, ResultCache {
     }
 
     // MARK: - Plumbing
+
+    /// Runs `body` (reads, or one statement) once the schema is ready; store errors pass through, others become
+    /// `store.unavailable`.
+    func reading<T: Sendable>(_ body: @Sendable (PostgresClient, Logger) async throws -> T)
+        async throws(TaskStoreError) -> T
+    {
+        do {
+            try await ready.value
+            return try await body(client, logger)
+        } catch let error as TaskStoreError {
+            throw error
+        } catch {
+            throw .unavailable(error)
+        }
+    }
 
     /// Runs `body` in a transaction once the schema is ready; store errors pass through, others become
     /// `store.unavailable`.
