@@ -155,6 +155,7 @@ struct PostgresStoreTests {
         ("store: {url: \"postgres://u@h/db\", path: a.sqlite}", "store.url"),
         ("store: {path: a.sqlite, gateway_name: gw1}", "store.gateway_name"),
         ("store: {lease_timeout: 10}", "store.lease_timeout"),
+        ("store: {url: \"postgres://u@h/db\", gateway_name: \"\"}", "store.gateway_name"),
         ("store: {url: \"postgres://u@h/db\", lease_timeout: 0}", "store.lease_timeout"),
         ("store: {url: \"postgres://u@h/db\", sync_interval: \"often\"}", "store.sync_interval"),
     ])

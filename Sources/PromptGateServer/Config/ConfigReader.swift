@@ -64,7 +64,13 @@ struct ConfigReader {
                     problems.append(cursor.problem("store.\(key) is for gateways sharing a PostgreSQL store.url"))
                 }
             }
-            config.dispatch.gatewayName = string(s["gateway_name"]) ?? config.dispatch.gatewayName
+            if let cursor = s["gateway_name"], let name = string(cursor) {
+                if name.trimmingCharacters(in: .whitespaces).isEmpty {
+                    problems.append(cursor.problem("store.gateway_name must name this gateway (one name per gateway)"))
+                } else {
+                    config.dispatch.gatewayName = name
+                }
+            }
             config.dispatch.leaseTimeout = duration(s["lease_timeout"], 1...3600) ?? config.dispatch.leaseTimeout
             config.dispatch.syncInterval = duration(s["sync_interval"], 0.1...3600) ?? config.dispatch.syncInterval
         }
