@@ -62,7 +62,10 @@ let package = Package(
         // The Unix filter front end: prompts on stdin, verdicts on stdout, in order, on every core.
         .target(name: "PromptGateFilter", dependencies: ["PromptGateCore"]),
         // The generated corpus `promptgate bench` measures on.
-        .target(name: "PromptGateBench", dependencies: ["PromptGateCore"]),
+        .target(
+            name: "PromptGateBench", dependencies: ["PromptGateCore"],
+            resources: [.embedInCode("Resources/naive_filter.py"), .embedInCode("Resources/ahocorasick_filter.py")]
+        ),
         // Access control in front of policy: IP allowlist (CIDR, trusted proxies), API keys, GCRA rate limits.
         .target(
             name: "PromptGateAccess",

@@ -1,5 +1,4 @@
 import PromptGateCore
-import Foundation
 
 /// How `promptgate filter` reads each input line.
 public enum InputFormat: String, Sendable, CaseIterable {
@@ -45,45 +44,37 @@ public enum InputLine {
             let (text, bad) = PromptRequest.decode(body)
             return .success(PromptRequest(prompt: text, invalidUTF8: bad.map { [.prompt: $0] } ?? [:]))
         }
-        if let bad = PromptRequest.decode(body).1 {
-            return .failure(
-                InputLineError(
-                    line: line, code: "input.invalid_utf8", detail: "not valid UTF-8 (first bad byte at offset \(bad))")
-            )
-        }
+        let value: JSONValue
         do {
-            return .success(try PromptRequest.decode(json: Data(body), with: decoder))
-        } catch let error as RequestError {
-            if error.isNotAnObject {
+            value = try JSONReader.parse(body)
+        } catch {
+            switch error {
+            case .syntax(let offset, let message):
+                // The reader refuses bad UTF-8 too; name it as such.
+                if let bad = PromptRequest.decode(body).1 {
+                    return .failure(
+                        InputLineError(
+                            line: line, code: "input.invalid_utf8",
+                            detail: "not valid UTF-8 (first bad byte at offset \(bad))"))
+                }
                 return .failure(
                     InputLineError(
-                        line: line, code: "input.not_an_object",
-                        detail: "expected a JSON object, found \(Self.typeName(body))"))
+                        line: line, code: "input.malformed_json",
+                        detail: "malformed JSON (\(message) at byte \(offset))"))
+            case .duplicateKey(let path):
+                let error = RequestError.duplicateKey(path)
+                return .failure(InputLineError(line: line, code: error.code, detail: error.message))
             }
-            return .failure(InputLineError(line: line, code: error.code, detail: error.message))
-        } catch {
+        }
+        guard case .object(let object) = value else {
             return .failure(
-                InputLineError(line: line, code: "input.malformed_json", detail: "malformed JSON (\(describe(error)))"))
+                InputLineError(
+                    line: line, code: "input.not_an_object", detail: "expected a JSON object, found \(value.typeName)"))
         }
-    }
-
-    /// Decoders are cheap to share while their options stay unchanged.
-    private static let decoder = JSONDecoder()
-
-    /// The JSON type of a line that is valid JSON but not an object.
-    private static func typeName(_ body: ArraySlice<UInt8>) -> String {
-        (try? decoder.decode(JSONValue.self, from: Data(body)))?.typeName ?? "something else"
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError as NSError?,
-                let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String
-            {
-                return detail
-            }
-            return context.debugDescription
+        do {
+            return .success(try PromptRequest(json: object))
+        } catch {
+            return .failure(InputLineError(line: line, code: error.code, detail: error.message))
         }
-        return "\(error)"
     }
 }

@@ -121,7 +121,7 @@ public struct LineFilterRunner: Sendable {
     private func overlongOutcome(line: Int) -> Outcome {
         let error = InputLineError(
             line: line, code: "input.line_too_long", detail: "line is longer than \(maxLineBytes) bytes; skipped")
-        return errorOutcome(error, encoder: makeEncoder())
+        return errorOutcome(error)
     }
 
     struct Outcome {
@@ -134,25 +134,23 @@ public struct LineFilterRunner: Sendable {
     func judge(_ lines: [ArraySlice<UInt8>], firstLine: Int) -> [Outcome] {
         let workers = lines.count >= 16 ? min(jobs, lines.count / 8) : 1
         if workers <= 1 {
-            let encoder = makeEncoder()
-            return lines.enumerated().map { judge($1, line: firstLine + $0, encoder: encoder) }
+            return lines.enumerated().map { judge($1, line: firstLine + $0) }
         }
         let results = OutcomeSlots(count: lines.count)
         let per = (lines.count + workers - 1) / workers
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let encoder = makeEncoder()
             let range = (worker * per)..<min(lines.count, (worker + 1) * per)
             for index in range {
-                results.set(index, judge(lines[index], line: firstLine + index, encoder: encoder))
+                results.set(index, judge(lines[index], line: firstLine + index))
             }
         }
         return results.values
     }
 
-    func judge(_ bytes: ArraySlice<UInt8>, line: Int, encoder: JSONEncoder) -> Outcome {
+    func judge(_ bytes: ArraySlice<UInt8>, line: Int) -> Outcome {
         switch InputLine.parse(bytes, line: line, format: input) {
         case .failure(let error):
-            return errorOutcome(error, encoder: encoder)
+            return errorOutcome(error)
         case .success(let request):
             let context = PromptContext(request: request)
             context.recordsNotes = includeTrace
@@ -168,7 +166,7 @@ public struct LineFilterRunner: Sendable {
             } catch {
                 let failure = InputLineError(
                     line: line, code: (error as? any PromptGateError)?.code ?? "pipeline.error", detail: "\(error)")
-                return errorOutcome(failure, encoder: encoder)
+                return errorOutcome(failure)
             }
             let decision = context.verdict.decision
             let keep = selection.map { $0.keeps(decision) } ?? (output == .jsonl || decision != .block)
@@ -188,27 +186,20 @@ public struct LineFilterRunner: Sendable {
             case .jsonl:
                 var record = VerdictRecord(line: line, context: context, includeTrace: includeTrace)
                 if optimized && decision != .block { record.request = context.request }
-                return Outcome(decision: decision, rendered: encode(record, encoder: encoder))
+                return Outcome(decision: decision, rendered: encode(record))
             }
         }
     }
 
-    private func errorOutcome(_ error: InputLineError, encoder: JSONEncoder) -> Outcome {
+    private func errorOutcome(_ error: InputLineError) -> Outcome {
         switch output {
         case .text: return Outcome(decision: nil, rendered: [], diagnostic: error.message)
-        case .jsonl: return Outcome(decision: nil, rendered: encode(VerdictRecord(error: error), encoder: encoder))
+        case .jsonl: return Outcome(decision: nil, rendered: encode(VerdictRecord(error: error)))
         }
     }
 
-    private func makeEncoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return encoder
-    }
-
-    func encode(_ record: VerdictRecord, encoder: JSONEncoder) -> [UInt8] {
-        if let plain = record.plainAllowBytes { return plain }
-        var bytes = (try? Array(encoder.encode(record))) ?? Array(#"{"decision":"error"}"#.utf8)
+    func encode(_ record: VerdictRecord) -> [UInt8] {
+        var bytes = (try? JSONWriter.encode(record)) ?? Array(#"{"line":\#(record.line),"decision":"error"}"#.utf8)
         bytes.append(UInt8(ascii: "\n"))
         return bytes
     }

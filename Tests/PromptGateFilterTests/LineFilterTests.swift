@@ -8,27 +8,27 @@ import Testing
 struct LineFilterTests {
     let runner = LineFilterRunner(pipelines: .policy(TestSupport.pipeline))
 
-    func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return encoder
-    }
-
-    @Test(arguments: [1, 42, 1_000_000])
-    func plainAllowFastPathMatchesTheEncoder(line: Int) throws {
-        let context = TestSupport.judge("a red fox")
-        let record = VerdictRecord(line: line, context: context, includeTrace: false)
-        let fast = try #require(record.plainAllowBytes)
-        var slow = Array(try encoder().encode(record))
-        slow.append(UInt8(ascii: "\n"))
-        #expect(fast == slow)
-    }
-
-    @Test func fastPathOnlyForPlainAllows() {
-        #expect(VerdictRecord(line: 1, context: TestSupport.judge("blood"), includeTrace: false).plainAllowBytes == nil)
-        #expect(VerdictRecord(line: 1, context: TestSupport.judge("a fox"), includeTrace: true).plainAllowBytes == nil)
-        let withID = PromptContext(request: PromptRequest(id: .string("x"), prompt: "a fox"))
-        #expect(VerdictRecord(line: 1, context: withID, includeTrace: false).plainAllowBytes == nil)
+    /// Every kind of record reads back as the same JSON as Foundation's encoder writes.
+    @Test(arguments: ["a red fox", "blood everywhere", "k i l l them all", "色 情 图片"])
+    func recordsAreWhatFoundationWrites(prompt: String) throws {
+        let request = PromptRequest(
+            id: .string("p-1"), prompt: prompt, params: ["tags": ["a", 2], "meta": ["k": nil]])
+        let context = PromptContext(request: request)
+        context.recordsNotes = true
+        try TestSupport.pipeline.run(context)
+        for includeTrace in [false, true] {
+            let record = VerdictRecord(line: 7, context: context, includeTrace: includeTrace)
+            let written = runner.encode(record)
+            #expect(written.last == UInt8(ascii: "\n"))
+            let ours = try JSONReader.parse(written.dropLast())
+            let foundation = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(record))
+            #expect(ours == foundation)
+        }
+        let error = VerdictRecord(error: InputLineError(line: 3, code: "input.malformed_json", detail: "bad"))
+        #expect(
+            String(decoding: runner.encode(error), as: UTF8.self)
+                == #"{"line":3,"decision":"error","error":{"code":"input.malformed_json","message":"line 3: bad"}}"#
+                + "\n")
     }
 
     @Test func parsesTextAndJSONLines() throws {

@@ -30,6 +30,13 @@ public struct RequestError: PromptGateError, Equatable {
     /// Whether this says the request was not an object at all (no field to name).
     public var isNotAnObject: Bool { field.isEmpty && code == "request.wrong_type" }
 
+    /// An object repeats a key (JSON parsers disagree on which of the values counts).
+    public static func duplicateKey(_ path: String) -> RequestError {
+        RequestError(
+            code: "request.duplicate_key", field: path,
+            detail: "appears more than once in its object (JSON parsers disagree on which value counts)")
+    }
+
     static func missing(_ field: String) -> RequestError {
         RequestError(code: "request.missing_field", field: field, detail: "is missing")
     }

@@ -107,30 +107,55 @@ extension PromptRequest {
         }
     }
 
-    /// Builds a request from a decoded JSON object (preset examples, tests); the same checks as decoding.
+    /// Builds a request from a JSON object: the checks every front end applies, in `Field` order.
     /// - Throws: `RequestError` naming the first field that is missing or of the wrong type or range.
     public init(json object: [String: JSONValue]) throws(RequestError) {
-        do {
-            self = try JSONDecoder().decode(PromptRequest.self, from: JSONEncoder().encode(JSONValue.object(object)))
-        } catch let error as RequestError {
-            throw error
-        } catch {
-            throw RequestError(code: "request.invalid_value", field: "", detail: "is not a request: \(error)")
+        let fields = FieldReader(object: object, path: "")
+        guard object[Field.prompt.rawValue] != nil else { throw RequestError.missing("prompt") }
+        self.init(prompt: "")
+        for field in Field.allCases {
+            let key = field.rawValue
+            guard object[key] != nil else { continue }
+            switch field {
+            case .prompt:
+                guard let text = try fields.string(key, nullable: false) else { throw RequestError.missing("prompt") }
+                prompt = text
+            case .negativePrompt: negativePrompt = try fields.string(key) ?? ""
+            case .id: id = try fields.identifier(key)
+            case .width: width = try fields.integer(key, field.kind)
+            case .height: height = try fields.integer(key, field.kind)
+            case .steps: steps = try fields.integer(key, field.kind)
+            case .cfgScale: cfgScale = try fields.number(key)
+            case .seed: seed = try fields.integer(key, field.kind).map { UInt32($0) }
+            case .sampler: sampler = try fields.string(key)
+            case .scheduler: scheduler = try fields.string(key)
+            case .style: style = try fields.string(key)
+            case .template: template = try fields.string(key)
+            case .preset: preset = try fields.string(key)
+            case .priority: priority = try fields.choice(key, Priority.self)
+            case .loras: loras = try fields.loras(key)
+            case .cancelOnDisconnect: cancelOnDisconnect = try fields.boolean(key)
+            case .webhookURL: webhookURL = try fields.string(key)
+            case .batchSize: batchSize = try fields.integer(key, field.kind)
+            case .responseFormat: responseFormat = try fields.choice(key, ResponseFormat.self)
+            }
         }
+        for (key, value) in object where !Field.names.contains(key) { params[key] = value }
     }
 
-    /// Decodes a request from JSON text the way both front ends do: the decoder, then a refusal of
-    /// duplicate keys (parsers disagree on which of two values counts; see `DuplicateKeys`).
-    /// - Throws: `RequestError` naming the field (`request.duplicate_key` among them); the decoder's own
-    ///   error when the text is not JSON.
-    public static func decode(json data: Data, with decoder: JSONDecoder) throws -> PromptRequest {
-        let request = try decoder.decode(PromptRequest.self, from: data)
-        if let key = DuplicateKeys.first(in: data) {
-            throw RequestError(
-                code: "request.duplicate_key", field: key,
-                detail: "appears more than once in its object (JSON parsers disagree on which value counts)")
+    /// Decodes a request from JSON text the way both front ends do (`JSONReader`, then `init(json:)`).
+    /// - Throws: `RequestError` naming the field (`request.duplicate_key` and `request.wrong_type` for a
+    ///   text that is not an object among them); `JSONReader.Failure` when the text is not JSON.
+    public static func decode(json bytes: some Collection<UInt8>) throws -> PromptRequest {
+        let value: JSONValue
+        do {
+            value = try JSONReader.parse(bytes)
+        } catch {
+            guard case .duplicateKey(let path) = error else { throw error }
+            throw RequestError.duplicateKey(path)
         }
-        return request
+        guard case .object(let object) = value else { throw RequestError.notAnObject(found: value.typeName) }
+        return try PromptRequest(json: object)
     }
 
     /// The request as JSON (what the optimizers produced), without `id` and carried fields.
@@ -223,49 +248,11 @@ extension PromptRequest {
 }
 
 extension PromptRequest: Codable {
-    /// Decodes with concrete types on the usual path; a field of the wrong type or range is a
-    /// `RequestError` naming it (`loras[1].weight`). Fields the table does not know go to `params`.
+    /// Decodes through `JSONValue` and `init(json:)`, so every decoder applies the same checks.
     public init(from decoder: any Decoder) throws {
-        let container: KeyedDecodingContainer<AnyCodingKey>
-        do {
-            container = try decoder.container(keyedBy: AnyCodingKey.self)
-        } catch {
-            let found = (try? JSONValue(from: decoder))?.typeName ?? "something else"
-            throw RequestError.notAnObject(found: found)
-        }
-        let fields = FieldReader(container: container, path: "")
-        guard container.contains(AnyCodingKey(Field.prompt.rawValue)) else { throw RequestError.missing("prompt") }
-        self.init(prompt: "")
-        for field in Field.allCases {
-            let key = AnyCodingKey(field.rawValue)
-            guard container.contains(key) else { continue }
-            switch field {
-            case .prompt:
-                guard let text = try fields.string(key, nullable: false) else { throw RequestError.missing("prompt") }
-                prompt = text
-            case .negativePrompt: negativePrompt = try fields.string(key) ?? ""
-            case .id: id = try fields.identifier(key)
-            case .width: width = try fields.integer(key, field.kind)
-            case .height: height = try fields.integer(key, field.kind)
-            case .steps: steps = try fields.integer(key, field.kind)
-            case .cfgScale: cfgScale = try fields.number(key)
-            case .seed: seed = try fields.integer(key, field.kind).map { UInt32($0) }
-            case .sampler: sampler = try fields.string(key)
-            case .scheduler: scheduler = try fields.string(key)
-            case .style: style = try fields.string(key)
-            case .template: template = try fields.string(key)
-            case .preset: preset = try fields.string(key)
-            case .priority: priority = try fields.choice(key, Priority.self)
-            case .loras: loras = try fields.loras(key)
-            case .cancelOnDisconnect: cancelOnDisconnect = try fields.boolean(key)
-            case .webhookURL: webhookURL = try fields.string(key)
-            case .batchSize: batchSize = try fields.integer(key, field.kind)
-            case .responseFormat: responseFormat = try fields.choice(key, ResponseFormat.self)
-            }
-        }
-        for key in container.allKeys where !Field.names.contains(key.stringValue) {
-            params[key.stringValue] = try container.decode(JSONValue.self, forKey: key)
-        }
+        let value = try JSONValue(from: decoder)
+        guard case .object(let object) = value else { throw RequestError.notAnObject(found: value.typeName) }
+        try self.init(json: object)
     }
 
     /// The optimized request: every field of the table but `id`, absent optionals left out, carried fields
@@ -323,24 +310,22 @@ extension PromptRequest: Codable {
 /// Typed reads from one JSON object, turning every mismatch into a `RequestError` that names the field
 /// by its path and says what was found.
 private struct FieldReader {
-    let container: KeyedDecodingContainer<AnyCodingKey>
+    let object: [String: JSONValue]
     /// The object's own path (`loras[1]`), empty at the top.
     let path: String
 
-    func name(_ key: AnyCodingKey) -> String { path.isEmpty ? key.stringValue : "\(path).\(key.stringValue)" }
+    func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-    /// What the value at `key` is, for the message (only on the error path).
-    /// The value at `key`, nil when even a JSON value cannot be read from it (a number beyond a double's
-    /// range, a string with a lone surrogate escape).
-    func found(_ key: AnyCodingKey) -> JSONValue? { try? container.decode(JSONValue.self, forKey: key) }
-
-    /// Absent or `null`: both mean "not given".
-    func isNull(_ key: AnyCodingKey) -> Bool {
-        !container.contains(key) || ((try? container.decodeNil(forKey: key)) ?? false)
+    /// The value at `key`; nil when absent or `null` (both mean "not given").
+    func value(_ key: String) -> JSONValue? {
+        switch object[key] {
+        case nil, .null?: nil
+        case let value?: value
+        }
     }
 
     /// One of an enumeration's names (`high`, `normal`, `low`); anything else names the choices.
-    func choice<T: RawRepresentable & CaseIterable>(_ key: AnyCodingKey, _: T.Type) throws(RequestError) -> T?
+    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _: T.Type) throws(RequestError) -> T?
     where T.RawValue == String {
         guard let text = try string(key) else { return nil }
         guard let value = T(rawValue: text) else {
@@ -353,37 +338,32 @@ private struct FieldReader {
         return value
     }
 
-    func string(_ key: AnyCodingKey, nullable: Bool = true) throws(RequestError) -> String? {
-        if nullable, isNull(key) { return nil }
-        do {
-            return try container.decode(String.self, forKey: key)
-        } catch {
-            throw .wrongType(name(key), expected: "a string", found: found(key))
+    func string(_ key: String, nullable: Bool = true) throws(RequestError) -> String? {
+        switch object[key] {
+        case nil: return nil
+        case .null? where nullable: return nil
+        case .string(let text)?: return text
+        case let other: throw .wrongType(name(key), expected: "a string", found: other)
         }
     }
 
-    func number(_ key: AnyCodingKey) throws(RequestError) -> Double? {
-        guard !isNull(key) else { return nil }
-        let value: Double
-        do {
-            value = try container.decode(Double.self, forKey: key)
-        } catch {
-            throw .wrongType(name(key), expected: "a number", found: found(key))
-        }
-        guard value.isFinite else { throw .outOfRange(name(key), "must be finite") }
-        return value
-    }
-
-    func boolean(_ key: AnyCodingKey) throws(RequestError) -> Bool? {
-        guard !isNull(key) else { return nil }
-        do {
-            return try container.decode(Bool.self, forKey: key)
-        } catch {
-            throw .wrongType(name(key), expected: "true or false", found: found(key))
+    func number(_ key: String) throws(RequestError) -> Double? {
+        switch value(key) {
+        case nil: return nil
+        case .number(let number)?: return number
+        case let other: throw .wrongType(name(key), expected: "a number", found: other)
         }
     }
 
-    func integer(_ key: AnyCodingKey, _ kind: PromptRequest.Field.Kind) throws(RequestError) -> Int? {
+    func boolean(_ key: String) throws(RequestError) -> Bool? {
+        switch value(key) {
+        case nil: return nil
+        case .bool(let flag)?: return flag
+        case let other: throw .wrongType(name(key), expected: "true or false", found: other)
+        }
+    }
+
+    func integer(_ key: String, _ kind: PromptRequest.Field.Kind) throws(RequestError) -> Int? {
         guard let value = try number(key) else { return nil }
         guard value.rounded() == value else {
             throw .wrongType(name(key), expected: "an integer", found: .number(value))
@@ -396,54 +376,45 @@ private struct FieldReader {
         return Int(value)
     }
 
-    func identifier(_ key: AnyCodingKey) throws(RequestError) -> JSONValue? {
-        let value = found(key)
-        switch value {
-        case .string, .number: return value
-        case .null: return nil
-        default: throw .wrongType(name(key), expected: "a string or a number", found: value)
+    func identifier(_ key: String) throws(RequestError) -> JSONValue? {
+        switch value(key) {
+        case nil: return nil
+        case .string(let text)?: return .string(text)
+        case .number(let number)?: return .number(number)
+        case let other: throw .wrongType(name(key), expected: "a string or a number", found: other)
         }
     }
 
-    func loras(_ key: AnyCodingKey) throws(RequestError) -> [LoRA] {
-        guard !isNull(key) else { return [] }
-        var items: UnkeyedDecodingContainer
-        do {
-            items = try container.nestedUnkeyedContainer(forKey: key)
-        } catch {
-            throw .wrongType(name(key), expected: "a list", found: found(key))
-        }
+    func loras(_ key: String) throws(RequestError) -> [LoRA] {
+        guard let list = value(key) else { return [] }
+        guard case .array(let items) = list else { throw .wrongType(name(key), expected: "a list", found: list) }
         var loras: [LoRA] = []
-        while !items.isAtEnd {
+        for item in items {
             let path = "\(name(key))[\(loras.count)]"
-            let entry: KeyedDecodingContainer<AnyCodingKey>
-            do {
-                entry = try items.nestedContainer(keyedBy: AnyCodingKey.self)
-            } catch {
-                let value = (try? items.decode(JSONValue.self)) ?? .null
-                throw .wrongType(path, expected: "an object {name, weight}", found: value)
+            guard case .object(let entry) = item else {
+                throw .wrongType(path, expected: "an object {name, weight}", found: item)
             }
-            loras.append(try FieldReader(container: entry, path: path).lora())
+            loras.append(try FieldReader(object: entry, path: path).lora())
         }
         return loras
     }
 
     /// This object as one LoRA entry.
     func lora() throws(RequestError) -> LoRA {
-        let nameKey = AnyCodingKey(PromptRequest.LoraField.name.rawValue)
-        guard container.contains(nameKey) else { throw .missing(name(nameKey)) }
-        guard let loraName = try? container.decode(String.self, forKey: nameKey) else {
-            throw .wrongType(name(nameKey), expected: "a string", found: found(nameKey))
+        let nameKey = PromptRequest.LoraField.name.rawValue
+        guard object[nameKey] != nil else { throw .missing(name(nameKey)) }
+        guard case .string(let loraName)? = object[nameKey] else {
+            throw .wrongType(name(nameKey), expected: "a string", found: object[nameKey])
         }
         guard !loraName.isEmpty else {
             throw RequestError(code: "request.invalid_value", field: name(nameKey), detail: "must not be empty")
         }
-        for key in container.allKeys where PromptRequest.LoraField(rawValue: key.stringValue) == nil {
+        for key in object.keys.sorted() where PromptRequest.LoraField(rawValue: key) == nil {
             throw RequestError(
                 code: "request.unknown_field", field: name(key), detail: "is not a LoRA field (name, weight)")
         }
-        let weight = try number(AnyCodingKey(PromptRequest.LoraField.weight.rawValue)) ?? 1.0
-        let requested = try number(AnyCodingKey(PromptRequest.LoraField.requestedWeight.rawValue))
+        let weight = try number(PromptRequest.LoraField.weight.rawValue) ?? 1.0
+        let requested = try number(PromptRequest.LoraField.requestedWeight.rawValue)
         return LoRA(name: loraName, weight: weight, requestedWeight: requested)
     }
 }

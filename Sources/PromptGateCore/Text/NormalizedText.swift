@@ -39,6 +39,11 @@ public final class NormalizedText {
         self.original = original
     }
 
+    /// Builds every view now (benchmarks time view construction apart from matching).
+    public func prepareViews() {
+        for kind in ViewKind.allCases { _ = view(kind) }
+    }
+
     /// The text of one view (for display and tests; matching uses the bytes).
     public func text(of kind: ViewKind) -> String? { view(kind)?.text }
 

@@ -172,8 +172,6 @@ struct PromptRoutes {
         return Screened(prompt: prompt, preset: preset, state: state, includeTrace: includeTrace)
     }
 
-    private static let decoder = JSONDecoder()
-
     /// The body as a request: malformed JSON (or JSON behind a byte order mark) is a 400, anything else
     /// wrong names the field (422).
     static func decode(_ body: ByteBuffer) throws -> PromptRequest {
@@ -182,11 +180,10 @@ struct PromptRoutes {
             throw MalformedBodyError(detail: "starts with a UTF-8 byte order mark; send the JSON without it")
         }
         do {
-            return try PromptRequest.decode(json: Data(bytes), with: decoder)
-        } catch let error as RequestError {
-            throw error
-        } catch {
-            throw MalformedBodyError(detail: "is not valid JSON")
+            return try PromptRequest.decode(json: bytes)
+        } catch let error as JSONReader.Failure {
+            guard case .syntax(let offset, let message) = error else { throw error }
+            throw MalformedBodyError(detail: "is not valid JSON (\(message) at byte \(offset))")
         }
     }
 
