@@ -134,6 +134,75 @@ extern "C" int32_t pgicu_scalar_class(uint32_t scalar) {
 
 extern "C" const char *pgicu_version(void) { return U_ICU_VERSION; }
 
+extern "C" const pgicu_block *pgicu_blocks[PGICU_BLOCK_COUNT] = {};
+
+namespace {
+
+/* Fold of one scalar; the common case (a scalar that NFKC_Casefold and NFD both leave alone, and no mark)
+ * skips normalizing. */
+int32_t foldScalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+    UErrorCode error = U_ZERO_ERROR;
+    const icu::Normalizer2 *casefold = icu::Normalizer2::getNFKCCasefoldInstance(error);
+    const icu::Normalizer2 *nfd = icu::Normalizer2::getNFDInstance(error);
+    if (U_SUCCESS(error) && casefold->isInert(static_cast<UChar32>(scalar)) &&
+        nfd->isInert(static_cast<UChar32>(scalar))) {
+        int8_t type = u_charType(static_cast<UChar32>(scalar));
+        if (type != U_NON_SPACING_MARK && type != U_ENCLOSING_MARK) {
+            if (capacity > 0) out[0] = scalar;
+            return 1;
+        }
+    }
+    return pgicu_fold_scalar(scalar, out, capacity);
+}
+
+}  // namespace
+
+extern "C" const pgicu_block *pgicu_compute_block(uint32_t block) {
+    if (block >= PGICU_BLOCK_COUNT) return nullptr;
+    uint8_t classes[256];
+    uint16_t foldStart[257], skeletonStart[257];
+    uint32_t folds[256 * 8], skeletons[256 * 16];
+    int32_t foldCount = 0, skeletonCount = 0;
+    for (uint32_t offset = 0; offset < 256; offset++) {
+        uint32_t scalar = block << 8 | offset;
+        foldStart[offset] = static_cast<uint16_t>(foldCount);
+        skeletonStart[offset] = static_cast<uint16_t>(skeletonCount);
+        classes[offset] = 0;
+        if (scalar >= 0xD800 && scalar < 0xE000) continue; /* surrogates are no scalars: nothing */
+        classes[offset] = static_cast<uint8_t>(pgicu_scalar_class(scalar));
+        uint32_t buffer[32];
+        int32_t n = foldScalar(scalar, buffer, 32);
+        if (n < 0 || n > 32) { buffer[0] = scalar; n = 1; }
+        for (int32_t i = 0; i < n && foldCount < 256 * 8; i++) folds[foldCount++] = buffer[i];
+        /* Skeleton prototypes are not always lower case (`0` becomes `O`), so the skeleton is folded again. */
+        uint32_t skeleton[32];
+        int32_t m = pgicu_skeleton_scalar(scalar, skeleton, 32);
+        if (m < 0 || m > 32) { skeleton[0] = scalar; m = 1; }
+        for (int32_t i = 0; i < m; i++) {
+            n = foldScalar(skeleton[i], buffer, 32);
+            if (n < 0 || n > 32) { buffer[0] = skeleton[i]; n = 1; }
+            for (int32_t k = 0; k < n && skeletonCount < 256 * 16; k++) skeletons[skeletonCount++] = buffer[k];
+        }
+    }
+    foldStart[256] = static_cast<uint16_t>(foldCount);
+    skeletonStart[256] = static_cast<uint16_t>(skeletonCount);
+    size_t bytes = sizeof(pgicu_block) + sizeof(uint32_t) * static_cast<size_t>(foldCount + skeletonCount);
+    pgicu_block *made = static_cast<pgicu_block *>(::operator new(bytes, std::nothrow));
+    if (!made) return nullptr;
+    std::memcpy(made->classes, classes, sizeof classes);
+    std::memcpy(made->fold_start, foldStart, sizeof foldStart);
+    for (int i = 0; i < 257; i++) made->skeleton_start[i] = static_cast<uint16_t>(skeletonStart[i] + foldCount);
+    std::memcpy(made->pool, folds, sizeof(uint32_t) * foldCount);
+    std::memcpy(made->pool + foldCount, skeletons, sizeof(uint32_t) * skeletonCount);
+    const pgicu_block *expected = nullptr;
+    if (!__atomic_compare_exchange_n(&pgicu_blocks[block], &expected, made, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        ::operator delete(made); /* another thread published the same block first */
+        return expected;
+    }
+    return made;
+}
+
 struct pgicu_breaker {
     UBreakIterator *iterator;
     UText *text;

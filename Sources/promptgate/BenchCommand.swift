@@ -102,7 +102,8 @@ struct BenchCommand: ParsableCommand {
             }
             var hits = 0
             let viewsAndMatch = Self.threadCPU {
-                for request in requests where !ruleSet.scan(NormalizedText(request.prompt), field: .prompt).hits.isEmpty {
+                for request in requests where !ruleSet.scan(NormalizedText(request.prompt), field: .prompt).hits.isEmpty
+                {
                     hits += 1
                 }
             }

@@ -29,6 +29,31 @@ int32_t pgicu_t2s_utf8(const char *src, int32_t length, char *out, int32_t capac
  * (punctuation, symbol, control). */
 int32_t pgicu_scalar_class(uint32_t scalar);
 
+/* Per-scalar tables (class, fold, case-folded skeleton) for blocks of 256 scalars, computed with ICU when a
+ * block is first used and kept for the life of the process, so start-up computes nothing and a text pays only
+ * for the blocks it touches. A block is published atomically: any thread may read any block.
+ *
+ * Layout of a block: classes (256 bytes), fold_start (257 uint16, offsets into pool), skeleton_start (257
+ * uint16), then the pool of uint32 scalars. */
+#define PGICU_BLOCK_COUNT 4352 /* 0x110000 / 256 */
+typedef struct pgicu_block {
+    uint8_t classes[256];
+    uint16_t fold_start[257];
+    uint16_t skeleton_start[257];
+    uint32_t pool[];
+} pgicu_block;
+
+extern const pgicu_block *pgicu_blocks[PGICU_BLOCK_COUNT];
+
+/* Computes (or finds, when another thread was faster) the block; never NULL for block < PGICU_BLOCK_COUNT. */
+const pgicu_block *pgicu_compute_block(uint32_t block);
+
+/* The block holding `scalar` (which must be below 0x110000). */
+static inline const pgicu_block *pgicu_block_of(uint32_t scalar) {
+    const pgicu_block *found = __atomic_load_n(&pgicu_blocks[scalar >> 8], __ATOMIC_ACQUIRE);
+    return found ? found : pgicu_compute_block(scalar >> 8);
+}
+
 /* ICU version string, e.g. "72.1". */
 const char *pgicu_version(void);
 

@@ -350,7 +350,9 @@ private struct FieldReader {
     func number(_ key: String) throws(RequestError) -> Double? {
         switch value(key) {
         case nil: return nil
-        case .number(let number)?: return number
+        case .number(let number)?:
+            guard number.isFinite else { throw .outOfRange(name(key), "must be finite") }
+            return number
         case let other: throw .wrongType(name(key), expected: "a number", found: other)
         }
     }

@@ -231,43 +231,57 @@ public final class NormalizedText {
     }
 
     /// UTF-8 bytes, the per-byte origin map and (optionally) the token-boundary marks of a unit list.
+    /// Sized first, then written through pointers: appending element by element was the largest single cost
+    /// of building the views.
     static func encode(kind: ViewKind, units: [Unit], withBoundaries: Bool) -> TextView {
-        var bytes = [UInt8]()
-        var origin = [Int32]()
-        bytes.reserveCapacity(units.count * 3)
-        origin.reserveCapacity(units.count)
-        var boundaries = [UInt8]()
-        if withBoundaries { boundaries.reserveCapacity(units.count * 3 + 1) }
-        var containsHan = false
         let tables = ScalarTables.shared
-        for unit in units {
-            origin.append(unit.origin)
-            let value = unit.scalar.value
-            if withBoundaries { boundaries.append(unit.boundaryBefore ? 1 : 0) }
-            if value < 0x80 {
-                bytes.append(UInt8(truncatingIfNeeded: value))
-                continue
+        return units.withUnsafeBufferPointer { units in
+            var byteCount = 0
+            for unit in units { byteCount += UTF8.width(unit.scalar) }
+            var containsHan = false
+            let origin = [Int32](unsafeUninitializedCapacity: units.count) { buffer, count in
+                for (index, unit) in units.enumerated() { buffer[index] = unit.origin }
+                count = units.count
             }
-            if !containsHan, value >= 0x2E80, tables.scalarClass(unit.scalar) == .han { containsHan = true }
-            if value < 0x800 {
-                bytes.append(UInt8(truncatingIfNeeded: 0xC0 | value >> 6))
-                bytes.append(UInt8(truncatingIfNeeded: 0x80 | value & 0x3F))
-                if withBoundaries { boundaries.append(0) }
-            } else if value < 0x10000 {
-                bytes.append(UInt8(truncatingIfNeeded: 0xE0 | value >> 12))
-                bytes.append(UInt8(truncatingIfNeeded: 0x80 | (value >> 6) & 0x3F))
-                bytes.append(UInt8(truncatingIfNeeded: 0x80 | value & 0x3F))
-                if withBoundaries { boundaries.append(0); boundaries.append(0) }
-            } else {
-                bytes.append(UInt8(truncatingIfNeeded: 0xF0 | value >> 18))
-                bytes.append(UInt8(truncatingIfNeeded: 0x80 | (value >> 12) & 0x3F))
-                bytes.append(UInt8(truncatingIfNeeded: 0x80 | (value >> 6) & 0x3F))
-                bytes.append(UInt8(truncatingIfNeeded: 0x80 | value & 0x3F))
-                if withBoundaries { boundaries.append(0); boundaries.append(0); boundaries.append(0) }
+            var bytes: [UInt8] = []
+            let markCount = withBoundaries ? byteCount + 1 : 0
+            let boundaries = [UInt8](unsafeUninitializedCapacity: markCount) { marks, marked in
+                _ = marks.initialize(repeating: 0)
+                marked = markCount
+                bytes = [UInt8](unsafeUninitializedCapacity: byteCount) { out, written in
+                    var position = 0
+                    for unit in units {
+                        if withBoundaries, unit.boundaryBefore { marks[position] = 1 }
+                        let value = unit.scalar.value
+                        if value < 0x80 {
+                            out[position] = UInt8(truncatingIfNeeded: value)
+                            position += 1
+                            continue
+                        }
+                        if !containsHan, value >= 0x2E80, tables.scalarClass(unit.scalar) == .han { containsHan = true }
+                        if value < 0x800 {
+                            out[position] = UInt8(truncatingIfNeeded: 0xC0 | value >> 6)
+                            out[position + 1] = UInt8(truncatingIfNeeded: 0x80 | value & 0x3F)
+                            position += 2
+                        } else if value < 0x10000 {
+                            out[position] = UInt8(truncatingIfNeeded: 0xE0 | value >> 12)
+                            out[position + 1] = UInt8(truncatingIfNeeded: 0x80 | (value >> 6) & 0x3F)
+                            out[position + 2] = UInt8(truncatingIfNeeded: 0x80 | value & 0x3F)
+                            position += 3
+                        } else {
+                            out[position] = UInt8(truncatingIfNeeded: 0xF0 | value >> 18)
+                            out[position + 1] = UInt8(truncatingIfNeeded: 0x80 | (value >> 12) & 0x3F)
+                            out[position + 2] = UInt8(truncatingIfNeeded: 0x80 | (value >> 6) & 0x3F)
+                            out[position + 3] = UInt8(truncatingIfNeeded: 0x80 | value & 0x3F)
+                            position += 4
+                        }
+                    }
+                    if withBoundaries { marks[byteCount] = 1 }
+                    written = position
+                }
             }
+            return TextView(
+                kind: kind, bytes: bytes, scalarOrigin: origin, tokenBoundaries: boundaries, containsHan: containsHan)
         }
-        if withBoundaries { boundaries.append(1) }
-        return TextView(
-            kind: kind, bytes: bytes, scalarOrigin: origin, tokenBoundaries: boundaries, containsHan: containsHan)
     }
 }

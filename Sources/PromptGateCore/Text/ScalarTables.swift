@@ -10,92 +10,72 @@ enum ScalarClass: UInt8 {
     var isSeparator: Bool { self == .space || self == .separator }
 }
 
-/// Per-scalar mappings computed with ICU once, then shared read-only by every thread.
+/// Per-scalar mappings computed with ICU, a block of 256 scalars at a time when a text first needs one (see
+/// `pgicu_block_of`), then shared read-only by every thread.
 ///
-/// The Basic Multilingual Plane is tabulated at first use (about 65k ICU calls); supplementary scalars
-/// (mathematical alphanumerics, emoji, tag characters) are rare in prompts and computed on demand.
-/// Folding scalar by scalar is exact for matching because combining marks are dropped afterwards anyway,
-/// so the cross-scalar composition whole-string NFKC would do cannot change the result.
-///
-/// A struct over buffers that live as long as the process: reading it from many threads touches no
-/// reference count (a shared class instance made both cores fight over its counter on every call).
-struct ScalarTables: @unchecked Sendable {
-    // Safe: the buffers are written once in `init` (run once, for `shared`) and only read afterwards.
+/// Tabulating the whole Basic Multilingual Plane up front (65k ICU calls) cost every start 0.15 s; a block
+/// costs well under a millisecond, and English text touches a handful. Folding scalar by scalar is exact for
+/// matching because combining marks are dropped afterwards anyway, so the cross-scalar composition
+/// whole-string NFKC would do cannot change the result.
+struct ScalarTables: Sendable {
     static let shared = ScalarTables()
-
-    private let foldStart: UnsafeBufferPointer<UInt32>
-    private let foldPool: UnsafeBufferPointer<Unicode.Scalar>
-    private let skeletonStart: UnsafeBufferPointer<UInt32>
-    private let skeletonPool: UnsafeBufferPointer<Unicode.Scalar>
-    private let classes: UnsafeBufferPointer<UInt8>
-
-    /// Copies `array` into a buffer that is never freed (the tables live as long as the process).
-    private static func permanent<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
-        let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: array.count)
-        _ = buffer.initialize(from: array)
-        return UnsafeBufferPointer(buffer)
-    }
-
-    private init() {
-        var foldStart = [UInt32](), foldPool = [Unicode.Scalar]()
-        var skeletonStart = [UInt32](), skeletonPool = [Unicode.Scalar]()
-        var classes = [UInt8](repeating: 0, count: 0x10000)
-        foldStart.reserveCapacity(0x10001)
-        skeletonStart.reserveCapacity(0x10001)
-        foldPool.reserveCapacity(0x11000)
-        skeletonPool.reserveCapacity(0x11000)
-        for value in 0..<UInt32(0x10000) {
-            foldStart.append(UInt32(foldPool.count))
-            skeletonStart.append(UInt32(skeletonPool.count))
-            guard let scalar = Unicode.Scalar(value) else { continue }  // surrogates map to nothing
-            foldPool.append(contentsOf: Self.computeFold(scalar))
-            skeletonPool.append(contentsOf: Self.computeSkeleton(scalar))
-            classes[Int(value)] = UInt8(pgicu_scalar_class(value))
-        }
-        foldStart.append(UInt32(foldPool.count))
-        skeletonStart.append(UInt32(skeletonPool.count))
-        self.foldStart = Self.permanent(foldStart)
-        self.foldPool = Self.permanent(foldPool)
-        self.skeletonStart = Self.permanent(skeletonStart)
-        self.skeletonPool = Self.permanent(skeletonPool)
-        self.classes = Self.permanent(classes)
-    }
 
     /// Calls `body` with each scalar of the matching fold of `scalar` (NFKC_Casefold, marks removed).
     @inline(__always)
     func forEachFolded(_ scalar: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
-        let value = Int(scalar.value)
-        if value < 0x10000 {
-            for i in Int(foldStart[value])..<Int(foldStart[value + 1]) { body(foldPool[i]) }
-        } else {
-            for s in Self.computeFold(scalar) { body(s) }
-        }
+        guard let block = pgicu_block_of(scalar.value) else { return body(scalar) }
+        let index = Int(scalar.value & 0xFF)
+        Self.forEach(block, Self.foldStart(block, index)..<Self.foldStart(block, index + 1), body)
     }
 
     /// Calls `body` with each scalar of the case-folded confusable skeleton of `scalar`.
     @inline(__always)
     func forEachSkeleton(_ scalar: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
-        let value = Int(scalar.value)
-        if value < 0x10000 {
-            for i in Int(skeletonStart[value])..<Int(skeletonStart[value + 1]) { body(skeletonPool[i]) }
-        } else {
-            for s in Self.computeSkeleton(scalar) { body(s) }
-        }
+        guard let block = pgicu_block_of(scalar.value) else { return body(scalar) }
+        let index = Int(scalar.value & 0xFF)
+        Self.forEach(block, Self.skeletonStart(block, index)..<Self.skeletonStart(block, index + 1), body)
     }
 
     @inline(__always)
     func scalarClass(_ scalar: Unicode.Scalar) -> ScalarClass {
-        let value = scalar.value
-        if value < 0x10000 { return ScalarClass(rawValue: classes[Int(value)]) ?? .other }
-        return ScalarClass(rawValue: UInt8(truncatingIfNeeded: pgicu_scalar_class(value))) ?? .other
+        guard let block = pgicu_block_of(scalar.value) else { return .other }
+        let raw = UnsafeRawPointer(block).load(fromByteOffset: Int(scalar.value & 0xFF), as: UInt8.self)
+        return ScalarClass(rawValue: raw) ?? .other
     }
 
-    private static func computeFold(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
+    // Offsets into a block, as laid out in pgicu.h: classes[256], fold_start[257], skeleton_start[257], pool.
+    private static let foldStartOffset = 256
+    private static let skeletonStartOffset = 256 + 257 * 2
+    private static let poolOffset = MemoryLayout<pgicu_block>.size
+
+    @inline(__always)
+    private static func foldStart(_ block: UnsafePointer<pgicu_block>, _ index: Int) -> Int {
+        Int(UnsafeRawPointer(block).load(fromByteOffset: foldStartOffset + index * 2, as: UInt16.self))
+    }
+
+    @inline(__always)
+    private static func skeletonStart(_ block: UnsafePointer<pgicu_block>, _ index: Int) -> Int {
+        Int(UnsafeRawPointer(block).load(fromByteOffset: skeletonStartOffset + index * 2, as: UInt16.self))
+    }
+
+    @inline(__always)
+    private static func forEach(
+        _ block: UnsafePointer<pgicu_block>, _ range: Range<Int>, _ body: (Unicode.Scalar) -> Void
+    ) {
+        let pool = (UnsafeRawPointer(block) + poolOffset).assumingMemoryBound(to: UInt32.self)
+        for i in range {
+            // Table entries are scalars ICU produced; a bad one (never seen) is skipped.
+            if let scalar = Unicode.Scalar(pool[i]) { body(scalar) }
+        }
+    }
+
+    /// The fold computed by ICU directly, bypassing the tables (tests compare the two).
+    static func computeFold(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
         callICU { pgicu_fold_scalar(scalar.value, $0, $1) } ?? [scalar]
     }
 
-    /// Skeleton prototypes are not always lower case (`0` becomes `O`), so the skeleton is folded again.
-    private static func computeSkeleton(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
+    /// The skeleton computed by ICU directly, then folded (skeleton prototypes are not always lower case).
+    static func computeSkeleton(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
         let skeleton = callICU { pgicu_skeleton_scalar(scalar.value, $0, $1) } ?? [scalar]
         return skeleton.flatMap { s in callICU { pgicu_fold_scalar(s.value, $0, $1) } ?? [s] }
     }
