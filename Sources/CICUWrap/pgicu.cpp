@@ -14,6 +14,7 @@
 
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace {
 
@@ -138,62 +139,146 @@ extern "C" const pgicu_block *pgicu_blocks[PGICU_BLOCK_COUNT] = {};
 
 namespace {
 
-/* Fold of one scalar; the common case (a scalar that NFKC_Casefold and NFD both leave alone, and no mark)
- * skips normalizing. */
-int32_t foldScalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+bool isMark(UChar32 c) {
+    int8_t type = u_charType(c);
+    return type == U_NON_SPACING_MARK || type == U_ENCLOSING_MARK;
+}
+
+/* Whether NFKC_Casefold and NFD both leave `c` alone and it is no mark: then every fold of it is itself. */
+bool foldsToItself(uint32_t scalar) {
     UErrorCode error = U_ZERO_ERROR;
     const icu::Normalizer2 *casefold = icu::Normalizer2::getNFKCCasefoldInstance(error);
     const icu::Normalizer2 *nfd = icu::Normalizer2::getNFDInstance(error);
-    if (U_SUCCESS(error) && casefold->isInert(static_cast<UChar32>(scalar)) &&
-        nfd->isInert(static_cast<UChar32>(scalar))) {
-        int8_t type = u_charType(static_cast<UChar32>(scalar));
-        if (type != U_NON_SPACING_MARK && type != U_ENCLOSING_MARK) {
-            if (capacity > 0) out[0] = scalar;
-            return 1;
-        }
+    UChar32 c = static_cast<UChar32>(scalar);
+    return U_SUCCESS(error) && casefold->isInert(c) && nfd->isInert(c) && !isMark(c);
+}
+
+/* The fold that strips accents (pgicu_fold_scalar), with the common case short-cut. */
+int32_t stripScalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+    if (foldsToItself(scalar)) {
+        if (capacity > 0) out[0] = scalar;
+        return 1;
     }
     return pgicu_fold_scalar(scalar, out, capacity);
 }
 
+/* The fold that keeps accents: NFKC_Casefold, composed, then marks that did not compose removed. */
+int32_t keepScalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+    if (foldsToItself(scalar)) {
+        if (capacity > 0) out[0] = scalar;
+        return 1;
+    }
+    UErrorCode error = U_ZERO_ERROR;
+    const icu::Normalizer2 *casefold = icu::Normalizer2::getNFKCCasefoldInstance(error);
+    const icu::Normalizer2 *nfc = icu::Normalizer2::getNFCInstance(error);
+    if (U_FAILURE(error)) return -static_cast<int32_t>(error);
+    icu::UnicodeString source(static_cast<UChar32>(scalar));
+    icu::UnicodeString composed = nfc->normalize(casefold->normalize(source, error), error);
+    if (U_FAILURE(error)) return -static_cast<int32_t>(error);
+    icu::UnicodeString kept;
+    for (int32_t i = 0; i < composed.length();) {
+        UChar32 c = composed.char32At(i);
+        if (!isMark(c)) kept.append(c);
+        i += U16_LENGTH(c);
+    }
+    return copyScalars(kept, out, capacity);
+}
+
+/* One round: TR39 skeleton of each scalar, recomposed, folded keeping accents. */
+std::vector<uint32_t> skeletonRound(const std::vector<uint32_t> &input) {
+    std::vector<uint32_t> output;
+    for (uint32_t scalar : input) {
+        uint32_t skeleton[32];
+        int32_t m = pgicu_skeleton_scalar(scalar, skeleton, 32);
+        if (m < 0 || m > 32) { skeleton[0] = scalar; m = 1; }
+        icu::UnicodeString text;
+        for (int32_t i = 0; i < m; i++) text.append(static_cast<UChar32>(skeleton[i]));
+        UErrorCode error = U_ZERO_ERROR;
+        const icu::Normalizer2 *nfc = icu::Normalizer2::getNFCInstance(error);
+        icu::UnicodeString composed = U_SUCCESS(error) ? nfc->normalize(text, error) : text;
+        if (U_FAILURE(error)) composed = text;
+        for (int32_t i = 0; i < composed.length();) {
+            UChar32 c = composed.char32At(i);
+            uint32_t buffer[32];
+            int32_t n = keepScalar(static_cast<uint32_t>(c), buffer, 32);
+            if (n < 0 || n > 32) { buffer[0] = static_cast<uint32_t>(c); n = 1; }
+            output.insert(output.end(), buffer, buffer + n);
+            i += U16_LENGTH(c);
+        }
+    }
+    return output;
+}
+
+/* The skeleton as the tables hold it: skeleton and fold repeated until nothing changes (at most four rounds),
+ * so the result does not depend on their order: capital Greek Beta is `B` to the skeleton, then `b` to the
+ * fold, as Latin `B` is; `M` is `m`, then `rn`, as `m` is. */
+int32_t skeletonScalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+    std::vector<uint32_t> current{scalar};
+    for (int round = 0; round < 4; round++) {
+        std::vector<uint32_t> next = skeletonRound(current);
+        if (next == current) break;
+        current = next;
+    }
+    int32_t count = static_cast<int32_t>(current.size());
+    for (int32_t i = 0; i < count && i < capacity; i++) out[i] = current[i];
+    return count;
+}
+
 }  // namespace
+
+extern "C" int32_t pgicu_fold_keep_scalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+    return keepScalar(scalar, out, capacity);
+}
+
+extern "C" int32_t pgicu_skeleton_keep_scalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
+    return skeletonScalar(scalar, out, capacity);
+}
+
+extern "C" int32_t pgicu_compose(uint32_t base, uint32_t mark) {
+    UErrorCode error = U_ZERO_ERROR;
+    const icu::Normalizer2 *nfc = icu::Normalizer2::getNFCInstance(error);
+    if (U_FAILURE(error)) return -1;
+    UChar32 composed = nfc->composePair(static_cast<UChar32>(base), static_cast<UChar32>(mark));
+    return composed < 0 ? -1 : composed;
+}
 
 extern "C" const pgicu_block *pgicu_compute_block(uint32_t block) {
     if (block >= PGICU_BLOCK_COUNT) return nullptr;
     uint8_t classes[256];
-    uint16_t foldStart[257], skeletonStart[257];
-    uint32_t folds[256 * 8], skeletons[256 * 16];
-    int32_t foldCount = 0, skeletonCount = 0;
+    uint16_t starts[3][257];
+    static const int32_t limits[3] = {256 * 8, 256 * 8, 256 * 16};
+    std::vector<uint32_t> pools[3] = {std::vector<uint32_t>(256 * 8), std::vector<uint32_t>(256 * 8),
+                                      std::vector<uint32_t>(256 * 16)};
+    int32_t counts[3] = {0, 0, 0};
     for (uint32_t offset = 0; offset < 256; offset++) {
         uint32_t scalar = block << 8 | offset;
-        foldStart[offset] = static_cast<uint16_t>(foldCount);
-        skeletonStart[offset] = static_cast<uint16_t>(skeletonCount);
+        for (int table = 0; table < 3; table++) starts[table][offset] = static_cast<uint16_t>(counts[table]);
         classes[offset] = 0;
         if (scalar >= 0xD800 && scalar < 0xE000) continue; /* surrogates are no scalars: nothing */
         classes[offset] = static_cast<uint8_t>(pgicu_scalar_class(scalar));
-        uint32_t buffer[32];
-        int32_t n = foldScalar(scalar, buffer, 32);
-        if (n < 0 || n > 32) { buffer[0] = scalar; n = 1; }
-        for (int32_t i = 0; i < n && foldCount < 256 * 8; i++) folds[foldCount++] = buffer[i];
-        /* Skeleton prototypes are not always lower case (`0` becomes `O`), so the skeleton is folded again. */
-        uint32_t skeleton[32];
-        int32_t m = pgicu_skeleton_scalar(scalar, skeleton, 32);
-        if (m < 0 || m > 32) { skeleton[0] = scalar; m = 1; }
-        for (int32_t i = 0; i < m; i++) {
-            n = foldScalar(skeleton[i], buffer, 32);
-            if (n < 0 || n > 32) { buffer[0] = skeleton[i]; n = 1; }
-            for (int32_t k = 0; k < n && skeletonCount < 256 * 16; k++) skeletons[skeletonCount++] = buffer[k];
+        if (isMark(static_cast<UChar32>(scalar))) classes[offset] |= PGICU_MARK;
+        for (int table = 0; table < 3; table++) {
+            uint32_t buffer[32];
+            int32_t n = table == 0 ? keepScalar(scalar, buffer, 32)
+                        : table == 1 ? stripScalar(scalar, buffer, 32)
+                                     : skeletonScalar(scalar, buffer, 32);
+            if (n < 0 || n > 32) { buffer[0] = scalar; n = 1; }
+            for (int32_t i = 0; i < n && counts[table] < limits[table]; i++) pools[table][counts[table]++] = buffer[i];
         }
     }
-    foldStart[256] = static_cast<uint16_t>(foldCount);
-    skeletonStart[256] = static_cast<uint16_t>(skeletonCount);
-    size_t bytes = sizeof(pgicu_block) + sizeof(uint32_t) * static_cast<size_t>(foldCount + skeletonCount);
+    for (int table = 0; table < 3; table++) starts[table][256] = static_cast<uint16_t>(counts[table]);
+    int32_t total = counts[0] + counts[1] + counts[2];
+    size_t bytes = sizeof(pgicu_block) + sizeof(uint32_t) * static_cast<size_t>(total);
     pgicu_block *made = static_cast<pgicu_block *>(::operator new(bytes, std::nothrow));
     if (!made) return nullptr;
     std::memcpy(made->classes, classes, sizeof classes);
-    std::memcpy(made->fold_start, foldStart, sizeof foldStart);
-    for (int i = 0; i < 257; i++) made->skeleton_start[i] = static_cast<uint16_t>(skeletonStart[i] + foldCount);
-    std::memcpy(made->pool, folds, sizeof(uint32_t) * foldCount);
-    std::memcpy(made->pool + foldCount, skeletons, sizeof(uint32_t) * skeletonCount);
+    uint16_t *lists[3] = {made->fold_start, made->strip_start, made->skeleton_start};
+    int32_t base = 0;
+    for (int table = 0; table < 3; table++) {
+        for (int i = 0; i < 257; i++) lists[table][i] = static_cast<uint16_t>(starts[table][i] + base);
+        std::memcpy(made->pool + base, pools[table].data(), sizeof(uint32_t) * counts[table]);
+        base += counts[table];
+    }
     const pgicu_block *expected = nullptr;
     if (!__atomic_compare_exchange_n(&pgicu_blocks[block], &expected, made, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE)) {
@@ -202,7 +287,6 @@ extern "C" const pgicu_block *pgicu_compute_block(uint32_t block) {
     }
     return made;
 }
-
 struct pgicu_breaker {
     UBreakIterator *iterator;
     UText *text;

@@ -13,8 +13,12 @@ struct NormalizationTests {
         ("m\u{E0075}urder", .folded, "murder"),  // tag character
         ("mu\u{FE0F}rder", .folded, "murder"),  // variation selector
         ("\u{202E}murder\u{202C}", .folded, "murder"),  // bidi controls
-        ("mu\u{0301}r\u{0336}d\u{0489}er", .folded, "murder"),  // combining marks, Zalgo
-        ("café", .folded, "cafe"),
+        ("mu\u{0301}r\u{0336}d\u{0489}er", .folded, "murder"),  // marks that do not compose: the word's accents go
+        ("m\u{0334}u\u{0337}r\u{0338}d\u{0335}e\u{0336}r", .folded, "murder"),  // one overlay per letter
+        ("ki\u{0300}\u{0301}\u{0302}ll", .folded, "kill"),  // stacked marks
+        ("café", .folded, "café"),  // accents are letters of their own
+        ("cafe\u{0301}", .folded, "café"),  // typed decomposed: the same letter
+        ("râpé", .skeleton, "râpé"),
         ("Straße", .folded, "strasse"),
         ("m.u.r.d.e.r", .joined, "murder"),
         ("k-i-l-l", .joined, "kill"),
@@ -27,7 +31,19 @@ struct NormalizationTests {
         ("k1ll", .skeleton, "klll"),
         ("kill", .skeleton, "klll"),
         ("ki11", .skeleton, "klll"),
-        ("fuuuuck", .skeleton, "fuck"),
+        ("fuuuuck", .skeleton, "fuuuuck"),  // stretched letters stay; skeleton patterns allow repeats
+        ("kіll", .skeleton, "klll"),  // Cyrillic і is Latin i
+        ("kıll", .skeleton, "klll"),  // dotless ı too
+        ("|<ill", .skeleton, "klll"),
+        ("|\\/|urder", .skeleton, "rnurder"),  // TR39 writes m as rn
+        ("p()rn", .skeleton, "porn"),
+        ("n/\\ked", .skeleton, "naked"),
+        ("bl00dbath", .skeleton, "bloodbath"),
+        ("nud€", .skeleton, "nude"),
+        ("p@ss", .skeleton, "pass"),
+        ("wow! great", .skeleton, "wow! great"),  // ! ends a sentence
+        ("k!ll", .skeleton, "klll"),
+        ("(masterpiece:1.2)", .skeleton, "(rnasterplecel.2)"),  // no multi-character look-alike
         ("р0гn", .skeleton, "porn"),  // Cyrillic р and г plus a zero
         ("ѕех", .skeleton, "sex"),  // all Cyrillic
         ("nudе", .skeleton, "nude"),  // one Cyrillic е

@@ -17,9 +17,14 @@ struct ScalarTableTests {
             guard let scalar = Unicode.Scalar(value) else { continue }
             var folded: [Unicode.Scalar] = []
             tables.forEachFolded(scalar) { folded.append($0) }
+            var stripped: [Unicode.Scalar] = []
+            tables.forEachStripped(scalar) { stripped.append($0) }
             var skeleton: [Unicode.Scalar] = []
             tables.forEachSkeleton(scalar) { skeleton.append($0) }
-            if folded != ScalarTables.computeFold(scalar) { mismatches.append("fold U+\(String(value, radix: 16))") }
+            if folded != ScalarTables.computeFolded(scalar) { mismatches.append("fold U+\(String(value, radix: 16))") }
+            if stripped != ScalarTables.computeStripped(scalar) {
+                mismatches.append("strip U+\(String(value, radix: 16))")
+            }
             if skeleton != ScalarTables.computeSkeleton(scalar) {
                 mismatches.append("skeleton U+\(String(value, radix: 16))")
             }

@@ -15,6 +15,12 @@ extern "C" {
  * removed, then recomposition. Default-ignorable code points fold to nothing (returns 0). */
 int32_t pgicu_fold_scalar(uint32_t scalar, uint32_t *out, int32_t capacity);
 
+/* The fold that keeps accents: NFKC_Casefold, composed, stray marks removed (what the tables hold). */
+int32_t pgicu_fold_keep_scalar(uint32_t scalar, uint32_t *out, int32_t capacity);
+
+/* The TR39 skeleton of one scalar, recomposed and folded keeping accents (what the tables hold). */
+int32_t pgicu_skeleton_keep_scalar(uint32_t scalar, uint32_t *out, int32_t capacity);
+
 /* Unicode TR39 confusable skeleton of one scalar (uspoof, thread-safe shared checker). */
 int32_t pgicu_skeleton_scalar(uint32_t scalar, uint32_t *out, int32_t capacity);
 
@@ -33,15 +39,22 @@ int32_t pgicu_scalar_class(uint32_t scalar);
  * block is first used and kept for the life of the process, so start-up computes nothing and a text pays only
  * for the blocks it touches. A block is published atomically: any thread may read any block.
  *
- * Layout of a block: classes (256 bytes), fold_start (257 uint16, offsets into pool), skeleton_start (257
- * uint16), then the pool of uint32 scalars. */
+ * Layout of a block: classes (256 bytes: the matching class, plus PGICU_MARK for nonspacing and enclosing
+ * marks), then three offset lists into the pool of uint32 scalars (257 uint16 each): the fold that keeps
+ * accents (NFKC_Casefold, composed, stray marks removed), the fold that strips them (marks removed after
+ * canonical decomposition), and the case-folded confusable skeleton of the accent-keeping fold. */
 #define PGICU_BLOCK_COUNT 4352 /* 0x110000 / 256 */
+#define PGICU_MARK 0x80
 typedef struct pgicu_block {
     uint8_t classes[256];
     uint16_t fold_start[257];
+    uint16_t strip_start[257];
     uint16_t skeleton_start[257];
     uint32_t pool[];
 } pgicu_block;
+
+/* The canonical composition of base + mark (e + U+0301 is U+00E9), or -1 when there is none. */
+int32_t pgicu_compose(uint32_t base, uint32_t mark);
 
 extern const pgicu_block *pgicu_blocks[PGICU_BLOCK_COUNT];
 
@@ -53,6 +66,15 @@ static inline const pgicu_block *pgicu_block_of(uint32_t scalar) {
     const pgicu_block *found = __atomic_load_n(&pgicu_blocks[scalar >> 8], __ATOMIC_ACQUIRE);
     return found ? found : pgicu_compute_block(scalar >> 8);
 }
+
+/* Readers of a block, `index` being the scalar's low 8 bits; a list runs from start(index) to start(index + 1). */
+static inline uint8_t pgicu_block_class(const pgicu_block *b, uint32_t index) { return b->classes[index]; }
+static inline uint32_t pgicu_block_fold_start(const pgicu_block *b, uint32_t index) { return b->fold_start[index]; }
+static inline uint32_t pgicu_block_strip_start(const pgicu_block *b, uint32_t index) { return b->strip_start[index]; }
+static inline uint32_t pgicu_block_skeleton_start(const pgicu_block *b, uint32_t index) {
+    return b->skeleton_start[index];
+}
+static inline const uint32_t *pgicu_block_pool(const pgicu_block *b) { return b->pool; }
 
 /* ICU version string, e.g. "72.1". */
 const char *pgicu_version(void);

@@ -96,7 +96,7 @@ public final class RuleSet: Sendable {
                 for view in Set(rule.views) {
                     for term in rule.terms {
                         for key in Self.keys(of: term, in: view) {
-                            let id = tries[view.order].insert(key)
+                            let id = tries[view.order].insert(key, stretchable: view == .skeleton)
                             while owners[view.order].count <= id { owners[view.order].append([]) }
                             if !owners[view.order][id].contains(index) { owners[view.order][id].append(index) }
                         }

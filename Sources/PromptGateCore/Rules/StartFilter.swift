@@ -6,8 +6,8 @@ struct StartFilter: Sendable {
     private var bits = [UInt64](repeating: 0, count: 1024)
 
     /// Adds every pair `key` can start with. ASCII letters are added in both cases, since patterns are
-    /// caseless and the raw view is not folded.
-    mutating func add(_ key: TermKey) {
+    /// caseless and the raw view is not folded. `repeated`: the first letter may repeat (`kkill`).
+    mutating func add(_ key: TermKey, repeated: Bool = false) {
         var firstBytes: [UInt8] = []
         var seconds: [UInt8]? = nil  // nil: any byte may follow
         guard case .scalar(let value) = key.atoms.first, let scalar = Unicode.Scalar(value) else { return }
@@ -19,6 +19,7 @@ struct StartFilter: Sendable {
             firstBytes = Self.cases(utf8[0])
             if key.atoms.count > 1, case .scalar(let next) = key.atoms[1], let nextScalar = Unicode.Scalar(next) {
                 seconds = Self.cases(Array(String(nextScalar).utf8)[0])
+                if repeated { seconds! += Self.cases(utf8[0]) }
             }
         }
         for first in firstBytes {

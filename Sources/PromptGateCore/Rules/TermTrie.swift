@@ -16,8 +16,9 @@ struct TermTrie {
     /// The same for Han keys; a Han key may start anywhere, a Latin key only where a token starts.
     private(set) var hanStarts = StartFilter()
 
-    /// Adds a key; returns its id (an existing one when the key is already present).
-    mutating func insert(_ key: TermKey) -> Int {
+    /// Adds a key; returns its id (an existing one when the key is already present). `stretchable`: the key's
+    /// letters may each repeat in the text (the skeleton view, where `kiiilll` is `kill`).
+    mutating func insert(_ key: TermKey, stretchable: Bool = false) -> Int {
         var node = key.isHan ? hanRoot : latinRoot
         for atom in key.atoms {
             if let next = node.children[atom] {
@@ -29,7 +30,7 @@ struct TermTrie {
             }
         }
         if let terminal = node.terminal { return terminal.id }
-        if key.isHan { hanStarts.add(key) } else { latinStarts.add(key) }
+        if key.isHan { hanStarts.add(key) } else { latinStarts.add(key, repeated: stretchable) }
         node.terminal = (count, key.isHan)
         count += 1
         return count - 1
@@ -60,7 +61,7 @@ struct TermTrie {
     private static func render(_ node: Node, view: ViewKind) -> String {
         var parts: [String] = []
         for (atom, child) in node.children.sorted(by: { $0.key < $1.key }) {
-            parts.append(render(atom) + render(child, view: view))
+            parts.append(render(atom, stretchable: view == .skeleton) + render(child, view: view))
         }
         if let terminal = node.terminal {
             let check: String
@@ -77,12 +78,17 @@ struct TermTrie {
         return "(?:" + parts.joined(separator: "|") + ")"
     }
 
-    private static func render(_ atom: TermKey.Atom) -> String {
+    /// One atom; in the skeleton view a letter other than Han matches one or more of itself, so a stretched
+    /// word (`kiiilll`, `fuuuck`, `ppoorrnn`) matches its term while the term's own letters all stay required
+    /// (`kill` is `klll` there, so the shorter `kl` or `KI` never match it).
+    private static func render(_ atom: TermKey.Atom, stretchable: Bool) -> String {
         switch atom {
         case .separator: return "[^\\p{L}\\p{N}]*"
         case .scalar(let value):
             guard let scalar = Unicode.Scalar(value) else { return "" }
-            return Regex.escape(String(scalar))
+            let escaped = Regex.escape(String(scalar))
+            guard stretchable, ScalarTables.shared.scalarClass(scalar) == .letter else { return escaped }
+            return escaped.unicodeScalars.count == 1 ? escaped + "+" : "(?:" + escaped + ")+"
         }
     }
 }

@@ -1,3 +1,5 @@
+import CICUWrap
+
 /// A text field with its normalized views, built lazily and at most once, each with an offset map back to
 /// the original.
 ///
@@ -29,9 +31,18 @@ public final class NormalizedText {
     /// A scalar of a view with where it came from.
     struct Unit {
         var scalar: Unicode.Scalar
+        /// The first original scalar it came from.
         var origin: Int32
+        /// How many original scalars after `origin` it also covers (combining marks folded into a letter, a
+        /// multi-character look-alike such as `|<`).
+        var extra: UInt8 = 0
         /// A token of the folded text starts or ends right before this scalar.
         var boundaryBefore: Bool = false
+        /// The original scalar the skeleton view maps (it folds on its own terms), or `Unit.fromFold` when it
+        /// must map this folded scalar instead (accents composed from marks, or stripped).
+        var from: UInt32 = Unit.fromFold
+
+        static let fromFold = UInt32.max
     }
 
     /// Builds every view of `original`.
@@ -87,27 +98,83 @@ public final class NormalizedText {
         if bytes.contains(where: { $0 >= 0xE2 }) {
             containsHan = original.unicodeScalars.contains { $0.value >= 0x2E80 && tables.scalarClass($0) == .han }
         }
-        return TextView(kind: .raw, bytes: bytes, scalarOrigin: [], tokenBoundaries: [], containsHan: containsHan)
+        return TextView(
+            kind: .raw, bytes: bytes, scalarOrigin: [], originExtra: [], tokenBoundaries: [], containsHan: containsHan)
     }
 
+    /// The fold, keeping accents: a letter with one combining mark that composes with it is the accented
+    /// letter (`e` + U+0301 is `é`, as if typed precomposed), so words of other languages keep their letters
+    /// (`râpé`, `Göre`). Marks that do not compose, or several on one letter (stacked "Zalgo" text), are an
+    /// evasion: they are removed, and every accent of that word with them (`m̴ú̷r̸d̵e̶r̷` is `murder`).
     private func folded() -> [Unit] {
         if let foldedUnits { return foldedUnits }
+        var evasive: [Int32] = []
+        var units = fold(stripping: nil, evasive: &evasive)
+        if !evasive.isEmpty {
+            // Strip the accents of every word that carries an evasive cluster.
+            let tables = ScalarTables.shared
+            var strip = Set<Int32>()
+            var start = 0
+            while start < units.count {
+                var end = start
+                while end < units.count, !tables.scalarClass(units[end].scalar).isSeparator { end += 1 }
+                if end > start {
+                    let first = units[start].origin
+                    let last = units[end - 1].origin + Int32(units[end - 1].extra)
+                    if evasive.contains(where: { $0 >= first && $0 <= last }) {
+                        for index in first...last { strip.insert(index) }
+                    }
+                }
+                start = end + 1
+            }
+            units = fold(stripping: strip, evasive: &evasive)
+        }
+        foldedUnits = units
+        return units
+    }
+
+    /// One pass of the fold; `stripping`: original scalars whose accents go. Appends to `evasive` the index
+    /// of every letter that carried marks that did not compose or several marks.
+    private func fold(stripping: Set<Int32>?, evasive: inout [Int32]) -> [Unit] {
         var units = [Unit]()
         units.reserveCapacity(original.utf8.count + 8)
         let tables = ScalarTables.shared
+        var scalars = original.unicodeScalars.makeIterator()
+        var next = scalars.next()
         var index: Int32 = 0
-        for scalar in original.unicodeScalars {
-            let v = scalar.value
-            if v < 0x80 {
-                // ASCII folds to itself except upper-case letters; skip the table for the common case.
-                let lowered = (v >= 0x41 && v <= 0x5A) ? Unicode.Scalar(UInt8(v + 0x20)) : scalar
-                units.append(Unit(scalar: lowered, origin: index))
-            } else {
-                tables.forEachFolded(scalar) { units.append(Unit(scalar: $0, origin: index)) }
+        while let scalar = next {
+            next = scalars.next()
+            guard let following = next, following.value >= 0x300, tables.isMark(following) else {
+                let v = scalar.value
+                if v < 0x80 {
+                    // ASCII folds to itself except upper-case letters; skip the table for the common case.
+                    let lowered = (v >= 0x41 && v <= 0x5A) ? Unicode.Scalar(UInt8(v + 0x20)) : scalar
+                    units.append(Unit(scalar: lowered, origin: index, from: v))
+                } else if let stripping, stripping.contains(index) {
+                    tables.forEachStripped(scalar) { units.append(Unit(scalar: $0, origin: index)) }
+                } else {
+                    tables.forEachFolded(scalar) { units.append(Unit(scalar: $0, origin: index, from: v)) }
+                }
+                index += 1
+                continue
             }
-            index += 1
+            var marks = [following]
+            next = scalars.next()
+            while let mark = next, mark.value >= 0x300, tables.isMark(mark) {
+                marks.append(mark)
+                next = scalars.next()
+            }
+            let before = units.count
+            let composed = marks.count == 1 ? pgicu_compose(scalar.value, marks[0].value) : -1
+            if composed >= 0, let letter = Unicode.Scalar(UInt32(composed)), !(stripping?.contains(index) ?? false) {
+                tables.forEachFolded(letter) { units.append(Unit(scalar: $0, origin: index)) }
+            } else {
+                if composed < 0 { evasive.append(index) }
+                tables.forEachStripped(scalar) { units.append(Unit(scalar: $0, origin: index)) }
+            }
+            if units.count > before { units[units.count - 1].extra = UInt8(min(marks.count, 255)) }
+            index += 1 + Int32(marks.count)
         }
-        foldedUnits = units
         return units
     }
 
@@ -118,43 +185,108 @@ public final class NormalizedText {
         return units
     }
 
+    /// Look-alikes mapped to the letter they imitate, then the joined form. Per folded scalar: leetspeak, the
+    /// TR39 skeleton, then leetspeak again, so that a look-alike and the letter it imitates become one letter
+    /// whichever map knows it (Cyrillic `і` is `i` to the skeleton and `l` to leetspeak, like Latin `i`).
+    /// Multi-character look-alikes (`|<`, `|\/|`, `()`) and letter-like symbols (`@`, `$`, `€`) count only
+    /// next to a letter, where the text could not be a term otherwise.
     private func skeleton() -> [Unit] {
         let tables = ScalarTables.shared
-        var mapped = folded()
-        for i in mapped.indices { mapped[i].scalar = Self.leet(mapped[i].scalar) }
-        // "!" stands for i only inside a word ("k!ll"); elsewhere it is punctuation ("wow!").
-        for i in mapped.indices.dropFirst().dropLast() where mapped[i].scalar == "!" {
-            if tables.scalarClass(mapped[i - 1].scalar) == .letter
-                && tables.scalarClass(mapped[i + 1].scalar) == .letter
+        let source = folded()
+        var mapped = [Unit]()
+        mapped.reserveCapacity(source.count + 8)
+        let count = source.count
+        /// Letters, digits and what may stand for them: where a look-alike sequence or symbol counts.
+        func isWordlike(_ position: Int) -> Bool {
+            guard position >= 0 && position < count else { return false }
+            let scalar = source[position].scalar
+            let kind = tables.scalarClass(scalar)
+            return kind == .letter || kind == .digit || Self.leet(scalar) != scalar || Self.symbols[scalar] != nil
+        }
+        var i = 0
+        while i < count {
+            let unit = source[i]
+            let value = unit.scalar.value
+            if value < 0x80, Self.symbolStarts.contains(value),
+                let (letter, length) = Self.multiCharacter(source, at: i),
+                isWordlike(i - 1) || isWordlike(i + length)
             {
-                mapped[i].scalar = "l"
-            }
-        }
-        let joinedLeet = Self.join(mapped)
-        var units = [Unit]()
-        units.reserveCapacity(joinedLeet.count + 8)
-        var pendingBoundary = false
-        var last: Unicode.Scalar? = nil
-        for unit in joinedLeet {
-            var first = true
-            let boundary = unit.boundaryBefore || pendingBoundary
-            pendingBoundary = false
-            var emitted = false
-            tables.forEachSkeleton(unit.scalar) { s in
-                // Collapse letter repeats ("fuuuck"); Han repeats are left alone. `l` (which also stands for
-                // `i`, `1` and `|`) is not collapsed: "kill" would shrink to "kl" and hit "KL" or German "KI".
-                if let last, last == s, s != "l", tables.scalarClass(s) == .letter {
-                    return
+                let last = source[i + length - 1]
+                let extra = UInt8(min(Int(last.origin) + Int(last.extra) - Int(unit.origin), 255))
+                tables.forEachSkeleton(letter) { s in
+                    mapped.append(Unit(scalar: Self.leet(s), origin: unit.origin, extra: extra))
                 }
-                units.append(Unit(scalar: s, origin: unit.origin, boundaryBefore: first && boundary))
-                first = false
-                emitted = true
-                last = s
+                i += length
+                continue
             }
-            // A collapsed scalar's boundary moves to the next emitted one (the end is always a boundary).
-            if !emitted && boundary { pendingBoundary = true }
+            // The units one original scalar folded to (`ﬁ` is `f`, `i`) map as that scalar.
+            var end = i + 1
+            var input = unit.scalar
+            if unit.from != Unit.fromFold, let original = Unicode.Scalar(unit.from) {
+                while end < count, source[end].origin == unit.origin, source[end].from == unit.from { end += 1 }
+                input = original
+            }
+            let symbolHere = isWordlike(i - 1) || isWordlike(end)
+            let inWord = isWordlike(i - 1) && isWordlike(end)
+            let extra = source[end - 1].extra
+            // Leetspeak and symbols before the skeleton and after it: `€` is `ꞓ` to the skeleton.
+            var start = Self.leet(input)
+            if start == input, let symbol = Self.symbols[input], symbol.bothSides ? inWord : symbolHere {
+                start = symbol.letter
+            }
+            tables.forEachSkeleton(start) { s in
+                var letter = Self.leet(s)
+                if letter == s, let symbol = Self.symbols[s], symbol.bothSides ? inWord : symbolHere {
+                    letter = symbol.letter
+                }
+                mapped.append(Unit(scalar: letter, origin: unit.origin, extra: extra))
+            }
+            i = end
         }
-        return units
+        return Self.join(mapped)
+    }
+
+    /// Leetspeak digits, applied everywhere in the skeleton view (`1`, `i` and `l` are one letter there).
+    static func leet(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+        switch scalar {
+        case "0": "o"
+        case "1", "i", "|": "l"
+        case "3": "e"
+        case "4": "a"
+        case "5": "s"
+        case "7": "t"
+        default: scalar
+        }
+    }
+
+    /// Letter-like symbols and digits that stand for a letter next to one (`bothSides`: only inside a word,
+    /// for `!`, which ends sentences).
+    static let symbols: [Unicode.Scalar: (letter: Unicode.Scalar, bothSides: Bool)] = [
+        "@": ("a", false), "$": ("s", false), "€": ("e", false), "£": ("l", false), "¥": ("y", false),
+        "¢": ("c", false), "+": ("t", false), "#": ("h", false), "8": ("b", false), "9": ("g", false),
+        "!": ("l", true),
+    ]
+
+    /// Multi-character look-alikes, longest first.
+    static let multiCharacterLetters: [(text: [UInt32], letter: Unicode.Scalar)] = [
+        (#"|\/|"#, "m"), (#"/\/\"#, "m"), (#"\/\/"#, "w"), (#"|\|"#, "n"), (#"/\/"#, "n"), ("|_|", "u"),
+        ("(_)", "u"), ("|-|", "h"), ("]-[", "h"), (#"\/"#, "v"), (#"/\"#, "a"), ("|<", "k"), ("|{", "k"),
+        ("()", "o"), ("[]", "o"), ("|)", "d"), ("|]", "d"), ("|2", "r"), ("|_", "l"), ("><", "x"), ("|=", "f"),
+        ("|>", "p"), ("|*", "p"),
+    ].map { text, letter in (text.unicodeScalars.map(\.value), letter) }
+
+    /// First scalars of `multiCharacterLetters`.
+    static let symbolStarts = Set(multiCharacterLetters.map { $0.text[0] })
+
+    /// The letter a multi-character look-alike at `position` stands for, and its length.
+    static func multiCharacter(_ units: [Unit], at position: Int) -> (Unicode.Scalar, Int)? {
+        candidates: for (text, letter) in multiCharacterLetters where position + text.count <= units.count {
+            for (offset, value) in text.enumerated() where units[position + offset].scalar.value != value {
+                continue candidates
+            }
+            return (letter, text.count)
+        }
+        return nil
     }
 
     private func buildHans() -> TextView? {
@@ -165,19 +297,6 @@ public final class NormalizedText {
         var converted = units
         for i in converted.indices { converted[i].scalar = scalars[i] }
         return Self.encode(kind: .hans, units: converted, withBoundaries: true)
-    }
-
-    /// Leetspeak and look-alike digits, applied before the skeleton (which maps `1` to `l`, so `i` joins them).
-    static func leet(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
-        switch scalar {
-        case "0": "o"
-        case "1", "i", "|": "l"
-        case "3": "e"
-        case "4", "@": "a"
-        case "5", "$": "s"
-        case "7": "t"
-        default: scalar
-        }
     }
 
     /// Drops separators between joinable characters (see `ViewKind.joined`) and marks token boundaries.
@@ -239,10 +358,15 @@ public final class NormalizedText {
             var byteCount = 0
             for unit in units { byteCount += UTF8.width(unit.scalar) }
             var containsHan = false
+            var anyExtra = false
             let origin = [Int32](unsafeUninitializedCapacity: units.count) { buffer, count in
-                for (index, unit) in units.enumerated() { buffer[index] = unit.origin }
+                for (index, unit) in units.enumerated() {
+                    buffer[index] = unit.origin
+                    if unit.extra != 0 { anyExtra = true }
+                }
                 count = units.count
             }
+            let extra = anyExtra ? units.map(\.extra) : []
             var bytes: [UInt8] = []
             let markCount = withBoundaries ? byteCount + 1 : 0
             let boundaries = [UInt8](unsafeUninitializedCapacity: markCount) { marks, marked in
@@ -281,7 +405,8 @@ public final class NormalizedText {
                 }
             }
             return TextView(
-                kind: kind, bytes: bytes, scalarOrigin: origin, tokenBoundaries: boundaries, containsHan: containsHan)
+                kind: kind, bytes: bytes, scalarOrigin: origin, originExtra: extra, tokenBoundaries: boundaries,
+                containsHan: containsHan)
         }
     }
 }

@@ -14,70 +14,73 @@ enum ScalarClass: UInt8 {
 /// `pgicu_block_of`), then shared read-only by every thread.
 ///
 /// Tabulating the whole Basic Multilingual Plane up front (65k ICU calls) cost every start 0.15 s; a block
-/// costs well under a millisecond, and English text touches a handful. Folding scalar by scalar is exact for
-/// matching because combining marks are dropped afterwards anyway, so the cross-scalar composition
-/// whole-string NFKC would do cannot change the result.
+/// costs well under a millisecond, and English text touches a handful.
 struct ScalarTables: Sendable {
     static let shared = ScalarTables()
 
-    /// Calls `body` with each scalar of the matching fold of `scalar` (NFKC_Casefold, marks removed).
+    /// Calls `body` with each scalar of the fold of `scalar` that keeps accents: NFKC_Casefold, composed
+    /// (`É` → `é`, `ﬁ` → `fi`), default-ignorables and stray combining marks folded to nothing.
     @inline(__always)
     func forEachFolded(_ scalar: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
         guard let block = pgicu_block_of(scalar.value) else { return body(scalar) }
-        let index = Int(scalar.value & 0xFF)
-        Self.forEach(block, Self.foldStart(block, index)..<Self.foldStart(block, index + 1), body)
+        let index = scalar.value & 0xFF
+        Self.forEach(block, pgicu_block_fold_start(block, index), pgicu_block_fold_start(block, index + 1), body)
     }
 
-    /// Calls `body` with each scalar of the case-folded confusable skeleton of `scalar`.
+    /// Calls `body` with each scalar of the fold of `scalar` that strips accents (`é` → `e`), for letters
+    /// carrying marks stacked as an evasion.
+    @inline(__always)
+    func forEachStripped(_ scalar: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
+        guard let block = pgicu_block_of(scalar.value) else { return body(scalar) }
+        let index = scalar.value & 0xFF
+        Self.forEach(block, pgicu_block_strip_start(block, index), pgicu_block_strip_start(block, index + 1), body)
+    }
+
+    /// Calls `body` with each scalar of the case-folded confusable skeleton of `scalar` (accents kept).
     @inline(__always)
     func forEachSkeleton(_ scalar: Unicode.Scalar, _ body: (Unicode.Scalar) -> Void) {
         guard let block = pgicu_block_of(scalar.value) else { return body(scalar) }
-        let index = Int(scalar.value & 0xFF)
-        Self.forEach(block, Self.skeletonStart(block, index)..<Self.skeletonStart(block, index + 1), body)
+        let index = scalar.value & 0xFF
+        Self.forEach(
+            block, pgicu_block_skeleton_start(block, index), pgicu_block_skeleton_start(block, index + 1), body)
     }
 
     @inline(__always)
     func scalarClass(_ scalar: Unicode.Scalar) -> ScalarClass {
         guard let block = pgicu_block_of(scalar.value) else { return .other }
-        let raw = UnsafeRawPointer(block).load(fromByteOffset: Int(scalar.value & 0xFF), as: UInt8.self)
+        let raw = pgicu_block_class(block, scalar.value & 0xFF) & ~UInt8(PGICU_MARK)
         return ScalarClass(rawValue: raw) ?? .other
     }
 
-    // Offsets into a block, as laid out in pgicu.h: classes[256], fold_start[257], skeleton_start[257], pool.
-    private static let foldStartOffset = 256
-    private static let skeletonStartOffset = 256 + 257 * 2
-    private static let poolOffset = MemoryLayout<pgicu_block>.size
-
+    /// Whether `scalar` is a nonspacing or enclosing combining mark.
     @inline(__always)
-    private static func foldStart(_ block: UnsafePointer<pgicu_block>, _ index: Int) -> Int {
-        Int(UnsafeRawPointer(block).load(fromByteOffset: foldStartOffset + index * 2, as: UInt16.self))
-    }
-
-    @inline(__always)
-    private static func skeletonStart(_ block: UnsafePointer<pgicu_block>, _ index: Int) -> Int {
-        Int(UnsafeRawPointer(block).load(fromByteOffset: skeletonStartOffset + index * 2, as: UInt16.self))
+    func isMark(_ scalar: Unicode.Scalar) -> Bool {
+        guard scalar.value >= 0x300, let block = pgicu_block_of(scalar.value) else { return false }
+        return pgicu_block_class(block, scalar.value & 0xFF) & UInt8(PGICU_MARK) != 0
     }
 
     @inline(__always)
     private static func forEach(
-        _ block: UnsafePointer<pgicu_block>, _ range: Range<Int>, _ body: (Unicode.Scalar) -> Void
+        _ block: UnsafePointer<pgicu_block>, _ start: UInt32, _ end: UInt32, _ body: (Unicode.Scalar) -> Void
     ) {
-        let pool = (UnsafeRawPointer(block) + poolOffset).assumingMemoryBound(to: UInt32.self)
-        for i in range {
+        let pool = pgicu_block_pool(block)!
+        for i in Int(start)..<Int(end) {
             // Table entries are scalars ICU produced; a bad one (never seen) is skipped.
             if let scalar = Unicode.Scalar(pool[i]) { body(scalar) }
         }
     }
 
-    /// The fold computed by ICU directly, bypassing the tables (tests compare the two).
-    static func computeFold(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
+    /// The three mappings computed by ICU directly, bypassing the tables (tests compare the two).
+    static func computeFolded(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
+        callICU { pgicu_fold_keep_scalar(scalar.value, $0, $1) } ?? [scalar]
+    }
+
+    static func computeStripped(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
         callICU { pgicu_fold_scalar(scalar.value, $0, $1) } ?? [scalar]
     }
 
-    /// The skeleton computed by ICU directly, then folded (skeleton prototypes are not always lower case).
     static func computeSkeleton(_ scalar: Unicode.Scalar) -> [Unicode.Scalar] {
-        let skeleton = callICU { pgicu_skeleton_scalar(scalar.value, $0, $1) } ?? [scalar]
-        return skeleton.flatMap { s in callICU { pgicu_fold_scalar(s.value, $0, $1) } ?? [s] }
+        callICU { pgicu_skeleton_keep_scalar(scalar.value, $0, $1) } ?? [scalar]
     }
 
     private static func callICU(_ body: (UnsafeMutablePointer<UInt32>, Int32) -> Int32) -> [Unicode.Scalar]? {

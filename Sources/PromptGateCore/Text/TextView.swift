@@ -8,6 +8,9 @@ final class TextView {
     /// For every scalar of the view, the index of the original scalar it came from; empty for `raw`, whose
     /// scalars are the original ones. Mapped to bytes only when a hit needs it.
     let scalarOrigin: [Int32]
+    /// For every scalar of the view, how many original scalars after its origin it also covers (folded marks,
+    /// multi-character look-alikes); empty when none does.
+    let originExtra: [UInt8]
     /// For byte positions `0...bytes.count`: 1 where a token of the folded text starts or ends.
     /// Empty for `raw` and `folded`, which use `\b` instead.
     let tokenBoundaries: [UInt8]
@@ -16,10 +19,14 @@ final class TextView {
     /// Word-segmentation boundaries (1 at a boundary), computed on first need.
     private(set) var hanBoundaries: [UInt8]?
 
-    init(kind: ViewKind, bytes: [UInt8], scalarOrigin: [Int32], tokenBoundaries: [UInt8], containsHan: Bool) {
+    init(
+        kind: ViewKind, bytes: [UInt8], scalarOrigin: [Int32], originExtra: [UInt8], tokenBoundaries: [UInt8],
+        containsHan: Bool
+    ) {
         self.kind = kind
         self.bytes = bytes
         self.scalarOrigin = scalarOrigin
+        self.originExtra = originExtra
         self.tokenBoundaries = tokenBoundaries
         self.containsHan = containsHan
     }
@@ -38,11 +45,16 @@ final class TextView {
         }
         last = scalarIndex
         if range.lowerBound >= bytes.count {
-            let end = origin(ofScalar: scalarIndex) + 1
+            let end = origin(ofScalar: scalarIndex) + extra(ofScalar: scalarIndex) + 1
             return end..<end
         }
         if range.isEmpty { return origin(ofScalar: first)..<origin(ofScalar: first) }
-        return origin(ofScalar: first)..<(origin(ofScalar: last) + 1)
+        return origin(ofScalar: first)..<(origin(ofScalar: last) + extra(ofScalar: last) + 1)
+    }
+
+    private func extra(ofScalar index: Int) -> Int {
+        guard index >= 0, index < originExtra.count else { return 0 }
+        return Int(originExtra[index])
     }
 
     private func origin(ofScalar index: Int) -> Int {
