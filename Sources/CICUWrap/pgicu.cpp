@@ -184,7 +184,42 @@ int32_t keepScalar(uint32_t scalar, uint32_t *out, int32_t capacity) {
     return copyScalars(kept, out, capacity);
 }
 
-/* One round: TR39 skeleton of each scalar, recomposed, folded keeping accents. */
+/* Letters whose TR39 prototype is itself but which are read as an ASCII letter: small capitals and a few
+ * shapes confusables.txt leaves apart (Greek κ is `ĸ` there, Cyrillic м is `ʍ`, ь is `ƅ`, т is `ᴛ`). */
+uint32_t readAs(uint32_t scalar) {
+    switch (scalar) {
+    case 0x0138: return 'k'; /* ĸ */
+    case 0x0185: return 'b'; /* ƅ */
+    case 0x028D: return 'm'; /* ʍ */
+    case 0x0280: return 'r'; /* ʀ */
+    case 0x0299: return 'b'; /* ʙ */
+    case 0x029C: return 'h'; /* ʜ */
+    case 0x0262: return 'g'; /* ɢ */
+    case 0x029F: return 'l'; /* ʟ */
+    case 0x026A: return 'i'; /* ɪ */
+    case 0x0274: return 'n'; /* ɴ */
+    case 0x028F: return 'y'; /* ʏ */
+    case 0x1D00: return 'a'; /* ᴀ */
+    case 0x1D04: return 'c'; /* ᴄ */
+    case 0x1D05: return 'd'; /* ᴅ */
+    case 0x1D07: return 'e'; /* ᴇ */
+    case 0x1D0A: return 'j'; /* ᴊ */
+    case 0x1D0B: return 'k'; /* ᴋ */
+    case 0x1D0D: return 'm'; /* ᴍ */
+    case 0x1D0F: return 'o'; /* ᴏ */
+    case 0x1D18: return 'p'; /* ᴘ */
+    case 0x1D1B: return 't'; /* ᴛ */
+    case 0x1D1C: return 'u'; /* ᴜ */
+    case 0x1D20: return 'v'; /* ᴠ */
+    case 0x1D21: return 'w'; /* ᴡ */
+    case 0x1D22: return 'z'; /* ᴢ */
+    case 0xA730: return 'f'; /* ꜰ */
+    case 0xA731: return 's'; /* ꜱ */
+    default: return scalar;
+    }
+}
+
+/* One round: TR39 skeleton of each scalar, recomposed, folded keeping accents, read as ASCII where it looks so. */
 std::vector<uint32_t> skeletonRound(const std::vector<uint32_t> &input) {
     std::vector<uint32_t> output;
     for (uint32_t scalar : input) {
@@ -202,7 +237,7 @@ std::vector<uint32_t> skeletonRound(const std::vector<uint32_t> &input) {
             uint32_t buffer[32];
             int32_t n = keepScalar(static_cast<uint32_t>(c), buffer, 32);
             if (n < 0 || n > 32) { buffer[0] = static_cast<uint32_t>(c); n = 1; }
-            output.insert(output.end(), buffer, buffer + n);
+            for (int32_t k = 0; k < n; k++) output.push_back(readAs(buffer[k]));
             i += U16_LENGTH(c);
         }
     }

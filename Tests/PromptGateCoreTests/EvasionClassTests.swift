@@ -55,6 +55,10 @@ struct EvasionClassTests {
         "\u{0440}\u{043E}rn",  // Cyrillic р and о
         "n\u{03C5}d\u{0435}",  // Greek υ, Cyrillic е
         "\u{0455}\u{0435}\u{0445}",  // all Cyrillic
+        "the \u{043C}u\u{0433}\u{0501}er",  // Cyrillic м, г, ԁ
+        "a \u{03BA}\u{0456}|l",  // Greek κ, Cyrillic і, a bar
+        "\u{044C}lo\u{043E}\u{0501}b@\u{0442}#",  // Cyrillic ь, о, ԁ, т, and symbols
+        "\u{1D0B}\u{026A}\u{029F}\u{029F}",  // small capitals
     ])
     func confusablesAreCaught(text: String) {
         #expect(Self.caught(text))
