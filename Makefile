@@ -44,10 +44,13 @@ lint:
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
-# Release-mode throughput benchmark over a generated corpus of 100,000 prompts.
+# Release-mode filter benchmark over a generated prompt log of 100,000 JSONL lines: CPU per stage, then
+# `promptgate filter` end to end against a naive Python loop and pyahocorasick, then the pack-size curve.
 bench: deps
 	$(SWIFT) build -c release
-	.build/release/promptgate bench
+	@python3 -c 'import ahocorasick' 2>/dev/null || python3 -m pip install -q pyahocorasick \
+		|| python3 -m pip install -q --break-system-packages pyahocorasick || true
+	.build/release/promptgate bench --baseline --pack-sizes 10 100 1000 10000
 
 # HTTP load test with wrk on loopback (release build, rate limit off): /health, then /api/v1/moderate.
 bench-http: deps
