@@ -10,17 +10,17 @@ public struct CommandCost: Sendable {
     public var status: Int32
 
     /// Runs `executable` with `arguments`, stdin read from the file `input`, stdout written to the file
-    /// `output`, stderr discarded; waits for it and reads its resource usage.
+    /// `output`, stderr to the file `errors`; waits for it and reads its resource usage.
     /// - Throws: `CommandCost.Failure` when it cannot be started.
     public static func measure(
-        _ executable: String, _ arguments: [String], input: String, output: String
+        _ executable: String, _ arguments: [String], input: String, output: String, errors: String = "/dev/null"
     ) throws -> CommandCost {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         let start = ContinuousClock.now

@@ -142,13 +142,15 @@ public struct EndToEnd {
     func run(_ contenders: [Contender]) throws -> [Measured] {
         var costs = Array(repeating: [CommandCost](), count: contenders.count)
         var blocked = Array(repeating: 0, count: contenders.count)
-        let output = folder + "/verdicts.jsonl"
+        let output = folder + "/verdicts.jsonl", errors = folder + "/stderr.txt"
         for _ in 0..<rounds {
             for (index, contender) in contenders.enumerated() {
                 let cost = try CommandCost.measure(
-                    contender.executable, contender.arguments, input: contender.input, output: output)
+                    contender.executable, contender.arguments, input: contender.input, output: output, errors: errors)
                 guard cost.status <= 1 else {
-                    throw CommandCost.Failure(message: "\(contender.label) exited with status \(cost.status)")
+                    let said = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+                    throw CommandCost.Failure(
+                        message: "\(contender.label) exited with status \(cost.status): \(said.suffix(2000))")
                 }
                 costs[index].append(cost)
                 blocked[index] = Self.countBlocked(output)

@@ -1,5 +1,6 @@
 import Foundation
-import PromptGateCore
+import PromptGateBench
+@testable import PromptGateCore
 import PromptGateTestSupport
 import Testing
 
@@ -178,5 +179,21 @@ struct BundledPackTests {
         #expect(report.examples == 4)
         #expect(report.failures.map(\.example) == ["a pear", "apple pie"])
         #expect(report.failures.allSatisfy { $0.ruleID == "t" && $0.file == "inline.yaml" })
+    }
+}
+
+/// Blocklists of thousands of terms load (PCRE2 caps one compiled pattern at 64 KiB) and every term matches.
+@Suite("Large packs")
+struct LargePackTests {
+    @Test func tenThousandTermsLoadAndMatch() throws {
+        let terms = GeneratedPack.terms(count: 10_000)
+        let rules = try TestSupport.rules(yaml: GeneratedPack.pack(terms))
+        for view in ViewKind.allCases { #expect(rules.termChunks[view.order].count > 1, "\(view)") }
+        for term in stride(from: 0, to: terms.count, by: 97).map({ terms[$0] }) + [terms.last!] {
+            let hits = rules.scan(NormalizedText("before \(term) after"), field: .prompt).hits
+            #expect(hits.count == 1, "\(term)")
+            #expect(hits.first?.matched == term)
+        }
+        #expect(rules.scan(NormalizedText("nothing to see here"), field: .prompt).hits.isEmpty)
     }
 }

@@ -25,7 +25,7 @@ final class Regex: @unchecked Sendable {
             }
         }
         guard let compiled else {
-            throw RegexCompileError(message: Regex.message(for: errorCode), offset: errorOffset)
+            throw RegexCompileError(message: Regex.message(for: errorCode), offset: errorOffset, code: errorCode)
         }
         self.pattern = pattern
         self.code = compiled
@@ -100,4 +100,6 @@ enum RegexMatch: Equatable {
 struct RegexCompileError: Error, Equatable {
     let message: String
     let offset: Int
+    /// PCRE2's error code (`PCRE2_ERROR_PATTERN_TOO_LARGE`, ...).
+    var code: Int32 = 0
 }

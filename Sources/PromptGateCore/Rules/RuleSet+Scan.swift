@@ -51,9 +51,9 @@ extension RuleSet {
         scratch.callout.breaker = scratch.breaker
         defer { scratch.callout.view = nil }
         for kind in ViewKind.allCases {
-            let termPattern = termCodes[kind.order]
+            let chunks = termChunks[kind.order]
             let patternRules = patternRulesByView[kind.order]
-            guard termPattern != nil || !patternRules.isEmpty, let view = text.view(kind) else { continue }
+            guard !chunks.isEmpty || !patternRules.isEmpty, let view = text.view(kind) else { continue }
             // folded == raw or joined == folded (the common case for plain prompts): the earlier view's
             // patterns hold this view's keys too (see `RuleSet.keys(of:in:)`), so the text was searched.
             var identicalTo: ViewKind? = nil
@@ -63,10 +63,8 @@ extension RuleSet {
             }
             scratch.callout.view = view
             view.bytes.withUnsafeBufferPointer { subject in
-                if let termPattern, !(identicalTo != nil && termViewsNest[kind.order]) {
-                    let failure = scanTerms(
-                        termPattern, starts: termStarts[kind.order], in: subject, view: view, scratch: scratch
-                    ) { range, mark in
+                if !chunks.isEmpty, !(identicalTo != nil && termViewsNest[kind.order]) {
+                    let failure = scanTerms(chunks, in: subject, view: view, scratch: scratch) { range, mark in
                         guard let mark, mark < termOwners[kind.order].count else { return }
                         for ruleIndex in termOwners[kind.order][mark] where compiled[ruleIndex].applies(to: field) {
                             record(ruleIndex, range, view, text, scratch, &seen, &result)
@@ -90,44 +88,40 @@ extension RuleSet {
     }
 
     /// Runs the anchored term pattern at each position whose first two bytes can start a Han key, or a Latin
-    /// key where (in the token views) a token starts. Leftmost-first like an unanchored search.
+    /// key where (in the token views) a token starts. Leftmost-first like an unanchored search. Of a view's
+    /// chunks, only those whose start filter admits the position run (chunks split the terms by first atom).
     private func scanTerms(
-        _ code: OpaquePointer, starts: (latin: StartFilter, han: StartFilter), in subject: UnsafeBufferPointer<UInt8>,
-        view: TextView,
-        scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
+        _ chunks: [TermChunk], in subject: UnsafeBufferPointer<UInt8>, view: TextView, scratch: MatchScratch,
+        _ body: (Range<Int>, Int?) -> Void
     ) -> EngineFailure? {
         let count = subject.count
         let checkTokens = view.kind.usesTokenBoundaries && view.tokenBoundaries.count == count + 1
         return view.tokenBoundaries.withUnsafeBufferPointer { tokens -> EngineFailure? in
             var position = 0
-            while position < count {
+            positions: while position < count {
                 let first = subject[position]
-                let second = position + 1 < count ? subject[position + 1] : 0
-                var candidate = false
-                if first & 0xC0 != 0x80 {
-                    if starts.han.contains(first, second) {
-                        candidate = true
-                    } else if starts.latin.contains(first, second) {
-                        // A Latin key starts a token (token views) or a word (raw/folded: cheap pre-check of
-                        // the byte before for an ASCII letter or digit; the pattern checks the rest).
-                        candidate =
-                            checkTokens
-                            ? tokens[position] == 1 : position == 0 || !Self.isASCIIWordByte(subject[position - 1])
-                    }
-                }
-                guard candidate else {
+                guard first & 0xC0 != 0x80 else {
                     position += 1
                     continue
                 }
-                switch Regex.firstMatch(code: code, in: subject, from: position, scratch: scratch) {
-                case .noMatch:
-                    position += 1
-                case .failure(let code):
-                    return engineFailure(view: view.kind, ruleID: nil, code: code)
-                case .match(let range, let mark):
-                    body(range, mark)
-                    position = max(range.upperBound, position + 1)
+                let second = position + 1 < count ? subject[position + 1] : 0
+                // A Latin key starts a token (token views) or a word (raw/folded: cheap pre-check of the byte
+                // before for an ASCII letter or digit; the pattern checks the rest).
+                let latinStart =
+                    checkTokens ? tokens[position] == 1 : position == 0 || !Self.isASCIIWordByte(subject[position - 1])
+                for chunk in chunks where chunk.starts.contains(first, second) && (chunk.isHan || latinStart) {
+                    switch Regex.firstMatch(code: chunk.code, in: subject, from: position, scratch: scratch) {
+                    case .noMatch:
+                        continue
+                    case .failure(let code):
+                        return engineFailure(view: view.kind, ruleID: nil, code: code)
+                    case .match(let range, let mark):
+                        body(range, mark)
+                        position = max(range.upperBound, position + 1)
+                        continue positions
+                    }
                 }
+                position += 1
             }
             return nil
         }

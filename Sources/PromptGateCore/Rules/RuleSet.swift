@@ -1,3 +1,5 @@
+import CPCRE2
+
 extension PromptField {
     var bit: UInt8 {
         switch self {
@@ -13,14 +15,9 @@ public final class RuleSet: Sendable {
     /// The rules, in load order.
     public let rules: [RuleDefinition]
     let compiled: [CompiledRule]
-    /// Per view (indexed by `ViewKind.order`): the combined term pattern, and term id → indices of the rules
-    /// that own the term in that view.
-    let termPatterns: [Regex?]
-    /// The compiled code of `termPatterns` (kept alive by them), for the scanner. Immutable after init and
-    /// PCRE2 code is shareable between threads, hence `nonisolated(unsafe)`.
-    nonisolated(unsafe) let termCodes: [OpaquePointer?]
-    /// Per view: first-byte-pair filters of the Latin and the Han keys.
-    let termStarts: [(latin: StartFilter, han: StartFilter)]
+    /// Per view (indexed by `ViewKind.order`): the combined term pattern in chunks (see `TermTrie.chunks`), and
+    /// term id → indices of the rules that own the term in that view.
+    let termChunks: [[TermChunk]]
     /// Per view: every term rule on this view also runs on the view before it (raw before folded, folded
     /// before joined), so an identical text need not be searched twice.
     let termViewsNest: [Bool]
@@ -30,6 +27,23 @@ public final class RuleSet: Sendable {
     /// Match limit applied to every PCRE2 call (ReDoS guard).
     public let matchLimit: UInt32
     let scratchPool: MatchScratchPool
+
+    /// One compiled chunk of a view's term pattern.
+    struct TermChunk: Sendable {
+        let regex: Regex
+        /// The compiled code (kept alive by `regex`), for the scanner. PCRE2 code is immutable after
+        /// compilation and shareable between threads, hence `nonisolated(unsafe)`.
+        nonisolated(unsafe) let code: OpaquePointer
+        let starts: StartFilter
+        let isHan: Bool
+
+        init(regex: Regex, starts: StartFilter, isHan: Bool) {
+            self.regex = regex
+            self.code = regex.code
+            self.starts = starts
+            self.isHan = isHan
+        }
+    }
 
     struct CompiledRule: Sendable {
         let definition: RuleDefinition
@@ -45,15 +59,12 @@ public final class RuleSet: Sendable {
     public static let defaultMatchLimit: UInt32 = 200_000
 
     private init(
-        rules: [RuleDefinition], compiled: [CompiledRule], termPatterns: [Regex?],
-        termStarts: [(latin: StartFilter, han: StartFilter)],
+        rules: [RuleDefinition], compiled: [CompiledRule], termChunks: [[TermChunk]],
         termOwners: [[[Int]]], patternRulesByView: [[Int]], matchLimit: UInt32
     ) {
         self.rules = rules
         self.compiled = compiled
-        self.termPatterns = termPatterns
-        self.termCodes = termPatterns.map { $0?.code }
-        self.termStarts = termStarts
+        self.termChunks = termChunks
         self.termViewsNest = ViewKind.allCases.map { view in
             let earlier: ViewKind? = view == .folded ? .raw : view == .joined ? .folded : nil
             guard let earlier else { return false }
@@ -96,7 +107,7 @@ public final class RuleSet: Sendable {
                 for view in Set(rule.views) {
                     for term in rule.terms {
                         for key in Self.keys(of: term, in: view) {
-                            let id = tries[view.order].insert(key, stretchable: view == .skeleton)
+                            let id = tries[view.order].insert(key)
                             while owners[view.order].count <= id { owners[view.order].append([]) }
                             if !owners[view.order][id].contains(index) { owners[view.order][id].append(index) }
                         }
@@ -119,23 +130,37 @@ public final class RuleSet: Sendable {
                     definition: rule, pattern: pattern, exceptions: exceptions,
                     fieldMask: rule.fields.reduce(0) { $0 | $1.bit }))
         }
-        var termPatterns: [Regex?] = Array(repeating: nil, count: ViewKind.allCases.count)
+        var termChunks: [[TermChunk]] = Array(repeating: [], count: ViewKind.allCases.count)
         for view in ViewKind.allCases {
-            guard let source = tries[view.order].render(view: view) else { continue }
             do {
-                termPatterns[view.order] = try Regex(source, anchored: true)
+                termChunks[view.order] = try Self.compileChunks(tries[view.order], view: view)
             } catch {
                 problems.append(
                     LoadProblem(
                         file: "<terms>", keyPath: "view \(view.rawValue)",
-                        message: "the combined term pattern did not compile (\(error.message)); split the packs"))
+                        message: "the combined term pattern did not compile (\(error.message))"))
             }
         }
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         return RuleSet(
-            rules: rules, compiled: compiled, termPatterns: termPatterns,
-            termStarts: tries.map { ($0.latinStarts, $0.hanStarts) }, termOwners: owners,
+            rules: rules, compiled: compiled, termChunks: termChunks, termOwners: owners,
             patternRulesByView: patternRules, matchLimit: matchLimit)
+    }
+
+    /// The trie of one view compiled in chunks; a chunk PCRE2 finds too large is split again with half the
+    /// budget (one chunk of the bundled packs; twenty or so for 10,000 terms).
+    static func compileChunks(_ trie: TermTrie, view: ViewKind) throws(RegexCompileError) -> [TermChunk] {
+        var budget = 24_000
+        while true {
+            do {
+                return try trie.chunks(view: view, budget: budget).map { chunk throws(RegexCompileError) in
+                    TermChunk(regex: try Regex(chunk.pattern, anchored: true), starts: chunk.starts, isHan: chunk.isHan)
+                }
+            } catch {
+                guard error.code == PCRE2_ERROR_PATTERN_TOO_LARGE, budget > 500 else { throw error }
+                budget /= 2
+            }
+        }
     }
 
     /// The keys a term is compiled to in `view`. `raw` also holds the folded and joined keys, and `folded` the

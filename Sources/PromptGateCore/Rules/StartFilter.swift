@@ -5,26 +5,37 @@
 struct StartFilter: Sendable {
     private var bits = [UInt64](repeating: 0, count: 1024)
 
-    /// Adds every pair `key` can start with. ASCII letters are added in both cases, since patterns are
-    /// caseless and the raw view is not folded. `repeated`: the first letter may repeat (`kkill`).
-    mutating func add(_ key: TermKey, repeated: Bool = false) {
-        var firstBytes: [UInt8] = []
-        var seconds: [UInt8]? = nil  // nil: any byte may follow
-        guard case .scalar(let value) = key.atoms.first, let scalar = Unicode.Scalar(value) else { return }
+    /// Adds every pair a key starting with `first` can start with: `first` then the first byte of one of
+    /// `seconds`, or anything when `seconds` is nil (a one-atom key). ASCII letters are added in both cases,
+    /// since patterns are caseless and the raw view is not folded. `repeated`: the first letter may repeat
+    /// (`kkill` in the skeleton view).
+    mutating func add(first: TermKey.Atom, seconds: [TermKey.Atom]?, repeated: Bool) {
+        guard case .scalar(let value) = first, let scalar = Unicode.Scalar(value) else { return }
         let utf8 = Array(String(scalar).utf8)
+        var firstBytes: [UInt8]
+        var secondBytes: [UInt8]? = nil  // nil: any byte may follow
         if utf8.count >= 2 {
             firstBytes = [utf8[0]]
-            seconds = [utf8[1]]
+            secondBytes = [utf8[1]]
         } else {
             firstBytes = Self.cases(utf8[0])
-            if key.atoms.count > 1, case .scalar(let next) = key.atoms[1], let nextScalar = Unicode.Scalar(next) {
-                seconds = Self.cases(Array(String(nextScalar).utf8)[0])
-                if repeated { seconds! += Self.cases(utf8[0]) }
+            if let seconds {
+                var bytes: [UInt8] = []
+                for second in seconds {
+                    // A separator atom may be empty: the key's next letter can follow at once, or anything.
+                    guard case .scalar(let next) = second, let nextScalar = Unicode.Scalar(next) else {
+                        bytes = Array(0...255)
+                        break
+                    }
+                    bytes += Self.cases(Array(String(nextScalar).utf8)[0])
+                }
+                if repeated { bytes += Self.cases(utf8[0]) }
+                secondBytes = bytes
             }
         }
         for first in firstBytes {
-            if let seconds {
-                for second in seconds { set(first, second) }
+            if let secondBytes {
+                for second in secondBytes { set(first, second) }
             } else {
                 for second in 0...255 { set(first, UInt8(second)) }
             }

@@ -11,14 +11,9 @@ struct TermTrie {
     private let latinRoot = Node()
     private let hanRoot = Node()
     private(set) var count = 0
-    /// Which first two UTF-8 bytes a Latin match can start with (see `StartFilter`).
-    private(set) var latinStarts = StartFilter()
-    /// The same for Han keys; a Han key may start anywhere, a Latin key only where a token starts.
-    private(set) var hanStarts = StartFilter()
 
-    /// Adds a key; returns its id (an existing one when the key is already present). `stretchable`: the key's
-    /// letters may each repeat in the text (the skeleton view, where `kiiilll` is `kill`).
-    mutating func insert(_ key: TermKey, stretchable: Bool = false) -> Int {
+    /// Adds a key; returns its id (an existing one when the key is already present).
+    mutating func insert(_ key: TermKey) -> Int {
         var node = key.isHan ? hanRoot : latinRoot
         for atom in key.atoms {
             if let next = node.children[atom] {
@@ -30,26 +25,53 @@ struct TermTrie {
             }
         }
         if let terminal = node.terminal { return terminal.id }
-        if key.isHan { hanStarts.add(key) } else { latinStarts.add(key, repeated: stretchable) }
         node.terminal = (count, key.isHan)
         count += 1
         return count - 1
     }
 
-    /// The alternation. Each term ends in `(*MARK:id)` and its boundary check: `\b` in raw/folded, a callout
-    /// elsewhere (token boundaries for Latin, word segmentation for Han). Longer terms are tried first.
-    func render(view: ViewKind) -> String? {
-        var groups: [String] = []
-        if !latinRoot.children.isEmpty {
-            let body = Self.render(latinRoot, view: view)
-            groups.append(view.usesTokenBoundaries ? body : Self.latinStart + body)
+    /// One compiled-pattern's worth of the trie: the alternation of some first atoms' subtrees, and the first
+    /// two bytes its matches can start with.
+    struct Chunk {
+        var pattern: String
+        var starts: StartFilter
+        /// Han keys may start anywhere; Latin keys only where a token (or word) starts.
+        var isHan: Bool
+    }
+
+    /// The alternation, in chunks of at most about `budget` characters of pattern (PCRE2 limits one compiled
+    /// pattern to 64 KiB, which a few thousand terms exceed). Chunks split the trie by first atom, so at a
+    /// given position the start filters leave at most one chunk to run, whatever the number of terms. Each
+    /// term ends in `(*MARK:id)` and its boundary check: `\b` in raw/folded, a callout elsewhere (token
+    /// boundaries for Latin, word segmentation for Han). Longer terms are tried first.
+    func chunks(view: ViewKind, budget: Int) -> [Chunk] {
+        var chunks: [Chunk] = []
+        for (root, isHan) in [(latinRoot, false), (hanRoot, true)] {
+            var parts: [String] = []
+            var size = 0
+            var starts = StartFilter()
+            func flush() {
+                guard !parts.isEmpty else { return }
+                let body = parts.count == 1 ? parts[0] : "(?:" + parts.joined(separator: "|") + ")"
+                chunks.append(
+                    Chunk(
+                        pattern: isHan || view.usesTokenBoundaries ? body : Self.latinStart + body, starts: starts,
+                        isHan: isHan))
+                parts = []
+                size = 0
+                starts = StartFilter()
+            }
+            for (atom, child) in root.children.sorted(by: { $0.key < $1.key }) {
+                let part = Self.render(atom, stretchable: view == .skeleton) + Self.render(child, view: view)
+                if size > 0 && size + part.utf8.count > budget { flush() }
+                parts.append(part)
+                size += part.utf8.count
+                let seconds = child.children.keys.map { $0 }
+                starts.add(first: atom, seconds: child.terminal == nil ? seconds : nil, repeated: view == .skeleton)
+            }
+            flush()
         }
-        if !hanRoot.children.isEmpty { groups.append(Self.render(hanRoot, view: view)) }
-        switch groups.count {
-        case 0: return nil
-        case 1: return groups[0]
-        default: return "(?:" + groups.joined(separator: "|") + ")"
-        }
+        return chunks
     }
 
     /// Word boundaries for Latin keys in raw/folded: like `\b`, except that a Han character next to the
