@@ -7,7 +7,8 @@ import Foundation
 /// verdict record; no faster encoder is in the package mirror. This one streams: a container's members are
 /// written as they come. A type that goes back to a container after starting a sibling (legal in `Codable`,
 /// never done by synthesized conformances or this codebase) cannot be streamed; such a value is encoded by
-/// `JSONEncoder` instead, so the result is always right.
+/// `JSONEncoder` instead, so the result is always right; so is a value holding a `Date`, `URL`, `Data` or
+/// `Decimal`, which `JSONEncoder` writes its own way.
 public enum JSONWriter {
     /// The JSON text of `value`, compact, slashes not escaped.
     /// - Throws: `EncodingError` for a value JSON cannot hold (a non-finite number).
@@ -145,6 +146,8 @@ public enum JSONWriter {
             case let number as Int: bytes.append(contentsOf: String(number).utf8)
             case let number as Double: try writeDouble(number)
             case let flag as Bool: bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+            case is Date, is URL, is Data, is Decimal:
+                throw OutOfOrder()  // JSONEncoder writes these its own way: let it write the whole value
             default:
                 let before = bytes.count
                 try value.encode(to: StreamEncoder(stream: self, depth: depth))

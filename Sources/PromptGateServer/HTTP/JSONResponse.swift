@@ -4,9 +4,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// A typed JSON answer: handlers return the value, Hummingbird asks it for the response. One shared
-/// encoder (safe to share while its options stay unchanged); keys are not sorted, which costs time on every
-/// object.
+/// A typed JSON answer: handlers return the value, Hummingbird asks it for the response, written by
+/// `JSONWriter` (members in the order the type encodes them).
 protocol JSONResponse: Encodable, ResponseGenerator {
     /// The status to answer with (200 unless the type says otherwise).
     var responseStatus: HTTPResponse.Status { get }
@@ -25,26 +24,20 @@ extension JSONResponse {
 
 /// JSON encoding for answers.
 enum JSONBody {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return encoder
-    }()
-
     /// `value` as an `application/json` response.
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:])
         -> Response
     {
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        let bytes = (try? JSONWriter.encode(value)) ?? Array("{}".utf8)
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// Any Encodable as a JSON value (error details; not on a hot path).
     static func value(_ value: some Encodable) -> JSONValue? {
-        guard let data = try? encoder.encode(value) else { return nil }
-        return try? JSONDecoder().decode(JSONValue.self, from: data)
+        guard let bytes = try? JSONWriter.encode(value) else { return nil }
+        return try? JSONReader.parse(bytes)
     }
 }
 

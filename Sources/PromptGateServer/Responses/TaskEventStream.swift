@@ -1,3 +1,4 @@
+import PromptGateCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -91,7 +92,7 @@ struct TaskEventStream {
 
     private func event(_ mark: Mark, _ view: Dispatcher.TaskView, inline: TaskResponse.Loaded?) -> ByteBuffer {
         let shown = TaskResponse(view, imageBase: imageBase, inline: inline)
-        let data = (try? JSONBody.encoder.encode(shown)) ?? Data("{}".utf8)
+        let data = (try? JSONWriter.encode(shown)) ?? Array("{}".utf8)
         var buffer = ByteBuffer(string: "id: \(mark.id)\nevent: \(mark.name)\ndata: ")
         buffer.writeBytes(data)
         buffer.writeString("\n\n")

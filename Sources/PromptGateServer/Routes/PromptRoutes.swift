@@ -122,7 +122,7 @@ struct PromptRoutes {
         let submission = try await server.dispatch.dispatcher.submit(task, idempotency: record)
         context.log.task = task.id
         let accepted = AcceptedResponse(submission, warnings: prompt.warnings)
-        if let key, let data = try? JSONBody.encoder.encode(accepted) {
+        if let key, let data = try? JSONWriter.encode(accepted) {
             await server.dispatch.dispatcher.store.saveIdempotentResponse(
                 scope: key.scope, key: key.key, response: String(decoding: data, as: UTF8.self))
         }

@@ -167,7 +167,7 @@ public struct WebhookSender: Service {
             inline: await server.inline.load(task))
         let payload = Payload(
             type: message.event, timestamp: TaskResponse.time.format(message.createdAt), data: shown)
-        return Array(try JSONBody.encoder.encode(payload))
+        return try JSONWriter.encode(payload)
     }
 }
 
