@@ -42,7 +42,7 @@ struct BenchCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Write the corpus (corpus.jsonl), the small pack (small-pack.yaml) and its terms (terms.txt) to this folder and stop.",
+            "Write the corpus (corpus.jsonl), the small pack (small-pack.yaml), its terms (terms.txt) and the --pack-sizes packs (pack-N.yaml, terms-N.txt) to this folder and stop.",
             valueName: "folder"))
     var writeCorpus: String?
 
@@ -57,7 +57,16 @@ struct BenchCommand: ParsableCommand {
         let lines = BenchmarkCorpus.jsonLines(count: count)
         if let folder = writeCorpus {
             try Self.writeFiles(lines, to: folder)
-            print("wrote \(folder)/corpus.jsonl (\(lines.count) lines), small-pack.yaml, terms.txt")
+            for size in packSizes {
+                let terms = GeneratedPack.terms(count: size)
+                try GeneratedPack.pack(terms).write(
+                    toFile: folder + "/pack-\(size).yaml", atomically: true, encoding: .utf8)
+                try (terms.joined(separator: "\n") + "\n").write(
+                    toFile: folder + "/terms-\(size).txt", atomically: true, encoding: .utf8)
+            }
+            print(
+                "wrote \(folder)/corpus.jsonl (\(lines.count) lines), small-pack.yaml, terms.txt"
+                    + packSizes.map { ", pack-\($0).yaml, terms-\($0).txt" }.joined())
             return
         }
         let bytes = lines.reduce(0) { $0 + $1.utf8.count + 1 }
