@@ -197,3 +197,34 @@ struct LargePackTests {
         #expect(rules.scan(NormalizedText("nothing to see here"), field: .prompt).hits.isEmpty)
     }
 }
+
+/// The prefix index only skips positions where no term can match: with it and without it, every scan finds
+/// the same hits, on the generated prompt log, the evasion examples and large generated packs.
+@Suite("Term prefix index")
+struct TermPrefixIndexTests {
+    static let texts: [String] =
+        BenchmarkCorpus.generate(count: 1_500, seed: 99) + [
+            "KILL", "Kill them", "MURDER", "ＭＵＲＤＥＲ", "K\u{212A}ILL", "ſex", "self harm", "self-harm",
+            "selfharm", "kkkiiilllll", "p o r n", "色 情", "屠殺", "k\u{0338}i\u{0338}l\u{0338}l\u{0338}",
+            "a |<ill b", "ÉCOLE école", "PÉNIS pénis", "xxx video", "blowjob", "an ill cat",
+        ]
+
+    @Test(arguments: [0, 1_000, 10_000])
+    func sameHitsWithAndWithoutTheIndex(generated: Int) throws {
+        let rules =
+            generated == 0
+            ? TestSupport.bundledRules
+            : try TestSupport.rules(yaml: GeneratedPack.pack(GeneratedPack.terms(count: generated)))
+        var differences: [String] = []
+        for text in Self.texts {
+            for field in [PromptField.prompt, .negativePrompt] {
+                let with = rules.scratchPool.withScratch { rules.scan(NormalizedText(text), field: field, scratch: $0) }
+                let without = rules.scratchPool.withScratch {
+                    rules.scan(NormalizedText(text), field: field, scratch: $0, prefilter: false)
+                }
+                if with != without { differences.append("\(field) \(text)") }
+            }
+        }
+        #expect(differences.isEmpty, "\(differences.prefix(10))")
+    }
+}

@@ -45,7 +45,8 @@ extension RuleSet {
         scratchPool.withScratch { scratch in scan(text, field: field, scratch: scratch) }
     }
 
-    func scan(_ text: NormalizedText, field: PromptField, scratch: MatchScratch) -> ScanResult {
+    /// `prefilter`: rule positions out with the prefix index first (off only in tests, to compare).
+    func scan(_ text: NormalizedText, field: PromptField, scratch: MatchScratch, prefilter: Bool = true) -> ScanResult {
         var result = ScanResult()
         var seen = Set<HitKey>()
         scratch.callout.breaker = scratch.breaker
@@ -64,7 +65,10 @@ extension RuleSet {
             scratch.callout.view = view
             view.bytes.withUnsafeBufferPointer { subject in
                 if !chunks.isEmpty, !(identicalTo != nil && termViewsNest[kind.order]) {
-                    let failure = scanTerms(chunks, in: subject, view: view, scratch: scratch) { range, mark in
+                    let failure = scanTerms(
+                        chunks, prefixes: prefilter ? termPrefixes[kind.order] : nil, in: subject, view: view,
+                        scratch: scratch
+                    ) { range, mark in
                         guard let mark, mark < termOwners[kind.order].count else { return }
                         for ruleIndex in termOwners[kind.order][mark] where compiled[ruleIndex].applies(to: field) {
                             record(ruleIndex, range, view, text, scratch, &seen, &result)
@@ -90,9 +94,9 @@ extension RuleSet {
     /// Runs the anchored term pattern at each position whose first two bytes can start a Han key, or a Latin
     /// key where (in the token views) a token starts. Leftmost-first like an unanchored search. Of a view's
     /// chunks, only those whose start filter admits the position run (chunks split the terms by first atom).
-    private func scanTerms(
-        _ chunks: [TermChunk], in subject: UnsafeBufferPointer<UInt8>, view: TextView, scratch: MatchScratch,
-        _ body: (Range<Int>, Int?) -> Void
+    func scanTerms(
+        _ chunks: [TermChunk], prefixes: TermPrefixIndex?, in subject: UnsafeBufferPointer<UInt8>, view: TextView,
+        scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
     ) -> EngineFailure? {
         let count = subject.count
         let checkTokens = view.kind.usesTokenBoundaries && view.tokenBoundaries.count == count + 1
@@ -109,7 +113,18 @@ extension RuleSet {
                 // before for an ASCII letter or digit; the pattern checks the rest).
                 let latinStart =
                     checkTokens ? tokens[position] == 1 : position == 0 || !Self.isASCIIWordByte(subject[position - 1])
+                // Whether a Latin or a Han key can start here at all (walked at most once each, on demand).
+                var latinPossible: Bool? = latinStart ? nil : false
+                var hanPossible: Bool? = nil
                 for chunk in chunks where chunk.starts.contains(first, second) && (chunk.isHan || latinStart) {
+                    if let prefixes {
+                        let root = chunk.isHan ? TermPrefixIndex.hanRoot : TermPrefixIndex.latinRoot
+                        let possible =
+                            (chunk.isHan ? hanPossible : latinPossible)
+                            ?? prefixes.mayMatch(subject, at: position, root: root)
+                        if chunk.isHan { hanPossible = possible } else { latinPossible = possible }
+                        guard possible else { continue }
+                    }
                     switch Regex.firstMatch(code: chunk.code, in: subject, from: position, scratch: scratch) {
                     case .noMatch:
                         continue

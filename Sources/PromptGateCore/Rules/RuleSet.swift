@@ -18,6 +18,8 @@ public final class RuleSet: Sendable {
     /// Per view (indexed by `ViewKind.order`): the combined term pattern in chunks (see `TermTrie.chunks`), and
     /// term id → indices of the rules that own the term in that view.
     let termChunks: [[TermChunk]]
+    /// Per view: the keys' trie walked natively to rule positions out before the chunks run.
+    let termPrefixes: [TermPrefixIndex]
     /// Per view: every term rule on this view also runs on the view before it (raw before folded, folded
     /// before joined), so an identical text need not be searched twice.
     let termViewsNest: [Bool]
@@ -60,11 +62,12 @@ public final class RuleSet: Sendable {
 
     private init(
         rules: [RuleDefinition], compiled: [CompiledRule], termChunks: [[TermChunk]],
-        termOwners: [[[Int]]], patternRulesByView: [[Int]], matchLimit: UInt32
+        termPrefixes: [TermPrefixIndex], termOwners: [[[Int]]], patternRulesByView: [[Int]], matchLimit: UInt32
     ) {
         self.rules = rules
         self.compiled = compiled
         self.termChunks = termChunks
+        self.termPrefixes = termPrefixes
         self.termViewsNest = ViewKind.allCases.map { view in
             let earlier: ViewKind? = view == .folded ? .raw : view == .joined ? .folded : nil
             guard let earlier else { return false }
@@ -143,7 +146,8 @@ public final class RuleSet: Sendable {
         }
         if !problems.isEmpty { throw RuleLoadError(problems: problems) }
         return RuleSet(
-            rules: rules, compiled: compiled, termChunks: termChunks, termOwners: owners,
+            rules: rules, compiled: compiled, termChunks: termChunks,
+            termPrefixes: ViewKind.allCases.map { TermPrefixIndex(tries[$0.order], view: $0) }, termOwners: owners,
             patternRulesByView: patternRules, matchLimit: matchLimit)
     }
 
