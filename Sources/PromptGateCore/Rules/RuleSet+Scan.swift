@@ -66,8 +66,9 @@ extension RuleSet {
             view.bytes.withUnsafeBufferPointer { subject in
                 if !chunks.isEmpty, !(identicalTo != nil && termViewsNest[kind.order]) {
                     let failure = scanTerms(
-                        chunks, prefixes: prefilter ? termPrefixes[kind.order] : nil, in: subject, view: view,
-                        scratch: scratch
+                        chunks, anyStart: termStartUnions[kind.order],
+                        prefixes: prefilter ? termPrefixes[kind.order] : nil,
+                        in: subject, view: view, scratch: scratch
                     ) { range, mark in
                         guard let mark, mark < termOwners[kind.order].count else { return }
                         for ruleIndex in termOwners[kind.order][mark] where compiled[ruleIndex].applies(to: field) {
@@ -95,8 +96,9 @@ extension RuleSet {
     /// key where (in the token views) a token starts. Leftmost-first like an unanchored search. Of a view's
     /// chunks, only those whose start filter admits the position run (chunks split the terms by first atom).
     func scanTerms(
-        _ chunks: [TermChunk], prefixes: TermPrefixIndex?, in subject: UnsafeBufferPointer<UInt8>, view: TextView,
-        scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
+        _ chunks: [TermChunk], anyStart: StartFilter, prefixes: TermPrefixIndex?,
+        in subject: UnsafeBufferPointer<UInt8>,
+        view: TextView, scratch: MatchScratch, _ body: (Range<Int>, Int?) -> Void
     ) -> EngineFailure? {
         let count = subject.count
         let checkTokens = view.kind.usesTokenBoundaries && view.tokenBoundaries.count == count + 1
@@ -104,11 +106,12 @@ extension RuleSet {
             var position = 0
             positions: while position < count {
                 let first = subject[position]
-                guard first & 0xC0 != 0x80 else {
+                let second = position + 1 < count ? subject[position + 1] : 0
+                // Most positions: no chunk's key starts with these two bytes (continuation bytes never do).
+                guard first & 0xC0 != 0x80, anyStart.contains(first, second) else {
                     position += 1
                     continue
                 }
-                let second = position + 1 < count ? subject[position + 1] : 0
                 // A Latin key starts a token (token views) or a word (raw/folded: cheap pre-check of the byte
                 // before for an ASCII letter or digit; the pattern checks the rest).
                 let latinStart =

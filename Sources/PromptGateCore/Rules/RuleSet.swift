@@ -20,6 +20,8 @@ public final class RuleSet: Sendable {
     let termChunks: [[TermChunk]]
     /// Per view: the keys' trie walked natively to rule positions out before the chunks run.
     let termPrefixes: [TermPrefixIndex]
+    /// Per view: the union of the chunks' start filters (checked first, at every position).
+    let termStartUnions: [StartFilter]
     /// Per view: every term rule on this view also runs on the view before it (raw before folded, folded
     /// before joined), so an identical text need not be searched twice.
     let termViewsNest: [Bool]
@@ -68,6 +70,9 @@ public final class RuleSet: Sendable {
         self.compiled = compiled
         self.termChunks = termChunks
         self.termPrefixes = termPrefixes
+        self.termStartUnions = termChunks.map { chunks in
+            chunks.reduce(into: StartFilter()) { union, chunk in union.formUnion(chunk.starts) }
+        }
         self.termViewsNest = ViewKind.allCases.map { view in
             let earlier: ViewKind? = view == .folded ? .raw : view == .joined ? .folded : nil
             guard let earlier else { return false }

@@ -55,6 +55,11 @@ struct StartFilter: Sendable {
         bits[index >> 6] |= 1 << UInt64(index & 63)
     }
 
+    /// Adds every pair of `other`.
+    mutating func formUnion(_ other: StartFilter) {
+        for index in bits.indices { bits[index] |= other.bits[index] }
+    }
+
     /// Whether a term can start with `first` followed by `second` (0 at the end of the text).
     @inline(__always)
     func contains(_ first: UInt8, _ second: UInt8) -> Bool {
