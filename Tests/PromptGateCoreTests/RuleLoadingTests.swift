@@ -199,17 +199,18 @@ struct LargePackTests {
 }
 
 /// The prefix index only skips positions where no term can match: with it and without it, every scan finds
-/// the same hits, on the generated prompt log, the evasion examples and large generated packs.
+/// the same hits, on the generated prompt log and the evasion examples, with the bundled packs and a large
+/// generated pack.
 @Suite("Term prefix index")
 struct TermPrefixIndexTests {
     static let texts: [String] =
-        BenchmarkCorpus.generate(count: 1_500, seed: 99) + [
+        BenchmarkCorpus.generate(count: 1_000, seed: 99) + [
             "KILL", "Kill them", "MURDER", "ＭＵＲＤＥＲ", "K\u{212A}ILL", "ſex", "self harm", "self-harm",
             "selfharm", "kkkiiilllll", "p o r n", "色 情", "屠殺", "k\u{0338}i\u{0338}l\u{0338}l\u{0338}",
             "a |<ill b", "ÉCOLE école", "PÉNIS pénis", "xxx video", "blowjob", "an ill cat",
         ]
 
-    @Test(arguments: [0, 1_000, 10_000])
+    @Test(arguments: [0, 2_000])
     func sameHitsWithAndWithoutTheIndex(generated: Int) throws {
         let rules =
             generated == 0
