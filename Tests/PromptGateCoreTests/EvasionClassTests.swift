@@ -29,7 +29,8 @@ struct EvasionClassTests {
         // Latin, Greek, Cyrillic, Armenian, Cherokee, symbols, Roman numerals, Coptic, Latin extensions, full
         // width and mathematical letters: where the look-alikes of Latin letters live.
         let ranges: [Range<UInt32>] = [
-            0x80..<0x3000, 0xA640..<0xA800, 0xAB30..<0xABC0, 0xFF00..<0xFFF0, 0x1D400..<0x1D800,
+            0x80..<0x3000, 0xA640..<0xA800, 0xAB30..<0xABC0, 0xFF00..<0xFFF0, 0x10280..<0x10500, 0x118A0..<0x11900,
+            0x1D400..<0x1D800,
         ]
         for value in ranges.joined() {
             guard let scalar = Unicode.Scalar(value) else { continue }
