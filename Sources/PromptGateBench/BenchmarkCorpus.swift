@@ -1,3 +1,6 @@
+import Foundation
+import PromptGateCore
+
 /// A deterministic corpus shaped like a real prompt log: 100–300 bytes a prompt, about a third Chinese, about a
 /// fifth carrying one blocklist term in disguise (spaced, dotted, leet digits and symbols, multi-character
 /// look-alikes, stretched letters, Cyrillic and Greek confusables, full width, zero-width characters, stacked
@@ -30,30 +33,11 @@ public enum BenchmarkCorpus {
     /// `count` JSONL lines `{"id":"p-N","prompt":"…"}` (the prompts of `generate` with the same seed).
     public static func jsonLines(count: Int, seed: UInt64 = 0x5EED) -> [String] {
         generate(count: count, seed: seed).enumerated().map { index, prompt in
-            #"{"id":"p-\#(index + 1)","prompt":\#(jsonString(prompt))}"#
+            var line = Array(#"{"id":"p-\#(index + 1)","prompt":"#.utf8)
+            JSONWriter.appendString(prompt, to: &line)
+            line.append(UInt8(ascii: "}"))
+            return String(decoding: line, as: UTF8.self)
         }
-    }
-
-    /// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
-    public static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 
     // MARK: - Generation
@@ -213,6 +197,15 @@ public enum GeneratedPack {
             if seen.insert(term).inserted { terms.append(term) }
         }
         return terms
+    }
+
+    /// Writes the pack of `count` terms to `folder/pack-COUNT.yaml` and its terms, one a line, to
+    /// `folder/terms-COUNT.txt` (for the Python baselines).
+    public static func write(count: Int, to folder: String) throws {
+        let terms = terms(count: count)
+        try pack(terms).write(toFile: folder + "/pack-\(count).yaml", atomically: true, encoding: .utf8)
+        try (terms.joined(separator: "\n") + "\n").write(
+            toFile: folder + "/terms-\(count).txt", atomically: true, encoding: .utf8)
     }
 
     /// `terms` as a one-rule pack (YAML).

@@ -91,11 +91,7 @@ public struct EndToEnd {
         let aho = Self.hasAhoCorasick(scripts.aho, terms: folder + "/terms.txt")
         var contenders: [Contender] = []
         for size in sizes {
-            let terms = GeneratedPack.terms(count: size)
-            try GeneratedPack.pack(terms).write(
-                toFile: folder + "/pack-\(size).yaml", atomically: true, encoding: .utf8)
-            try (terms.joined(separator: "\n") + "\n").write(
-                toFile: folder + "/terms-\(size).txt", atomically: true, encoding: .utf8)
+            try GeneratedPack.write(count: size, to: folder)
             let filter = [
                 "filter", "--input", "jsonl", "--quiet", "--jobs", "1", "--rules", folder + "/pack-\(size).yaml",
             ]

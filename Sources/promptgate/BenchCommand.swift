@@ -57,13 +57,7 @@ struct BenchCommand: ParsableCommand {
         let lines = BenchmarkCorpus.jsonLines(count: count)
         if let folder = writeCorpus {
             try Self.writeFiles(lines, to: folder)
-            for size in packSizes {
-                let terms = GeneratedPack.terms(count: size)
-                try GeneratedPack.pack(terms).write(
-                    toFile: folder + "/pack-\(size).yaml", atomically: true, encoding: .utf8)
-                try (terms.joined(separator: "\n") + "\n").write(
-                    toFile: folder + "/terms-\(size).txt", atomically: true, encoding: .utf8)
-            }
+            for size in packSizes { try GeneratedPack.write(count: size, to: folder) }
             print(
                 "wrote \(folder)/corpus.jsonl (\(lines.count) lines), small-pack.yaml, terms.txt"
                     + packSizes.map { ", pack-\($0).yaml, terms-\($0).txt" }.joined())

@@ -229,3 +229,26 @@ struct TermPrefixIndexTests {
         #expect(differences.isEmpty, "\(differences.prefix(10))")
     }
 }
+
+/// The benchmark's prompt log has the shape the issue asks for, and its small pack catches the disguises.
+@Suite("Benchmark corpus")
+struct BenchmarkCorpusTests {
+    @Test func shapedLikeARealPromptLog() throws {
+        let prompts = BenchmarkCorpus.generate(count: 3_000)
+        #expect(prompts == BenchmarkCorpus.generate(count: 3_000))  // deterministic
+        let lengths = prompts.map(\.utf8.count)
+        #expect(lengths.allSatisfy { $0 >= 100 && $0 <= 400 })
+        let chinese = prompts.filter { $0.unicodeScalars.contains { (0x4E00...0x9FFF).contains($0.value) } }
+        #expect((0.28...0.40).contains(Double(chinese.count) / 3_000))
+        let rules = try TestSupport.rules(yaml: BenchmarkCorpus.smallPack)
+        let caught = prompts.filter { !rules.scan(NormalizedText($0), field: .prompt).hits.isEmpty }
+        #expect((0.15...0.22).contains(Double(caught.count) / 3_000), "\(caught.count)")
+        for line in BenchmarkCorpus.jsonLines(count: 50) {
+            guard case .object(let object) = try JSONReader.parse(Array(line.utf8)) else {
+                Issue.record("not an object: \(line)")
+                continue
+            }
+            #expect(object.keys.sorted() == ["id", "prompt"])
+        }
+    }
+}

@@ -185,9 +185,11 @@ public final class NormalizedText {
         return units
     }
 
-    /// Look-alikes mapped to the letter they imitate, then the joined form. Per folded scalar: leetspeak, the
-    /// TR39 skeleton, then leetspeak again, so that a look-alike and the letter it imitates become one letter
-    /// whichever map knows it (Cyrillic `і` is `i` to the skeleton and `l` to leetspeak, like Latin `i`).
+    /// Look-alikes mapped to the letter they imitate, then the joined form. Per original scalar (per folded
+    /// one where marks were composed or stripped): leetspeak, the TR39 skeleton and the fold until they agree
+    /// (see `pgicu_skeleton_keep_scalar`), then leetspeak again, so that a look-alike and the letter it
+    /// imitates become one letter whichever map knows it (Cyrillic `і` is `i` to the skeleton and `l` to
+    /// leetspeak, like Latin `i`; capital Greek `Β` is `B`, then `b`, like Latin `B`).
     /// Multi-character look-alikes (`|<`, `|\/|`, `()`) and letter-like symbols (`@`, `$`, `€`) count only
     /// next to a letter, where the text could not be a term otherwise.
     private func skeleton() -> [Unit] {
