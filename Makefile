@@ -52,7 +52,8 @@ bench: deps
 		|| python3 -m pip install -q --break-system-packages pyahocorasick || true
 	.build/release/promptgate bench --baseline --pack-sizes 10 100 1000 10000
 
-# HTTP load test with wrk on loopback (release build, rate limit off): /health, then /api/v1/moderate.
+# HTTP load test with wrk on loopback (release build, rate limit off): /health and /api/v1/moderate on `serve`
+# and on a bare Hummingbird hello world (`promptgate bench-floor`), alternating, with server CPU a request.
 bench-http: deps
 	$(SWIFT) build -c release
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk

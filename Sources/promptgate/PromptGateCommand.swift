@@ -14,6 +14,7 @@ struct PromptGateCommand: AsyncParsableCommand {
         subcommands: [
             FilterCommand.self, ServeCommand.self, OptimizeCommand.self, RulesCommand.self, PresetsCommand.self,
             ViewsCommand.self, BenchCommand.self, BenchDispatchCommand.self, BenchStoreCommand.self,
+            BenchFloorCommand.self,
             ComfySimCommand.self, SubmitCommand.self,
         ]
     )
