@@ -62,6 +62,15 @@ public enum TestSupport {
         return context
     }
 
+    /// Runs CPU-heavy test work on a Dispatch thread and returns its result. A synchronous test body holds one
+    /// of the cooperative pool's threads (two on a 2-core box) for seconds, and async tests beside it (database
+    /// connections, their timeouts) starve. Check the result with `#expect` back in the test.
+    public static func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     /// Compiles rules from inline YAML.
     public static func rules(yaml: String, name: String = "inline.yaml", matchLimit: UInt32 = RuleSet.defaultMatchLimit)
         throws -> RuleSet
