@@ -1,5 +1,6 @@
-/// A prefix tree of term keys, rendered as one trie-factored PCRE2 alternation: shared prefixes are written
-/// once, so PCRE2 does not retry every term at every position (measured 3.5k vs 111k prompts/s at 1000 terms).
+/// A prefix tree of term keys, rendered as trie-factored PCRE2 alternations (one, or a few chunks for large
+/// packs): shared prefixes are written once, so PCRE2 does not retry every term at every position (measured
+/// 3.5k vs 111k prompts/s at 1000 terms). `TermPrefixIndex` walks the same tree natively.
 struct TermTrie {
     final class Node {
         var children: [TermKey.Atom: Node] = [:]
@@ -44,7 +45,8 @@ struct TermTrie {
 
     /// The alternation, in chunks of at most about `budget` characters of pattern (PCRE2 limits one compiled
     /// pattern to 64 KiB, which a few thousand terms exceed). Chunks split the trie by first atom, so at a
-    /// given position the start filters leave at most one chunk to run, whatever the number of terms. Each
+    /// given position the start filters usually leave one chunk to run (Han characters sharing their first two
+    /// bytes may leave a few), and the prefix index rules most positions out before any runs. Each
     /// term ends in `(*MARK:id)` and its boundary check: `\b` in raw/folded, a callout elsewhere (token
     /// boundaries for Latin, word segmentation for Han). Longer terms are tried first.
     func chunks(view: ViewKind, budget: Int) -> [Chunk] {
