@@ -41,11 +41,8 @@ public struct RequestError: PromptGateError, Equatable {
         RequestError(code: "request.missing_field", field: field, detail: "is missing")
     }
 
-    static func wrongType(_ field: String, expected: String, found value: JSONValue?) -> RequestError {
-        let found =
-            value?.typeName
-            ?? "a value that cannot be read (a number beyond the range of a double, or an invalid \\u escape)"
-        return RequestError(code: "request.wrong_type", field: field, detail: "must be \(expected), found \(found)")
+    static func wrongType(_ field: String, expected: String, found value: JSONValue) -> RequestError {
+        RequestError(code: "request.wrong_type", field: field, detail: "must be \(expected), found \(value.typeName)")
     }
 
     static func outOfRange(_ field: String, _ detail: String) -> RequestError {

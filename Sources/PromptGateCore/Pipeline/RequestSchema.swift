@@ -160,8 +160,7 @@ extension PromptRequest {
 
     /// The request as JSON (what the optimizers produced), without `id` and carried fields.
     public var jsonObject: [String: JSONValue] {
-        guard let data = try? JSONEncoder().encode(self),
-            case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+        guard let bytes = try? JSONWriter.encode(self), case .object(let object)? = try? JSONReader.parse(bytes)
         else { return [:] }
         return object
     }
@@ -343,7 +342,7 @@ private struct FieldReader {
         case nil: return nil
         case .null? where nullable: return nil
         case .string(let text)?: return text
-        case let other: throw .wrongType(name(key), expected: "a string", found: other)
+        case let other?: throw .wrongType(name(key), expected: "a string", found: other)
         }
     }
 
@@ -353,7 +352,7 @@ private struct FieldReader {
         case .number(let number)?:
             guard number.isFinite else { throw .outOfRange(name(key), "must be finite") }
             return number
-        case let other: throw .wrongType(name(key), expected: "a number", found: other)
+        case let other?: throw .wrongType(name(key), expected: "a number", found: other)
         }
     }
 
@@ -361,7 +360,7 @@ private struct FieldReader {
         switch value(key) {
         case nil: return nil
         case .bool(let flag)?: return flag
-        case let other: throw .wrongType(name(key), expected: "true or false", found: other)
+        case let other?: throw .wrongType(name(key), expected: "true or false", found: other)
         }
     }
 
@@ -383,7 +382,7 @@ private struct FieldReader {
         case nil: return nil
         case .string(let text)?: return .string(text)
         case .number(let number)?: return .number(number)
-        case let other: throw .wrongType(name(key), expected: "a string or a number", found: other)
+        case let other?: throw .wrongType(name(key), expected: "a string or a number", found: other)
         }
     }
 
@@ -404,9 +403,9 @@ private struct FieldReader {
     /// This object as one LoRA entry.
     func lora() throws(RequestError) -> LoRA {
         let nameKey = PromptRequest.LoraField.name.rawValue
-        guard object[nameKey] != nil else { throw .missing(name(nameKey)) }
-        guard case .string(let loraName)? = object[nameKey] else {
-            throw .wrongType(name(nameKey), expected: "a string", found: object[nameKey])
+        guard let value = object[nameKey] else { throw .missing(name(nameKey)) }
+        guard case .string(let loraName) = value else {
+            throw .wrongType(name(nameKey), expected: "a string", found: value)
         }
         guard !loraName.isEmpty else {
             throw RequestError(code: "request.invalid_value", field: name(nameKey), detail: "must not be empty")
