@@ -59,7 +59,7 @@ public struct AccessControl: Sendable {
     ///   - clock: nanoseconds on any monotonic origin (tests pass their own).
     public init(
         allowlist: CIDRSet = CIDRSet([]), keys: APIKeyStore = APIKeyStore(keys: []), requiresKey: Bool = false,
-        limiter: RateLimiter? = nil, policy: RateLimitPolicy = RateLimitPolicy(requestsPerMinute: 60, burst: 10),
+        limiter: RateLimiter? = nil, policy: RateLimitPolicy = RateLimitPolicy.defaultPolicy,
         ipv6Prefix: Int = 64, authFailures: RateLimiter? = nil, metricsKey: APIKey? = nil, sharesLimits: Bool = false,
         clock: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }
     ) {
@@ -192,7 +192,7 @@ public struct AccessControl: Sendable {
             sharesLimits
             ? limiter.peek(key: bucket, policy: policy, now: clock())
             : limiter.check(key: bucket, policy: policy, now: clock())
-        return try outcome(decision, policy: policy)
+        return try outcome(decision, policy: policy, bucket: bucket)
     }
 
     /// The caller's bucket (its key's name, else its address) and the policy that applies to it.
@@ -201,16 +201,33 @@ public struct AccessControl: Sendable {
         return ("ip:" + addressBucket(caller.address), policy)
     }
 
-    /// The RateLimit state of a decision, or 429 `rate_limited` when it refused.
-    func outcome(_ decision: RateLimitDecision, policy: RateLimitPolicy) throws(AccessError) -> RateLimitStatus {
+    /// The RateLimit state of a decision, or 429 `rate_limited` when it refused: the message and `details` say
+    /// whose limit it was (the key's or the address's), what it allows, where it is configured and when to retry.
+    func outcome(_ decision: RateLimitDecision, policy: RateLimitPolicy, bucket: String) throws(AccessError)
+        -> RateLimitStatus
+    {
         let status = Self.status("default", policy, decision)
         guard decision.allowed else {
             let retry = status.retryAfter ?? 1
+            let isKey = bucket.hasPrefix("key:")
+            let owner = String(bucket.drop(while: { $0 != ":" }).dropFirst())
+            let setting =
+                isKey && policies[owner] != nil
+                ? "security.api_keys[name: \(owner)].rate_limit" : "security.rate_limit"
+            let whose = isKey ? "API key '\(owner)'" : "address \(owner)"
             throw AccessError(
                 code: "rate_limited", kind: .rateLimited,
                 message:
-                    "rate limit exceeded: \(policy.requestsPerMinute) requests per minute, burst \(policy.burst); retry in \(retry) s",
-                rateLimit: status)
+                    "rate limit of \(whose) exceeded: \(policy.requestsPerMinute) requests a minute, "
+                    + "\(policy.burst + 1) at once (\(setting): requests_per_minute \(policy.requestsPerMinute), "
+                    + "burst_limit \(policy.burst)); retry in \(retry) s",
+                rateLimit: status,
+                details: [
+                    "limit": .string(isKey ? "key" : "address"), "bucket": .string(owner),
+                    "requests_per_minute": .number(Double(policy.requestsPerMinute)),
+                    "burst_limit": .number(Double(policy.burst)), "setting": .string(setting),
+                    "retry_after_seconds": .number(Double(retry)),
+                ])
         }
         return status
     }

@@ -13,17 +13,23 @@ public struct AccessError: PromptGateError, Equatable {
     public var rateLimit: RateLimitStatus?
     /// Seconds until the limiter lets the caller in again, for `Retry-After`.
     public var retryAfter: Int? { rateLimit?.retryAfter }
+    /// Structured detail (a rate-limit refusal: whose limit, its rate and burst, its setting, the wait).
+    public var details: JSONValue?
 
     /// - Parameters:
     ///   - code: the stable code (`access.ip_not_allowed`, `auth.missing_key`, …).
     ///   - kind: the failure class.
     ///   - message: what is wrong.
     ///   - rateLimit: the bucket's state, for a rate-limit refusal.
-    public init(code: String, kind: ErrorKind, message: String, rateLimit: RateLimitStatus? = nil) {
+    ///   - details: structured detail for machine readers.
+    public init(
+        code: String, kind: ErrorKind, message: String, rateLimit: RateLimitStatus? = nil, details: JSONValue? = nil
+    ) {
         self.code = code
         self.kind = kind
         self.message = message
         self.rateLimit = rateLimit
+        self.details = details
     }
 
     /// The client address is outside the allowlist (or could not be determined).

@@ -13,6 +13,10 @@ public struct RateLimitPolicy: Sendable, Equatable {
         self.burst = burst
     }
 
+    /// The limit per key (per address without keys) unless configured: 120 a minute, 51 at once, so a batch
+    /// client submitting a few dozen prompts together is queued rather than refused.
+    public static let defaultPolicy = RateLimitPolicy(requestsPerMinute: 120, burst: 50)
+
     /// Time between requests at the steady rate, in nanoseconds.
     var emissionInterval: UInt64 { 60_000_000_000 / UInt64(max(1, requestsPerMinute)) }
     /// How far ahead the theoretical arrival time may run: B + 1 requests at once.

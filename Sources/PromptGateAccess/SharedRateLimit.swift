@@ -174,7 +174,7 @@ extension AccessControl {
             case .refused(let retryAfter):
                 let refused = RateLimitDecision(
                     allowed: false, remaining: 0, resetAfter: retryAfter, retryAfter: retryAfter)
-                caller.rateLimit = try outcome(refused, policy: policy)
+                caller.rateLimit = try outcome(refused, policy: policy, bucket: bucket)
                 return true
             case .unknown:
                 break
@@ -197,7 +197,7 @@ extension AccessControl {
                 step = try await flight.value
             } catch {
                 let decision = limiter.check(key: bucket, policy: policy, now: clock())
-                caller.rateLimit = try outcome(decision, policy: policy)
+                caller.rateLimit = try outcome(decision, policy: policy, bucket: bucket)
                 entry.passed = true
                 return false
             }
@@ -205,7 +205,7 @@ extension AccessControl {
             let decision = RateLimitDecision(
                 allowed: step.granted > 0, arrival: step.arrival, now: step.now, policy: policy)
             if step.granted > 0 { _ = limiter.check(key: bucket, policy: policy, now: clock()) }
-            caller.rateLimit = try outcome(decision, policy: policy)
+            caller.rateLimit = try outcome(decision, policy: policy, bucket: bucket)
             entry.passed = true
             return true
         }

@@ -23,7 +23,7 @@ public enum BatchInput {
     static let productColumns: Set<String> = ["name", "features", "color", "template"]
     static let requestColumns: [String: PromptRequest.Field.Kind] = [
         "id": .string, "preset": .string, "style": .string, "priority": .string, "negative_prompt": .string,
-        "seed": .integer(0...Int.max), "batch_size": .integer(1...8), "steps": .integer(1...10_000),
+        "seed": .integer(-1...Int(PromptRequest.maxSeed)), "batch_size": .integer(1...8), "steps": .integer(1...10_000),
         "width": .integer(1...65_536), "height": .integer(1...65_536),
     ]
 

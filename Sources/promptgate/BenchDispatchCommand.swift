@@ -190,7 +190,7 @@ struct BenchDispatchCommand: AsyncParsableCommand {
     {
         let id = UUID().uuidString.lowercased()
         var request = PromptRequest(prompt: "a red fox in the snow, high quality")
-        request.seed = UInt32(seed)
+        request.seed = UInt64(seed)
         try await client.queue(
             WorkflowPatcher.apply(request, loras: [], taskID: id, to: workflow, binding: binding), promptID: id)
         var history: ComfyUIHistory? = nil

@@ -161,7 +161,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
         request.height = 1024
         request.steps = 20
         request.cfgScale = 3.5
-        request.seed = UInt32(truncatingIfNeeded: index &* 2_654_435_761)
+        request.seed = UInt64(truncatingIfNeeded: index &* 2_654_435_761)
         request.sampler = "euler"
         request.scheduler = "simple"
         request.loras = [.init(name: "ghibsky", weight: 0.8), .init(name: "turbo", weight: 1.0)]

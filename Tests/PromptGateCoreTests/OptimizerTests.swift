@@ -189,7 +189,19 @@ struct OptimizerTests {
         #expect(context.request.scheduler == "normal")
         #expect(context.request.seed != nil)
         #expect(context.request.preset == "test")
-        #expect(try run(["prompt": "x", "seed": 4_294_967_295]).request.seed == UInt32.max)
+        #expect(try run(["prompt": "x", "seed": 4_294_967_295]).request.seed == 4_294_967_295)
+    }
+
+    /// ComfyUI seeds are 64-bit: the bundled SD 1.5 graph's own seed passes, -1 and null mean "pick one", and
+    /// the pick stays within what JSON carries exactly.
+    @Test(arguments: [
+        (JSONValue.number(156_680_208_700_286), UInt64?.some(156_680_208_700_286)),
+        (.number(9_007_199_254_740_991), .some(PromptRequest.maxSeed)), (.number(0), .some(0)),
+        (.number(-1), nil), (.null, nil),
+    ])
+    func seedsAreSixtyFourBitAndMinusOnePicks(given: JSONValue, kept: UInt64?) throws {
+        let seed = try #require(try run(["prompt": "x", "seed": given]).request.seed)
+        if let kept { #expect(seed == kept) } else { #expect(seed <= PromptRequest.maxSeed) }
     }
 
     static let invalidRequests: [(extra: [String: JSONValue], field: String, text: String)] = [
@@ -199,8 +211,8 @@ struct OptimizerTests {
         (["steps": 0], "steps", "between 1 and 10000"),
         (["steps": 151], "steps", "between 1 and 150"),
         (["cfg_scale": 30.0], "cfg_scale", "between 1.0 and 10.0"),
-        (["seed": -1], "seed", "between 0 and 4294967295"),
-        (["seed": 4_294_967_296], "seed", "between 0 and 4294967295"),
+        (["seed": -2], "seed", "between -1 and 9007199254740991"),
+        (["seed": 9_007_199_254_740_992], "seed", "between -1 and 9007199254740991"),
         (["seed": 1.5], "seed", "an integer"),
         (["sampler": "magic"], "sampler", "does not define"),
         (["scheduler": "karras2"], "scheduler", "does not define"),

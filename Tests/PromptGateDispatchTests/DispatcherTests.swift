@@ -54,7 +54,7 @@ func withDispatcher(
 }
 
 /// A request as the optimizers leave it.
-func request(_ prompt: String = "a red fox in the snow", seed: UInt32 = 7) -> PromptRequest {
+func request(_ prompt: String = "a red fox in the snow", seed: UInt64 = 7) -> PromptRequest {
     var request = PromptRequest(prompt: prompt)
     request.seed = seed
     request.steps = 20

@@ -80,7 +80,7 @@ struct RecoveryTests {
                 store: try open(), urls: running.urls, output: folder.path, threadPool: threadPool)
             var ids: [String] = []
             for i in 0..<4 {
-                var task = GenerationTask(request: request("task \(i)", seed: UInt32(i + 1)))
+                var task = GenerationTask(request: request("task \(i)", seed: UInt64(i + 1)))
                 task.loras = []
                 ids.append(try await first.dispatcher.submit(task).task.id)
             }

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Fills what the request left out from the preset: width, height, steps, cfg, sampler, scheduler; picks a random
-/// seed (0…2^32−1) when none was given, so the output records the seed that will be used.
+/// seed (0…`PromptRequest.maxSeed`) when none was given, so the output records the seed that will be used.
 public struct DefaultsStage: Stage {
     /// The stage's name in traces and preset files.
     public let name = "defaults"
@@ -27,7 +27,7 @@ public struct DefaultsStage: Stage {
         if context.request.seed == nil {
             // glibc's arc4random: a per-thread ChaCha20 stream, no system call per seed (UInt32.random asks
             // the kernel every time, which was most of this stage's cost).
-            context.request.seed = arc4random()
+            context.request.seed = (UInt64(arc4random()) << 32 | UInt64(arc4random())) & PromptRequest.maxSeed
             filled.append("seed")
         }
         if context.request.preset == nil { context.request.preset = preset.name }

@@ -14,15 +14,16 @@ public struct LoraTagStage: Stage {
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         let (prompt, tags) = try Self.extract(from: context.request.prompt)
         if !tags.isEmpty {
-            for tag in tags {
-                if preset.loras.available[tag.name] == nil {
-                    let known = preset.loras.available.keys.sorted().joined(separator: ", ")
+            for var tag in tags {
+                guard let alias = preset.loras.alias(for: tag.name) else {
+                    let known = preset.loras.knownNames.joined(separator: ", ")
                     throw RequestError(
                         code: "request.unknown_name", field: "prompt",
                         detail:
                             "has a LoRA tag <lora:\(tag.name)> naming a LoRA the preset does not define (known: \(known))"
                     )
                 }
+                tag.name = alias
                 if let index = context.request.loras.firstIndex(where: { $0.name == tag.name }) {
                     context.request.loras[index] = tag
                 } else {

@@ -12,8 +12,26 @@ public struct RequestValidationStage: Stage {
 
     /// Refuses parameters outside the preset's limits (naming the field), else runs `next`.
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
+        try Self.resolveLoras(context, preset: preset)
         try Self.validate(context.request, preset: preset)
         try next(context)
+    }
+
+    /// Renames each requested LoRA to the preset's alias for it (a client may name the file or its stem, in
+    /// any case: `FLUX.1-Turbo-Alpha` is `turbo-alpha`), noting what it renamed.
+    static func resolveLoras(_ context: PromptContext, preset: Preset) throws(RequestError) {
+        var renamed: [String] = []
+        for index in context.request.loras.indices {
+            let name = context.request.loras[index].name
+            guard let alias = preset.loras.alias(for: name) else {
+                throw .unknownName("loras[\(index)].name", name, known: preset.loras.knownNames)
+            }
+            if alias != name {
+                context.request.loras[index].name = alias
+                renamed.append("\(name) → \(alias)")
+            }
+        }
+        if !renamed.isEmpty { context.note("LoRA names resolved: \(renamed.joined(separator: ", "))") }
     }
 
     static func validate(_ request: PromptRequest, preset: Preset) throws(RequestError) {
@@ -55,7 +73,7 @@ public struct RequestValidationStage: Stage {
     /// A LoRA's name must be one the preset offers and its weight finite.
     static func check(_ lora: LoRA, field: String, preset: Preset) throws(RequestError) {
         if preset.loras.available[lora.name] == nil {
-            throw .unknownName("\(field).name", lora.name, known: Array(preset.loras.available.keys))
+            throw .unknownName("\(field).name", lora.name, known: preset.loras.knownNames)
         }
         guard lora.weight.isFinite else { throw .outOfRange("\(field).weight", "must be finite") }
     }

@@ -17,8 +17,12 @@ public struct PromptRequest: Sendable, Equatable {
     public var steps: Int?
     /// Classifier-free guidance scale; for guidance-distilled FLUX graphs, the FLUX guidance value.
     public var cfgScale: Double?
-    /// 0…2^32−1; when absent the `defaults` optimizer picks one at random and records it.
-    public var seed: UInt32?
+    /// 0…`maxSeed`; when absent (or -1 in JSON) the `defaults` optimizer picks one at random and records it.
+    public var seed: UInt64?
+    /// The largest seed a request may carry: 2^53−1, the largest integer every JSON reader (and this one, whose
+    /// numbers are doubles) holds exactly (RFC 8259 §6). ComfyUI takes up to 2^64−1; a larger seed would be
+    /// rounded on the way, so it is refused instead.
+    public static let maxSeed: UInt64 = 1 << 53 - 1
     /// ComfyUI sampler name (nil: the preset's default).
     public var sampler: String?
     /// ComfyUI scheduler name (nil: the preset's default).

@@ -43,7 +43,7 @@ extension PromptRequest {
             case .id: .identifier
             case .width, .height: .integer(1...65_536)
             case .steps: .integer(1...10_000)
-            case .seed: .integer(0...Int(UInt32.max))
+            case .seed: .integer(-1...Int(PromptRequest.maxSeed))
             case .cfgScale: .number
             case .priority: .oneOf(Priority.allCases.map(\.rawValue))
             case .loras: .loras
@@ -64,7 +64,9 @@ extension PromptRequest {
             case .height: "Image height in pixels (a multiple of the preset's multiple_of)."
             case .steps: "Sampler steps."
             case .cfgScale: "Classifier-free guidance scale (the FLUX guidance value for FLUX graphs)."
-            case .seed: "Noise seed; picked at random when absent."
+            case .seed:
+                "Noise seed, 0…2^53−1 (integers JSON carries exactly); -1, null or absent: picked at random and "
+                    + "recorded in the answer."
             case .sampler: "Sampler name (ComfyUI's sampler_name)."
             case .scheduler: "Scheduler name."
             case .style: "A named style of the preset."
@@ -126,7 +128,7 @@ extension PromptRequest {
             case .height: height = try fields.integer(key, field.kind)
             case .steps: steps = try fields.integer(key, field.kind)
             case .cfgScale: cfgScale = try fields.number(key)
-            case .seed: seed = try fields.integer(key, field.kind).map { UInt32($0) }
+            case .seed: seed = try fields.integer(key, field.kind).flatMap { $0 < 0 ? nil : UInt64($0) }
             case .sampler: sampler = try fields.string(key)
             case .scheduler: scheduler = try fields.string(key)
             case .style: style = try fields.string(key)

@@ -120,6 +120,50 @@ public struct LoraSettings: Sendable, Equatable {
     public var base: [LoRA]
     /// Keyword rules, applied in order.
     public var rules: [LoraRule]
+
+    /// The alias a request's LoRA name stands for: the alias itself, else (ignoring case) an alias, a file
+    /// name (`FLUX.1-Turbo-Alpha.safetensors`, or its last path component) or a file's stem without its
+    /// model extension (`FLUX.1-Turbo-Alpha`), in that order of precedence; nil when nothing matches. Among
+    /// several matches of one kind the alphabetically first alias wins.
+    public func alias(for name: String) -> String? {
+        if available[name] != nil { return name }
+        let wanted = name.lowercased()
+        let aliases = available.keys.sorted()
+        let candidates: [(String) -> [String]] = [
+            { [$0.lowercased()] },
+            { alias in Self.fileNames(self.available[alias] ?? "") },
+            { alias in Self.fileNames(self.available[alias] ?? "").map(Self.stem) },
+        ]
+        for names in candidates {
+            if let alias = aliases.first(where: { names($0).contains(wanted) }) { return alias }
+        }
+        return nil
+    }
+
+    /// The names a request may use for the LoRA `alias`, for error messages: the alias, its file and stem.
+    public var knownNames: [String] {
+        available.keys.sorted().map { alias in
+            let file = available[alias] ?? alias
+            let stem = Self.stem(file)
+            let extra = [file, stem].filter { $0 != alias }
+            return extra.isEmpty ? alias : "\(alias) (\(Array(Set(extra)).sorted().joined(separator: ", ")))"
+        }
+    }
+
+    /// A file and its last path component, lower-cased.
+    private static func fileNames(_ file: String) -> [String] {
+        let lowered = file.lowercased()
+        guard let slash = lowered.lastIndex(where: { $0 == "/" || $0 == "\\" }) else { return [lowered] }
+        return [lowered, String(lowered[lowered.index(after: slash)...])]
+    }
+
+    /// A file name without its model extension (`.safetensors`, `.ckpt`, `.pt`, `.pth`, `.bin`).
+    private static func stem(_ file: String) -> String {
+        for suffix in [".safetensors", ".ckpt", ".pt", ".pth", ".bin"] where file.lowercased().hasSuffix(suffix) {
+            return String(file.dropLast(suffix.count))
+        }
+        return file
+    }
 }
 
 /// "When the prompt mentions one of these keywords, change the weight of the LoRAs whose name matches."

@@ -57,7 +57,7 @@ public enum PresetLoader {
         -> PresetSpec?
     {
         guard let spec = specs[name] else { return nil }
-        guard let parentName = spec.extends else { return spec }
+        guard let parentName = spec.extends else { return spec.foldingAddedLoras() }
         if seen.contains(parentName) || parentName == name {
             problems.append(
                 LoadProblem(
@@ -95,7 +95,7 @@ public enum PresetLoader {
         merged.templates = parent.templates.merging(spec.templates) { $1 }
         merged.rules = parent.rules + spec.rules
         merged.extends = parentName
-        return merged
+        return merged.foldingAddedLoras()
     }
 
     private static func validate(_ spec: PresetSpec, problems: inout [LoadProblem]) -> Preset? {

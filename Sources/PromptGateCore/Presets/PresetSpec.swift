@@ -18,6 +18,8 @@ struct PresetSpec {
     var defaultStyle: String??
     var negativePrompt: [String]?
     var availableLoras: [String: String]?
+    /// `loras.add`: LoRAs added to the inherited `available` list (which `available` would replace).
+    var addedLoras: [String: String]?
     var baseLoras: [LoRA]?
     var loraRules: [LoraRule]?
     var templates: [String: ProductTemplate] = [:]
@@ -87,7 +89,7 @@ struct PresetSpec {
             }
         }
         spec.negativePrompt = keys["negative_prompt"]?.phrases(problems: &problems)
-        if let loras = keys["loras"]?.mapping(allowed: ["available", "base", "rules"], problems: &problems) {
+        if let loras = keys["loras"]?.mapping(allowed: ["available", "add", "base", "rules"], problems: &problems) {
             parseLoras(loras, into: &spec, problems: &problems)
         }
         if let templates = keys["templates"]?.mapping(allowed: nil, problems: &problems) {
@@ -122,20 +124,11 @@ struct PresetSpec {
     private static func parseLoras(
         _ keys: [String: YAMLCursor], into spec: inout PresetSpec, problems: inout [LoadProblem]
     ) {
-        if let list = keys["available"]?.sequence(problems: &problems) {
-            var available: [String: String] = [:]
-            for item in list {
-                if case .scalar = item.node, let name = item.string(problems: &problems) {
-                    available[name] = name
-                } else if let entry = item.mapping(allowed: ["name", "file"], problems: &problems),
-                    let name = entry["name"]?.string(problems: &problems)
-                {
-                    available[name] = entry["file"]?.string(problems: &problems) ?? name
-                } else {
-                    problems.append(item.problem("a LoRA needs a 'name'"))
-                }
-            }
-            spec.availableLoras = available
+        spec.availableLoras = keys["available"].flatMap { loraFiles($0, problems: &problems) }
+        spec.addedLoras = keys["add"].flatMap { loraFiles($0, problems: &problems) }
+        if spec.availableLoras != nil, spec.addedLoras != nil, let add = keys["add"] {
+            problems.append(
+                add.problem("give 'available' (replaces the inherited list) or 'add' (extends it), not both"))
         }
         if let list = keys["base"]?.sequence(problems: &problems) {
             spec.baseLoras = list.compactMap { parseLora($0, problems: &problems) }
@@ -165,6 +158,33 @@ struct PresetSpec {
             }
             spec.loraRules = rules
         }
+    }
+
+    /// A list of LoRAs: alias → file (`{name, file}` entries, or a bare name that is its own file).
+    private static func loraFiles(_ cursor: YAMLCursor, problems: inout [LoadProblem]) -> [String: String]? {
+        guard let list = cursor.sequence(problems: &problems) else { return nil }
+        var files: [String: String] = [:]
+        for item in list {
+            if case .scalar = item.node, let name = item.string(problems: &problems) {
+                files[name] = name
+            } else if let entry = item.mapping(allowed: ["name", "file"], problems: &problems),
+                let name = entry["name"]?.string(problems: &problems)
+            {
+                files[name] = entry["file"]?.string(problems: &problems) ?? name
+            } else {
+                problems.append(item.problem("a LoRA needs a 'name'"))
+            }
+        }
+        return files
+    }
+
+    /// The spec with `loras.add` folded into `available` (after inheritance has filled `available`).
+    func foldingAddedLoras() -> PresetSpec {
+        guard let addedLoras else { return self }
+        var folded = self
+        folded.availableLoras = (availableLoras ?? [:]).merging(addedLoras) { $1 }
+        folded.addedLoras = nil
+        return folded
     }
 
     private static func parseLora(_ cursor: YAMLCursor, problems: inout [LoadProblem]) -> LoRA? {

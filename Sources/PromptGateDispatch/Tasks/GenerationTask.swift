@@ -49,7 +49,7 @@ public struct TaskImage: Sendable, Equatable, Codable {
     public var sourceSubfolder: String?
     /// The seed it was made with, when the workflow's seed input was bound (a batch shares it: ComfyUI draws
     /// each image's noise from the seed and the image's place in the batch).
-    public var seed: UInt32?
+    public var seed: UInt64?
     /// Its place among the task's images, from 0 (in a batch, its batch index); nil in tasks stored before.
     public var index: Int?
 }

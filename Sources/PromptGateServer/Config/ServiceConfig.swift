@@ -73,7 +73,7 @@ public struct ServiceConfig: Sendable {
         /// Whether requests are rate limited at all.
         public var rateLimitEnabled = true
         /// The limit per key, or per address without keys.
-        public var rateLimit = RateLimitPolicy(requestsPerMinute: 60, burst: 10)
+        public var rateLimit = RateLimitPolicy.defaultPolicy
         /// The key that may read `/metrics` (an admin key may too); nil: `/metrics` needs no key.
         public var metricsKey: APIKey?
         /// IPv6 addresses are limited per block of this many bits (`rate_limit.ipv6_prefix`).

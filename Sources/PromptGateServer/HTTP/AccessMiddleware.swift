@@ -37,7 +37,7 @@ struct AccessMiddleware: RouterMiddleware {
             }
         } catch {
             metrics.refusedRequest(code: error.code)
-            return Self.withRateLimit(ErrorEnvelope.response(for: error), error.rateLimit)
+            return Self.withRateLimit(ErrorEnvelope.response(for: error, log: context.log), error.rateLimit)
         }
         context.caller = caller
         context.log.caller = caller.keyName
@@ -45,7 +45,8 @@ struct AccessMiddleware: RouterMiddleware {
             return Self.withRateLimit(try await next(request, context), caller.rateLimit)
         } catch {
             return Self.withRateLimit(
-                ErrorEnvelope.response(for: error, request: request, logger: context.logger), caller.rateLimit)
+                ErrorEnvelope.response(for: error, request: request, logger: context.logger, log: context.log),
+                caller.rateLimit)
         }
     }
 

@@ -33,8 +33,8 @@ struct ErrorEnvelope: Encodable {
         }
     }
 
-    /// The answer for a domain error.
-    static func response(for error: any PromptGateError) -> Response {
+    /// The answer for a domain error; `log` (the request's) records its code and field for the access log.
+    static func response(for error: any PromptGateError, log: RequestLog? = nil) -> Response {
         var headers: [(String, String)] = []
         if let retry = error.retryAfter { headers.append(("Retry-After", String(retry))) }
         if error.kind == .unauthenticated {
@@ -43,20 +43,20 @@ struct ErrorEnvelope: Encodable {
         }
         return response(
             status: status(error.kind), code: error.code, message: error.message, details: error.details,
-            headers: headers)
+            headers: headers, log: log)
     }
 
     /// The answer for anything a handler or Hummingbird threw: domain errors by their kind, Hummingbird's own
     /// (unknown route 404, wrong method 405, body too large 413) by fixed codes, anything else as a 500
     /// that does not leak internals.
-    static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+    static func response(for error: any Error, request: Request, logger: Logger, log: RequestLog? = nil) -> Response {
         switch error {
         case let error as any PromptGateError:
-            return response(for: error)
+            return response(for: error, log: log)
         case is NIOTooManyBytesError:
             return response(
                 status: .contentTooLarge, code: "request.too_large",
-                message: "the request body is larger than the limit (server.max_body_bytes)")
+                message: "the request body is larger than the limit (server.max_body_bytes)", log: log)
         case let error as HTTPError:
             switch error.status {
             case .notFound:
@@ -66,21 +66,22 @@ struct ErrorEnvelope: Encodable {
                     return response(
                         status: .methodNotAllowed, code: "http.method_not_allowed",
                         message: "\(request.method) is not allowed on \(path); use \(allowed)",
-                        headers: [("Allow", allowed)])
+                        headers: [("Allow", allowed)], log: log)
                 }
-                return response(status: .notFound, code: "http.not_found", message: "no route for \(path)")
+                return response(
+                    status: .notFound, code: "http.not_found", message: "no route for \(path)", log: log)
             case .contentTooLarge:
                 return response(
                     status: .contentTooLarge, code: "request.too_large",
-                    message: error.body ?? "request body is too large")
+                    message: error.body ?? "request body is too large", log: log)
             default:
                 return response(
                     status: error.status, code: "http.\(error.status.code)",
-                    message: error.body ?? error.status.reasonPhrase)
+                    message: error.body ?? error.status.reasonPhrase, log: log)
             }
         default:
             logger.error("unexpected error", metadata: ["error": "\(error)"])
-            return response(status: .internalServerError, code: "internal", message: "internal error")
+            return response(status: .internalServerError, code: "internal", message: "internal error", log: log)
         }
     }
 
@@ -95,11 +96,16 @@ struct ErrorEnvelope: Encodable {
         (try? encoder.encode(ErrorEnvelope(error: Body(code: code, message: message, details: details)))) ?? Data()
     }
 
-    /// A JSON error response for `code` with `status` and optional extra headers.
+    /// A JSON error response for `code` with `status` and optional extra headers; `log` records the code and
+    /// the field named in `details` for the access log line.
     static func response(
         status: HTTPResponse.Status, code: String, message: String, details: JSONValue? = nil,
-        headers: [(name: String, value: String)] = []
+        headers: [(name: String, value: String)] = [], log: RequestLog? = nil
     ) -> Response {
+        if let log {
+            log.error = code
+            if case .object(let fields)? = details, case .string(let field)? = fields["field"] { log.field = field }
+        }
         let data = body(code: code, message: message, details: details)
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
@@ -120,7 +126,7 @@ struct ErrorEnvelopeMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            return ErrorEnvelope.response(for: error, request: request, logger: context.logger)
+            return ErrorEnvelope.response(for: error, request: request, logger: context.logger, log: context.log)
         }
     }
 }

@@ -10,9 +10,13 @@ final class RequestLog: @unchecked Sendable {
     var caller: String?
     var prompt: String?
     var task: String?
+    /// The error code of an error answer, and the field at fault when one was (set by `ErrorEnvelope`).
+    var error: String?
+    var field: String?
 }
 
-/// One structured log line per request (request id, route, status, decision, latency, caller; the prompt
+/// One structured log line per request (request id, route, status, decision, latency, caller, the error code and
+/// field of an error answer; the prompt
 /// only with `logging.log_prompts`), and the request counters.
 struct AccessLogMiddleware: RouterMiddleware {
     typealias Context = GateRequestContext
@@ -39,7 +43,12 @@ struct AccessLogMiddleware: RouterMiddleware {
             "status": "\(status)",
             "latency_ms": "\((milliseconds * 1000).rounded() / 1000)",
         ]
-        if clientClosed { metadata["error"] = "client_closed" }
+        if clientClosed {
+            metadata["error"] = "client_closed"
+        } else if let error = context.log.error {
+            metadata["error"] = "\(error)"
+            if let field = context.log.field { metadata["field"] = "\(field)" }
+        }
         if let decision = context.log.decision { metadata["decision"] = "\(decision)" }
         if let caller = context.log.caller { metadata["caller"] = "\(caller)" }
         if let task = context.log.task ?? context.parameters.get("id") { metadata["task"] = "\(task)" }

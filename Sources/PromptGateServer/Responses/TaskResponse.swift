@@ -9,7 +9,7 @@ struct TaskResponse: JSONResponse {
     struct Image: Encodable {
         var index: Int
         var url: String
-        var seed: UInt32?
+        var seed: UInt64?
         var filename: String
         var node: String
         /// The file's bytes, base64, when the request asked for `response_format: base64`.
