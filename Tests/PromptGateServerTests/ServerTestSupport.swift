@@ -3,6 +3,7 @@ import Foundation
     import FoundationNetworking
 #endif
 import Hummingbird
+import Logging
 import PromptGateDispatch
 @testable import PromptGateServer
 import PromptGateTestSupport
@@ -18,9 +19,12 @@ struct HTTPResult {
     func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
 }
 
-/// Runs a live server on 127.0.0.1 and an ephemeral port for the duration of `body`, then stops it.
-func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, URL) async throws -> Void) async throws
-{
+/// Runs a live server on 127.0.0.1 and an ephemeral port for the duration of `body`, then stops it; `logger`
+/// receives the server's log lines (the access log among them).
+func withServer(
+    _ config: ServiceConfig = ServiceConfig(), logger: Logger = Logger(label: "promptgate"),
+    _ body: (GateServer, URL) async throws -> Void
+) async throws {
     var config = config
     config.server.host = "127.0.0.1"
     config.server.port = 0
@@ -30,7 +34,7 @@ func withServer(_ config: ServiceConfig = ServiceConfig(), _ body: (GateServer, 
         config.dispatch.outputDirectory = output.path
     }
     if config.dispatch.storePath == DispatchSettings().storePath { config.dispatch.storePath = ":memory:" }
-    let server = try GateServer(config: config)
+    let server = try GateServer(config: config, logger: logger)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let app = server.makeApplication(onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }
     )

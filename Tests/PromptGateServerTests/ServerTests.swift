@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PromptGateAccess
 import PromptGateCore
 import PromptGateDispatch
@@ -194,6 +195,56 @@ struct ServerTests {
             let metrics = try await send(base, "GET", "/metrics").text
             #expect(metrics.contains(#"promptgate_access_refused_total{reason="rate_limited"} 1"#))
         }
+    }
+
+    /// A refusal says whose limit it was, what it allows, where it is set and when to retry; the access log
+    /// line of every error answer carries its code and field.
+    @Test func rateLimitRefusalNamesTheLimitAndTheLogLineTheCode() async throws {
+        var config = ServiceConfig()
+        config.security.rateLimit = RateLimitPolicy(requestsPerMinute: 6, burst: 1)
+        let path = try TestSupport.temporaryDirectory().appendingPathComponent("access.log").path
+        let file = try LogFile(path: path)
+        var logger = Logger(label: "promptgate") { LineLogHandler(label: $0, level: .info, format: .json, output: file) }
+        logger.logLevel = .info
+        try await withServer(config, logger: logger) { _, base in
+            let body = #"{"prompt": "a cat"}"#
+            for _ in 0..<2 { _ = try await send(base, "POST", "/api/v1/moderate", body: body) }
+            let refused = try await send(base, "POST", "/api/v1/moderate", body: body)
+            #expect(refused.status == 429)
+            let error = try #require(refused.json["error"] as? [String: Any])
+            let message = try #require(error["message"] as? String)
+            #expect(message.hasPrefix("rate limit of address 127.0.0.1 exceeded: 6 requests a minute, 2 at once"))
+            #expect(message.contains("security.rate_limit"))
+            let details = try #require(error["details"] as? [String: Any])
+            #expect(details["limit"] as? String == "address" && details["bucket"] as? String == "127.0.0.1")
+            #expect(details["requests_per_minute"] as? Int == 6 && details["burst_limit"] as? Int == 1)
+            #expect(details["setting"] as? String == "security.rate_limit")
+            #expect((details["retry_after_seconds"] as? Int).map { String($0) } == refused.header("Retry-After"))
+            let invalid = try await send(base, "GET", "/api/v1/task/nope")
+            #expect(invalid.status == 404)
+        }
+        let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let requests = lines.filter { $0["message"] as? String == "request" }
+        let statuses = requests.map { "\($0["status"] ?? "") \($0["error"] ?? "-")" }
+        #expect(statuses.contains("429 rate_limited"), "\(statuses)")
+        #expect(statuses.contains("200 -"), "\(statuses)")
+    }
+
+    /// The access log names the field a 422 was about.
+    @Test func accessLogNamesTheFieldOfARefusedRequest() async throws {
+        let path = try TestSupport.temporaryDirectory().appendingPathComponent("access.log").path
+        let file = try LogFile(path: path)
+        var logger = Logger(label: "promptgate") { LineLogHandler(label: $0, level: .info, format: .json, output: file) }
+        logger.logLevel = .info
+        try await withServer(logger: logger) { _, base in
+            let answer = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x", "steps": "twenty"}"#)
+            #expect(answer.status == 422)
+        }
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let line = try #require(text.split(separator: "\n").first { $0.contains(#""status":"422""#) })
+        #expect(line.contains(#""error":"request.wrong_type""#) && line.contains(#""field":"steps""#), "\(line)")
     }
 
     @Test func metricsCountRequestsAndVerdicts() async throws {
