@@ -272,6 +272,27 @@ struct OptimizerTests {
         #expect(context.trace.suffix(2).map(\.stage) == ["defaults", "quality"])
         #expect(context.request.prompt == "a <lora:b_lora:1>, high quality, 8k, 高清")  // tags and style stages are off
     }
+
+    /// SD-style CFG sent to the FLUX graph is warned about (it is FluxGuidance there); FLUX-range values and
+    /// classic-CFG presets are not.
+    @Test(arguments: [
+        ("default", 7.5, true), ("default", 5.5, true), ("default", 5.0, false), ("default", 3.5, false),
+        ("sd15", 7.5, false),
+    ])
+    func sdStyleCfgOnFluxIsWarned(preset: String, cfg: Double, warned: Bool) throws {
+        let pipelines = try TestSupport.pipelines(
+            presetYAML: ["sd15": "name: sd15\nextends: default\nmodel: {name: sd15, guidance: cfg}\n"],
+            defaultPreset: "default")
+        let context = try TestSupport.optimize(
+            ["prompt": "a fox", "preset": .string(preset), "cfg_scale": .number(cfg)], pipelines: pipelines)
+        let warning = context.warnings.first { $0.code == "cfg_scale.flux_guidance" }
+        #expect((warning != nil) == warned)
+        if let warning {
+            #expect(warning.message.contains("FLUX guidance value for this workflow"))
+            #expect(warning.message.contains("distilled around 3.5"))
+        }
+        #expect(context.request.cfgScale == cfg)
+    }
 }
 
 @Suite("Idempotence")

@@ -14,7 +14,26 @@ public struct RequestValidationStage: Stage {
     public func handle(_ context: PromptContext, next: (PromptContext) throws -> Void) throws {
         try Self.resolveLoras(context, preset: preset)
         try Self.validate(context.request, preset: preset)
+        if let warning = Self.guidanceWarning(context.request.cfgScale, preset: preset) {
+            context.warnings.append(warning)
+        }
         try next(context)
+    }
+
+    /// `cfg_scale.flux_guidance`: a classic CFG value (7.5 is the SD habit) sent to a guidance-distilled FLUX
+    /// graph, where it is the FluxGuidance value, not CFG.
+    static func guidanceWarning(_ cfgScale: Double?, preset: Preset) -> Warning? {
+        let model = preset.model
+        guard model.guidance == .flux, let cfgScale, cfgScale > ModelProfile.fluxGuidanceWarningAbove else {
+            return nil
+        }
+        return Warning(
+            code: "cfg_scale.flux_guidance",
+            message:
+                "cfg_scale \(LoRA.format(cfgScale)) is the FLUX guidance value for this workflow (FluxGuidance; the "
+                + "graph's real CFG is \(LoRA.format(model.trueCFG))), not classic CFG: \(model.name) was distilled "
+                + "around \(LoRA.format(preset.defaults.cfgScale)) and its images burn out (over-saturated colour, "
+                + "waxy skin) from about 7; SD-style values do not carry over, use 2-\(LoRA.format(ModelProfile.fluxGuidanceWarningAbove))")
     }
 
     /// Renames each requested LoRA to the preset's alias for it (a client may name the file or its stem, in

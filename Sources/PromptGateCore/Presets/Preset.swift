@@ -58,6 +58,10 @@ public struct ModelProfile: Sendable, Equatable {
     /// For `flux`: the real CFG of the graph (1 for the usual BasicGuider graphs, so negatives are ignored).
     public var trueCFG: Double
 
+    /// FLUX guidance above this is SD-style CFG sent to a guidance-distilled model (`cfg_scale.flux_guidance`):
+    /// FLUX.1-dev was distilled around 3.5, and from about 7 its images burn out.
+    public static let fluxGuidanceWarningAbove = 5.0
+
     /// Whether a negative prompt can have any effect at this `cfg_scale`.
     public func usesNegativePrompt(cfgScale: Double) -> Bool {
         (guidance == .flux ? trueCFG : cfgScale) > 1

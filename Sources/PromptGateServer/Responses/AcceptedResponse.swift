@@ -27,13 +27,14 @@ struct AcceptedResponse: JSONResponse {
     var responseHeaders: HTTPFields { [.location: "/api/v1/task/\(taskID)"] }
 
     enum CodingKeys: String, CodingKey {
-        case taskID = "task_id", status, cached, estimatedTime = "estimated_time", position, priority, warnings
+        case taskID = "task_id", status, terminal, cached, estimatedTime = "estimated_time", position, priority, warnings
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(taskID, forKey: .taskID)
         try container.encode(status, forKey: .status)
+        try container.encode(status.isTerminal, forKey: .terminal)
         if cached { try container.encode(true, forKey: .cached) }
         try container.encode(estimatedTime, forKey: .estimatedTime)
         try container.encode(position, forKey: .position)

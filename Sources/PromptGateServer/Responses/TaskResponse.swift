@@ -129,6 +129,8 @@ struct TaskResponse: JSONResponse {
 
     var task_id: String
     var status: String
+    /// Whether `status` is final (`completed`, `failed`, `cancelled`, `expired`): a polling client stops here.
+    var terminal: Bool
     var priority: String
     var position: Int?
     var progress: Double?
@@ -196,6 +198,7 @@ struct TaskResponse: JSONResponse {
         let time = Self.time
         task_id = task.id
         status = task.status.rawValue
+        terminal = task.status.isTerminal
         priority = task.priority.rawValue
         position = view.position
         progress = view.progress.map { ($0 * 100).rounded() / 100 }

@@ -77,10 +77,14 @@ enum OpenAPIDocument {
                     ],
                 ],
                 "Accepted": [
-                    "type": "object", "required": ["task_id", "status", "estimated_time"],
+                    "type": "object", "required": ["task_id", "status", "terminal", "estimated_time"],
                     "properties": [
                         "task_id": ["type": "string", "format": "uuid"],
-                        "status": ["type": "string", "enum": ["queued"]],
+                        "status": ["type": "string", "enum": ["queued", "completed"]],
+                        "terminal": [
+                            "type": "boolean",
+                            "description": "whether status is final (a result-cache hit is already completed)",
+                        ],
                         "estimated_time": [
                             "type": "integer", "description": "seconds until the task is expected to finish",
                         ],
@@ -90,12 +94,17 @@ enum OpenAPIDocument {
                     ],
                 ],
                 "Task": [
-                    "type": "object", "required": ["task_id", "status"],
+                    "type": "object", "required": ["task_id", "status", "terminal"],
                     "properties": [
                         "task_id": ["type": "string"],
                         "status": [
                             "type": "string",
                             "enum": ["queued", "running", "completed", "failed", "cancelled", "expired"],
+                        ],
+                        "terminal": [
+                            "type": "boolean",
+                            "description":
+                                "true once status is completed, failed, cancelled or expired: stop polling then",
                         ],
                         "priority": ["type": "string"], "position": ["type": "integer"],
                         "progress": [
