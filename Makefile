@@ -4,7 +4,7 @@ APT_PACKAGES = libpcre2-dev libicu-dev libcurl4-openssl-dev libsqlite3-dev pkg-c
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN          = .build/debug/promptgate
 
-.PHONY: bench-store deps build run demo test lint format bench bench-http bench-dispatch bench-gateways clean
+.PHONY: bench-store deps build run install demo test lint format bench bench-http bench-dispatch bench-gateways clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,11 +20,20 @@ build: deps
 	$(SWIFT) build
 
 # The main job on the bundled defaults: ComfySim (a ComfyUI stand-in, 2 s per image) on 127.0.0.1:8188 and the
-# HTTP server on 127.0.0.1:8000 in front of it (Ctrl-C stops both); the server prints curl commands to try.
+# HTTP server on 127.0.0.1:8000 in front of it; the server prints curl commands to try. `CONFIG=file.yaml` runs
+# the server with that configuration. Ctrl-C, or killing `make`, stops both: the server stops when make goes,
+# the simulator when the server goes (--exit-with-parent).
+CONFIG ?=
 run: build
-	@$(BIN) comfy-sim --port 8188 --run-seconds 2 & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
-	$(BIN) serve
+	@$(BIN) comfy-sim --port 8188 --run-seconds 2 --exit-with-parent & \
+	exec $(BIN) serve --exit-with-parent $(if $(CONFIG),--config $(CONFIG))
+
+# Installs the release binary (rules, presets and workflows are built in) as $(PREFIX)/bin/promptgate.
+PREFIX ?= /usr/local
+install: deps
+	$(SWIFT) build -c release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 .build/release/promptgate $(DESTDIR)$(PREFIX)/bin/promptgate
 
 # The Unix filter over the example prompts with the default preset (exit 1 = something was blocked).
 demo: build

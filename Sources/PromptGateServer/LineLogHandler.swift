@@ -45,7 +45,8 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields: [String: String] = extra
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = "\(value)"
+            // Hummingbird tags each request's logger with `hb.request.id`: written once, as `request_id`.
+            fields[key == Self.hummingbirdRequestID ? "request_id" : key] = "\(value)"
         }
         let time = Date().formatted(.iso8601)
         var data: Data
@@ -65,6 +66,8 @@ public struct LineLogHandler: LogHandler {
         data.append(0x0A)
         output.write(data)
     }
+
+    static let hummingbirdRequestID = "hb.request.id"
 
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()

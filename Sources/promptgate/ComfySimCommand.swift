@@ -2,6 +2,7 @@ import ArgumentParser
 import ComfySim
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 
 struct ComfySimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,9 @@ struct ComfySimCommand: AsyncParsableCommand {
     @Option(help: "Seconds each run takes.")
     var runSeconds = 0.05
 
+    @Flag(help: ArgumentHelp("Stop when the parent process exits (`make run` uses it).", visibility: .hidden))
+    var exitWithParent = false
+
     func validate() throws {
         guard runSeconds >= 0, runSeconds.isFinite else {
             throw ValidationError("--run-seconds must be a non-negative number")
@@ -31,6 +35,14 @@ struct ComfySimCommand: AsyncParsableCommand {
                 let bound = channel.localAddress?.port ?? 0
                 FileHandle.standardOutput.write(Data("ComfySim listening on http://\(self.host):\(bound)\n".utf8))
             })
-        try await app.runService()
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: app)] + ParentWatch.entry(exitWithParent),
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger))
+        do {
+            try await group.run()
+        } catch {
+            throw ListenFailure.naming(error, host: host, port: port)
+        }
     }
 }

@@ -24,6 +24,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Override server.host.")
     var host: String?
 
+    @Flag(help: ArgumentHelp("Stop (gracefully) when the parent process exits (`make run` uses it).", visibility: .hidden))
+    var exitWithParent = false
+
     func run() async throws {
         var settings = try config.map { try ServiceConfig.load(file: $0) } ?? ServiceConfig()
         if let port { settings.server.port = port }
@@ -58,7 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
                         message: "\(error.code): \(error.message)")
                 ])
         }
-        logger.notice("dispatch", metadata: ["report": "\(server.dispatch.report)"])
+        // The banner below shows the report on the terminal; a log file gets it as a line of its own.
+        if logFile != nil { logger.notice("dispatch", metadata: ["report": "\(server.dispatch.report)"]) }
         for warning in server.dispatch.dispatcher.binding.warnings {
             logger.warning("workflow binding", metadata: ["warning": "\(warning)"])
         }
@@ -83,10 +87,14 @@ struct ServeCommand: AsyncParsableCommand {
                 .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
                 .init(service: WebhookSender(server: server)),
                 .init(service: ReloadOnHangup(server: server, logFile: logFile)),
-            ],
+            ] + ParentWatch.entry(exitWithParent),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past server.shutdown_timeout, requests still in flight are cancelled and their connections closed.
         groupConfiguration.maximumGracefulShutdownDuration = settings.server.shutdownTimeout
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            throw ListenFailure.naming(error, host: host, port: configuredPort, setting: "server.port")
+        }
     }
 }

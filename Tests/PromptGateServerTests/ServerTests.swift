@@ -245,6 +245,8 @@ struct ServerTests {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         let line = try #require(text.split(separator: "\n").first { $0.contains(#""status":"422""#) })
         #expect(line.contains(#""error":"request.wrong_type""#) && line.contains(#""field":"steps""#), "\(line)")
+        // The request id once, under one name.
+        #expect(line.components(separatedBy: "request_id").count == 2 && !line.contains("hb.request.id"), "\(line)")
     }
 
     @Test func metricsCountRequestsAndVerdicts() async throws {
@@ -252,9 +254,12 @@ struct ServerTests {
             _ = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "blood everywhere"}"#)
             _ = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "a cat"}"#)
             _ = try await send(base, "GET", "/nope")
+            _ = try await send(base, "PUT", "/api/v1/task/abc")
             let text = try await send(base, "GET", "/metrics").text
             #expect(text.contains(#"promptgate_http_requests_total{route="/api/v1/moderate",status="200"} 2"#))
             #expect(text.contains(#"promptgate_http_requests_total{route="unmatched",status="404"} 1"#))
+            // A wrong method on a known route is counted under that route.
+            #expect(text.contains(#"promptgate_http_requests_total{route="/api/v1/task/{id}",status="405"} 1"#))
             #expect(text.contains(#"promptgate_policy_verdicts_total{decision="block"} 1"#))
             #expect(text.contains(#"promptgate_policy_rule_hits_total{rule="en-gore-terms"} 1"#))
             #expect(text.contains(#"promptgate_policy_reasons_total{category="gore",action="block"} 1"#))

@@ -77,22 +77,29 @@ public enum Endpoint: String, CaseIterable, Sendable {
     /// The route label of a matched path (`context.endpointPath`), or `unmatched`, so arbitrary URLs cannot
     /// blow up a metric's cardinality.
     static func label(_ matched: String?) -> String {
-        guard let matched, methodsByPath[matched] != nil else { return "unmatched" }
+        guard let matched, methodsByPath[matched] != nil else { return unmatched }
         return matched
     }
+
+    /// The route label of a request no route matched.
+    static let unmatched = "unmatched"
 
     /// The methods the route a path matches answers (for 405 and `Allow`; `{name}` matches one segment), `HEAD`
     /// wherever `GET` is; nil when no route matches.
     static func methods(for path: String) -> [HTTPRequest.Method]? {
-        func withHead(_ methods: [HTTPRequest.Method]) -> [HTTPRequest.Method] {
-            methods.contains(.get) ? methods + [.head] : methods
-        }
-        if let exact = methodsByPath[path] { return withHead(exact) }
+        guard let route = route(for: path), let methods = methodsByPath[route] else { return nil }
+        return methods.contains(.get) ? methods + [.head] : methods
+    }
+
+    /// The route template a path matches (`/api/v1/task/{id}` for `/api/v1/task/abc`), whatever the method;
+    /// nil when none does. A wrong method (405) is counted under its route, not as unmatched.
+    static func route(for path: String) -> String? {
+        if methodsByPath[path] != nil { return path }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        for (route, methods) in methodsByPath where route.contains("{") {
+        for route in methodsByPath.keys where route.contains("{") {
             let pattern = route.split(separator: "/", omittingEmptySubsequences: false)
             guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return withHead(methods) }
+            if zip(pattern, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return route }
         }
         return nil
     }

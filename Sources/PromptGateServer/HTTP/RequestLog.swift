@@ -30,7 +30,11 @@ struct AccessLogMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        let route = Endpoint.label(context.endpointPath)
+        // A wrong method on a known path (405) counts under that route.
+        var route = Endpoint.label(context.endpointPath)
+        if route == Endpoint.unmatched, response.status == .methodNotAllowed {
+            route = Endpoint.route(for: request.uri.path) ?? route
+        }
         // A client that closed the connection before the answer is not a failure of ours: counted and logged
         // as 499 `client_closed` (nginx's convention), whatever the handler made of its cut-off request.
         let clientClosed = !context.channel.isActive
@@ -39,7 +43,7 @@ struct AccessLogMiddleware: RouterMiddleware {
         // Build the line only when it will be written (under load at `warning` this is per-request work saved).
         guard context.logger.logLevel <= .info else { return response }
         var metadata: Logger.Metadata = [
-            "request_id": "\(context.id)", "method": "\(request.method)", "route": "\(route)",
+            "method": "\(request.method)", "route": "\(route)",
             "status": "\(status)",
             "latency_ms": "\((milliseconds * 1000).rounded() / 1000)",
         ]
