@@ -28,6 +28,7 @@ struct ComfySimCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let parentWatch = exitWithParent ? ParentWatch() : nil
         let sim = ComfySim(runTime: .milliseconds(Int64(runSeconds * 1000)))
         let app = sim.makeApplication(
             host: host, port: port,
@@ -37,7 +38,7 @@ struct ComfySimCommand: AsyncParsableCommand {
             })
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: app)] + ParentWatch.entry(exitWithParent),
+                services: [.init(service: app)] + (parentWatch.map { [$0.entry] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger))
         do {
             try await group.run()

@@ -5,11 +5,13 @@ import ServiceLifecycle
 /// down gracefully: killing `make run` (which forwards no signal to its recipe) then stops `serve` and,
 /// through it, `comfy-sim`. Linux re-parents an orphan, so a changed parent id is the sign.
 struct ParentWatch: Service {
+    /// The parent when the command started: read first thing, since loading rules and presets takes a moment
+    /// and the parent may already be gone by the time the service group runs.
+    let parent = getppid()
     /// How often the parent id is read.
     var interval: Duration = .milliseconds(250)
 
     func run() async throws {
-        let parent = getppid()
         let interval = interval
         while getppid() == parent {
             do {
@@ -22,7 +24,7 @@ struct ParentWatch: Service {
     }
 
     /// The service entry that shuts the group down when the parent has gone.
-    static func entry(_ enabled: Bool) -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        enabled ? [.init(service: ParentWatch(), successTerminationBehavior: .gracefullyShutdownGroup)] : []
+    var entry: ServiceGroupConfiguration.ServiceConfiguration {
+        .init(service: self, successTerminationBehavior: .gracefullyShutdownGroup)
     }
 }

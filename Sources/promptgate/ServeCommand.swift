@@ -24,10 +24,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Override server.host.")
     var host: String?
 
-    @Flag(help: ArgumentHelp("Stop (gracefully) when the parent process exits (`make run` uses it).", visibility: .hidden))
+    @Flag(
+        help: ArgumentHelp("Stop (gracefully) when the parent process exits (`make run` uses it).", visibility: .hidden)
+    )
     var exitWithParent = false
 
     func run() async throws {
+        let parentWatch = exitWithParent ? ParentWatch() : nil
         var settings = try config.map { try ServiceConfig.load(file: $0) } ?? ServiceConfig()
         if let port { settings.server.port = port }
         if let host { settings.server.host = host }
@@ -87,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
                 .init(service: app), .init(service: DispatchService(setup: server.dispatch)),
                 .init(service: WebhookSender(server: server)),
                 .init(service: ReloadOnHangup(server: server, logFile: logFile)),
-            ] + ParentWatch.entry(exitWithParent),
+            ] + (parentWatch.map { [$0.entry] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past server.shutdown_timeout, requests still in flight are cancelled and their connections closed.
         groupConfiguration.maximumGracefulShutdownDuration = settings.server.shutdownTimeout

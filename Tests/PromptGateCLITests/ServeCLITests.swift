@@ -183,6 +183,64 @@ struct ServeCLITests {
         #expect(log.contains(#""prompt":"a visible prompt""#))
     }
 
+    /// A taken port is named with its host and the way out, exit 2 (serve and comfy-sim alike).
+    @Test func aTakenPortIsNamedAndExitsTwo() throws {
+        let holder = try Server(arguments: ["comfy-sim", "--port", "0"])
+        defer { _ = holder.stop() }
+        #expect(holder.port > 0)
+        for command in ["serve", "comfy-sim"] {
+            let result = try TestSupport.run([command, "--port", "\(holder.port)"], input: "")
+            #expect(result.status == 2, "\(command): \(result.stderr)")
+            #expect(
+                result.stderr.contains("cannot listen on 127.0.0.1:\(holder.port): the address is already in use"),
+                "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("--port"))
+        }
+    }
+
+    /// What `make run` does: a shell starts comfy-sim and execs serve, both `--exit-with-parent`. Killing the
+    /// shell's parent (make) stops serve, and serve's going stops comfy-sim.
+    @Test func killingTheParentStopsServeAndTheSimulator() async throws {
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let pids = folder.appendingPathComponent("pids"), banner = folder.appendingPathComponent("banner")
+        let binary = TestSupport.binary.path
+        let recipe =
+            "\"$0\" comfy-sim --port 0 --exit-with-parent >/dev/null & echo $! > \"$1\"; echo $$ >> \"$1\"; "
+            + "exec \"$0\" serve --port 0 --exit-with-parent > \"$2\""
+        // The outer shell plays make: it runs the recipe and waits; SIGKILL leaves no chance to forward anything.
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/bin/sh")
+        make.arguments = [
+            "-c", "/bin/sh -c '\(recipe)' \"$0\" \"$1\" \"$2\" & wait", binary, pids.path, banner.path,
+        ]
+        make.currentDirectoryURL = folder
+        make.standardOutput = FileHandle.nullDevice
+        make.standardError = FileHandle.nullDevice
+        try make.run()
+        var children: [Int32] = []
+        var listening = false
+        for _ in 0..<600 where children.count < 2 || !listening {
+            try await Task.sleep(for: .milliseconds(100))
+            children = ((try? String(contentsOf: pids, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                Int32($0)
+            }
+            listening = ((try? String(contentsOf: banner, encoding: .utf8)) ?? "").contains("listening on")
+        }
+        #expect(children.count == 2 && listening)
+        func alive(_ pid: Int32) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+            // A zombie left for a non-reaping init counts as gone.
+            return !(stat.split(separator: ")").last?.trimmingPrefix(" ").hasPrefix("Z") ?? true)
+        }
+        #expect(children.allSatisfy(alive))
+        kill(make.processIdentifier, SIGKILL)
+        make.waitUntilExit()
+        let gone = await TestSupport.eventually(timeout: .seconds(30)) { !children.contains(where: alive) }
+        #expect(gone, "still running: \(children.filter(alive))")
+        for pid in children where alive(pid) { kill(pid, SIGKILL) }
+    }
+
     @Test func configErrorsExitTwoNamingTheKey() throws {
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }

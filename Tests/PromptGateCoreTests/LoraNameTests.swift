@@ -64,11 +64,15 @@ import Testing
 
     /// `available` replaces the inherited list, `add` extends it, both at once is an error.
     @Test(arguments: [
-        ("loras: {add: [{name: extra, file: extra.safetensors}]}", ["extra", "ghibsky", "product_style", "turbo-alpha"]),
+        (
+            "loras: {add: [{name: extra, file: extra.safetensors}]}",
+            ["extra", "ghibsky", "product_style", "turbo-alpha"]
+        ),
         ("loras: {available: [extra, product_style]}", ["extra", "product_style"]),
     ])
     func addExtendsAvailableReplaces(yaml: String, aliases: [String]) throws {
-        let presets = try PresetLoader.parse(sources: BundledPresets.files + [("brand.yaml", "extends: default\n\(yaml)\n")])
+        let presets = try PresetLoader.parse(
+            sources: BundledPresets.files + [("brand.yaml", "extends: default\n\(yaml)\n")])
         #expect(try #require(presets["brand"]).loras.available.keys.sorted() == aliases)
     }
 

@@ -204,7 +204,9 @@ struct ServerTests {
         config.security.rateLimit = RateLimitPolicy(requestsPerMinute: 6, burst: 1)
         let path = try TestSupport.temporaryDirectory().appendingPathComponent("access.log").path
         let file = try LogFile(path: path)
-        var logger = Logger(label: "promptgate") { LineLogHandler(label: $0, level: .info, format: .json, output: file) }
+        var logger = Logger(label: "promptgate") {
+            LineLogHandler(label: $0, level: .info, format: .json, output: file)
+        }
         logger.logLevel = .info
         try await withServer(config, logger: logger) { _, base in
             let body = #"{"prompt": "a cat"}"#
@@ -236,7 +238,9 @@ struct ServerTests {
     @Test func accessLogNamesTheFieldOfARefusedRequest() async throws {
         let path = try TestSupport.temporaryDirectory().appendingPathComponent("access.log").path
         let file = try LogFile(path: path)
-        var logger = Logger(label: "promptgate") { LineLogHandler(label: $0, level: .info, format: .json, output: file) }
+        var logger = Logger(label: "promptgate") {
+            LineLogHandler(label: $0, level: .info, format: .json, output: file)
+        }
         logger.logLevel = .info
         try await withServer(logger: logger) { _, base in
             let answer = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x", "steps": "twenty"}"#)

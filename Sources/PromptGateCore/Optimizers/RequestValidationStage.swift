@@ -33,7 +33,8 @@ public struct RequestValidationStage: Stage {
                 "cfg_scale \(LoRA.format(cfgScale)) is the FLUX guidance value for this workflow (FluxGuidance; the "
                 + "graph's real CFG is \(LoRA.format(model.trueCFG))), not classic CFG: \(model.name) was distilled "
                 + "around \(LoRA.format(preset.defaults.cfgScale)) and its images burn out (over-saturated colour, "
-                + "waxy skin) from about 7; SD-style values do not carry over, use 2-\(LoRA.format(ModelProfile.fluxGuidanceWarningAbove))")
+                + "waxy skin) from about 7; SD-style values do not carry over, use 2-\(LoRA.format(ModelProfile.fluxGuidanceWarningAbove))"
+        )
     }
 
     /// Renames each requested LoRA to the preset's alias for it (a client may name the file or its stem, in

@@ -27,7 +27,8 @@ struct AcceptedResponse: JSONResponse {
     var responseHeaders: HTTPFields { [.location: "/api/v1/task/\(taskID)"] }
 
     enum CodingKeys: String, CodingKey {
-        case taskID = "task_id", status, terminal, cached, estimatedTime = "estimated_time", position, priority, warnings
+        case taskID = "task_id", status, terminal, cached, estimatedTime = "estimated_time", position, priority,
+            warnings
     }
 
     func encode(to encoder: any Encoder) throws {
