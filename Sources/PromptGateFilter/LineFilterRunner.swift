@@ -24,6 +24,8 @@ public struct LineFilterRunner: Sendable {
     public var selection: OutputSelection?
     /// Whether records carry the stage trace.
     public var includeTrace: Bool
+    /// Whether records carry the prompt and negative prompt as read (`--echo`).
+    public var echo: Bool
     /// Worker threads (output stays in input order).
     public var jobs: Int
     /// Longest accepted input line; a longer one gets an error record and is skipped without being kept
@@ -33,7 +35,7 @@ public struct LineFilterRunner: Sendable {
     /// A runner with these settings.
     public init(
         pipelines: Pipelines, input: InputFormat = .auto, output: OutputFormat = .jsonl,
-        selection: OutputSelection? = nil, includeTrace: Bool = false,
+        selection: OutputSelection? = nil, includeTrace: Bool = false, echo: Bool = false,
         jobs: Int = ProcessInfo.processInfo.activeProcessorCount, maxLineBytes: Int = 1 << 20
     ) {
         self.pipelines = pipelines
@@ -41,6 +43,7 @@ public struct LineFilterRunner: Sendable {
         self.output = output
         self.selection = selection
         self.includeTrace = includeTrace
+        self.echo = echo
         self.jobs = max(1, jobs)
         self.maxLineBytes = max(1, maxLineBytes)
     }
@@ -185,6 +188,7 @@ public struct LineFilterRunner: Sendable {
                 return Outcome(decision: decision, rendered: text)
             case .jsonl:
                 var record = VerdictRecord(line: line, context: context, includeTrace: includeTrace)
+                if echo { record.echo = (request.prompt, request.negativePrompt) }
                 if optimized && decision != .block { record.request = context.request }
                 return Outcome(decision: decision, rendered: encode(record))
             }

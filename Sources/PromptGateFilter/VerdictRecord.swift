@@ -1,8 +1,9 @@
 import PromptGateCore
 import Foundation
 
-/// One output record of `promptgate filter --output jsonl`: the line number, the caller's id, the decision
-/// and its reasons, optionally the trace, then the input's other fields carried through.
+/// One output record of `promptgate filter --output jsonl`: the line number, the caller's id, the decision,
+/// the categories and reasons, with `--echo` the prompt and negative prompt as read, optionally the trace, then
+/// the input's other fields carried through.
 public struct VerdictRecord: Encodable {
     /// The 1-based input line.
     public var line: Int
@@ -10,8 +11,12 @@ public struct VerdictRecord: Encodable {
     public var id: JSONValue?
     /// `allow`, `flag`, `block` or `error`.
     public var decision: String
+    /// The categories of the reasons, each once, in the order of the reasons (empty when none).
+    public var categories: [String]
     /// Why, one entry per hit.
     public var reasons: [Reason]
+    /// The prompt and negative prompt as read (`--echo`), so a blocked line can be reviewed without a join.
+    public var echo: (prompt: String, negativePrompt: String)?
     /// What the optimizers warn about.
     public var warnings: [Warning]
     /// What each stage did (`--trace`).
@@ -31,7 +36,10 @@ public struct VerdictRecord: Encodable {
         public var message: String
     }
 
-    static let ownKeys: Set<String> = ["line", "id", "decision", "reasons", "warnings", "trace", "error", "request"]
+    static let ownKeys: Set<String> = [
+        "line", "id", "decision", "categories", "prompt", "negative_prompt", "reasons", "warnings", "trace", "error",
+        "request",
+    ]
 
     /// The record of a line that ran through the pipeline.
     public init(line: Int, context: PromptContext, includeTrace: Bool) {
@@ -39,6 +47,8 @@ public struct VerdictRecord: Encodable {
         id = context.request.id
         decision = context.verdict.decision.rawValue
         reasons = context.verdict.reasons
+        var seen = Set<String>()
+        categories = reasons.compactMap { seen.insert($0.category).inserted ? $0.category : nil }
         warnings = context.warnings
         trace = includeTrace ? context.trace : nil
         error = nil
@@ -51,6 +61,7 @@ public struct VerdictRecord: Encodable {
         line = error.line
         id = nil
         decision = "error"
+        categories = []
         reasons = []
         warnings = []
         trace = nil
@@ -76,6 +87,11 @@ public struct VerdictRecord: Encodable {
         if let error {
             try container.encode(error, forKey: Key("error"))
             return
+        }
+        try container.encode(categories, forKey: Key("categories"))
+        if let echo {
+            try container.encode(echo.prompt, forKey: Key("prompt"))
+            try container.encode(echo.negativePrompt, forKey: Key("negative_prompt"))
         }
         try container.encode(reasons, forKey: Key("reasons"))
         if !warnings.isEmpty { try container.encode(warnings, forKey: Key("warnings")) }

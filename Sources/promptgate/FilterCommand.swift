@@ -46,6 +46,9 @@ struct FilterCommand: ParsableCommand {
     @Flag(help: "Add the per-stage trace (nanoseconds per stage) to each JSONL record.")
     var trace = false
 
+    @Flag(help: "Add the prompt and negative prompt as read to each JSONL record (to review blocked lines).")
+    var echo = false
+
     @Option(help: "Worker threads (default: one per core).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -71,7 +74,8 @@ struct FilterCommand: ParsableCommand {
             pipelines = .policy(try builder.build())
         }
         let runner = LineFilterRunner(
-            pipelines: pipelines, input: input, output: output, selection: only, includeTrace: trace, jobs: jobs,
+            pipelines: pipelines, input: input, output: output, selection: only, includeTrace: trace, echo: echo,
+            jobs: jobs,
             maxLineBytes: maxLineBytes)
         let showProgress = !quiet && isatty(STDERR_FILENO) == 1
         var lastReport = ContinuousClock.now

@@ -13,12 +13,10 @@ struct PresetOptions: ParsableArguments {
             "Load a preset file and optimize with it (it may extend bundled presets).", valueName: "path"))
     var presetFile: String?
 
-    @Option(
-        name: .customLong("presets"),
-        help: ArgumentHelp(
-            "Extra preset files or folders to load (repeatable); they replace bundled ones of the same name.",
-            valueName: "path"))
-    var paths: [String] = []
+    @OptionGroup var extra: PresetPathOptions
+
+    /// The extra preset files and folders (`--presets`).
+    var paths: [String] { extra.paths }
 
     /// Whether optimizers should run at all.
     var isEnabled: Bool { preset != nil || presetFile != nil }
@@ -34,4 +32,14 @@ struct PresetOptions: ParsableArguments {
         }
         return (presets, name)
     }
+}
+
+/// `--presets PATH` (repeatable): the one spelling every command that loads presets takes.
+struct PresetPathOptions: ParsableArguments {
+    @Option(
+        name: .customLong("presets"),
+        help: ArgumentHelp(
+            "Extra preset files or folders to load (repeatable); they replace bundled ones of the same name.",
+            valueName: "path"))
+    var paths: [String] = []
 }

@@ -16,10 +16,12 @@ struct PresetsCommand: ParsableCommand {
         @Argument(help: "Extra preset files or folders (the bundled presets always load; same names are replaced).")
         var paths: [String] = []
 
+        @OptionGroup var extra: PresetPathOptions
+
         @OptionGroup var rules: RuleOptions
 
         func run() throws {
-            let presets = try PresetLoader.load(paths: paths)
+            let presets = try PresetLoader.load(paths: paths + extra.paths)
             let set = try PipelineBuilder(config: PolicyConfig(rulePaths: rules.paths)).build(
                 presets: presets, defaultPreset: "default")
             let report = PresetTester.run(Array(presets.values), pipelines: set)
@@ -32,11 +34,13 @@ struct PresetsCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the presets with what they set.")
 
-        @Argument(help: "Extra preset files or folders.")
+        @Argument(help: "Extra preset files or folders (the same as --presets).")
         var paths: [String] = []
 
+        @OptionGroup var extra: PresetPathOptions
+
         func run() throws {
-            let presets = try PresetLoader.load(paths: paths)
+            let presets = try PresetLoader.load(paths: paths + extra.paths)
             for preset in presets.values.sorted(by: { $0.name < $1.name }) {
                 let extends = preset.parent.map { " (extends \($0))" } ?? ""
                 print("\(preset.name)\(extends): \(preset.description ?? "")")

@@ -139,6 +139,24 @@ struct FilterCLITests {
         #expect(result.stdout.isEmpty)
     }
 
+    /// `categories` always; `--echo` adds the prompt and negative prompt as read (before any optimizer), so a
+    /// blocked line can be reviewed from the record alone; carried fields of those names never replace them.
+    @Test func categoriesAlwaysAndEchoOnRequest() throws {
+        let input =
+            "a red fox\n"
+            + #"{"id": 2, "prompt": "kill the porn", "negative_prompt": "blurry", "categories": "spoof"}"#
+            + "\n"
+        let plain = try records(try TestSupport.run(["filter"], input: input).stdout)
+        #expect(plain.map { $0["categories"] as? [String] } == [[], ["violence", "sexual"]])
+        #expect(plain.allSatisfy { $0["prompt"] == nil && $0["negative_prompt"] == nil })
+        for arguments in [["filter", "--echo"], ["filter", "--echo", "--preset", "default"]] {
+            let echoed = try records(try TestSupport.run(arguments, input: input).stdout)
+            #expect(echoed.map { $0["prompt"] as? String } == ["a red fox", "kill the porn"], "\(arguments)")
+            #expect(echoed.map { $0["negative_prompt"] as? String } == ["", "blurry"], "\(arguments)")
+            #expect(echoed[1]["categories"] as? [String] == ["violence", "sexual"])
+        }
+    }
+
     @Test func traceIsOptional() throws {
         let plain = try records(try TestSupport.run(["filter"], input: "a fox\n").stdout)
         #expect(plain.first?["trace"] == nil)

@@ -91,10 +91,16 @@ struct PresetCLITests {
         let file = folder.appendingPathComponent("x.yaml")
         try "name: x\nextends: default\nexamples: [{name: size, input: {prompt: a}, expect: {width: 512}}]\n".write(
             to: file, atomically: true, encoding: .utf8)
-        let failing = try TestSupport.run(["presets", "test", file.path], input: "")
-        #expect(failing.status == 1)
-        #expect(failing.stdout.contains("FAIL \(file.path): preset x: example 'size': width: expected 512, got 1024"))
+        // A path, or --presets PATH as `filter` and `optimize` spell it.
+        for arguments in [["presets", "test", file.path], ["presets", "test", "--presets", file.path]] {
+            let failing = try TestSupport.run(arguments, input: "")
+            #expect(failing.status == 1, "\(arguments): \(failing.stderr)")
+            #expect(
+                failing.stdout.contains("FAIL \(file.path): preset x: example 'size': width: expected 512, got 1024"))
+        }
         let list = try TestSupport.run(["presets", "list"], input: "")
         #expect(list.stdout.contains("fashion-shop (extends default)"))
+        let listed = try TestSupport.run(["presets", "list", "--presets", file.path], input: "")
+        #expect(listed.status == 0 && listed.stdout.contains("x (extends default)"))
     }
 }
