@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let package = Package(
@@ -205,3 +205,8 @@ let package = Package(
     ],
     cxxLanguageStandard: .cxx17
 )
+
+// The project's own Swift code builds with every warning as an error (dependencies keep their warnings).
+for target in package.targets where target.type != .system && target.name != "CICUWrap" {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}

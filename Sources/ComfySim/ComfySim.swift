@@ -533,8 +533,9 @@ extension ComfySim {
         let events = self.events
         return Application(
             router: makeRouter(),
-            server: .http1WebSocketUpgrade(additionalChannelHandlers: [DropConnectionHandler(sim: self)]) {
-                head, _, _ in
+            server: .http1WebSocketUpgrade(
+                configuration: .init(http1: .init(additionalChannelHandlers: [DropConnectionHandler(sim: self)]))
+            ) { head, _, _ in
                 guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
                 let clientID =
                     URLComponents(string: path)?.queryItems?.first { $0.name == "clientId" }?.value

@@ -94,16 +94,17 @@ public final class GateMetrics: Sendable {
             namespace: "promptgate", subsystem: "tasks", metricName: "ended", unitName: "total",
             helpText: "Tasks by terminal state (completed, failed, cancelled, expired)")
         queueDepth = MetricNameDescriptor(
-            namespace: "promptgate", subsystem: "queue", metricName: "depth", helpText: "Tasks waiting, by priority")
+            namespace: "promptgate", subsystem: "queue", metricName: "depth", unitName: "",
+            helpText: "Tasks waiting, by priority")
         backendUp = MetricNameDescriptor(
             namespace: "promptgate", subsystem: "backend", metricName: "up",
-            helpText: "1 when the backend passes its health checks")
+            unitName: "", helpText: "1 when the backend passes its health checks")
         backendInFlight = MetricNameDescriptor(
             namespace: "promptgate", subsystem: "backend", metricName: "in_flight",
-            helpText: "Tasks running on the backend")
+            unitName: "", helpText: "Tasks running on the backend")
         backendEligible = MetricNameDescriptor(
             namespace: "promptgate", subsystem: "backend", metricName: "eligible",
-            helpText: "1 when the workflow validated against the backend's object_info")
+            unitName: "", helpText: "1 when the workflow validated against the backend's object_info")
         waitSeconds = registry.makeDurationHistogram(
             descriptor: MetricNameDescriptor(
                 namespace: "promptgate", subsystem: "tasks", metricName: "wait", unitName: "seconds",
@@ -124,11 +125,12 @@ public final class GateMetrics: Sendable {
             buckets: Self.webhookBuckets)
         tasksRunning = registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                namespace: "promptgate", subsystem: "tasks", metricName: "running", helpText: "Tasks running now"))
+                namespace: "promptgate", subsystem: "tasks", metricName: "running", unitName: "",
+                helpText: "Tasks running now"))
         openConnections = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "promptgate", subsystem: "http", metricName: "open_connections",
-                helpText: "Client connections open now"))
+                unitName: "", helpText: "Client connections open now"))
         closedConnections = MetricNameDescriptor(
             namespace: "promptgate", subsystem: "http", metricName: "guard_closes", unitName: "total",
             helpText:

@@ -86,6 +86,32 @@ struct PresetLoadingTests {
         ("name: x\nmodel: {guidance: magic}\n", "model.guidance", "not one of cfg | flux"),
         ("name: x\n", "defaults.width", "is missing"),
         ("name: x\nextends: default\nexamples: [{input: {prompt: a}}]\n", "examples[0]", "needs 'expect'"),
+        // Type errors show what was found; a string where a list belongs is refused, not split or wrapped.
+        (
+            "name: x\nextends: default\ndefaults: {steps: twenty}\n", "defaults.steps",
+            "expected an integer, found 'twenty'"
+        ),
+        ("name: x\nextends: default\ndefaults: {cfg_scale: high}\n", "defaults.cfg_scale", "found 'high'"),
+        (
+            "name: x\nextends: default\nquality_words: \"sharp, 8k\"\n", "quality_words",
+            "expected a list, found 'sharp, 8k'"
+        ),
+        ("name: x\nextends: default\nnegative_prompt: blurry\n", "negative_prompt", "write a list: [blurry]"),
+        ("name: x\nextends: default\nstyles: {ink: black ink}\n", "styles.ink", "expected a list"),
+        // A preset's own LoRA weights must lie within its clamp.
+        (
+            "name: x\nextends: default\nloras: {base: [{name: ghibsky, weight: 3}]}\n", "loras.base[0].weight",
+            "3.0 is outside limits.lora_weight 0.1…2.0"
+        ),
+        (
+            "name: x\nextends: default\ntemplates: {food: {prompt: \"{prompt}\", lora: {name: ghibsky, weight: 0.01}}}\n",
+            "templates.food.lora.weight", "0.01 is outside limits.lora_weight"
+        ),
+        // An example cannot expect a field the optimized request does not have.
+        (
+            "name: x\nextends: default\nexamples: [{input: {prompt: a}, expect: {promt: a}}]\n",
+            "examples[0].expect.promt", "unknown field 'promt'"
+        ),
         ("name: x\nextends: default\nrules: [{id: r, category: c, pattern: '('}]\n", "", ""),
         ("name: [\n", "", "YAML syntax error"),
     ])

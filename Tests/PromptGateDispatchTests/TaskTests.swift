@@ -297,7 +297,6 @@ struct TaskTests {
     @Test func sameLevelIsFirstComeFirstServed() {
         var queue = TaskQueue(capacity: 10)
         for i in 0..<5 { queue.push(id: "n\(i)", priority: .normal, at: t0.addingTimeInterval(Double(i))) }
-        let now = t0.addingTimeInterval(10)
         var served: [String] = []
         while let next = queue.pop() { served.append(next.id) }
         #expect(served == ["n0", "n1", "n2", "n3", "n4"])

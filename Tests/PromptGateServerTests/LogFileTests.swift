@@ -34,7 +34,7 @@ struct LogFileTests {
         for (name, age) in [("app.log.old", 40.0 * 86400), ("app.log.recent", 3600.0), ("other.log.old", 40.0 * 86400)]
         {
             let copy = folder.appendingPathComponent(name).path
-            FileManager.default.createFile(atPath: copy, contents: Data("x\n".utf8))
+            _ = FileManager.default.createFile(atPath: copy, contents: Data("x\n".utf8))
             try FileManager.default.setAttributes(
                 [.modificationDate: Date().addingTimeInterval(-age)], ofItemAtPath: copy)
         }

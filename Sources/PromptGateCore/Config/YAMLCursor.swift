@@ -40,6 +40,13 @@ package struct YAMLCursor {
         }
     }
 
+    /// What was found, for a type error: a scalar's text (shortened), otherwise its kind.
+    private var found: String {
+        guard case .scalar(let scalar) = node else { return kind }
+        let text = scalar.string
+        return "'\(text.count > 60 ? text.prefix(57) + "..." : Substring(text))'"
+    }
+
     /// The mapping's entries by key; keys outside `allowed` (when given) are reported as problems.
     package func mapping(allowed: Set<String>?, problems: inout [LoadProblem], ruleID: String? = nil) -> [String:
         YAMLCursor]?
@@ -67,7 +74,9 @@ package struct YAMLCursor {
 
     package func sequence(problems: inout [LoadProblem], ruleID: String? = nil) -> [YAMLCursor]? {
         guard case .sequence(let sequence) = node else {
-            problems.append(problem("expected a list, found \(kind)", ruleID: ruleID))
+            let hint = if case .scalar(let scalar) = node { " (write a list: [\(scalar.string)])" } else { "" }
+            problems.append(
+                problem("expected a list, found \(kind == "a scalar" ? found : kind)\(hint)", ruleID: ruleID))
             return nil
         }
         return sequence.enumerated().map { index, item in
@@ -83,9 +92,8 @@ package struct YAMLCursor {
         return scalar.string
     }
 
-    /// A list of strings; a single string is accepted as a one-element list.
+    /// A list of strings (a single string is an error: `quality_words: "a, b"` would silently be one phrase).
     package func strings(problems: inout [LoadProblem], ruleID: String? = nil) -> [String]? {
-        if case .scalar(let scalar) = node { return [scalar.string] }
         guard let items = sequence(problems: &problems, ruleID: ruleID) else { return nil }
         var result = [String]()
         for item in items {
@@ -96,7 +104,7 @@ package struct YAMLCursor {
 
     package func double(problems: inout [LoadProblem]) -> Double? {
         guard case .scalar(let scalar) = node, let value = Double(scalar.string), value.isFinite else {
-            problems.append(problem("expected a finite number"))
+            problems.append(problem("expected a finite number, found \(found)"))
             return nil
         }
         return value
@@ -104,7 +112,7 @@ package struct YAMLCursor {
 
     package func bool(problems: inout [LoadProblem]) -> Bool? {
         guard case .scalar(let scalar) = node, let value = Bool(scalar.string.lowercased()) else {
-            problems.append(problem("expected true or false"))
+            problems.append(problem("expected true or false, found \(found)"))
             return nil
         }
         return value
@@ -139,7 +147,7 @@ package struct YAMLCursor {
 
     package func int(problems: inout [LoadProblem], ruleID: String? = nil) -> Int? {
         guard case .scalar(let scalar) = node, let value = Int(scalar.string) else {
-            problems.append(problem("expected an integer", ruleID: ruleID))
+            problems.append(problem("expected an integer, found \(found)", ruleID: ruleID))
             return nil
         }
         return value

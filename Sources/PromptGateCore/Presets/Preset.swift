@@ -249,4 +249,8 @@ public struct PresetExample: Sendable, Equatable {
     public var input: [String: JSONValue]
     /// Expected output fields (`prompt`, `loras`, `width`, ...), plus optionally `decision` and `warnings` (codes).
     public var expect: [String: JSONValue]
+
+    /// What `expect` may name: the optimized request's fields, `decision`, `warnings` and `error` (a code).
+    static let expectable: Set<String> = Set(
+        PromptRequest.Field.allCases.filter(\.isOutput).map(\.rawValue) + ["decision", "warnings", "error"])
 }

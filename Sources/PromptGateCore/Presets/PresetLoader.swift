@@ -175,9 +175,24 @@ public enum PresetLoader {
                     "LoRA '\(name)' is not in loras.available (\(available.keys.sorted().joined(separator: ", ")))")
             }
         }
-        for (index, lora) in (spec.baseLoras ?? []).enumerated() { checkLora(lora.name, "loras.base[\(index)]") }
-        for (name, template) in spec.templates {
-            if let lora = template.lora { checkLora(lora.name, "templates.\(name).lora") }
+        /// A preset's own LoRA weights must be ones the clamp would keep (the clamp is for requests).
+        func checkWeight(_ lora: LoRA, _ path: String) {
+            if !limits.loraWeight.contains(lora.weight) {
+                problem(
+                    "\(path).weight",
+                    "\(LoRA.format(lora.weight)) is outside limits.lora_weight "
+                        + "\(LoRA.format(limits.loraWeight.lowerBound))…\(LoRA.format(limits.loraWeight.upperBound))")
+            }
+        }
+        for (index, lora) in (spec.baseLoras ?? []).enumerated() {
+            checkLora(lora.name, "loras.base[\(index)]")
+            checkWeight(lora, "loras.base[\(index)]")
+        }
+        for (name, template) in spec.templates.sorted(by: { $0.key < $1.key }) {
+            if let lora = template.lora {
+                checkLora(lora.name, "templates.\(name).lora")
+                checkWeight(lora, "templates.\(name).lora")
+            }
         }
         for (index, rule) in (spec.loraRules ?? []).enumerated()
         where !available.keys.contains(where: rule.applies(to:)) {

@@ -88,7 +88,7 @@ struct PresetSpec {
                 spec.defaultStyle = .some(cursor.string(problems: &problems))
             }
         }
-        spec.negativePrompt = keys["negative_prompt"]?.phrases(problems: &problems)
+        spec.negativePrompt = keys["negative_prompt"]?.strings(problems: &problems)
         if let loras = keys["loras"]?.mapping(allowed: ["available", "add", "base", "rules"], problems: &problems) {
             parseLoras(loras, into: &spec, problems: &problems)
         }
@@ -115,6 +115,16 @@ struct PresetSpec {
                     continue
                 }
                 let name = example["name"]?.string(problems: &problems) ?? "example \(index + 1)"
+                let unknown = expect.keys.filter { !PresetExample.expectable.contains($0) }.sorted()
+                for key in unknown {
+                    let known = PresetExample.expectable.sorted().joined(separator: ", ")
+                    problems.append(
+                        LoadProblem(
+                            file: file, keyPath: "\(item.path).expect.\(key)",
+                            message: "unknown field '\(key)': expect takes fields of the optimized request, "
+                                + "decision, warnings or error (\(known))"))
+                }
+                guard unknown.isEmpty else { continue }
                 spec.examples.append(PresetExample(name: name, input: input, expect: expect))
             }
         }
@@ -215,17 +225,5 @@ struct PresetSpec {
         }
         let lora = keys["lora"].flatMap { parseLora($0, problems: &problems) }
         return ProductTemplate(prompt: prompt, lora: lora, aspectRatio: ratio)
-    }
-}
-
-extension YAMLCursor {
-    /// A list of phrases, or one string split at commas.
-    func phrases(problems: inout [LoadProblem]) -> [String]? {
-        if case .scalar(let scalar) = node {
-            return scalar.string.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
-                !$0.isEmpty
-            }
-        }
-        return strings(problems: &problems)
     }
 }

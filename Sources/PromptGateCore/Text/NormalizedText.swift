@@ -399,7 +399,7 @@ public final class NormalizedText {
             var bytes: [UInt8] = []
             let markCount = withBoundaries ? byteCount + 1 : 0
             let boundaries = [UInt8](unsafeUninitializedCapacity: markCount) { marks, marked in
-                _ = marks.initialize(repeating: 0)
+                marks.initialize(repeating: 0)
                 marked = markCount
                 bytes = [UInt8](unsafeUninitializedCapacity: byteCount) { out, written in
                     var position = 0

@@ -226,18 +226,23 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
 
     /// The queued tasks' queue entries, oldest first: four columns a row, no task decoded (restart).
     public func queueEntries() async -> [TaskQueue.Entry] {
-        let rows =
-            (try? await database.read { db in
+        // Rows are not Sendable: the entries are built inside the read, so GRDB's async overload applies (with
+        // rows coming out, the compiler picked the blocking one and held a pool thread for the read).
+        do {
+            return try await database.read { db in
                 try Row.fetchAll(
                     db,
                     sql: "SELECT id, priority, created_at, caller FROM task WHERE status = ? ORDER BY created_at, id",
-                    arguments: [TaskStatus.queued.rawValue])
-            }) ?? []
-        return rows.compactMap { row in
-            guard let priority = Priority(rawValue: row["priority"]) else { return nil }
-            return TaskQueue.Entry(
-                id: row["id"], priority: priority, enqueuedAt: Date(timeIntervalSince1970: row["created_at"]),
-                tenant: row["caller"])
+                    arguments: [TaskStatus.queued.rawValue]
+                ).compactMap { row in
+                    guard let priority = Priority(rawValue: row["priority"]) else { return nil }
+                    return TaskQueue.Entry(
+                        id: row["id"], priority: priority, enqueuedAt: Date(timeIntervalSince1970: row["created_at"]),
+                        tenant: row["caller"])
+                }
+            }
+        } catch {
+            return []
         }
     }
 
@@ -334,18 +339,23 @@ public final class SQLiteTaskStore: TaskStore, ResultCache {
     /// The record for `key` in `scope`, while it lives.
     public func idempotencyRecord(scope: String, key: String) async -> IdempotencyRecord? {
         let cutoff = Date().addingTimeInterval(-IdempotencyRecord.lifetime.seconds).timeIntervalSince1970
-        let row = try? await database.read { db in
-            try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT fingerprint, task_id, response, created_at FROM idempotency_key
-                    WHERE scope = ? AND key = ? AND created_at >= ?
-                    """, arguments: [scope, key, cutoff])
+        do {
+            return try await database.read { db in
+                try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT fingerprint, task_id, response, created_at FROM idempotency_key
+                        WHERE scope = ? AND key = ? AND created_at >= ?
+                        """, arguments: [scope, key, cutoff]
+                ).map { row in
+                    IdempotencyRecord(
+                        scope: scope, key: key, fingerprint: row["fingerprint"], taskID: row["task_id"],
+                        response: row["response"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
+                }
+            }
+        } catch {
+            return nil
         }
-        guard let row = row.flatMap({ $0 }) else { return nil }
-        return IdempotencyRecord(
-            scope: scope, key: key, fingerprint: row["fingerprint"], taskID: row["task_id"],
-            response: row["response"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
     }
 
     /// Records the first answer for `key`.
