@@ -12,9 +12,12 @@ deps:
 		echo "installing apt packages:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@# The webhook tests check signatures with the Standard Webhooks reference verifier (PyPI).
+	@# The webhook tests check signatures with the Standard Webhooks reference verifier (PyPI); the article's
+	@# batch client (examples/article_client.py, run by a test) uses aiohttp.
 	@python3 -c 'import standardwebhooks' 2>/dev/null || python3 -m pip install -q standardwebhooks \
 		|| python3 -m pip install -q --break-system-packages standardwebhooks
+	@python3 -c 'import aiohttp' 2>/dev/null || python3 -m pip install -q aiohttp \
+		|| python3 -m pip install -q --break-system-packages aiohttp
 
 build: deps
 	$(SWIFT) build

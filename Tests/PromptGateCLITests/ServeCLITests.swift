@@ -280,6 +280,43 @@ struct ServeCLITests {
         #expect(server.stop().status == 0)
     }
 
+    /// The article's batch client (`examples/article_client.py`, aiohttp, written as the article shows it: 20 at
+    /// once with a Bearer key, seed -1, cfg_scale 7.5, LoRAs by file stem, polling until completed or failed)
+    /// against serve with a key in its configuration file: 20 of 20 complete.
+    @Test func theArticlesClientRunsTwentyOfTwenty() async throws {
+        let sim = try Server(arguments: ["comfy-sim", "--port", "0", "--run-seconds", "0.05"])
+        defer { _ = sim.stop() }
+        let folder = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.yaml")
+        try """
+        comfyui: {base_url: "http://127.0.0.1:\(sim.port)", health_interval: 0.1}
+        security:
+          enabled: true
+          api_keys: [{name: article, key: "sk-article-0123456789"}]
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let server = try Server(config: config.path)
+        defer { _ = server.stop() }
+        #expect(server.port > 0)
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = [
+            "python3", TestSupport.packageRoot.appendingPathComponent("examples/article_client.py").path,
+        ]
+        client.environment = ProcessInfo.processInfo.environment.merging([
+            "PROMPTGATE_URL": "http://127.0.0.1:\(server.port)", "PROMPTGATE_KEY": "sk-article-0123456789",
+            "PROMPTGATE_POLL": "0.2",
+        ]) { $1 }
+        let output = Pipe()
+        client.standardOutput = output
+        client.standardError = output
+        try client.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0, "\(text)")
+        #expect(text.contains("20/20 completed"), "\(text)")
+    }
+
     @Test func generateRoundTripThroughTheBinaries() async throws {
         let sim = try Server(arguments: ["comfy-sim", "--port", "0", "--run-seconds", "0.2"])
         defer { _ = sim.stop() }

