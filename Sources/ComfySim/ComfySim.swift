@@ -32,9 +32,18 @@ public final class ComfySim: Sendable {
         var steps: Int
         var outputs: [(node: String, filename: String, subfolder: String)]
         var clientID: String?
+        /// `extra_data` as ComfyUI keeps it (the request's, with `client_id`), JSON; `/queue` and `/history` echo it.
+        var extraData: Data = Data("{}".utf8)
+        /// The nodes in the order the executor runs them: every node after the nodes it takes inputs from.
+        var executionOrder: [String] = []
+        /// The output nodes (`outputs_to_execute`).
+        var outputNodes: [String] = []
         var state: State = .pending
         var outcome = "execution_success"
         var interruptRequested = false
+        /// When the run started and ended, Unix ms (the history's messages carry them).
+        var startedAt = 0
+        var endedAt = 0
         enum State { case pending, running, done }
     }
 
@@ -47,6 +56,9 @@ public final class ComfySim: Sendable {
         var pendingStart = 0
         /// Output file names, for `/view`.
         var files: Set<String> = []
+        /// The last number used per `filename_prefix` (ComfyUI numbers each prefix's files on: `x_00001_.png`,
+        /// `x_00002_.png`, …).
+        var counters: [String: Int] = [:]
         var workerActive = false
         /// Every `/prompt` body's graph by prompt id, refused ones included (tests read them back).
         var received: [String: Data] = [:]
@@ -152,19 +164,30 @@ public final class ComfySim: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: FaultMiddleware(sim: self))
-        router.post("/prompt") { request, _ in try await self.queuePrompt(request) }
-        router.get("/prompt") { _, _ in
-            Self.json(["exec_info": ["queue_remaining": self.queueRemaining]])
+        // Every ComfyUI route answers under `/api` too (`server.py` registers each twice).
+        for prefix in ["", "/api"] {
+            router.post("\(prefix)/prompt") { request, _ in try await self.queuePrompt(request) }
+            router.get("\(prefix)/prompt") { _, _ in
+                Self.json(["exec_info": ["queue_remaining": self.queueRemaining]])
+            }
+            router.get("\(prefix)/history") { request, _ in self.historyList(request) }
+            router.post("\(prefix)/history") { request, _ in try await self.editHistory(request) }
+            router.get("\(prefix)/history/{id}") { _, context in self.history(id: context.parameters.get("id") ?? "") }
+            router.get("\(prefix)/view") { request, _ in self.view(request) }
+            router.get("\(prefix)/object_info") { _, _ in Self.json(self.objectInfo()) }
+            router.get("\(prefix)/object_info/{class}") { _, context in
+                Self.json(self.objectInfo(only: context.parameters.get("class") ?? ""))
+            }
+            router.get("\(prefix)/system_stats") { _, _ in Self.json(Self.systemStats()) }
+            router.get("\(prefix)/embeddings") { _, _ in Self.json(array: []) }
+            router.post("\(prefix)/free") { request, _ in
+                _ = try await request.body.collect(upTo: 1 << 16)
+                return Response(status: .ok)
+            }
+            router.get("\(prefix)/queue") { _, _ in self.queue() }
+            router.post("\(prefix)/queue") { request, _ in try await self.editQueue(request) }
+            router.post("\(prefix)/interrupt") { request, _ in try await self.interrupt(request) }
         }
-        router.get("/history/{id}") { _, context in self.history(id: context.parameters.get("id") ?? "") }
-        router.get("/view") { request, _ in self.view(request) }
-        router.get("/object_info") { _, _ in Self.json(self.objectInfo()) }
-        router.get("/system_stats") { _, _ in
-            Self.json(["system": ["os": "posix", "comfyui_version": "0.3.64-sim"], "devices": []])
-        }
-        router.get("/queue") { _, _ in self.queue() }
-        router.post("/queue") { request, _ in try await self.editQueue(request) }
-        router.post("/interrupt") { request, _ in try await self.interrupt(request) }
         router.get("/sim/executed") { _, _ in Self.json(["prompt_ids": self.executed]) }
         router.post("/sim/faults") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 16)
@@ -213,41 +236,60 @@ public final class ComfySim: Sendable {
             nodeClasses[id] = classType
             guard let inputs = fields["inputs"] as? [String: Any] else { continue }
             if let n = SimJSON.number(inputs["steps"]) { steps = max(1, Int(n)) }
-            for (name, value) in inputs {
+            var errors: [[String: Any]] = []
+            for (name, value) in inputs.sorted(by: { $0.key < $1.key }) {
+                if let type = Self.inputTypes[name], let error = Self.typeError(name, value, type) {
+                    errors.append(error)
+                    continue
+                }
                 guard let allowed = models[name], let text = SimJSON.string(value), !allowed.contains(text) else {
                     continue
                 }
-                nodeErrors[id] = [
-                    "errors": [
-                        [
-                            "type": "value_not_in_list", "message": "Value not in list",
-                            "details": "\(name): '\(text)' not in \(allowed)",
-                        ]
-                    ],
-                    "class_type": classType,
-                ]
+                errors.append([
+                    "type": "value_not_in_list", "message": "Value not in list",
+                    "details": "\(name): '\(text)' not in \(allowed)",
+                    "extra_info": ["input_name": name, "input_config": [allowed], "received_value": text],
+                ])
             }
+            if !errors.isEmpty { nodeErrors[id] = ["errors": errors, "class_type": classType] }
             if let n = SimJSON.number(inputs["batch_size"]) { batch = max(batch, Int(n)) }
             if classType == "SaveImage" { saves.append((id, SimJSON.string(inputs["filename_prefix"]) ?? "ComfyUI")) }
         }
-        // SaveImage writes one file per image of the batch, numbered on from its prefix's counter.
-        for (id, prefix) in saves {
-            let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
-            let subfolder = parts.dropLast().joined(separator: "/")
-            for number in 1...max(1, batch) {
-                let counter = String(repeating: "0", count: max(0, 5 - String(number).count)) + String(number)
-                outputs.append((id, "\(parts.last ?? "ComfyUI")_\(counter)_.png", subfolder))
-            }
-        }
+        let outputNodes = nodeClasses.filter { Self.outputClasses.contains($0.value) }.keys.sorted(by: Self.idOrder)
         if !nodeErrors.isEmpty {
+            nodeErrors = nodeErrors.mapValues { value in
+                var entry = value as? [String: Any] ?? [:]
+                entry["dependent_outputs"] = outputNodes
+                return entry
+            }
             return Self.refusal("prompt_outputs_failed_validation", "Prompt outputs failed validation", nodeErrors)
         }
-        if outputs.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
+        if saves.isEmpty { return Self.refusal("prompt_no_outputs", "Prompt has no outputs", [:]) }
+        let clientID = SimJSON.string(object["client_id"])
+        var extra = object["extra_data"] as? [String: Any] ?? [:]
+        if let clientID { extra["client_id"] = clientID }
+        let extraData = SimJSON.data(extra)
+        let executionOrder = Self.executionOrder(graph)
         let (number, startWorker) = jobs.withLock { state -> (Int, Bool) in
+            // SaveImage writes one file per image of the batch, numbered on from its prefix's counter.
+            for (id, prefix) in saves {
+                let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
+                let subfolder = parts.dropLast().joined(separator: "/")
+                for _ in 1...max(1, batch) {
+                    let number = (state.counters[prefix] ?? 0) + 1
+                    state.counters[prefix] = number
+                    let counter = String(repeating: "0", count: max(0, 5 - String(number).count)) + String(number)
+                    outputs.append((id, "\(parts.last ?? "ComfyUI")_\(counter)_.png", subfolder))
+                }
+            }
             state.counter += 1
-            state.list[id] = Job(
+            var job = Job(
                 id: id, number: state.counter, graph: graphData, classes: nodeClasses, steps: steps, outputs: outputs,
-                clientID: SimJSON.string(object["client_id"]))
+                clientID: clientID)
+            job.extraData = extraData
+            job.executionOrder = executionOrder
+            job.outputNodes = outputNodes
+            state.list[id] = job
             state.order.append(id)
             state.pending.append(id)
             for output in outputs { state.files.insert(output.1) }
@@ -310,17 +352,16 @@ public final class ComfySim: Sendable {
     private func run(_ job: Job) -> String {
         let client = job.clientID
         let prompt = job.id
-        events.send("execution_start", ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
-        events.send(
-            "execution_cached", ["nodes": [Any](), "prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
+        let started = SimJSON.timestamp()
+        jobs.withLock { $0.list[job.id]?.startedAt = started }
+        events.send("execution_start", ["prompt_id": prompt, "timestamp": started], to: client)
+        events.send("execution_cached", ["nodes": [Any](), "prompt_id": prompt, "timestamp": started], to: client)
         let sampler = job.classes.first { _, type in type.hasPrefix("KSampler") || type == "SamplerCustomAdvanced" }?
             .key
         let steps = job.steps
         let start = ContinuousClock.now
         let deadline = start + runTime
-        for (node, _) in job.classes.sorted(by: {
-            $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key
-        }) {
+        for node in job.executionOrder {
             events.sendStep(.executing(node, prompt: job.id), to: client)
             guard node == sampler else { continue }
             for step in 1...steps {
@@ -366,27 +407,33 @@ public final class ComfySim: Sendable {
     /// The end of a run as the executor reports it: executed per output, then success / error / interrupted
     /// (sent before the history entry exists, as in ComfyUI).
     private func outcomeEvents(_ job: Job, outcome: String) {
-        let client = job.clientID
-        let prompt = job.id
-        switch outcome {
-        case "execution_success":
+        var job = job
+        job.endedAt = SimJSON.timestamp()
+        job.outcome = outcome
+        let ended = job.endedAt
+        jobs.withLock { $0.list[job.id]?.endedAt = ended }
+        if outcome == "execution_success" {
             for (node, images) in Self.imagesByNode(job) {
                 events.send(
                     "executed",
-                    ["node": node, "display_node": node, "prompt_id": prompt, "output": ["images": images]],
-                    to: client)
+                    ["node": node, "display_node": node, "prompt_id": job.id, "output": ["images": images]],
+                    to: job.clientID)
             }
-            events.send(outcome, ["prompt_id": prompt, "timestamp": SimJSON.timestamp()], to: client)
-        case "execution_error":
-            events.send(outcome, Self.errorData(job), to: client)
+        }
+        events.send(outcome, Self.outcomeData(job), to: job.clientID)
+    }
+
+    /// The data of the run's last event (`execution_success`, `execution_error`, `execution_interrupted`), as
+    /// the WebSocket sends it and the history's messages keep it.
+    static func outcomeData(_ job: Job) -> [String: Any] {
+        switch job.outcome {
+        case "execution_success": ["prompt_id": job.id, "timestamp": job.endedAt]
+        case "execution_error": errorData(job)
         default:
-            events.send(
-                outcome,
-                [
-                    "prompt_id": prompt, "node_id": NSNull(), "node_type": NSNull(), "executed": [Any](),
-                    "timestamp": SimJSON.timestamp(),
-                ],
-                to: client)
+            [
+                "prompt_id": job.id, "node_id": NSNull(), "node_type": NSNull(), "executed": [Any](),
+                "timestamp": job.endedAt,
+            ]
         }
     }
 
@@ -409,31 +456,81 @@ public final class ComfySim: Sendable {
 
     static func errorData(_ job: Job) -> [String: Any] {
         [
-            "prompt_id": job.id, "node_id": job.classes.keys.sorted().first ?? "1", "node_type": "KSampler",
+            "prompt_id": job.id, "node_id": job.classes.first { $0.value.hasPrefix("KSampler") }?.key ?? "1",
+            "node_type": "KSampler",
             "executed": [Any](), "exception_message": "CUDA out of memory (simulated)",
             "exception_type": "torch.OutOfMemoryError",
             "traceback": [Any](), "current_inputs": [String: Any](), "current_outputs": [Any](),
-            "timestamp": SimJSON.timestamp(),
+            "timestamp": job.endedAt,
         ]
     }
 
     func history(id: String) -> Response {
         guard let job = jobs.withLock({ $0.list[id] }), job.state == .done else { return Self.json([String: Any]()) }
+        return Self.json([id: Self.historyEntry(job)])
+    }
+
+    /// One history entry: the queue item, outputs, status with timestamped messages, and `meta` per output.
+    static func historyEntry(_ job: Job) -> [String: Any] {
         var outputs: [String: Any] = [:]
+        var meta: [String: Any] = [:]
         if job.outcome == "execution_success" {
-            for (node, images) in Self.imagesByNode(job) { outputs[node] = ["images": images] }
+            for (node, images) in Self.imagesByNode(job) {
+                outputs[node] = ["images": images]
+                meta[node] = ["node_id": node, "display_node": node, "parent_node": NSNull(), "real_node_id": node]
+            }
         }
         let success = job.outcome == "execution_success"
-        let last = job.outcome == "execution_error" ? Self.errorData(job) : ["prompt_id": id]
-        let entry: [String: Any] = [
+        return [
             "prompt": Self.queueEntry(job),
             "outputs": outputs,
             "status": [
                 "status_str": success ? "success" : "error", "completed": success,
-                "messages": [["execution_start", ["prompt_id": id]], [job.outcome, last]],
+                "messages": [
+                    ["execution_start", ["prompt_id": job.id, "timestamp": job.startedAt]],
+                    ["execution_cached", ["nodes": [Any](), "prompt_id": job.id, "timestamp": job.startedAt]],
+                    [job.outcome, Self.outcomeData(job)],
+                ],
             ],
+            "meta": meta,
         ]
-        return Self.json([id: entry])
+    }
+
+    /// `GET /history`: every finished prompt in the order they were queued; `max_items=N` keeps the last N,
+    /// `offset=K` skips the first K (non-integers: 500, as in ComfyUI).
+    func historyList(_ request: Request) -> Response {
+        let query = request.uri.queryParameters
+        var maxItems: Int?
+        var offset = 0
+        if let text = query["max_items"] {
+            guard let value = Int(String(text)) else { return Response(status: .internalServerError) }
+            maxItems = value
+        }
+        if let text = query["offset"] {
+            guard let value = Int(String(text)) else { return Response(status: .internalServerError) }
+            offset = max(0, value)
+        }
+        var done = jobs.withLock { state in state.order.compactMap { state.list[$0] }.filter { $0.state == .done } }
+        done = Array(done.dropFirst(offset))
+        if let maxItems { done = Array(done.suffix(max(0, maxItems))) }
+        var body: [String: Any] = [:]
+        for job in done { body[job.id] = Self.historyEntry(job) }
+        return Self.json(body)
+    }
+
+    /// `POST /history` with `{"clear": true}` or `{"delete": [ids]}`: finished prompts forgotten; 200, empty.
+    func editHistory(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 16)
+        guard let object = SimJSON.object(Data(buffer: body)) else { return Response(status: .internalServerError) }
+        let ids = Set((object["delete"] as? [Any] ?? []).compactMap(SimJSON.string))
+        let clear = SimJSON.bool(object["clear"]) == true
+        jobs.withLock { state in
+            for (id, job) in state.list where job.state == .done && (clear || ids.contains(id)) {
+                state.list[id] = nil
+                state.order.removeAll { $0 == id }
+            }
+        }
+        return Response(status: .ok)
     }
 
     func view(_ request: Request) -> Response {
@@ -449,22 +546,112 @@ public final class ComfySim: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    func objectInfo() -> [String: Any] {
+    /// `/object_info`, or `/object_info/{class}` with `only` (`{}` for a class that is not installed).
+    func objectInfo(only: String? = nil) -> [String: Any] {
         var info: [String: Any] = [:]
         let models = self.models
-        for name in classes {
+        for name in classes where only == nil || only == name {
             var required: [String: Any] = [:]
             for (input, files) in models { required[input] = [files, [String: Any]()] }
-            info[name] = ["input": ["required": required], "name": name]
+            for (input, type) in Self.inputTypes where required[input] == nil { required[input] = [type, [:]] }
+            info[name] = [
+                "input": ["required": required], "name": name, "display_name": name,
+                "output_node": Self.outputClasses.contains(name), "category": "sim",
+            ]
         }
         return info
+    }
+
+    /// Output node classes (`OUTPUT_NODE = True`).
+    static let outputClasses: Set<String> = ["SaveImage", "PreviewImage"]
+
+    /// The declared type of the widget inputs the shipped graphs use; a value that does not convert is refused
+    /// as ComfyUI's `validate_inputs` refuses it (`invalid_input_type`).
+    static let inputTypes: [String: String] = [
+        "steps": "INT", "seed": "INT", "noise_seed": "INT", "width": "INT", "height": "INT", "batch_size": "INT",
+        "cfg": "FLOAT", "denoise": "FLOAT", "guidance": "FLOAT", "strength_model": "FLOAT", "strength_clip": "FLOAT",
+        "lora_strength": "FLOAT", "text": "STRING", "filename_prefix": "STRING",
+    ]
+
+    /// ComfyUI's coercion of a widget value (`int(x)`, `float(x)`, `str(x)`), or the error it reports; a link
+    /// (`[node id, output index]`) is not a widget value.
+    static func typeError(_ name: String, _ value: Any, _ type: String) -> [String: Any]? {
+        if let link = value as? [Any], link.count == 2 { return nil }
+        let converts: Bool
+        switch type {
+        case "INT":
+            if let number = SimJSON.number(value) {
+                converts = number.isFinite
+            } else if let text = SimJSON.string(value) {
+                converts = Int(text.trimmingCharacters(in: .whitespaces)) != nil
+            } else {
+                converts = SimJSON.bool(value) != nil
+            }
+        case "FLOAT":
+            if SimJSON.number(value) != nil {
+                converts = true
+            } else if let text = SimJSON.string(value) {
+                converts = Double(text.trimmingCharacters(in: .whitespaces)) != nil
+            } else {
+                converts = SimJSON.bool(value) != nil
+            }
+        default:
+            converts = SimJSON.string(value) != nil || SimJSON.number(value) != nil || SimJSON.bool(value) != nil
+        }
+        guard !converts else { return nil }
+        let shown = SimJSON.string(value) ?? SimJSON.text(value)
+        let why =
+            type == "INT"
+            ? "invalid literal for int() with base 10: '\(shown)'" : "could not convert string to float: '\(shown)'"
+        return [
+            "type": "invalid_input_type", "message": "Failed to convert an input value to a \(type) value",
+            "details": "\(name), \(shown), \(why)",
+            "extra_info": ["input_name": name, "input_config": [type, [String: Any]()], "received_value": value],
+        ]
+    }
+
+    /// Node ids in ComfyUI's order: numeric ids by value, others after them by text.
+    static func idOrder(_ a: String, _ b: String) -> Bool {
+        switch (Int(a), Int(b)) {
+        case let (x?, y?): x < y
+        case (_?, nil): true
+        case (nil, _?): false
+        default: a < b
+        }
+    }
+
+    /// The order the executor runs the graph in: a node only after every node it takes a link from (ties in id
+    /// order); nodes in a cycle, which ComfyUI refuses, come last in id order.
+    static func executionOrder(_ graph: [String: Any]) -> [String] {
+        var dependencies: [String: Set<String>] = [:]
+        for (id, node) in graph {
+            let inputs = (node as? [String: Any])?["inputs"] as? [String: Any] ?? [:]
+            dependencies[id] = Set(
+                inputs.values.compactMap { value in
+                    guard let link = value as? [Any], link.count == 2, let source = link.first else { return nil }
+                    let text = SimJSON.string(source) ?? SimJSON.number(source).map { String(Int($0)) }
+                    return text.flatMap { graph[$0] != nil ? $0 : nil }
+                })
+        }
+        var order: [String] = []
+        var done = Set<String>()
+        while order.count < dependencies.count {
+            let ready = dependencies.keys.filter { !done.contains($0) && dependencies[$0]!.isSubset(of: done) }
+            guard let next = ready.min(by: idOrder) else {
+                order += dependencies.keys.filter { !done.contains($0) }.sorted(by: idOrder)
+                break
+            }
+            order.append(next)
+            done.insert(next)
+        }
+        return order
     }
 
     /// `[number, prompt_id, graph, extra_data, outputs_to_execute]`, as `/queue` and `/history` list a prompt.
     static func queueEntry(_ job: Job) -> [Any] {
         [
             job.number, job.id, (try? JSONSerialization.jsonObject(with: job.graph)) ?? [String: Any](),
-            [String: Any](), [Any](),
+            (try? JSONSerialization.jsonObject(with: job.extraData)) ?? [String: Any](), job.outputNodes,
         ]
     }
 
@@ -515,6 +702,30 @@ public final class ComfySim: Sendable {
             status: .badRequest)
     }
 
+    /// `/system_stats` as ComfyUI 0.3.64 answers on a CPU run: the system, and the device it computes on.
+    static func systemStats() -> [String: Any] {
+        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        return [
+            "system": [
+                "os": "posix", "ram_total": memory, "ram_free": memory / 2, "comfyui_version": "0.3.64-sim",
+                "python_version": "3.11.7 (simulated)", "pytorch_version": "2.8.0+cpu", "embedded_python": false,
+                "argv": ["main.py", "--cpu"],
+            ],
+            "devices": [
+                [
+                    "name": "cpu", "type": "cpu", "index": NSNull(), "vram_total": memory, "vram_free": memory / 2,
+                    "torch_vram_total": 0, "torch_vram_free": 0,
+                ]
+            ],
+        ]
+    }
+
+    static func json(array value: [Any]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: SimJSON.data(value))))
+    }
+
     static func json(_ value: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
         let data = SimJSON.data(value)
         var headers = HTTPFields()
@@ -536,7 +747,9 @@ extension ComfySim {
             server: .http1WebSocketUpgrade(
                 configuration: .init(http1: .init(additionalChannelHandlers: [DropConnectionHandler(sim: self)]))
             ) { head, _, _ in
-                guard let path = head.path, path == "/ws" || path.hasPrefix("/ws?") else { return .dontUpgrade }
+                guard let path = head.path,
+                    ["/ws", "/api/ws"].contains(where: { path == $0 || path.hasPrefix($0 + "?") })
+                else { return .dontUpgrade }
                 let clientID =
                     URLComponents(string: path)?.queryItems?.first { $0.name == "clientId" }?.value
                     ?? UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
