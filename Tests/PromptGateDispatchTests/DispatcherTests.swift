@@ -561,15 +561,58 @@ struct DispatcherRecoveryTests {
         try await withDispatcher([ComfySim(runTime: .milliseconds(5))], configure: { $0.healthInterval = .seconds(60) })
         { dispatcher, _ in
             #expect(dispatcher.pool.snapshot[0].state.label == "up")
-            // a reloaded preset names it
+            // a reloaded preset names it: the backend stays up for everything else, and knows what it lacks
             await dispatcher.updateRequirements(BackendRequirements(loraFiles: ["brand_new_style.safetensors"]))
             let state = dispatcher.pool.snapshot[0].state
-            #expect(
-                state.label == "ineligible"
-                    && state.ineligibleReason?.message.contains("brand_new_style.safetensors") == true)
+            #expect(state.label == "up" && state.missingLoras == ["brand_new_style.safetensors"])
+            // a request needing it is refused at submit (no backend has it), one without runs
+            var needing = GenerationTask(request: request("needs the new style"))
+            needing.loras = [.init(file: "brand_new_style.safetensors", weight: 1)]
+            do {
+                _ = try await dispatcher.submit(needing)
+                Issue.record("accepted a task no backend can run")
+            } catch let error as DispatchError {
+                #expect(error.code == "dispatch.lora_unavailable" && error.kind == .unavailable)
+                #expect(error.message.contains("sim0 lacks brand_new_style.safetensors"))
+                #expect(error.retryAfter != nil)
+            }
+            let plain = GenerationTask(request: request("needs nothing new"))
+            _ = try await dispatcher.submit(plain)
+            #expect(try await finished(dispatcher, plain.id).status == .completed)
             // one the server has
             await dispatcher.updateRequirements(BackendRequirements(loraFiles: ["product_style.safetensors"]))
-            #expect(dispatcher.pool.snapshot[0].state.label == "up")
+            #expect(
+                dispatcher.pool.snapshot[0].state.label == "up"
+                    && dispatcher.pool.snapshot[0].state.missingLoras.isEmpty)
+        }
+    }
+
+    /// Eligibility is per LoRA set: a backend lacking one preset's LoRA file keeps running everything else, and
+    /// the requests that need the file go to the backend that has it.
+    @Test func requestsNeedingALoraGoWhereItIs() async throws {
+        var models = ComfySim.defaultModels
+        models["lora_name"] = models["lora_name"]!.filter { $0 != "metal_gloss.safetensors" }
+        let lacking = ComfySim(models: models, runTime: .milliseconds(20))
+        let having = ComfySim(runTime: .milliseconds(20))
+        try await withDispatcher(
+            [lacking, having], maxInFlight: 4,
+            configure: { $0.requirements = BackendRequirements(loraFiles: ["metal_gloss.safetensors"]) }
+        ) { dispatcher, _ in
+            let states = dispatcher.pool.snapshot.map(\.state)
+            #expect(states.map(\.label) == ["up", "up"])
+            #expect(states[0].missingLoras == ["metal_gloss.safetensors"] && states[1].missingLoras.isEmpty)
+            var ids: [String] = []
+            for index in 0..<6 {
+                var task = GenerationTask(request: request("a chrome kettle \(index)"))
+                task.loras = [.init(file: "metal_gloss.safetensors", weight: 0.7)]
+                _ = try await dispatcher.submit(task)
+                ids.append(task.id)
+            }
+            for id in ids {
+                let done = try await finished(dispatcher, id)
+                #expect(done.status == .completed && done.attemptList.map(\.backend) == ["sim1"], "\(done.attemptList)")
+            }
+            #expect(lacking.executed.isEmpty)
         }
     }
 }

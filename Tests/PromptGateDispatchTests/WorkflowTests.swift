@@ -247,10 +247,13 @@ struct WorkflowValidatorTests {
                 "node 4 (CheckpointLoaderSimple): ckpt_name 'v1-5-pruned-emaonly.safetensors' is not on this server (it offers none)"
             ))
         #expect(problems.contains("node 8: class VAEDecode is not installed on this server"))
+        // A LoRA file a preset names is not a problem of the backend (it still runs other requests): it is listed
+        // apart, so requests that need it go elsewhere.
+        #expect(!problems.contains { $0.contains("style.safetensors") })
         #expect(
-            problems.contains(
-                "LoRA file 'style.safetensors' a preset names is not on this server (LoraLoader.lora_name: it offers none)"
-            ))
+            WorkflowValidator.missingLoras(
+                workflow, objectInfo: info, requirements: BackendRequirements(loraFiles: ["style.safetensors"]))
+                == ["style.safetensors"])
         // A sampler a preset allows that the server lacks fails here, not in ComfyUI.
         #expect(
             problems.contains(

@@ -29,9 +29,13 @@ public struct NegativePromptStage: Stage {
             context.note("skipped: \(preset.model.name) ignores negative prompts at this guidance")
             if !context.request.negativePrompt.isEmpty {
                 let why =
-                    preset.model.guidance == .flux
-                    ? "\(preset.model.name) is guidance-distilled and this workflow runs at a true CFG of \(LoRA.format(preset.model.trueCFG))"
-                    : "cfg_scale \(LoRA.format(cfg)) is at most 1"
+                    if !preset.model.hasNegativeInput {
+                        "the workflow has no negative prompt input"
+                    } else if preset.model.guidance == .flux {
+                        "\(preset.model.name) is guidance-distilled and this workflow runs at a true CFG of \(LoRA.format(preset.model.trueCFG))"
+                    } else {
+                        "cfg_scale \(LoRA.format(cfg)) is at most 1"
+                    }
                 context.warnings.append(
                     Warning(code: "negative_prompt.ignored", message: "the negative prompt will have no effect: \(why)")
                 )

@@ -6,5 +6,6 @@ public enum BundledPresets {
         ("default.yaml", PackageResources.default_yaml),
         ("electronics-brand.yaml", PackageResources.electronics_brand_yaml),
         ("fashion-shop.yaml", PackageResources.fashion_shop_yaml),
+        ("sd15.yaml", PackageResources.sd15_yaml),
     ].map { name, bytes in ("<bundled>/presets/" + name, String(decoding: bytes, as: UTF8.self)) }
 }

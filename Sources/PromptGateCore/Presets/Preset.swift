@@ -57,6 +57,27 @@ public struct ModelProfile: Sendable, Equatable {
     public var guidance: Guidance
     /// For `flux`: the real CFG of the graph (1 for the usual BasicGuider graphs, so negatives are ignored).
     public var trueCFG: Double
+    /// Whether the workflow has a negative prompt input at all (known once a graph is bound; presets assume so).
+    public var hasNegativeInput: Bool
+    /// Where these facts come from: the preset's `model` section, or the bound workflow (`serve`).
+    public var source: String
+
+    /// - Parameters:
+    ///   - name: the model's name.
+    ///   - guidance: how the workflow uses `cfg_scale`.
+    ///   - trueCFG: the graph's own CFG, for `flux`.
+    ///   - hasNegativeInput: whether the graph takes a negative prompt.
+    ///   - source: where the facts come from.
+    public init(
+        name: String, guidance: Guidance, trueCFG: Double = 1, hasNegativeInput: Bool = true,
+        source: String = "preset"
+    ) {
+        self.name = name
+        self.guidance = guidance
+        self.trueCFG = trueCFG
+        self.hasNegativeInput = hasNegativeInput
+        self.source = source
+    }
 
     /// FLUX guidance above this is SD-style CFG sent to a guidance-distilled model (`cfg_scale.flux_guidance`):
     /// FLUX.1-dev was distilled around 3.5, and from about 7 its images burn out.
@@ -64,7 +85,7 @@ public struct ModelProfile: Sendable, Equatable {
 
     /// Whether a negative prompt can have any effect at this `cfg_scale`.
     public func usesNegativePrompt(cfgScale: Double) -> Bool {
-        (guidance == .flux ? trueCFG : cfgScale) > 1
+        hasNegativeInput && (guidance == .flux ? trueCFG : cfgScale) > 1
     }
 }
 

@@ -60,6 +60,8 @@ public final class BackendPool: Sendable {
         var validatedAt: ContinuousClock.Instant?
         /// What the workflow needs changed (a reload): check again at the next round, keeping the backend in use.
         var recheck = false
+        /// LoRA files the presets name that this backend lacks (its last check): requests needing one go elsewhere.
+        public var missingLoras: Set<String> = []
 
         /// Whether new work may go there.
         public var isAvailable: Bool { condition == .up }
@@ -121,9 +123,12 @@ public final class BackendPool: Sendable {
     /// order), or with `round_robin` the next one in turn that has room.
     /// Backends in `avoiding` (those a retry already failed on) are used only when no other backend is
     /// available at all; if another is available but full, nil (wait for it). Nil when nothing has room.
-    public func acquire(avoiding avoided: Set<String> = []) -> Backend? {
+    public func acquire(avoiding avoided: Set<String> = [], needing files: Set<String> = []) -> Backend? {
         states.withLock { states in
-            let available = backends.filter { states[$0.name]?.isAvailable ?? false }
+            let available = backends.filter {
+                guard let state = states[$0.name], state.isAvailable else { return false }
+                return files.isEmpty || state.missingLoras.isDisjoint(with: files)
+            }
             let preferred = available.filter { !avoided.contains($0.name) }
             var candidates = preferred.isEmpty ? available : preferred
             if strategy == .roundRobin, !candidates.isEmpty {
@@ -186,9 +191,10 @@ public final class BackendPool: Sendable {
     }
 
     /// Records the `/object_info` check: nil when the backend can run the workflow, else why not.
-    public func recordValidation(_ name: String, problem: TaskReason?) {
+    public func recordValidation(_ name: String, problem: TaskReason?, missingLoras: Set<String> = []) {
         states.withLock { states in
             guard var state = states[name] else { return }
+            state.missingLoras = missingLoras
             // A check that finished after the backend went down says nothing about it now.
             if !state.isDown { state.condition = problem.map { .ineligible($0) } ?? .up }
             state.recheck = false
@@ -251,6 +257,34 @@ public final class BackendPool: Sendable {
             TaskReason(
                 code: "dispatch.no_backend_available", message: "no backend is available now (\(each))",
                 details: details))
+    }
+
+    /// Why no backend can run a request needing these LoRA files, or nil when one can or may (a backend not
+    /// checked yet might have them). Checked backends that are ineligible for the workflow do not count.
+    public func loraRefusal(needing files: Set<String>) -> TaskReason? {
+        guard !files.isEmpty else { return nil }
+        let all = snapshot
+        guard !all.isEmpty, !all.contains(where: { $0.state.condition == .checking }) else { return nil }
+        let usable = all.filter { $0.state.ineligibleReason == nil }
+        guard !usable.isEmpty,
+            usable.allSatisfy({ !$0.state.missingLoras.isDisjoint(with: files) })
+        else { return nil }
+        let each = usable.map { backend, state in
+            "\(backend.name) lacks \(state.missingLoras.intersection(files).sorted().joined(separator: ", "))"
+        }.joined(separator: "; ")
+        return TaskReason(
+            code: "dispatch.lora_unavailable",
+            message: "no backend has the LoRA files this request needs (\(each))",
+            details: [
+                "files": .array(files.sorted().map { .string($0) }),
+                "backends": .array(
+                    usable.map { backend, state in
+                        [
+                            "backend": .string(backend.name),
+                            "missing": .array(state.missingLoras.intersection(files).sorted().map { .string($0) }),
+                        ]
+                    }),
+            ])
     }
 
     /// Whether work can run now (see `availability`).

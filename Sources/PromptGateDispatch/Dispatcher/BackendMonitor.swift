@@ -103,11 +103,18 @@ final class BackendMonitor: Sendable {
             pool.recordHealth(name, ok: false, error: error.reason)
             return
         }
-        let problems = WorkflowValidator.problems(
-            workflow, objectInfo: info, requirements: requirements.withLock { $0 })
+        let wanted = requirements.withLock { $0 }
+        let problems = WorkflowValidator.problems(workflow, objectInfo: info, requirements: wanted)
         let problem = WorkflowValidator.reason(for: problems)
+        let missing = WorkflowValidator.missingLoras(workflow, objectInfo: info, requirements: wanted)
         let before = condition(of: name)
-        pool.recordValidation(name, problem: problem)
+        let missingBefore = pool.snapshot.first { $0.backend.name == name }?.state.missingLoras
+        pool.recordValidation(name, problem: problem, missingLoras: missing)
+        if missing != missingBefore, !missing.isEmpty {
+            logger.warning(
+                "backend lacks LoRA files; requests needing them go to other backends",
+                metadata: ["backend": "\(name)", "missing": "\(missing.sorted().joined(separator: ", "))"])
+        }
         guard condition(of: name) != before else { return }
         if let problem {
             logger.error(

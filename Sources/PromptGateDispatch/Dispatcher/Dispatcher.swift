@@ -214,6 +214,13 @@ public final class Dispatcher: Sendable {
                 code: reason.code, kind: .unavailable, message: reason.message + "; fix the backends and try again",
                 retryAfter: max(1, Int(settings.healthInterval.seconds.rounded(.up))), details: reason.details)
         }
+        let needs = Set(task.loras.map(\.file))
+        if let reason = pool.loraRefusal(needing: needs) {
+            throw DispatchError(
+                code: reason.code, kind: .unavailable,
+                message: reason.message + "; add the files to a backend (or leave the LoRA out) and try again",
+                retryAfter: max(1, Int(settings.healthInterval.seconds.rounded(.up))), details: reason.details)
+        }
         let retryAfter = max(1, Int((averageRun / Double(slots)).rounded(.up)))
         guard !scheduler.isFull else { throw .queueFull(capacity: scheduler.capacity, retryAfter: retryAfter) }
         if let tenant = task.caller, let limit = scheduler.queuedLimitReached(tenant: tenant) {
@@ -221,7 +228,7 @@ public final class Dispatcher: Sendable {
         }
         try await insert(task, idempotency: idempotency)
         let (position, running) = scheduler.enqueue(
-            id: task.id, priority: task.priority, at: Date(), tenant: task.caller)
+            id: task.id, priority: task.priority, at: Date(), tenant: task.caller, needs: needs)
         wakeup.yield()
         // Runs ahead of it: the queue in front, and what is running now.
         let estimate = estimator.estimate(workflow: workflowName, position: position + running, slots: slots)

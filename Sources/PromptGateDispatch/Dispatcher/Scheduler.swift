@@ -38,6 +38,8 @@ final class Scheduler: Sendable {
         var runningPerTenant: [String?: Int] = [:]
         /// Task id → backends its attempts failed on.
         var failedOn: [String: Set<String>] = [:]
+        /// Task id → the LoRA files it needs, for tasks that need some (only backends having them take it).
+        var needs: [String: Set<String>] = [:]
         /// Task ids waiting out `retry_delay` before they are queued again.
         var delayed: Set<String> = []
         /// When each queued task entered the queue (wait histogram).
@@ -76,9 +78,12 @@ final class Scheduler: Sendable {
     /// Queues a task that is already stored (the caller checked `isFull` before storing it; submissions
     /// racing past that check may exceed the capacity by their number, never dropping a stored task).
     /// - Returns: its 1-based position and the number of tasks running now.
-    func enqueue(id: String, priority: Priority, at time: Date, tenant: String?) -> (position: Int, running: Int) {
+    func enqueue(id: String, priority: Priority, at time: Date, tenant: String?, needs: Set<String> = [])
+        -> (position: Int, running: Int)
+    {
         state.withLock { state in
             state.queue.forcePush(id: id, priority: priority, at: time, tenant: tenant)
+            if !needs.isEmpty { state.needs[id] = needs }
             state.queuedSince[id] = .now
             return (state.queue.position(of: id) ?? state.queue.count, state.running.count)
         }
@@ -116,12 +121,17 @@ final class Scheduler: Sendable {
                 return (counts[tenant] ?? 0) < cap
             }
             guard let head = state.queue.first(allowing: allowed) else { return nil }
-            let candidates =
-                state.failedOn[head.id] == nil ? [head] : state.queue.ordered().filter { allowed($0.tenant) }
+            // Tasks that failed somewhere or need LoRA files not every backend has may not fit where others do.
+            let failedOn = state.failedOn, needs = state.needs
+            let picky: (String) -> Bool = { failedOn[$0] != nil || needs[$0] != nil }
+            let candidates = !picky(head.id) ? [head] : state.queue.ordered().filter { allowed($0.tenant) }
             for entry in candidates {
-                guard let backend = pool.acquire(avoiding: state.failedOn[entry.id] ?? []) else {
-                    // Nothing has room for a task without history either: stop looking.
-                    if state.failedOn[entry.id] == nil { return nil }
+                guard
+                    let backend = pool.acquire(
+                        avoiding: state.failedOn[entry.id] ?? [], needing: state.needs[entry.id] ?? [])
+                else {
+                    // Nothing has room for a task without history or needs either: stop looking.
+                    if !picky(entry.id) { return nil }
                     continue
                 }
                 // Read while the picked task is still in its line (the ones right after it).
@@ -163,7 +173,10 @@ final class Scheduler: Sendable {
                 state.runningPerTenant[tenant, default: 1] -= 1
                 if state.runningPerTenant[tenant] == 0 { state.runningPerTenant[tenant] = nil }
             }
-            if ended { state.failedOn[id] = nil }
+            if ended {
+                state.failedOn[id] = nil
+                state.needs[id] = nil
+            }
         }
     }
 
@@ -300,6 +313,7 @@ final class Scheduler: Sendable {
             state.delayed.remove(id)
             state.queuedSince[id] = nil
             state.failedOn[id] = nil
+            state.needs[id] = nil
             return state.running[id] != nil
         }
     }
@@ -318,6 +332,7 @@ final class Scheduler: Sendable {
                 state.queue.remove(id: id)
                 state.queuedSince[id] = nil
                 state.failedOn[id] = nil
+                state.needs[id] = nil
             }
             return ids
         }

@@ -2,8 +2,9 @@ import PromptGateCore
 
 /// Checks a bound workflow against a backend's `/object_info` before any task is sent there: every
 /// `class_type` installed, every literal combo value (checkpoint, VAE, Nunchaku model path, LoRA, sampler...)
-/// in the list the server offers, and every LoRA file, sampler and scheduler a preset may ask for available.
-/// A problem makes that backend ineligible (with the reason in `/status`); it is not a crash.
+/// in the list the server offers, and every sampler and scheduler a preset may ask for available. A problem
+/// makes that backend ineligible (with the reason in `/status`); it is not a crash. LoRA files the presets name
+/// are listed apart (`missingLoras`): a backend lacking one still runs requests that do not need it.
 public enum WorkflowValidator {
     /// One thing the backend lacks.
     public struct Problem: Sendable, Equatable, CustomStringConvertible {
@@ -49,19 +50,6 @@ public enum WorkflowValidator {
                     ))
             }
         }
-        for loader in ["NunchakuFluxLoraLoader", "LoraLoader"]
-        where !workflow.nodes(of: loader).isEmpty || hasBase(workflow, for: loader) {
-            guard case .object(let info)? = objectInfo[loader], let options = comboOptions(info, input: "lora_name")
-            else { continue }
-            for file in requirements.loraFiles where !options.contains(file) {
-                problems.append(
-                    Problem(
-                        kind: .missingFile,
-                        description:
-                            "LoRA file '\(file)' a preset names is not on this server (\(loader).lora_name: \(choices(options)))"
-                    ))
-            }
-        }
         for (input, wanted) in [("sampler_name", requirements.samplers), ("scheduler", requirements.schedulers)] {
             // The node that takes the value in this graph (KSampler, KSamplerSelect, BasicScheduler).
             guard
@@ -84,6 +72,23 @@ public enum WorkflowValidator {
 
     /// The backend's reason for a list of problems: the gravest kind as the code, the first five sentences as
     /// the message, every sentence in the details. Nil when there are none.
+    /// The LoRA files presets may ask for (`requirements.loraFiles`) that the backend's LoRA loader does not
+    /// list. They do not make the backend ineligible: it still runs every request that needs none of them, and
+    /// the scheduler sends the others elsewhere (`BackendPool.acquire(needing:)`). Empty when the graph has no
+    /// LoRA loader class the server knows.
+    public static func missingLoras(
+        _ workflow: Workflow, objectInfo: [String: JSONValue], requirements: BackendRequirements
+    ) -> Set<String> {
+        var missing = Set<String>()
+        for loader in ["NunchakuFluxLoraLoader", "LoraLoader"]
+        where !workflow.nodes(of: loader).isEmpty || hasBase(workflow, for: loader) {
+            guard case .object(let info)? = objectInfo[loader], let options = comboOptions(info, input: "lora_name")
+            else { continue }
+            for file in requirements.loraFiles where !options.contains(file) { missing.insert(file) }
+        }
+        return missing
+    }
+
     public static func reason(for problems: [Problem]) -> TaskReason? {
         guard !problems.isEmpty else { return nil }
         let kind =

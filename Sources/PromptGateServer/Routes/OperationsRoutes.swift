@@ -188,6 +188,8 @@ struct OperationsRoutes {
             "reason": problem.map { .string($0.message) } ?? .null,
             "code": problem.map { .string($0.code) } ?? .null,
             "details": problem?.details ?? .null,
+            // LoRA files presets name that this backend lacks: requests needing them run elsewhere.
+            "missing_loras": .array(state.missingLoras.sorted().map { .string($0) }),
         ]
         return .object(object)
     }
