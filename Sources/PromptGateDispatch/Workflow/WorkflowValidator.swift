@@ -70,8 +70,6 @@ public enum WorkflowValidator {
         return problems
     }
 
-    /// The backend's reason for a list of problems: the gravest kind as the code, the first five sentences as
-    /// the message, every sentence in the details. Nil when there are none.
     /// The LoRA files presets may ask for (`requirements.loraFiles`) that the backend's LoRA loader does not
     /// list. They do not make the backend ineligible: it still runs every request that needs none of them, and
     /// the scheduler sends the others elsewhere (`BackendPool.acquire(needing:)`). Empty when the graph has no
@@ -89,6 +87,8 @@ public enum WorkflowValidator {
         return missing
     }
 
+    /// The backend's reason for a list of problems: the gravest kind as the code, the first five sentences as
+    /// the message, every sentence in the details. Nil when there are none.
     public static func reason(for problems: [Problem]) -> TaskReason? {
         guard !problems.isEmpty else { return nil }
         let kind =
