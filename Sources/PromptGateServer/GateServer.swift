@@ -38,6 +38,10 @@ public final class GateServer: Sendable {
     /// The HTTP event loops: `server.workers` threads, or NIO's shared one-per-core group when unset. Made once,
     /// for the process's life.
     let eventLoops: any EventLoopGroup
+    /// The preset requests use when neither they nor their key name one: `presets.default`, else the workflow's.
+    public let defaultPreset: String
+    /// What the bound workflow says about its model; every preset's `model` section gives way to it.
+    public let model: ModelProfile
 
     /// - Parameters:
     ///   - config: the service configuration.
@@ -54,18 +58,24 @@ public final class GateServer: Sendable {
         eventLoops =
             config.server.workers.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
             ?? MultiThreadedEventLoopGroup.singleton
-        let state = try GateState.build(config: config, limiter: limiter, authFailures: authFailures)
+        let bound = try DispatchSetup.bind(settings: config.dispatch, source: config.source)
+        model = bound.model
+        defaultPreset = config.defaultPreset ?? bound.defaultPreset
+        let state = try GateState.build(
+            config: config, limiter: limiter, authFailures: authFailures, defaultPreset: defaultPreset, model: model)
         holder = GateStateHolder(state)
         dispatch = try DispatchSetup.make(
             settings: config.dispatch, models: config.models, presets: state.presets, source: config.source,
-            port: config.server.port, observer: metrics, logger: Logger(label: "promptgate.dispatch"))
+            port: config.server.port, bound: bound, observer: metrics, logger: Logger(label: "promptgate.dispatch"))
     }
 
     /// Rebuilds rules and presets and swaps them in; on failure the old ones stay and the error says why.
     @discardableResult
     public func reload() -> Result<GateState, any Error> {
         do {
-            let state = try GateState.build(config: config, limiter: limiter, authFailures: authFailures)
+            let state = try GateState.build(
+                config: config, limiter: limiter, authFailures: authFailures, defaultPreset: defaultPreset, model: model
+            )
             holder.replace(with: state)
             logger.notice(
                 "reloaded rules and presets",

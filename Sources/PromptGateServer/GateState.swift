@@ -23,13 +23,20 @@ public struct GateState: Sendable {
     ///   - config: the service configuration.
     ///   - limiter: the rate limiter's state, kept across reloads.
     ///   - authFailures: failed key checks per address, kept across reloads.
+    ///   - defaultPreset: the preset used when neither the request nor its key names one.
+    ///   - model: what the bound workflow says about its model; it replaces every preset's `model` section
+    ///     (guidance, real CFG, negative input, name), since the graph decides what a request can do.
     /// - Throws: on any rule, preset or stage problem (the old state stays in use).
-    public static func build(config: ServiceConfig, limiter: RateLimiter, authFailures: RateLimiter) throws
-        -> GateState
-    {
+    public static func build(
+        config: ServiceConfig, limiter: RateLimiter, authFailures: RateLimiter, defaultPreset: String,
+        model: ModelProfile? = nil
+    ) throws -> GateState {
         let policy = PolicyConfig(rulePaths: config.rulePaths)
-        let presets = try PresetLoader.load(paths: config.presetPaths, defaults: config.defaultParams)
-        let pipelines = try PipelineBuilder(config: policy).build(presets: presets, defaultPreset: config.defaultPreset)
+        var presets = try PresetLoader.load(paths: config.presetPaths, defaults: config.defaultParams)
+        if let model {
+            for name in presets.keys { presets[name]?.model = model }
+        }
+        let pipelines = try PipelineBuilder(config: policy).build(presets: presets, defaultPreset: defaultPreset)
         let security = config.security
         let access = AccessControl(
             allowlist: security.ipAllowlist, keys: APIKeyStore(keys: security.apiKeys), requiresKey: security.enabled,

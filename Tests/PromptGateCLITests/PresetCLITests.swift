@@ -85,7 +85,7 @@ struct PresetCLITests {
     @Test func presetsTestAndList() throws {
         let ok = try TestSupport.run(["presets", "test"], input: "")
         #expect(ok.status == 0, "\(ok.stdout)")
-        #expect(ok.stdout.contains("3 presets"))
+        #expect(ok.stdout.contains("4 presets"))
         let folder = try TestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("x.yaml")

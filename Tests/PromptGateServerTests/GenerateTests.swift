@@ -65,7 +65,9 @@ struct GenerateTests {
             #expect(images.first?["seed"] as? Int == 42 && images.first?["filename"] as? String == "\(id)_0.png")
             let metadata = try #require(result["metadata"] as? [String: Any])
             #expect((metadata["prompt"] as? String)?.hasPrefix("portrait of a red fox, anime style") == true)
-            #expect(metadata["model"] as? String == "nunchaku-flux.1-dev" && metadata["preset"] as? String == "default")
+            // The model is the bound graph's (its Nunchaku loader's model_path), not the preset's label.
+            #expect(
+                metadata["model"] as? String == "svdq-int4-flux.1-dev" && metadata["preset"] as? String == "default")
             #expect(
                 metadata["steps"] as? Int == 20 && metadata["cfg_scale"] as? Double == 3.5
                     && metadata["sampler"] as? String == "euler")
@@ -148,6 +150,52 @@ struct GenerateTests {
             #expect(done.json["attempt"] as? Int == 1 && attempts.count == 1 && done.json["error"] == nil)
             #expect(
                 attempts.first?["outcome"] as? String == "completed" && attempts.first?["prompt_id"] as? String == id)
+        }
+    }
+
+    /// With the SD 1.5 graph the SD 1.5 preset is the default, and the model facts come from the graph: classic
+    /// CFG (cfg 7.5 is no FLUX warning), a bound negative prompt that is merged, not declared useless, and the
+    /// checkpoint's name in the metadata. `presets.default` still decides when given.
+    @Test func theSD15GraphGetsItsPresetAndItsOwnModelFacts() async throws {
+        try await withGateway(configure: { $0.dispatch.workflowPath = "sd15-lora-txt2img.api.json" }) {
+            server, base, _ in
+            #expect(server.defaultPreset == "sd15")
+            let status = try await send(base, "GET", "/status")
+            #expect(status.json["default_preset"] as? String == "sd15")
+            let model = try #require(status.json["model"] as? [String: Any])
+            #expect(model["guidance"] as? String == "cfg" && model["negative_prompt"] as? Bool == true)
+            let body = #"{"prompt": "a red fox", "negative_prompt": "cartoon", "cfg_scale": 7.5, "seed": 3}"#
+            let moderated = try await send(base, "POST", "/api/v1/moderate", body: body)
+            let request = try #require(moderated.json["request"] as? [String: Any])
+            #expect(request["preset"] as? String == "sd15" && request["width"] as? Int == 512)
+            #expect((request["negative_prompt"] as? String)?.hasPrefix("cartoon, lowres") == true)
+            #expect((moderated.json["warnings"] as? [Any])?.isEmpty == true, "\(moderated.text)")
+            let accepted = try await send(base, "POST", "/api/v1/generate", body: body)
+            let done = try await awaitTask(base, try #require(accepted.json["task_id"] as? String))
+            let metadata = try #require((done.json["result"] as? [String: Any])?["metadata"] as? [String: Any])
+            #expect(metadata["model"] as? String == "v1-5-pruned-emaonly")
+        }
+        try await withGateway(configure: {
+            $0.dispatch.workflowPath = "sd15-lora-txt2img.api.json"
+            $0.defaultPreset = "default"
+        }) { server, base, _ in
+            #expect(server.defaultPreset == "default")
+            // The FLUX preset on the SD graph: its label says flux, the graph says classic CFG, the graph wins.
+            let moderated = try await send(
+                base, "POST", "/api/v1/moderate",
+                body: #"{"prompt": "a fox", "negative_prompt": "blurry", "cfg_scale": 7.5}"#)
+            let codes = (moderated.json["warnings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+            #expect(
+                !codes.contains("negative_prompt.ignored") && !codes.contains("cfg_scale.flux_guidance"), "\(codes)")
+        }
+        // On the FLUX graph (BasicGuider, no negative input) the same request is warned about both.
+        try await withGateway { server, base, _ in
+            #expect(server.defaultPreset == "default" && server.model.guidance == .flux)
+            let moderated = try await send(
+                base, "POST", "/api/v1/moderate",
+                body: #"{"prompt": "a fox", "negative_prompt": "blurry", "cfg_scale": 7.5}"#)
+            let codes = (moderated.json["warnings"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+            #expect(codes.contains("negative_prompt.ignored") && codes.contains("cfg_scale.flux_guidance"), "\(codes)")
         }
     }
 

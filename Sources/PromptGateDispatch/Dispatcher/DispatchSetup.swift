@@ -26,26 +26,10 @@ public struct DispatchSetup: Sendable {
     ///   when the workflow cannot be read or bound, the database cannot be opened or the output folder made.
     public static func make(
         settings: DispatchSettings, models: [String] = [], presets: [String: Preset], source: String, port: Int = 0,
-        observer: (any DispatchObserver)?, logger: Logger
+        bound: BoundWorkflow? = nil, observer: (any DispatchObserver)?, logger: Logger
     ) throws -> DispatchSetup {
-        let (workflow, workflowSource) = try loadWorkflow(settings.workflowPath, source: source)
-        let binding: WorkflowBinding
-        do {
-            binding = try WorkflowBinding(inferringFrom: workflow).overriding(settings.bindings)
-        } catch {
-            // A graph the inference does not understand can still be bound entirely by hand.
-            guard !settings.bindings.isEmpty else {
-                throw problem(source, "workflow.path", "\(workflowSource): \(error.message)")
-            }
-            binding = WorkflowBinding(inputs: settings.bindings)
-        }
-        let problems = binding.problems(in: workflow)
-        guard problems.isEmpty else {
-            throw ConfigError(
-                problems: problems.map {
-                    LoadProblem(file: source, keyPath: "workflow.bindings", message: "\(workflowSource): \($0)")
-                })
-        }
+        let bound = try bound ?? bind(settings: settings, source: source)
+        let (workflow, workflowSource, binding) = (bound.workflow, bound.source, bound.binding)
         var settings = settings
         settings.requirements = requirements(models: models, presets: presets)
         let backends = settings.effectiveBackends
@@ -98,6 +82,44 @@ public struct DispatchSetup: Sendable {
             throw problem(
                 source, "server.output_dir", "cannot create the output folder \(settings.outputDirectory): \(error)")
         }
+    }
+
+    /// A workflow read and bound: the graph, where it came from, and where each request field goes.
+    public struct BoundWorkflow: Sendable {
+        /// The graph.
+        public var workflow: Workflow
+        /// Its path, or `<bundled>/workflows/<name>`.
+        public var source: String
+        /// Where each request field goes.
+        public var binding: WorkflowBinding
+        /// What the bound graph says about its model (guidance, real CFG, negative input, model name).
+        public var model: ModelProfile { binding.modelProfile(in: workflow) }
+        /// The preset made for this workflow (used when `presets.default` is not given).
+        public var defaultPreset: String { BundledWorkflows.preset(for: source) }
+    }
+
+    /// Reads `workflow.path` (or the bundled graph) and binds it: inferred, then `workflow.bindings` on top.
+    /// - Throws: `ConfigError` naming `workflow.path` or `workflow.bindings`.
+    public static func bind(settings: DispatchSettings, source: String) throws -> BoundWorkflow {
+        let (workflow, workflowSource) = try loadWorkflow(settings.workflowPath, source: source)
+        let binding: WorkflowBinding
+        do {
+            binding = try WorkflowBinding(inferringFrom: workflow).overriding(settings.bindings)
+        } catch {
+            // A graph the inference does not understand can still be bound entirely by hand.
+            guard !settings.bindings.isEmpty else {
+                throw problem(source, "workflow.path", "\(workflowSource): \(error.message)")
+            }
+            binding = WorkflowBinding(inputs: settings.bindings)
+        }
+        let problems = binding.problems(in: workflow)
+        guard problems.isEmpty else {
+            throw ConfigError(
+                problems: problems.map {
+                    LoadProblem(file: source, keyPath: "workflow.bindings", message: "\(workflowSource): \($0)")
+                })
+        }
+        return BoundWorkflow(workflow: workflow, source: workflowSource, binding: binding)
     }
 
     /// What the presets may ask a backend for: every LoRA file a preset can resolve a name to, plus

@@ -12,6 +12,12 @@ public enum BundledWorkflows {
     /// Used when `workflow.path` is left at its default and no such file exists.
     public static let defaultName = "nunchaku-flux.1-dev.api.json"
 
+    /// The bundled preset made for a workflow (by its file name): `sd15` for the SD 1.5 graph, `default` (the
+    /// Nunchaku FLUX.1-dev preset) for anything else.
+    public static func preset(for source: String) -> String {
+        (source as NSString).lastPathComponent == "sd15-lora-txt2img.api.json" ? "sd15" : "default"
+    }
+
     /// A bundled workflow by file name (with or without a folder in front).
     public static func named(_ path: String) -> (name: String, data: Data)? {
         let base = (path as NSString).lastPathComponent

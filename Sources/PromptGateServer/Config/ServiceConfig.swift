@@ -103,8 +103,9 @@ public struct ServiceConfig: Sendable {
     public var rulePaths: [String] = []
     /// Extra preset files or folders, and the preset used when neither the request nor its key names one.
     public var presetPaths: [String] = []
-    /// The preset used when neither the request nor its key names one.
-    public var defaultPreset = "default"
+    /// The preset used when neither the request nor its key names one (`presets.default`); nil: the workflow's
+    /// (`sd15` for the bundled SD 1.5 graph, `default` otherwise; see `BundledWorkflows.preset(for:)`).
+    public var defaultPreset: String?
     /// Where the configuration came from ("defaults" when there is no file).
     public var source = "defaults"
 

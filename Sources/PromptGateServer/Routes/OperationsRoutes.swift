@@ -15,7 +15,7 @@ struct OperationsRoutes {
         RouteCollection(context: GateRequestContext.self)
             .on(.health) { _, _ in JSONDocument(value: ["status": "ok"]) }
             .on(.openAPI) { _, _ in
-                let preset = server.holder.current.presets[server.config.defaultPreset]
+                let preset = server.holder.current.presets[server.defaultPreset]
                 return JSONDocument(value: OpenAPIDocument.document(preset: preset))
             }
     }
@@ -111,7 +111,12 @@ struct OperationsRoutes {
             "uptime_seconds": .number(Date().timeIntervalSince(server.startedAt).rounded()),
             "rules": .number(Double(state.ruleCount)),
             "presets": .array(state.presets.keys.sorted().map { .string($0) }),
-            "default_preset": .string(config.defaultPreset),
+            "default_preset": .string(server.defaultPreset),
+            // What the bound workflow says about its model (every preset's `model` section gives way to it).
+            "model": [
+                "name": .string(server.model.name), "guidance": .string(server.model.guidance.rawValue),
+                "true_cfg": .number(server.model.trueCFG), "negative_prompt": .bool(server.model.hasNegativeInput),
+            ],
             "loaded_at": .string(ISO8601DateFormatter().string(from: state.loadedAt)),
             "config": [
                 "source": .string(config.source),
