@@ -16,7 +16,9 @@ struct PresetLoadingTests {
 
     @Test func bundledPresetsLoadAndInherit() throws {
         let presets = TestSupport.presets
-        #expect(Set(presets.keys) == ["default", "fashion-shop", "electronics-brand"])
+        #expect(Set(presets.keys) == ["default", "fashion-shop", "electronics-brand", "sd15"])
+        let sd = try #require(presets["sd15"])
+        #expect(sd.model.guidance == .cfg && sd.defaults.width == 512 && sd.limits.multipleOf == 8 && sd.parent == nil)
         let base = try #require(presets["default"]), fashion = try #require(presets["fashion-shop"])
         #expect(
             base.defaults

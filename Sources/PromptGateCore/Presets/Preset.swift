@@ -59,24 +59,17 @@ public struct ModelProfile: Sendable, Equatable {
     public var trueCFG: Double
     /// Whether the workflow has a negative prompt input at all (known once a graph is bound; presets assume so).
     public var hasNegativeInput: Bool
-    /// Where these facts come from: the preset's `model` section, or the bound workflow (`serve`).
-    public var source: String
 
     /// - Parameters:
     ///   - name: the model's name.
     ///   - guidance: how the workflow uses `cfg_scale`.
     ///   - trueCFG: the graph's own CFG, for `flux`.
     ///   - hasNegativeInput: whether the graph takes a negative prompt.
-    ///   - source: where the facts come from.
-    public init(
-        name: String, guidance: Guidance, trueCFG: Double = 1, hasNegativeInput: Bool = true,
-        source: String = "preset"
-    ) {
+    public init(name: String, guidance: Guidance, trueCFG: Double = 1, hasNegativeInput: Bool = true) {
         self.name = name
         self.guidance = guidance
         self.trueCFG = trueCFG
         self.hasNegativeInput = hasNegativeInput
-        self.source = source
     }
 
     /// FLUX guidance above this is SD-style CFG sent to a guidance-distilled model (`cfg_scale.flux_guidance`):

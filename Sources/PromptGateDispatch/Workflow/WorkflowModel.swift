@@ -23,7 +23,7 @@ extension WorkflowBinding {
         }.first
         return ModelProfile(
             name: name ?? "unknown", guidance: flux ? .flux : .cfg, trueCFG: trueCFG,
-            hasNegativeInput: !(inputs[.negativePrompt]?.isEmpty ?? true), source: "workflow")
+            hasNegativeInput: !(inputs[.negativePrompt]?.isEmpty ?? true))
     }
 
     /// `models/svdq-int4-flux.1-dev.safetensors` → `svdq-int4-flux.1-dev`.
