@@ -29,7 +29,7 @@ build: deps
 CONFIG ?=
 run: build
 	@$(BIN) comfy-sim --port 8188 --run-seconds 2 --exit-with-parent & \
-	exec $(BIN) serve --exit-with-parent $(if $(CONFIG),--config $(CONFIG))
+	exec $(BIN) serve --exit-with-parent $(if $(CONFIG),--config "$(CONFIG)")
 
 # Installs the release binary (rules, presets and workflows are built in) as $(PREFIX)/bin/promptgate.
 PREFIX ?= /usr/local

@@ -183,6 +183,32 @@ struct ServeCLITests {
         #expect(log.contains(#""prompt":"a visible prompt""#))
     }
 
+    /// `make run CONFIG=file` hands the file to serve (both processes stop with make, see below), and `make
+    /// install PREFIX=dir` puts the release binary at `dir/bin/promptgate` (checked with `make -n`, which only
+    /// prints what it would run).
+    @Test func makeRunTakesAConfigAndInstallAPrefix() throws {
+        func dryRun(_ arguments: [String]) throws -> String {
+            let make = Process()
+            make.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            make.arguments = ["make", "-n", "-C", TestSupport.packageRoot.path] + arguments
+            let output = Pipe()
+            make.standardOutput = output
+            make.standardError = FileHandle.nullDevice
+            try make.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            make.waitUntilExit()
+            #expect(make.terminationStatus == 0, "\(arguments)")
+            return text
+        }
+        let run = try dryRun(["run", "CONFIG=my config.yaml"])
+        #expect(run.contains(#"serve --exit-with-parent --config "my config.yaml""#), "\(run)")
+        #expect(run.contains("comfy-sim --port 8188 --run-seconds 2 --exit-with-parent &"))
+        #expect(!(try dryRun(["run"])).contains("--config"))
+        let install = try dryRun(["install", "PREFIX=/opt/pg"])
+        #expect(install.contains("swift build -c release"))
+        #expect(install.contains("install -m 755 .build/release/promptgate /opt/pg/bin/promptgate"), "\(install)")
+    }
+
     /// A taken port is named with its host and the way out, exit 2 (serve and comfy-sim alike).
     @Test func aTakenPortIsNamedAndExitsTwo() throws {
         let holder = try Server(arguments: ["comfy-sim", "--port", "0"])
@@ -311,8 +337,12 @@ struct ServeCLITests {
         client.standardOutput = output
         client.standardError = output
         try client.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        client.waitUntilExit()
+        // Blocking reads stay off the cooperative pool (other suites' servers run on it meanwhile).
+        let text = try await TestSupport.offThePool {
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            client.waitUntilExit()
+            return text
+        }
         #expect(client.terminationStatus == 0, "\(text)")
         #expect(text.contains("20/20 completed"), "\(text)")
     }

@@ -393,9 +393,14 @@ struct DispatcherTests {
             // Noticed by the revalidation ("it offers none") or, when the queued task reached the server first, by
             // ComfyUI refusing the file ("ComfyUI refused it"): either way the message names the file.
             #expect(reason.message.contains("model_path 'svdq-int4-flux.1-dev' is not on this server"))
+            // When the queued task reached the server first, it waits out `retry_delay` before it says so.
+            _ = await TestSupport.eventually {
+                await dispatcher.view(id: second.id)?.waitingFor?.code == "dispatch.no_eligible_backend"
+            }
             let waiting = await dispatcher.view(id: second.id)?.waitingFor
             #expect(
-                waiting?.code == "dispatch.no_eligible_backend" && waiting?.message.contains("sim0: node 45") == true)
+                waiting?.code == "dispatch.no_eligible_backend" && waiting?.message.contains("sim0: node 45") == true,
+                "\(String(describing: waiting))")
             do throws(DispatchError) {
                 _ = try await dispatcher.submit(GenerationTask(request: request("third")))
                 Issue.record("work no backend can run was accepted")
