@@ -29,6 +29,7 @@ struct ComfySimCommand: AsyncParsableCommand {
 
     func run() async throws {
         let parentWatch = exitWithParent ? ParentWatch() : nil
+        try ListenFailure.check(host: host, port: port)
         let sim = ComfySim(runTime: .milliseconds(Int64(runSeconds * 1000)))
         let app = sim.makeApplication(
             host: host, port: port,

@@ -2,8 +2,9 @@ import Glibc
 import ServiceLifecycle
 
 /// Ends when the process that started this one has gone (`--exit-with-parent`), so the service group shuts
-/// down gracefully: killing `make run` (which forwards no signal to its recipe) then stops `serve` and,
-/// through it, `comfy-sim`. Linux re-parents an orphan, so a changed parent id is the sign.
+/// down gracefully: `make run` killed in a way that reaches only make (SIGKILL, or a signal make does not pass
+/// on) still stops `serve` and, through it, `comfy-sim`. Linux re-parents an orphan, so a changed parent id is
+/// the sign.
 struct ParentWatch: Service {
     /// The parent when the command started: read first thing, since loading rules and presets takes a moment
     /// and the parent may already be gone by the time the service group runs.

@@ -52,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         let openFiles = SystemLimits.raiseOpenFileLimit()
         logger.notice(
             "open-file limit", metadata: ["before": "\(openFiles.before)", "now": "\(openFiles.now)"])
+        try ListenFailure.check(host: settings.server.host, port: settings.server.port, setting: "server.port")
         let server = try GateServer(config: settings, logger: logger)
         // A database server must answer (and be this gateway's) before anything is accepted.
         do throws(TaskStoreError) {
