@@ -577,26 +577,20 @@ public final class ComfySim: Sendable {
     /// (`[node id, output index]`) is not a widget value.
     static func typeError(_ name: String, _ value: Any, _ type: String) -> [String: Any]? {
         if let link = value as? [Any], link.count == 2 { return nil }
+        // Numbers and booleans convert to any widget type (JSON numbers are finite); text only when it parses.
         let converts: Bool
-        switch type {
-        case "INT":
-            if let number = SimJSON.number(value) {
-                converts = number.isFinite
-            } else if let text = SimJSON.string(value) {
-                converts = Int(text.trimmingCharacters(in: .whitespaces)) != nil
-            } else {
-                converts = SimJSON.bool(value) != nil
-            }
-        case "FLOAT":
-            if SimJSON.number(value) != nil {
-                converts = true
-            } else if let text = SimJSON.string(value) {
-                converts = Double(text.trimmingCharacters(in: .whitespaces)) != nil
-            } else {
-                converts = SimJSON.bool(value) != nil
-            }
-        default:
-            converts = SimJSON.string(value) != nil || SimJSON.number(value) != nil || SimJSON.bool(value) != nil
+        if SimJSON.number(value) != nil || SimJSON.bool(value) != nil {
+            converts = true
+        } else if let text = SimJSON.string(value) {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            converts =
+                switch type {
+                case "INT": Int(trimmed) != nil
+                case "FLOAT": Double(trimmed) != nil
+                default: true
+                }
+        } else {
+            converts = false
         }
         guard !converts else { return nil }
         let shown = SimJSON.string(value) ?? SimJSON.text(value)
@@ -720,14 +714,13 @@ public final class ComfySim: Sendable {
         ]
     }
 
-    static func json(array value: [Any]) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: SimJSON.data(value))))
-    }
+    static func json(array value: [Any]) -> Response { jsonResponse(SimJSON.data(value), status: .ok) }
 
     static func json(_ value: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        let data = SimJSON.data(value)
+        jsonResponse(SimJSON.data(value), status: status)
+    }
+
+    private static func jsonResponse(_ data: Data, status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
