@@ -13,7 +13,9 @@ struct PostgresStoreTests {
     @Test func tasksLiveInPostgresAcrossGatewayRestarts() async throws {
         let url = try await PostgresCluster.shared().makeDatabase()
         var id = ""
-        try await withGateway(configure: { $0.dispatch.storeURL = url }) { server, base, _ in
+        try await withGateway(configure: {
+            $0.dispatch.storeURL = url; $0.dispatch.storeConnectTimeout = .seconds(60)
+        }) { server, base, _ in
             try await server.dispatch.dispatcher.store.prepare()
             let accepted = try await send(
                 base, "POST", "/api/v1/generate", body: #"{"prompt": "a red fox", "seed": 3, "webhook_url": null}"#,
@@ -33,7 +35,9 @@ struct PostgresStoreTests {
                 gateways.count == 1 && gateways[0]["alive"] as? Bool == true && gateways[0]["this"] as? Bool == true)
         }
         // The next gateway on that database finds the task, its images and its idempotency key.
-        try await withGateway(configure: { $0.dispatch.storeURL = url }) { server, base, _ in
+        try await withGateway(configure: {
+            $0.dispatch.storeURL = url; $0.dispatch.storeConnectTimeout = .seconds(60)
+        }) { server, base, _ in
             try await server.dispatch.dispatcher.store.prepare()
             let task = try await send(base, "GET", "/api/v1/task/\(id)")
             #expect(task.json["status"] as? String == "completed")
@@ -54,6 +58,8 @@ struct PostgresStoreTests {
             func config(_ name: String) -> ServiceConfig {
                 var config = ServiceConfig()
                 config.dispatch.storeURL = url
+                // The shared test cluster answers slowly while every other suite runs beside it.
+                config.dispatch.storeConnectTimeout = .seconds(60)
                 config.dispatch.gatewayName = name
                 config.dispatch.outputDirectory = output.path  // the shared output folder
                 config.dispatch.healthInterval = .milliseconds(50)

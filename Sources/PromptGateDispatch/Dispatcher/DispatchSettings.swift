@@ -105,6 +105,9 @@ public struct DispatchSettings: Sendable {
     /// How often a running prompt is looked for in the server's `/queue` while `/history` has nothing for it
     /// (a restarted ComfyUI forgets its queue; the task is then retried).
     public var presenceInterval: Duration = .seconds(2)
+    /// How long a PostgreSQL store's first connection and migrations may take before every call fails
+    /// (`PostgresTaskStore`'s `connectTimeout`); tests on a loaded box give it longer.
+    public var storeConnectTimeout: Duration = .seconds(10)
 
     /// Every setting at its default.
     public init() {}

@@ -62,7 +62,8 @@ public struct DispatchSetup: Sendable {
                     name: settings.gatewayName ?? DispatchSettings.defaultGatewayName(port: port),
                     leaseTimeout: settings.leaseTimeout)
                 store = PostgresTaskStore(
-                    location: try PostgresTaskStore.Location(url: url), gateway: gateway, logger: logger)
+                    location: try PostgresTaskStore.Location(url: url), connectTimeout: settings.storeConnectTimeout,
+                    gateway: gateway, logger: logger)
             } else {
                 store = try SQLiteTaskStore(path: settings.storePath, synchronous: settings.storeSynchronous)
             }
